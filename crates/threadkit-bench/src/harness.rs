@@ -1,0 +1,177 @@
+//! The comparison harness: alternate ours and each peer, take medians, print one JSON line each.
+
+use serde::Serialize;
+use std::time::Instant;
+
+/// Options every benchmark sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx {
+    /// `--quick`: keep each comparison under about 10 s on 2 cores.
+    pub(crate) quick: bool,
+}
+
+impl Ctx {
+    /// How many alternating rounds of ours/peer to time.
+    pub(crate) fn rounds(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            7
+        }
+    }
+
+    /// `full` items normally, `quick` items under `--quick`.
+    pub(crate) fn scale(&self, full: u64, quick: u64) -> u64 {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+}
+
+/// One output line: a measured comparison or a peer that could not run here.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Line {
+    /// Ours and the peer both ran.
+    Measured {
+        bench: String,
+        ours_s: f64,
+        peer: String,
+        peer_s: f64,
+        ratio: f64,
+        n: u64,
+    },
+    /// The peer could not run on this machine; no figure is made up.
+    Skipped {
+        bench: String,
+        peer: String,
+        skipped: String,
+    },
+}
+
+/// A peer implementation of the same workload.
+pub(crate) enum Peer<'a> {
+    /// Runs in this process: timed like ours.
+    Run(&'a str, Box<dyn FnMut() + 'a>),
+    /// Runs elsewhere (a Python program, a shell tool): the closure returns its own measured
+    /// seconds for one round, or the reason it cannot run.
+    Timed(&'a str, Box<dyn FnMut() -> Result<f64, String> + 'a>),
+}
+
+/// Seconds one call of `f` takes.
+pub(crate) fn time(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn round(x: f64) -> f64 {
+    if x == 0.0 {
+        return 0.0;
+    }
+    // Four significant digits is all a timing deserves.
+    let digits = 3 - x.abs().log10().floor() as i32;
+    let p = 10f64.powi(digits.max(0));
+    (x * p).round() / p
+}
+
+/// Times `ours` and each peer alternately for `ctx.rounds()` rounds (after one warm-up round
+/// each) and returns one [`Line`] per peer, with medians.
+pub(crate) fn compare(
+    ctx: &Ctx,
+    bench: &str,
+    n: u64,
+    mut ours: impl FnMut(),
+    mut peers: Vec<Peer<'_>>,
+) -> Vec<Line> {
+    let rounds = ctx.rounds();
+    let mut ours_t = Vec::with_capacity(rounds);
+    let mut peer_t: Vec<Result<Vec<f64>, String>> = peers.iter().map(|_| Ok(Vec::new())).collect();
+    // Warm-up round, not recorded.
+    ours();
+    for (p, slot) in peers.iter_mut().zip(peer_t.iter_mut()) {
+        match p {
+            Peer::Run(_, f) => f(),
+            Peer::Timed(_, f) => {
+                if let Err(why) = f() {
+                    *slot = Err(why);
+                }
+            }
+        }
+    }
+    for _ in 0..rounds {
+        ours_t.push(time(&mut ours));
+        for (p, slot) in peers.iter_mut().zip(peer_t.iter_mut()) {
+            let Ok(times) = slot else { continue };
+            match p {
+                Peer::Run(_, f) => times.push(time(f)),
+                Peer::Timed(_, f) => match f() {
+                    Ok(s) => times.push(s),
+                    Err(why) => *slot = Err(why),
+                },
+            }
+        }
+    }
+    let ours_s = median(&mut ours_t);
+    peers
+        .iter()
+        .zip(peer_t)
+        .map(|(p, t)| {
+            let name = match p {
+                Peer::Run(name, _) | Peer::Timed(name, _) => (*name).to_owned(),
+            };
+            match t {
+                Ok(mut times) => {
+                    let peer_s = median(&mut times);
+                    Line::Measured {
+                        bench: bench.to_owned(),
+                        ours_s: round(ours_s),
+                        peer: name,
+                        peer_s: round(peer_s),
+                        ratio: round(ours_s / peer_s),
+                        n,
+                    }
+                }
+                Err(why) => Line::Skipped {
+                    bench: bench.to_owned(),
+                    peer: name,
+                    skipped: why,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Runs a Python peer program from `bench/peers/` with `args`; the program prints the seconds
+/// its timed section took as its last line. Returns why it cannot run when python3 or a
+/// package is missing.
+#[allow(dead_code)]
+pub(crate) fn python_peer(script: &str, args: &[String]) -> Result<f64, String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../bench/peers")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .map_err(|e| format!("python3 not runnable: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{script} failed: {}",
+            err.lines().last().unwrap_or("no output")
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .last()
+        .and_then(|l| l.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("{script} printed no timing"))
+}

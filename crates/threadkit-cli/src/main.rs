@@ -1,0 +1,2 @@
+//! threadkit
+fn main() {}

@@ -1,0 +1,1 @@
+//! Queues (`queue.Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue`).

@@ -1,0 +1,1 @@
+//! Synchronization primitives (`threading.Lock`, `RLock`, `Condition`, ...).
