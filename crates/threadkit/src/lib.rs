@@ -7,6 +7,8 @@ pub(crate) mod primitive;
 mod time;
 pub(crate) mod unwind;
 
+pub mod executor;
+pub mod log;
 pub mod queue;
 pub mod sync;
 pub mod thread;

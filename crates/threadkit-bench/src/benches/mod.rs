@@ -2,6 +2,7 @@
 
 use crate::harness::{Ctx, Line};
 
+mod executor;
 mod queue;
 mod sync;
 mod thread;
@@ -22,5 +23,6 @@ pub(crate) fn all() -> Vec<Bench> {
     v.extend(thread::benches());
     v.extend(sync::benches());
     v.extend(queue::benches());
+    v.extend(executor::benches());
     v
 }

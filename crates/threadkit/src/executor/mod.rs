@@ -1,0 +1,1 @@
+//! Thread-pool executor (`concurrent.futures.ThreadPoolExecutor`, `multiprocessing.pool.ThreadPool`).
