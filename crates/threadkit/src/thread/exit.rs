@@ -37,7 +37,6 @@ use crate::time::TimeoutOverflow;
 ///         .spawn(|| loop { std::thread::park() })
 ///         .unwrap(); // never waited for
 /// } // <- waits here for the first thread only
-/// # main();
 /// ```
 #[derive(Debug)]
 #[must_use = "the guard waits when it is dropped; bind it with `let _guard = ...`"]

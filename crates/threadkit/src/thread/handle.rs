@@ -243,7 +243,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// assert_eq!(p.name(), "parser");
 /// assert_eq!(p.message(), "bad input 7");
 /// // Re-raise it in this thread, as `std::thread::JoinHandle::join().unwrap()` would:
-/// let again = std::panic::catch_unwind(|| std::panic::resume_unwind(p.into_payload()));
+/// let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     std::panic::resume_unwind(p.into_payload())
+/// }));
 /// assert!(again.is_err());
 /// ```
 pub struct ThreadPanic {
