@@ -1,0 +1,340 @@
+//! The raw layer (DESIGN.md convention 1): lock state and the unsafe unlock, no data.
+//!
+//! * [`RawMutex`] is the swap point: `parking_lot::RawMutex` in a normal build, a model of it built
+//!   on loom's `Mutex<bool>` + `Condvar` under `--cfg loom`, so the loom tests in
+//!   `tests/loom_sync.rs` check the logic of [`RawLock`] and [`RawRLock`] on top of it.
+//! * [`RawLock`] is `threading.Lock`: a raw mutex plus the "held without a guard" flag that makes
+//!   Python's explicit `release()` sound.
+//! * [`RawRLock`] is `threading.RLock`: a raw mutex plus owner and counts.
+//!
+//! Every acquisition of a [`RawLock`] goes through [`RawLock::acquire`] and every release through
+//! [`RawLock::unlock`] (the same for [`RawRLock`]), so that the deadlock detector (feature
+//! `deadlock-detection`) has one place per lock type to hook.
+
+use crate::primitive::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::primitive::thread_token;
+use std::time::Instant;
+
+/// How long an acquisition may wait.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(loom, allow(dead_code))] // the loom model does not read deadlines
+pub(crate) enum Wait {
+    /// Block until acquired.
+    Forever,
+    /// Do not block.
+    No,
+    /// Block until acquired or the instant passes.
+    Until(Instant),
+}
+
+#[cfg(not(loom))]
+mod mutex {
+    use super::Wait;
+    use lock_api::{RawMutex as _, RawMutexTimed as _};
+
+    /// parking_lot's one-byte mutex. It records no owner, so unlocking it from another thread
+    /// than the one that locked it is supported by this implementation (parking_lot's
+    /// `send_guard` feature relies on exactly that).
+    pub(crate) struct RawMutex(parking_lot::RawMutex);
+
+    impl std::fmt::Debug for RawMutex {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RawMutex")
+                .field("locked", &self.is_locked())
+                .finish()
+        }
+    }
+
+    impl RawMutex {
+        pub(crate) const fn new() -> Self {
+            RawMutex(parking_lot::RawMutex::INIT)
+        }
+        #[inline]
+        pub(crate) fn lock(&self, wait: Wait) -> bool {
+            match wait {
+                Wait::Forever => {
+                    self.0.lock();
+                    true
+                }
+                Wait::No => self.0.try_lock(),
+                Wait::Until(deadline) => self.0.try_lock_until(deadline),
+            }
+        }
+        /// # Safety
+        ///
+        /// The mutex must be locked, and the caller must own that locked state (no guard or
+        /// other party will unlock it too).
+        #[inline]
+        pub(crate) unsafe fn unlock(&self) {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { self.0.unlock() }
+        }
+        #[inline]
+        pub(crate) fn is_locked(&self) -> bool {
+            self.0.is_locked()
+        }
+    }
+}
+
+#[cfg(loom)]
+mod mutex {
+    use super::Wait;
+    use crate::primitive::{Condvar, Mutex};
+
+    /// A model of parking_lot's raw mutex on loom's primitives (timed waits are not modelled:
+    /// `Wait::Until` waits like `Wait::Forever`).
+    #[derive(Debug)]
+    pub(crate) struct RawMutex {
+        locked: Mutex<bool>,
+        cv: Condvar,
+    }
+
+    impl RawMutex {
+        pub(crate) fn new() -> Self {
+            RawMutex {
+                locked: Mutex::new(false),
+                cv: Condvar::new(),
+            }
+        }
+        pub(crate) fn lock(&self, wait: Wait) -> bool {
+            let mut g = self.locked.lock();
+            if matches!(wait, Wait::No) && *g {
+                return false;
+            }
+            while *g {
+                self.cv.wait(&mut g);
+            }
+            *g = true;
+            true
+        }
+        /// # Safety
+        ///
+        /// The mutex must be locked and the caller must own that locked state.
+        pub(crate) unsafe fn unlock(&self) {
+            let mut g = self.locked.lock();
+            assert!(*g, "unlock of an unlocked RawMutex");
+            *g = false;
+            drop(g);
+            self.cv.notify_one();
+        }
+        pub(crate) fn is_locked(&self) -> bool {
+            *self.locked.lock()
+        }
+    }
+}
+
+pub(crate) use mutex::RawMutex;
+
+/// The state of a `threading.Lock`: a raw mutex and whether it is held *without* a guard.
+///
+/// A [`Lock`](super::Lock) is held either by a guard (`lock()`, `try_lock()`, ...) or "detached"
+/// (`acquire()`, Python's style). `detached` is set by the acquirer right after locking and is
+/// cleared by `release()` with a compare-exchange; only the thread that wins the exchange
+/// unlocks, so two concurrent `release()` calls can never both unlock, and a lock held by a guard
+/// (flag clear) can never be unlocked by `release()` under the guard's feet.
+#[derive(Debug)]
+pub(crate) struct RawLock {
+    mutex: RawMutex,
+    detached: AtomicBool,
+}
+
+impl RawLock {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        RawLock {
+            mutex: RawMutex::new(),
+            detached: AtomicBool::new(false),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        RawLock {
+            mutex: RawMutex::new(),
+            detached: AtomicBool::new(false),
+        }
+    }
+
+    /// THE acquire path of `Lock` (guards, `acquire()`, and a `Condition` re-acquiring).
+    #[inline]
+    pub(crate) fn acquire(&self, wait: Wait) -> bool {
+        self.mutex.lock(wait)
+    }
+
+    /// Marks the (just acquired) lock as held without a guard.
+    #[inline]
+    pub(crate) fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+    }
+
+    /// Python's `release()`: unlocks only a lock held without a guard, exactly once.
+    pub(crate) fn release_detached(&self) -> bool {
+        if self
+            .detached
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: the flag was set by the acquirer after locking and only one caller can
+            // win the exchange, so this call owns the locked state and unlocks it once.
+            unsafe { self.unlock() };
+            true
+        } else {
+            false
+        }
+    }
+
+    /// THE release path of `Lock`.
+    ///
+    /// # Safety
+    ///
+    /// The lock must be held and the caller must own that hold (a guard being dropped, the
+    /// winner of `release_detached`, or a `Condition` that took the hold over from a guard).
+    #[inline]
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.mutex.unlock() }
+    }
+
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.mutex.is_locked()
+    }
+}
+
+/// What a `Condition` saves of an [`RawRLock`] while waiting (Python's `_release_save`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RSaved {
+    count: usize,
+    detached: usize,
+}
+
+/// The state of a `threading.RLock`: a raw mutex, the owner's thread token (0 = none), the
+/// recursion count, and how many of those levels were taken with `acquire()` rather than by a
+/// guard (only those may be given back with `release()`).
+///
+/// `count` and `detached` are only read or written by the owner thread; they are atomics with
+/// relaxed ordering only so that the type is `Sync` (the mutex orders them between owners).
+#[derive(Debug)]
+pub(crate) struct RawRLock {
+    mutex: RawMutex,
+    owner: AtomicU64,
+    count: AtomicUsize,
+    detached: AtomicUsize,
+}
+
+impl RawRLock {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        RawRLock {
+            mutex: RawMutex::new(),
+            owner: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
+            detached: AtomicUsize::new(0),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        RawRLock {
+            mutex: RawMutex::new(),
+            owner: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
+            detached: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether the calling thread holds the lock.
+    #[inline]
+    pub(crate) fn is_owned(&self) -> bool {
+        self.owner.load(Ordering::Relaxed) == thread_token()
+    }
+
+    /// THE acquire path of `RLock`: one more level, counted as detached when `detached`.
+    ///
+    /// # Panics
+    ///
+    /// When the recursion count would overflow `usize`.
+    #[inline]
+    pub(crate) fn acquire(&self, wait: Wait, detached: bool) -> bool {
+        let me = thread_token();
+        if self.owner.load(Ordering::Relaxed) == me {
+            let c = self.count.load(Ordering::Relaxed);
+            let c = c.checked_add(1).expect("RLock recursion count overflow");
+            self.count.store(c, Ordering::Relaxed);
+        } else {
+            if !self.mutex.lock(wait) {
+                return false;
+            }
+            self.owner.store(me, Ordering::Relaxed);
+            self.count.store(1, Ordering::Relaxed);
+        }
+        if detached {
+            let d = self.detached.load(Ordering::Relaxed);
+            self.detached.store(d + 1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Python's `release()`: gives back one level taken with `acquire()`. False when the caller
+    /// is not the owner or holds no such level.
+    pub(crate) fn release_detached(&self) -> bool {
+        if !self.is_owned() {
+            return false;
+        }
+        let d = self.detached.load(Ordering::Relaxed);
+        if d == 0 {
+            return false;
+        }
+        self.detached.store(d - 1, Ordering::Relaxed);
+        // SAFETY: the caller owns the lock and one of its levels (a detached one).
+        unsafe { self.unlock() };
+        true
+    }
+
+    /// THE release path of `RLock`: gives back one level.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread must own the lock and the level being given back (a guard being
+    /// dropped, or `release_detached` after its checks).
+    #[inline]
+    pub(crate) unsafe fn unlock(&self) {
+        let c = self.count.load(Ordering::Relaxed) - 1;
+        self.count.store(c, Ordering::Relaxed);
+        if c == 0 {
+            self.owner.store(0, Ordering::Relaxed);
+            // SAFETY: the count reached zero, so the caller gives up the last level it owns.
+            unsafe { self.mutex.unlock() };
+        }
+    }
+
+    /// Releases every level at once and returns them (Python's `_release_save`).
+    ///
+    /// # Safety
+    ///
+    /// The calling thread must own the lock, and no reference obtained through any of its
+    /// levels may be used until [`acquire_restore`](Self::acquire_restore).
+    pub(crate) unsafe fn release_save(&self) -> RSaved {
+        let saved = RSaved {
+            count: self.count.load(Ordering::Relaxed),
+            detached: self.detached.load(Ordering::Relaxed),
+        };
+        self.count.store(1, Ordering::Relaxed);
+        self.detached.store(0, Ordering::Relaxed);
+        // SAFETY: the caller owns the lock; with the count set to one this gives up all of it.
+        unsafe { self.unlock() };
+        saved
+    }
+
+    /// Takes the lock again with the levels [`release_save`](Self::release_save) returned.
+    pub(crate) fn acquire_restore(&self, saved: RSaved) {
+        self.acquire(Wait::Forever, false);
+        self.count.store(saved.count, Ordering::Relaxed);
+        self.detached.store(saved.detached, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.mutex.is_locked()
+    }
+}
