@@ -1,0 +1,274 @@
+#![cfg(loom)]
+//! loom model tests of `threadkit::sync`: every interleaving (up to LOOM_MAX_PREEMPTIONS) of
+//! small scenarios, run on the real code over loom's primitives.
+//!
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p threadkit --release --test loom_sync`
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use threadkit::sync::{Barrier, BarrierWaitError, Condition, Event, Lock, RLock, Semaphore};
+
+/// A read-modify-write that is only correct under mutual exclusion.
+fn bump(a: &AtomicUsize) {
+    let v = a.load(Ordering::Relaxed);
+    a.store(v + 1, Ordering::Relaxed);
+}
+
+#[test]
+fn lock_excludes_and_racing_releases_unlock_once() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new(()));
+        let n = Arc::new(AtomicUsize::new(0));
+        let (l2, n2) = (Arc::clone(&lock), Arc::clone(&n));
+        let t = thread::spawn(move || {
+            l2.acquire();
+            bump(&n2);
+            l2.release().is_ok()
+        });
+        let released_by_main = {
+            let _g = lock.lock();
+            bump(&n);
+            // Held by our guard: release() must refuse, whatever the other thread does.
+            lock.release().is_ok()
+        };
+        assert!(!released_by_main);
+        assert!(t.join().unwrap());
+        assert_eq!(n.load(Ordering::Relaxed), 2);
+        assert!(lock.release().is_err());
+    });
+}
+
+#[test]
+fn lock_two_releasers_one_wins() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new(()));
+        lock.acquire();
+        let l2 = Arc::clone(&lock);
+        let t = thread::spawn(move || l2.release().is_ok());
+        let mine = lock.release().is_ok();
+        let theirs = t.join().unwrap();
+        assert!(mine ^ theirs, "exactly one release succeeds");
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn rlock_reentry_excludes_and_checks_owner() {
+    loom::model(|| {
+        let lock = Arc::new(RLock::new(()));
+        let n = Arc::new(AtomicUsize::new(0));
+        let (l2, n2) = (Arc::clone(&lock), Arc::clone(&n));
+        let t = thread::spawn(move || {
+            let _a = l2.lock();
+            l2.acquire();
+            bump(&n2);
+            l2.release().unwrap();
+        });
+        {
+            lock.acquire();
+            let _b = lock.lock();
+            bump(&n);
+            lock.release().unwrap();
+            // Only guard levels left: release refuses.
+            assert!(lock.release().is_err());
+        }
+        t.join().unwrap();
+        assert_eq!(n.load(Ordering::Relaxed), 2);
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn rlock_non_owner_cannot_release() {
+    loom::model(|| {
+        let lock = Arc::new(RLock::new(()));
+        lock.acquire();
+        let l2 = Arc::clone(&lock);
+        let t = thread::spawn(move || l2.release().is_err());
+        assert!(t.join().unwrap());
+        lock.release().unwrap();
+    });
+}
+
+#[test]
+fn condition_over_rlock_gives_back_every_level() {
+    loom::model(|| {
+        let cond = Arc::new(Condition::new(AtomicUsize::new(0)));
+        let c2 = Arc::clone(&cond);
+        let t = thread::spawn(move || {
+            let g = c2.lock();
+            g.store(1, Ordering::Relaxed);
+            c2.notify_all().unwrap();
+        });
+        cond.inner_lock().acquire(); // depth 2 while waiting
+        let mut g = cond.lock();
+        cond.wait_for(&mut g, |g| g.load(Ordering::Relaxed) == 1)
+            .unwrap();
+        assert!(cond.inner_lock().is_owned());
+        cond.inner_lock().release().unwrap();
+        drop(g);
+        t.join().unwrap();
+        assert!(!cond.inner_lock().locked());
+    });
+}
+
+#[test]
+fn condition_over_lock_no_lost_wakeup() {
+    loom::model(|| {
+        let cond = Arc::new(Condition::with_lock(Lock::new(false)));
+        let c2 = Arc::clone(&cond);
+        let t = thread::spawn(move || {
+            let mut g = c2.lock();
+            *g = true;
+            c2.notify(1).unwrap();
+        });
+        let mut g = cond.lock();
+        while !*g {
+            cond.wait(&mut g).unwrap();
+        }
+        drop(g);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn semaphore_excludes_and_wakes() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(1));
+        let n = Arc::new(AtomicUsize::new(0));
+        let (s2, n2) = (Arc::clone(&sem), Arc::clone(&n));
+        let t = thread::spawn(move || {
+            let _p = s2.acquire_permit();
+            bump(&n2);
+        });
+        {
+            let _p = sem.acquire_permit();
+            bump(&n);
+        }
+        t.join().unwrap();
+        assert_eq!(n.load(Ordering::Relaxed), 2);
+        assert_eq!(sem.value(), 1);
+    });
+}
+
+#[test]
+fn semaphore_release_wakes_a_blocked_acquirer() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s2 = Arc::clone(&sem);
+        let t = thread::spawn(move || s2.acquire());
+        sem.release();
+        t.join().unwrap();
+        assert_eq!(sem.value(), 0);
+    });
+}
+
+#[test]
+fn event_set_wakes_waiter() {
+    loom::model(|| {
+        let ev = Arc::new(Event::new());
+        let e2 = Arc::clone(&ev);
+        let t = thread::spawn(move || e2.wait());
+        ev.set();
+        t.join().unwrap();
+        assert!(ev.is_set());
+    });
+}
+
+#[test]
+fn event_set_then_clear_wakes_a_pending_waiter() {
+    loom::model(|| {
+        let ev = Arc::new(Event::new());
+        let e2 = Arc::clone(&ev);
+        let t = thread::spawn(move || e2.wait());
+        while ev.waiting() == 0 {
+            thread::yield_now();
+        }
+        ev.set();
+        ev.clear();
+        t.join().unwrap();
+        assert!(!ev.is_set());
+    });
+}
+
+#[test]
+fn barrier_indices_and_action() {
+    loom::model(|| {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = Arc::clone(&runs);
+        let b = Arc::new(
+            Barrier::builder(2)
+                .action(move || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+                .unwrap(),
+        );
+        let b2 = Arc::clone(&b);
+        let runs2 = Arc::clone(&runs);
+        let t = thread::spawn(move || {
+            let i = b2.wait().unwrap();
+            assert_eq!(runs2.load(Ordering::SeqCst), 1);
+            i
+        });
+        let mine = b.wait().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let theirs = t.join().unwrap();
+        assert_eq!(mine + theirs, 1);
+    });
+}
+
+#[test]
+fn barrier_abort_never_leaves_a_waiter_hanging() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::new(2).unwrap());
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || b2.wait());
+        b.abort();
+        assert_eq!(t.join().unwrap(), Err(BarrierWaitError::Broken));
+        assert!(b.broken());
+    });
+}
+
+#[test]
+fn barrier_reset_while_waiting_then_reusable() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::new(2).unwrap());
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || b2.wait());
+        while b.n_waiting() == 0 {
+            thread::yield_now();
+        }
+        b.reset();
+        assert_eq!(t.join().unwrap(), Err(BarrierWaitError::Broken));
+        assert!(!b.broken());
+        assert_eq!(b.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn condition_notify_one_twice_wakes_both_waiters() {
+    loom::model(|| {
+        let cond = Arc::new(Condition::with_lock(Lock::new(0usize)));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let c = Arc::clone(&cond);
+                thread::spawn(move || {
+                    let mut g = c.lock();
+                    c.wait_for(&mut g, |g| **g > 0).unwrap();
+                    *g -= 1;
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            let mut g = cond.lock();
+            *g += 1;
+            cond.notify(1).unwrap();
+        }
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(*cond.lock(), 0);
+    });
+}
