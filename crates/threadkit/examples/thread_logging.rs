@@ -1,0 +1,64 @@
+// Seed: 003_51b0639b010488b3.txt, "Debugging" (a formatter with %(threadName)s) and
+// "Counter with threading Locks" (format='(%(threadName)-10s) %(message)s'), and
+// 001_e760d7e4a4782a84.txt, "Logging" (logging.basicConfig(stream=sys.stdout, level=DEBUG)).
+//! Logging with thread names.
+//!
+//! `threadkit::log` puts the threadkit thread name in every line, which is what makes logs of
+//! racing threads readable.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use threadkit::thread;
+
+/// class Counter: a value behind a lock (std's Mutex here; see threadkit::sync for Lock).
+#[derive(Default)]
+struct Counter {
+    value: Mutex<u32>,
+}
+
+impl Counter {
+    fn increment(&self) {
+        tracing::debug!("Waiting for lock");
+        let mut v = self.value.lock().expect("not poisoned");
+        tracing::debug!("Acquired lock");
+        *v += 1;
+    }
+}
+
+fn worker(c: Arc<Counter>) {
+    for i in 0..2u64 {
+        // random.random() pauses, shortened and made deterministic
+        let pause = 0.05 + 0.03 * ((thread::get_ident() + i) % 3) as f64;
+        tracing::debug!("Sleeping {pause:0.02}");
+        std::thread::sleep(Duration::from_secs_f64(pause));
+        c.increment();
+    }
+    tracing::debug!("Done");
+}
+
+fn main() {
+    let _guard = thread::exit_guard();
+    threadkit::log::Builder::new()
+        .level(tracing::Level::DEBUG)
+        .writer(std::io::stdout)
+        .init()
+        .expect("no other logger installed");
+    tracing::debug!("Hello");
+
+    let counter = Arc::new(Counter::default());
+    for _ in 0..2 {
+        let c = counter.clone();
+        thread::Builder::new()
+            .target_name("worker")
+            .spawn(move || worker(c))
+            .expect("spawn");
+    }
+    tracing::debug!("Waiting for worker threads");
+    let main_thread = thread::current();
+    for t in thread::enumerate() {
+        if t != main_thread {
+            t.join().expect("joinable");
+        }
+    }
+    tracing::debug!("Counter: {}", *counter.value.lock().expect("not poisoned"));
+}
