@@ -96,6 +96,7 @@ pub fn init_with(level: Level) -> Result<(), InitError> {
 pub struct Builder {
     level: Option<LevelFilter>,
     format: Format,
+    ansi: bool,
     writer: BoxMakeWriter,
 }
 
@@ -104,6 +105,7 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("level", &self.level)
             .field("format", &self.format)
+            .field("ansi", &self.ansi)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +117,8 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// The defaults of [`init`]: `RUST_LOG` or `INFO`, time on, target off, standard error.
+    /// The defaults of [`init`]: `RUST_LOG` or `INFO`, time on, target off, no ANSI styling,
+    /// standard error.
     ///
     /// # Examples
     ///
@@ -127,6 +130,7 @@ impl Builder {
         Builder {
             level: None,
             format: Format::default(),
+            ansi: false,
             writer: BoxMakeWriter::new(std::io::stderr),
         }
     }
@@ -166,6 +170,19 @@ impl Builder {
     /// ```
     pub fn target(mut self, on: bool) -> Builder {
         self.format.target = on;
+        self
+    }
+
+    /// Whether field names are styled with ANSI terminal escapes (default off, so that lines
+    /// written to files and pipes stay plain text).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _ = threadkit::log::Builder::new().ansi(true).build();
+    /// ```
+    pub fn ansi(mut self, on: bool) -> Builder {
+        self.ansi = on;
         self
     }
 
@@ -212,6 +229,7 @@ impl Builder {
     /// ```
     pub fn build(self) -> Dispatch {
         let builder = tracing_subscriber::fmt()
+            .with_ansi(self.ansi)
             .event_format(self.format)
             .with_writer(self.writer);
         match self.level {
