@@ -97,6 +97,7 @@ impl Event {
     ///     e.set();
     /// });
     /// ```
+    #[inline]
     pub fn set(&self) {
         let mut st = self.state.lock();
         if st.flag {
@@ -119,6 +120,7 @@ impl Event {
     /// e.clear();
     /// assert!(!e.is_set());
     /// ```
+    #[inline]
     pub fn clear(&self) {
         let mut st = self.state.lock();
         st.flag = false;
@@ -126,6 +128,7 @@ impl Event {
     }
 
     /// The one wait path: true once the flag is raised (or was raised since we started).
+    #[inline]
     fn wait_inner(&self, deadline: Option<Instant>) -> bool {
         if self.is_set() {
             return true;
@@ -178,6 +181,7 @@ impl Event {
     /// e.set();
     /// e.wait(); // returns at once
     /// ```
+    #[inline]
     pub fn wait(&self) {
         self.wait_inner(None);
     }

@@ -6,7 +6,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 /// The shared core: a counter under a mutex, a condition variable, and the bound (if any).
+/// Cache-line aligned: the mutex and the condvar are hammered together by every thread, and
+/// must not share a line with neighbouring data nor straddle two lines.
 #[derive(Debug)]
+#[repr(align(64))]
 struct Core {
     value: Mutex<usize>,
     cv: Condvar,
@@ -23,6 +26,7 @@ impl Core {
     }
 
     /// The one acquire path.
+    #[inline]
     fn acquire(&self, deadline: Option<Instant>, block: bool) -> bool {
         let mut v = self.value.lock();
         while *v == 0 {
@@ -43,6 +47,7 @@ impl Core {
     }
 
     /// The one release path.
+    #[inline]
     fn release(&self, n: usize) -> Result<(), SemaphoreReleaseError> {
         if n == 0 {
             return Err(SemaphoreReleaseError::Zero);
@@ -221,6 +226,7 @@ impl Drop for Permit<'_> {
     /// When giving the unit back fails (a [`BoundedSemaphore`] already at its initial value
     /// because of stray releases), unless the thread is already panicking. Use
     /// [`Permit::release`] to handle that case as a value.
+    #[inline]
     fn drop(&mut self) {
         if let Err(e) = self.core.release(1) {
             if !std::thread::panicking() {
@@ -242,6 +248,7 @@ macro_rules! semaphore_methods {
             /// sem.acquire();
             /// assert_eq!(sem.value(), 0);
             /// ```
+            #[inline]
             pub fn acquire(&self) {
                 self.core.acquire(None, true);
             }
@@ -255,6 +262,7 @@ macro_rules! semaphore_methods {
             /// assert!(sem.try_acquire());
             /// assert!(!sem.try_acquire());
             /// ```
+            #[inline]
             pub fn try_acquire(&self) -> bool {
                 self.core.acquire(None, false)
             }
@@ -302,6 +310,7 @@ macro_rules! semaphore_methods {
             /// drop(p);
             /// assert!(sem.try_acquire());
             /// ```
+            #[inline]
             pub fn acquire_permit(&self) -> Permit<'_> {
                 self.acquire();
                 Permit { core: &self.core }
@@ -391,6 +400,7 @@ impl Semaphore {
     /// sem.release();
     /// assert!(sem.try_acquire());
     /// ```
+    #[inline]
     pub fn release(&self) {
         if let Err(e) = self.core.release(1) {
             panic!("Semaphore::release: {e}");
@@ -453,6 +463,7 @@ impl BoundedSemaphore {
     /// sem.acquire();
     /// assert!(sem.release().is_ok());
     /// ```
+    #[inline]
     pub fn release(&self) -> Result<(), SemaphoreReleaseError> {
         self.core.release(1)
     }
