@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 ///
 /// Each thread's value is created by the `init` function the first time that thread touches
 /// the `Local`, or given with [`set`](Local::set). A thread's value is dropped on that thread
-/// when it exits (for threads started by threadkit: before [`JoinHandle::join`] returns and
+/// when it exits (for threads started by threadkit: before [`JoinHandle::join`](super::JoinHandle::join) returns and
 /// before it stops being [alive](super::Thread::is_alive)), and every remaining value is dropped
 /// when the `Local` itself is dropped. Share a `Local` between threads with an `Arc` (or a
 /// `static` built with `std::sync::LazyLock`).
