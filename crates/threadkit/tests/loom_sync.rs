@@ -1,8 +1,9 @@
-#![cfg(loom)]
 //! loom model tests of `threadkit::sync`: every interleaving (up to LOOM_MAX_PREEMPTIONS) of
 //! small scenarios, run on the real code over loom's primitives.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p threadkit --release --test loom_sync`
+
+#![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;

@@ -914,3 +914,24 @@ fn timer_errors() {
     let t = Timer::start(Duration::ZERO, || panic!("timer boom")).unwrap();
     assert_eq!(t.join().unwrap_err().message(), "timer boom");
 }
+
+#[test]
+fn barrier_action_may_abort_its_own_barrier() {
+    static B: std::sync::OnceLock<Barrier> = std::sync::OnceLock::new();
+    let b = B.get_or_init(|| {
+        Barrier::builder(2)
+            .action(|| B.get().expect("built").abort())
+            .build()
+            .unwrap()
+    });
+    std::thread::scope(|s| {
+        let h = s.spawn(|| b.wait());
+        let mine = b.wait();
+        let theirs = h.join().unwrap();
+        assert_eq!(mine, Err(BarrierWaitError::Broken));
+        assert_eq!(theirs, Err(BarrierWaitError::Broken));
+    });
+    assert!(b.broken());
+    b.reset();
+    assert!(!b.broken());
+}

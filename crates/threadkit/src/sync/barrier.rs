@@ -1,6 +1,6 @@
 //! `threading.Barrier`: a fixed number of threads meet, an optional action runs, all go on.
 
-use crate::primitive::{Condvar, Mutex};
+use crate::primitive::{thread_token, Condvar, Mutex};
 use crate::time::{deadline_after, TimeoutOverflow};
 use crate::unwind;
 use std::fmt;
@@ -29,6 +29,8 @@ struct State {
     /// it changes, so the releasing thread can arrive again at once (no draining phase).
     generation: u64,
     phase: Phase,
+    /// The thread running the action (its `abort`/`reset` must not wait for the action).
+    action_thread: u64,
 }
 
 /// Threads meeting at a point: Python's `threading.Barrier`.
@@ -237,6 +239,7 @@ impl BarrierBuilder {
                 count: 0,
                 generation: 0,
                 phase: Phase::Filling,
+                action_thread: 0,
             }),
             cv: Condvar::new(),
         })
@@ -372,9 +375,18 @@ impl Barrier {
         if st.count == self.parties {
             if let Some(action) = &self.action {
                 st.phase = Phase::Action;
+                st.action_thread = thread_token();
                 drop(st);
                 let outcome = unwind::catch(action);
                 st = self.state.lock();
+                st.action_thread = 0;
+                if outcome.is_ok() && st.phase != Phase::Action {
+                    // The action itself called abort() or reset(): this generation is broken.
+                    self.leave(&mut st);
+                    drop(st);
+                    self.cv.notify_all();
+                    return Err(BarrierWaitError::Broken);
+                }
                 if let Err(payload) = outcome {
                     st.phase = Phase::Broken;
                     self.leave(&mut st);
@@ -437,7 +449,7 @@ impl Barrier {
     /// ```
     pub fn reset(&self) {
         let mut st = self.state.lock();
-        while st.phase == Phase::Action {
+        while st.phase == Phase::Action && st.action_thread != thread_token() {
             self.cv.wait(&mut st);
         }
         st.phase = if st.count > 0 {
@@ -469,7 +481,7 @@ impl Barrier {
     /// ```
     pub fn abort(&self) {
         let mut st = self.state.lock();
-        while st.phase == Phase::Action {
+        while st.phase == Phase::Action && st.action_thread != thread_token() {
             self.cv.wait(&mut st);
         }
         st.phase = Phase::Broken;

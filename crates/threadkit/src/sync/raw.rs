@@ -157,6 +157,7 @@ impl RawLock {
 
     /// THE acquire path of `Lock` (guards, `acquire()`, and a `Condition` re-acquiring).
     #[inline]
+    #[track_caller]
     pub(crate) fn acquire(&self, wait: Wait) -> bool {
         self.mutex.lock(wait)
     }
@@ -255,6 +256,7 @@ impl RawRLock {
     ///
     /// When the recursion count would overflow `usize`.
     #[inline]
+    #[track_caller]
     pub(crate) fn acquire(&self, wait: Wait, detached: bool) -> bool {
         let me = thread_token();
         if self.owner.load(Ordering::Relaxed) == me {
