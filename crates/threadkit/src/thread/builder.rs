@@ -414,13 +414,25 @@ impl std::error::Error for SpawnError {
 }
 
 /// The last path segment of a type name, without generic arguments:
-/// `app::jobs::AddThread<u8>` -> `AddThread`.
+/// `app::jobs::AddThread<u8>` -> `AddThread`, `app::Pool<u8>::run` -> `run`.
 fn type_short_name(full: &str) -> Option<&str> {
-    let base = match full.find('<') {
-        Some(i) => &full[..i],
-        None => full,
+    // The last `::` outside angle brackets starts the last segment.
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = full.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'<' => depth += 1,
+            b'>' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && i + 1 < bytes.len() && bytes[i + 1] == b':' => start = i + 2,
+            _ => {}
+        }
+    }
+    let last = &full[start.min(full.len())..];
+    let last = match last.find('<') {
+        Some(i) => &last[..i],
+        None => last,
     };
-    let last = base.rsplit("::").next()?;
     if last.is_empty() || !last.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return None;
     }
@@ -455,5 +467,8 @@ mod tests {
             Some("AddThread")
         );
         assert_eq!(type_short_name("(u8, u8)"), None);
+        assert_eq!(type_short_name("a::Pool<b::C<u8>>::run"), Some("run"));
+        assert_eq!(type_short_name("<a::B as c::D>::go"), Some("go"));
+        assert_eq!(type_short_name("Plain"), Some("Plain"));
     }
 }
