@@ -9,6 +9,7 @@ pub(crate) mod unwind;
 
 pub mod executor;
 pub mod log;
+pub mod process;
 pub mod queue;
 pub mod sync;
 pub mod thread;

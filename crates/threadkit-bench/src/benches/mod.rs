@@ -3,6 +3,7 @@
 use crate::harness::{Ctx, Line};
 
 mod executor;
+mod process;
 mod queue;
 mod sync;
 mod thread;
@@ -24,5 +25,6 @@ pub(crate) fn all() -> Vec<Bench> {
     v.extend(sync::benches());
     v.extend(queue::benches());
     v.extend(executor::benches());
+    v.extend(process::benches());
     v
 }
