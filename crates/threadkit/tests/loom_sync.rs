@@ -273,3 +273,24 @@ fn condition_notify_one_twice_wakes_both_waiters() {
         assert_eq!(*cond.lock(), 0);
     });
 }
+
+#[test]
+fn semaphore_release_n_wakes_every_waiter() {
+    loom::model(|| {
+        let sem = Arc::new(threadkit::sync::BoundedSemaphore::new(2));
+        sem.acquire();
+        sem.acquire();
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let s = Arc::clone(&sem);
+                thread::spawn(move || s.acquire())
+            })
+            .collect();
+        sem.release_n(2).unwrap();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(sem.value(), 0);
+        assert!(sem.release_n(3).is_err());
+    });
+}
