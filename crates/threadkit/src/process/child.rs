@@ -1,0 +1,347 @@
+//! The child side: the hidden entry point [`init`], how a function crosses to a child (as an
+//! offset from a known symbol of the same executable), and how children are started.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::wire::{self, FrameSocket};
+use crate::unwind::{catch, payload_message};
+
+/// The environment variable that tells [`init`] it runs in a child, with the number of the
+/// inherited control socket.
+pub(crate) const ENV_CHILD: &str = "THREADKIT_PROCESS_CHILD";
+
+/// The name of the test that [`enable_test_support!`](crate::process::enable_test_support)
+/// defines; children of a test binary are started with it as libtest's filter.
+pub(crate) const TEST_ENTRY: &str = "threadkit_process_test_child";
+
+/// Largest control frame (arguments, results, pool tasks): 1 GiB.
+pub(crate) const MAX_CONTROL_FRAME: usize = 1 << 30;
+
+static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Makes this executable able to serve as a `threadkit::process` child. Call it first thing in
+/// `main` (before parsing arguments, starting threads or printing).
+///
+/// In the parent (any process not started by `threadkit::process`) it returns at once and does
+/// nothing. In a child started by [`Process::spawn`](super::Process::spawn) or a
+/// [`ProcessPool`](super::ProcessPool) it never returns: it runs the function the parent asked
+/// for, sends back its result (or its panic), and exits the process.
+///
+/// A child is the same executable re-executed through `/proc/self/exe` (so always the very file
+/// the parent runs, even if it was replaced on disk since), with an environment variable naming
+/// an inherited socket. Command-line arguments for libtest are added too (see
+/// [`enable_test_support!`](crate::process::enable_test_support)); a `main` that calls `init()`
+/// first never sees them.
+///
+/// # Examples
+///
+/// ```no_run
+/// fn double(x: u64) -> u64 {
+///     x * 2
+/// }
+///
+/// fn main() {
+///     threadkit::process::init();
+///     let mut p = threadkit::process::Process::spawn(double, 21).unwrap();
+///     assert_eq!(p.join().unwrap(), 42);
+/// }
+/// ```
+pub fn init() {
+    let Some(value) = std::env::var_os(ENV_CHILD) else {
+        return;
+    };
+    let Some(raw) = value.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        return;
+    };
+    if CHILD_TAKEN.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    if rustix::io::fcntl_getfd(
+        // SAFETY: only checks that the number is an open descriptor; the borrow ends at once.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
+    )
+    .is_err()
+    {
+        return;
+    }
+    // SAFETY: the parent passed this descriptor to this process, open and without
+    // close-on-exec, and named it in the environment; `CHILD_TAKEN` makes sure it is taken once.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+    child_main(FrameSocket::new(fd))
+}
+
+/// Whether this process is a `threadkit::process` child (only true inside functions run by
+/// [`Process`](super::Process) or a [`ProcessPool`](super::ProcessPool)).
+///
+/// # Examples
+///
+/// ```
+/// assert!(!threadkit::process::is_child());
+/// ```
+pub fn is_child() -> bool {
+    CHILD_TAKEN.load(Ordering::SeqCst)
+}
+
+/// A call of a function in a child: which monomorphized runner, which function, which arguments.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Call {
+    pub(crate) runner: isize,
+    pub(crate) func: isize,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// The first frame a child receives.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Start {
+    /// Run one call, send its outcome, exit.
+    Once(Call),
+    /// Be a pool worker: run the initializer, then calls until the socket closes.
+    Worker { initializer: Option<Call> },
+}
+
+/// What a call came to, as sent back to the parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Outcome {
+    /// The encoded return value (its descriptors travel with the frame).
+    Returned(Vec<u8>),
+    /// The function panicked with this message.
+    Panicked(String),
+    /// The arguments or the result could not be (de)serialized.
+    Failed(String),
+}
+
+/// A frame from a worker: acknowledgement of the initializer, or a task's outcome.
+pub(crate) type Runner = fn(usize, &[u8], Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>);
+
+fn anchor() -> usize {
+    init as fn() as usize
+}
+
+/// The executable's own address range (code of the main program, not of shared libraries).
+fn exe_range() -> Option<(usize, usize)> {
+    static RANGE: OnceLock<Option<(usize, usize)>> = OnceLock::new();
+    *RANGE.get_or_init(|| {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        let at = anchor();
+        let parse = |line: &str| -> Option<(usize, usize, String)> {
+            let mut parts = line.split_whitespace();
+            let range = parts.next()?;
+            let (lo, hi) = range.split_once('-')?;
+            let path = parts.nth(4).unwrap_or("").to_owned();
+            Some((
+                usize::from_str_radix(lo, 16).ok()?,
+                usize::from_str_radix(hi, 16).ok()?,
+                path,
+            ))
+        };
+        let entries: Vec<_> = maps.lines().filter_map(parse).collect();
+        let path = entries
+            .iter()
+            .find(|(lo, hi, _)| (*lo..*hi).contains(&at))
+            .map(|e| e.2.clone())
+            .filter(|p| !p.is_empty())?;
+        let lo = entries.iter().filter(|e| e.2 == path).map(|e| e.0).min()?;
+        let hi = entries.iter().filter(|e| e.2 == path).map(|e| e.1).max()?;
+        Some((lo, hi))
+    })
+}
+
+/// The offset of a function address from the anchor, checked to be in this executable.
+pub(crate) fn offset_of(addr: usize) -> Result<isize, String> {
+    let (lo, hi) = exe_range().ok_or("cannot read this executable's mappings")?;
+    if !(lo..hi).contains(&addr) {
+        return Err(
+            "the function is not in the main executable (a dynamically loaded library?); \
+             only functions of the executable itself can run in a child"
+                .to_owned(),
+        );
+    }
+    Ok(addr.wrapping_sub(anchor()) as isize)
+}
+
+/// The [`Call`] of `f(args)`.
+pub(crate) fn make_call<A, R>(f: fn(A) -> R, args: &A) -> Result<(Call, Vec<OwnedFd>), String>
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    let runner = offset_of(run_call::<A, R> as Runner as usize)?;
+    let func = offset_of(f as usize)?;
+    let (payload, fds) =
+        wire::encode(args).map_err(|e| format!("could not serialize the arguments: {e}"))?;
+    Ok((
+        Call {
+            runner,
+            func,
+            payload,
+        },
+        fds,
+    ))
+}
+
+/// Runs `f(args)` in this (child) process, `f` and `args` as the parent sent them.
+fn run_call<A, R>(func: usize, payload: &[u8], fds: Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>)
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    let args: A = match wire::decode(payload, fds) {
+        Ok(a) => a,
+        Err(e) => {
+            return (
+                Outcome::Failed(format!("could not deserialize the arguments: {e}")),
+                Vec::new(),
+            )
+        }
+    };
+    // SAFETY: the parent made `func` from a `fn(A) -> R` of this very executable (children run
+    // `/proc/self/exe`, the parent's own file, so code sits at the same offsets from `anchor`),
+    // checked it lies in the executable's mapping, and paired it with this instantiation
+    // `run_call::<A, R>` in the same `Call`, so the pointer has exactly this type.
+    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
+    match catch(move || f(args)) {
+        Ok(r) => match wire::encode(&r) {
+            Ok((bytes, fds)) => (Outcome::Returned(bytes), fds),
+            Err(e) => (
+                Outcome::Failed(format!("could not serialize the result: {e}")),
+                Vec::new(),
+            ),
+        },
+        Err(p) => (Outcome::Panicked(payload_message(&*p)), Vec::new()),
+    }
+}
+
+/// Runs a [`Call`] received from the parent.
+pub(crate) fn execute(call: &Call, fds: Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>) {
+    let base = anchor();
+    let runner = base.wrapping_add(call.runner as usize);
+    let func = base.wrapping_add(call.func as usize);
+    // SAFETY: `runner` is the relocated offset of a `Runner` (`run_call::<A, R>`) computed by
+    // the parent from the same executable (see `run_call`).
+    let runner = unsafe { std::mem::transmute::<*const (), Runner>(runner as *const ()) };
+    runner(func, &call.payload, fds)
+}
+
+fn send_outcome(sock: &FrameSocket, outcome: (Outcome, Vec<OwnedFd>)) -> bool {
+    let (outcome, fds) = outcome;
+    let bytes = match wire::encode(&outcome) {
+        Ok((b, _)) => b,
+        Err(_) => return false,
+    };
+    sock.send(&bytes, &fds, None).is_ok()
+}
+
+fn exit(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+fn child_main(sock: FrameSocket) -> ! {
+    let Ok((bytes, fds)) = sock.recv(MAX_CONTROL_FRAME, None) else {
+        exit(70)
+    };
+    let Ok(start) = wire::decode::<Start>(&bytes, Vec::new()) else {
+        exit(70)
+    };
+    match start {
+        Start::Once(call) => {
+            let outcome = execute(&call, fds);
+            let code = match outcome.0 {
+                Outcome::Returned(_) => 0,
+                _ => 1,
+            };
+            send_outcome(&sock, outcome);
+            exit(code)
+        }
+        Start::Worker { initializer } => {
+            let _ = rustix::process::set_parent_process_death_signal(Some(
+                rustix::process::Signal::KILL,
+            ));
+            if let Some(call) = initializer {
+                let outcome = execute(&call, fds);
+                let ok = matches!(outcome.0, Outcome::Returned(_));
+                if !send_outcome(&sock, outcome) || !ok {
+                    exit(1)
+                }
+            }
+            loop {
+                let Ok((bytes, fds)) = sock.recv(MAX_CONTROL_FRAME, None) else {
+                    exit(0)
+                };
+                let Ok(call) = wire::decode::<Call>(&bytes, Vec::new()) else {
+                    exit(70)
+                };
+                if !send_outcome(&sock, execute(&call, fds)) {
+                    exit(0)
+                }
+            }
+        }
+    }
+}
+
+/// Starts a child of this executable and sends it `start` (with `fds` attached).
+pub(crate) fn spawn_child(start: &Start, fds: &[OwnedFd]) -> io::Result<(Child, FrameSocket)> {
+    let (ours, theirs) = wire::stream_pair_fds(true)?;
+    let raw = theirs.as_raw_fd();
+    let mut cmd = Command::new("/proc/self/exe");
+    if let Some(arg0) = std::env::args_os().next() {
+        cmd.arg0(arg0);
+    }
+    cmd.args([TEST_ENTRY, "--nocapture", "--test-threads=1", "-q"]);
+    cmd.env(ENV_CHILD, raw.to_string());
+    // SAFETY: the closure runs in the forked child before exec and only makes one
+    // async-signal-safe system call (fcntl) on a descriptor the child inherited.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(raw);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(theirs);
+    let sock = FrameSocket::new(ours);
+    let (bytes, _) = wire::encode(start).map_err(io::Error::other)?;
+    if let Err(e) = sock.send(&bytes, fds, None) {
+        // The child died at once; the caller finds out from its exit status.
+        let _ = e;
+    }
+    Ok((child, sock))
+}
+
+/// The name of signal `n` (`"SIGKILL"`), or `"signal N"` for one without a common name.
+pub(crate) fn signal_name(n: i32) -> String {
+    let name = match n {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        31 => "SIGSYS",
+        _ => return format!("signal {n}"),
+    };
+    name.to_owned()
+}

@@ -1,0 +1,518 @@
+//! [`Process`]: a Rust function running in a child process.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::child::{self, Outcome, Start, MAX_CONTROL_FRAME};
+use super::wire::{self, FrameSocket, RecvFail};
+use crate::primitive::Mutex;
+use crate::TimeoutOverflow;
+
+/// Why a child process gave no result.
+///
+/// # Examples
+///
+/// ```no_run
+/// use threadkit::process::{Process, ProcessError};
+///
+/// fn boom(_: ()) {
+///     panic!("boom");
+/// }
+///
+/// threadkit::process::init();
+/// let mut p = Process::spawn(boom, ()).unwrap();
+/// assert_eq!(p.join(), Err(ProcessError::Panicked { message: "boom".into() }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// The function panicked in the child (Python: the target raised); the message is kept.
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
+    /// The child was killed by a signal (Python's negative `exitcode`).
+    Signaled {
+        /// The signal's number.
+        signal: i32,
+        /// The signal's name, as `"SIGKILL"`.
+        name: String,
+    },
+    /// The child exited with this code before sending a result (the function called
+    /// `std::process::exit`, for instance).
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// The child exited with code 0 without running the function: the executable's `main` does
+    /// not call [`init`](super::init) first (in tests: no
+    /// [`enable_test_support!`](super::enable_test_support) at the root of the test file).
+    NotServed,
+    /// The arguments or the result could not be serialized or deserialized.
+    Serialization {
+        /// What postcard said.
+        message: String,
+    },
+    /// The result was already taken by an earlier `join`.
+    ResultTaken,
+    /// An I/O error on the control socket.
+    Io {
+        /// The error's text.
+        message: String,
+    },
+}
+
+impl fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessError::Panicked { message } => {
+                write!(f, "the child process panicked: {message}")
+            }
+            ProcessError::Signaled { signal, name } => {
+                write!(
+                    f,
+                    "the child process was killed by {name} (signal {signal})"
+                )
+            }
+            ProcessError::Exited { code } => {
+                write!(
+                    f,
+                    "the child process exited with code {code} without a result"
+                )
+            }
+            ProcessError::NotServed => f.write_str(
+                "the child process exited without running the function: call \
+                 threadkit::process::init() first in main (in tests: \
+                 threadkit::process::enable_test_support!() at the root of the test file)",
+            ),
+            ProcessError::Serialization { message } => {
+                write!(f, "serialization failed: {message}")
+            }
+            ProcessError::ResultTaken => f.write_str("the result was already taken by join"),
+            ProcessError::Io { message } => write!(f, "I/O error with the child: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ProcessError {}
+
+impl ProcessError {
+    pub(crate) fn from_status(status: ExitStatus) -> ProcessError {
+        if let Some(signal) = status.signal() {
+            ProcessError::Signaled {
+                signal,
+                name: child::signal_name(signal),
+            }
+        } else {
+            match status.code() {
+                Some(0) | None => ProcessError::NotServed,
+                Some(code) => ProcessError::Exited { code },
+            }
+        }
+    }
+}
+
+/// Why a child could not be started.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The function is not part of the executable, or its arguments cannot be serialized.
+    Call(String),
+    /// Starting the process failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Call(m) => write!(f, "cannot run this call in a child: {m}"),
+            SpawnError::Io(e) => write!(f, "cannot start the child process: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Io(e) => Some(e),
+            SpawnError::Call(_) => None,
+        }
+    }
+}
+
+/// The error of [`Process::join_timeout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinTimeoutError {
+    /// The child is still running.
+    Timeout,
+    /// The timeout is too large for the clock.
+    Overflow(TimeoutOverflow),
+    /// The child finished without a result.
+    Failed(ProcessError),
+}
+
+impl fmt::Display for JoinTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinTimeoutError::Timeout => f.write_str("the child process is still running"),
+            JoinTimeoutError::Overflow(e) => e.fmt(f),
+            JoinTimeoutError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for JoinTimeoutError {}
+
+#[derive(Debug)]
+struct State<R> {
+    /// `None` only once dropped.
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+    outcome: Option<Result<R, ProcessError>>,
+    finished: bool,
+}
+
+/// A Rust function running in a child process (Python's `multiprocessing.Process`, started).
+///
+/// [`Process::spawn`] re-executes this program as a child that runs `f(args)` and sends back
+/// the return value; [`join`](Process::join) waits and returns it, or why there is none (a
+/// panic with its message, a signal by name, an exit code). The executable must call
+/// [`init`](super::init) first thing in `main`.
+///
+/// Dropping a `Process` that is still running leaves it running (as Python's non-daemon
+/// processes); a background thread reaps it when it ends.
+///
+/// # Examples
+///
+/// ```no_run
+/// use threadkit::process::Process;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// threadkit::process::init();
+/// let mut p = Process::spawn(square, 12).unwrap();
+/// println!("child pid {}", p.pid());
+/// assert_eq!(p.join().unwrap(), 144);
+/// assert!(!p.is_alive());
+/// assert_eq!(p.exitcode(), Some(0));
+/// ```
+pub struct Process<R> {
+    pid: u32,
+    sock: FrameSocket,
+    state: Mutex<State<R>>,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for Process<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
+    /// Starts `f(args)` in a child process (Python's `Process(target=f, args=args).start()`).
+    ///
+    /// `f` is a function (or a closure that captures nothing) of this executable; `args` is
+    /// serialized with serde, so it may contain process handles ([`Connection`](super::Connection),
+    /// [`Queue`](super::Queue), [`Lock`](super::Lock), [`Value`](super::Value), ...) which the
+    /// child receives as working copies. Several arguments go in a tuple.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Call`] when `f` is not in the executable or `args` cannot be serialized;
+    /// [`SpawnError::Io`] when the process cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use threadkit::process::Process;
+    ///
+    /// fn add((a, b): (i32, i32)) -> i32 {
+    ///     a + b
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let mut p = Process::spawn(add, (2, 3)).unwrap();
+    /// assert_eq!(p.join(), Ok(5));
+    /// ```
+    pub fn spawn<A>(f: fn(A) -> R, args: A) -> Result<Process<R>, SpawnError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        let (call, fds) = child::make_call(f, &args).map_err(SpawnError::Call)?;
+        let (child, sock) = child::spawn_child(&Start::Once(call), &fds).map_err(SpawnError::Io)?;
+        Ok(Process {
+            pid: child.id(),
+            sock,
+            state: Mutex::new(State {
+                child: Some(child),
+                status: None,
+                outcome: None,
+                finished: false,
+            }),
+            _r: PhantomData,
+        })
+    }
+
+    /// Waits for the child to finish and returns the function's result (Python's `join()`,
+    /// which also gives the return value here).
+    ///
+    /// # Errors
+    ///
+    /// A [`ProcessError`] saying why there is no result; the same error again on later calls,
+    /// or [`ProcessError::ResultTaken`] after a result was returned.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use threadkit::process::Process;
+    ///
+    /// fn pid(_: ()) -> u32 {
+    ///     std::process::id()
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let mut p = Process::spawn(pid, ()).unwrap();
+    /// assert_eq!(p.join(), Ok(p.pid()));
+    /// ```
+    pub fn join(&mut self) -> Result<R, ProcessError> {
+        match self.join_until(None) {
+            Ok(r) => Ok(r),
+            Err(JoinTimeoutError::Failed(e)) => Err(e),
+            Err(other) => Err(ProcessError::Io {
+                message: other.to_string(),
+            }),
+        }
+    }
+
+    /// Waits at most `timeout` for the child to finish (Python's `join(timeout)`).
+    ///
+    /// # Errors
+    ///
+    /// [`JoinTimeoutError::Timeout`] if it is still running (the `Process` is unchanged);
+    /// [`JoinTimeoutError::Overflow`] for a timeout past the clock's range;
+    /// [`JoinTimeoutError::Failed`] as [`join`](Process::join).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use threadkit::process::{JoinTimeoutError, Process};
+    ///
+    /// fn wait_forever(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let mut p = Process::spawn(wait_forever, ()).unwrap();
+    /// assert_eq!(p.join_timeout(Duration::from_millis(50)), Err(JoinTimeoutError::Timeout));
+    /// p.kill().unwrap();
+    /// assert!(p.join().is_err());
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, JoinTimeoutError> {
+        let deadline = crate::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
+        self.join_until(Some(deadline))
+    }
+
+    fn join_until(&mut self, deadline: Option<Instant>) -> Result<R, JoinTimeoutError> {
+        let st = self.state.get_mut();
+        if !st.finished {
+            match self.sock.poll_readable(deadline) {
+                Ok(true) => {}
+                Ok(false) => return Err(JoinTimeoutError::Timeout),
+                Err(e) => {
+                    return Err(JoinTimeoutError::Failed(ProcessError::Io {
+                        message: e.to_string(),
+                    }))
+                }
+            }
+            let received = self.sock.recv(MAX_CONTROL_FRAME, None);
+            let status = match st.status {
+                Some(s) => Ok(s),
+                None => match st.child.as_mut() {
+                    Some(c) => c.wait(),
+                    None => Err(io::Error::other("no child")),
+                },
+            };
+            if let Ok(s) = status {
+                st.status = Some(s);
+            }
+            st.outcome = Some(match received {
+                Ok((bytes, fds)) => decode_outcome(&bytes, fds),
+                Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) => match status {
+                    Ok(s) => Err(ProcessError::from_status(s)),
+                    Err(e) => Err(ProcessError::Io {
+                        message: e.to_string(),
+                    }),
+                },
+                Err(RecvFail::Timeout) => unreachable!("no deadline"),
+                Err(RecvFail::Io(e)) => Err(ProcessError::Io {
+                    message: e.to_string(),
+                }),
+            });
+            st.finished = true;
+        }
+        match st.outcome.take() {
+            None => Err(JoinTimeoutError::Failed(ProcessError::ResultTaken)),
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => {
+                st.outcome = Some(Err(e.clone()));
+                Err(JoinTimeoutError::Failed(e))
+            }
+        }
+    }
+}
+
+pub(crate) fn decode_outcome<R: DeserializeOwned>(
+    bytes: &[u8],
+    fds: Vec<std::os::fd::OwnedFd>,
+) -> Result<R, ProcessError> {
+    let outcome: Outcome = wire::decode(bytes, Vec::new())
+        .map_err(|message| ProcessError::Serialization { message })?;
+    match outcome {
+        Outcome::Returned(b) => {
+            wire::decode(&b, fds).map_err(|message| ProcessError::Serialization { message })
+        }
+        Outcome::Panicked(message) => Err(ProcessError::Panicked { message }),
+        Outcome::Failed(message) => Err(ProcessError::Serialization { message }),
+    }
+}
+
+impl<R> Process<R> {
+    /// The child's process id (Python's `pid`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// threadkit::process::init();
+    /// let p = threadkit::process::Process::spawn(|(): ()| (), ()).unwrap();
+    /// assert_ne!(p.pid(), std::process::id());
+    /// ```
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn poll_status(&self) -> Option<ExitStatus> {
+        let mut st = self.state.lock();
+        if st.status.is_none() {
+            if let Some(Ok(Some(s))) = st.child.as_mut().map(Child::try_wait) {
+                st.status = Some(s);
+            }
+        }
+        st.status
+    }
+
+    /// Whether the child is still running (Python's `is_alive()`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// threadkit::process::init();
+    /// let mut p = threadkit::process::Process::spawn(|(): ()| (), ()).unwrap();
+    /// p.join().unwrap();
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        self.poll_status().is_none()
+    }
+
+    /// The exit code (Python's `exitcode`): `None` while running, the code once exited, and
+    /// `-N` when killed by signal `N`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// threadkit::process::init();
+    /// let mut p = threadkit::process::Process::spawn(|(): ()| (), ()).unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        self.poll_status()
+            .map(|s| s.code().unwrap_or_else(|| -s.signal().unwrap_or(0)))
+    }
+
+    fn signal(&self, sig: rustix::process::Signal) -> io::Result<()> {
+        let st = self.state.lock();
+        if st.status.is_some() {
+            return Ok(());
+        }
+        // The child is not reaped yet (we hold its status lock), so the pid is still ours.
+        let pid = rustix::process::Pid::from_raw(self.pid as i32)
+            .ok_or_else(|| io::Error::other("invalid pid"))?;
+        match rustix::process::kill_process(pid, sig) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends `SIGTERM` to the child (Python's `terminate()`); nothing if it already ended.
+    ///
+    /// # Errors
+    ///
+    /// The `kill(2)` error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use threadkit::process::{Process, ProcessError};
+    ///
+    /// threadkit::process::init();
+    /// let mut p = Process::spawn(|(): ()| loop { std::thread::park() }, ()).unwrap();
+    /// p.terminate().unwrap();
+    /// assert!(matches!(p.join(), Err(ProcessError::Signaled { signal: 15, .. })));
+    /// assert_eq!(p.exitcode(), Some(-15));
+    /// ```
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(rustix::process::Signal::TERM)
+    }
+
+    /// Sends `SIGKILL` to the child (Python's `kill()`); nothing if it already ended.
+    ///
+    /// # Errors
+    ///
+    /// The `kill(2)` error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// threadkit::process::init();
+    /// let mut p = threadkit::process::Process::spawn(|(): ()| loop { std::thread::park() }, ()).unwrap();
+    /// p.kill().unwrap();
+    /// assert!(p.join().unwrap_err().to_string().contains("SIGKILL"));
+    /// ```
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(rustix::process::Signal::KILL)
+    }
+}
+
+impl<R> Drop for Process<R> {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        let Some(mut child) = st.child.take() else {
+            return;
+        };
+        if st.status.is_some() || matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("threadkit-reaper".into())
+            .spawn(move || {
+                let _ = child.wait();
+            });
+    }
+}

@@ -1,0 +1,403 @@
+//! The transport under every cross-process channel: postcard encoding with file descriptors
+//! carried beside the bytes (`SCM_RIGHTS`), length-prefixed frames over a stream socket, and
+//! whole messages over a `SOCK_SEQPACKET` socket.
+//!
+//! A handle that owns a file descriptor (a [`Connection`](super::Connection), a shared
+//! [`Value`](super::Value), a [`Lock`](super::Lock), ...) serializes as an index into the list of
+//! descriptors sent with the message; the receiver gets its own copies of those descriptors from
+//! the kernel and the handle deserializes from its index. This is what makes such handles
+//! sendable to a child as arguments, through a pipe, a queue, or to a pool task.
+
+#![allow(dead_code)] // parts used by the modules still to come
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::primitive::Mutex;
+
+/// Largest number of descriptors one message may carry (the kernel's `SCM_MAX_FD` is 253).
+pub(crate) const MAX_FDS: usize = 64;
+
+thread_local! {
+    static OUT_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    static IN_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+/// Serializes `value` with postcard, collecting the descriptors of the handles inside it.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
+    let previous = OUT_FDS.with(|c| c.borrow_mut().replace(Vec::new()));
+    let bytes = postcard::to_stdvec(value);
+    let fds = OUT_FDS.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+    let fds = fds.unwrap_or_default();
+    let bytes = bytes.map_err(|e| e.to_string())?;
+    if fds.len() > MAX_FDS {
+        return Err(format!(
+            "a message may carry at most {MAX_FDS} process handles, this one has {}",
+            fds.len()
+        ));
+    }
+    Ok((bytes, fds))
+}
+
+/// Deserializes a value encoded by [`encode`], handing `fds` to the handles inside it.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, String> {
+    let table = fds.into_iter().map(Some).collect();
+    let previous = IN_FDS.with(|c| c.borrow_mut().replace(table));
+    let value = postcard::from_bytes(bytes);
+    IN_FDS.with(|c| *c.borrow_mut() = previous);
+    value.map_err(|e| e.to_string())
+}
+
+/// Serializes a descriptor as an index into the message's descriptor list.
+pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error;
+    let index = OUT_FDS.with(|c| -> Result<u32, String> {
+        let mut c = c.borrow_mut();
+        let list = c.as_mut().ok_or_else(|| {
+            "a threadkit::process handle can only be serialized by threadkit::process \
+             (as a process argument, or through a Connection, Queue or ProcessPool)"
+                .to_owned()
+        })?;
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| e.to_string())?;
+        list.push(dup);
+        Ok(list.len() as u32 - 1)
+    });
+    index.map_err(S::Error::custom)?.serialize(s)
+}
+
+/// Deserializes a descriptor written by [`serialize_fd`].
+pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd, D::Error> {
+    use serde::de::Error;
+    let index = u32::deserialize(d)? as usize;
+    IN_FDS.with(|c| {
+        c.borrow_mut()
+            .as_mut()
+            .and_then(|table| table.get_mut(index))
+            .and_then(Option::take)
+            .ok_or_else(|| D::Error::custom("a process handle without its file descriptor"))
+    })
+}
+
+/// Waits until `fd` is ready for `events` or `deadline` passes; `Ok(false)` on timeout.
+pub(crate) fn wait_fd(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    deadline: Option<Instant>,
+) -> io::Result<bool> {
+    loop {
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(timespec(left))
+            }
+        };
+        let mut fds = [PollFd::from_borrowed_fd(fd, events)];
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(false);
+                }
+            }
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub(crate) fn timespec(d: Duration) -> rustix::thread::futex::Timespec {
+    rustix::thread::futex::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos().into(),
+    }
+}
+
+/// Why a frame could not be sent.
+#[derive(Debug)]
+pub(crate) enum SendFail {
+    /// Nothing was written before the deadline.
+    Timeout,
+    /// The other end is closed.
+    Disconnected,
+    /// Another I/O error.
+    Io(io::Error),
+}
+
+/// Why a frame could not be received.
+#[derive(Debug)]
+pub(crate) enum RecvFail {
+    /// No whole frame arrived before the deadline (a partial one is kept for the next call).
+    Timeout,
+    /// The other end is closed.
+    Disconnected,
+    /// The header announced a frame longer than the limit; the stream cannot be resynchronized.
+    TooLarge(usize),
+    /// Another I/O error.
+    Io(io::Error),
+}
+
+fn send_flags() -> SendFlags {
+    SendFlags::DONTWAIT | SendFlags::NOSIGNAL
+}
+
+fn recv_flags() -> RecvFlags {
+    RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC
+}
+
+/// Sends `iov` with `fds` attached in one `sendmsg` (no waiting); returns the bytes written.
+fn sendmsg_fds(
+    fd: BorrowedFd<'_>,
+    iov: &[IoSlice<'_>],
+    fds: &[OwnedFd],
+) -> rustix::io::Result<usize> {
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !borrowed.is_empty() {
+        let pushed = control.push(SendAncillaryMessage::ScmRights(&borrowed));
+        debug_assert!(pushed);
+    }
+    rustix::net::sendmsg(fd, iov, &mut control, send_flags())
+}
+
+/// Receives into `buf`, appending received descriptors to `fds`; returns the bytes read.
+fn recvmsg_fds(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut VecDeque<OwnedFd>,
+) -> rustix::io::Result<(usize, bool)> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = rustix::net::recvmsg(fd, &mut iov, &mut control, recv_flags())?;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    let truncated = msg.flags.contains(rustix::net::ReturnFlags::TRUNC);
+    Ok((msg.bytes, truncated))
+}
+
+fn is_disconnect(e: rustix::io::Errno) -> bool {
+    matches!(
+        e,
+        rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET | rustix::io::Errno::NOTCONN
+    )
+}
+
+const HEADER: usize = 8;
+
+#[derive(Debug, Default)]
+struct ReadState {
+    buf: Vec<u8>,
+    fds: VecDeque<OwnedFd>,
+    broken: Option<usize>,
+}
+
+/// A stream socket carrying length-prefixed frames (`u32` length, `u32` descriptor count, bytes),
+/// usable from several threads (one reader and one writer at a time).
+#[derive(Debug)]
+pub(crate) struct FrameSocket {
+    fd: OwnedFd,
+    rd: Mutex<ReadState>,
+    wr: Mutex<()>,
+}
+
+impl FrameSocket {
+    pub(crate) fn new(fd: OwnedFd) -> FrameSocket {
+        FrameSocket {
+            fd,
+            rd: Mutex::new(ReadState::default()),
+            wr: Mutex::new(()),
+        }
+    }
+
+    /// A connected pair.
+    pub(crate) fn pair() -> io::Result<(FrameSocket, FrameSocket)> {
+        let (a, b) = stream_pair_fds(true)?;
+        Ok((FrameSocket::new(a), FrameSocket::new(b)))
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// Sends one frame. `deadline` bounds the wait before the first byte is written; once a
+    /// frame has started it is always finished (or the peer disconnects).
+    pub(crate) fn send(
+        &self,
+        bytes: &[u8],
+        fds: &[OwnedFd],
+        deadline: Option<Instant>,
+    ) -> Result<(), SendFail> {
+        let len = u32::try_from(bytes.len()).map_err(|_| {
+            SendFail::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "frame too large",
+            ))
+        })?;
+        let mut header = [0u8; HEADER];
+        header[..4].copy_from_slice(&len.to_le_bytes());
+        header[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+        let _w = self.wr.lock();
+        let total = HEADER + bytes.len();
+        let mut written = 0usize;
+        while written < total {
+            let result = if written == 0 {
+                sendmsg_fds(
+                    self.fd(),
+                    &[IoSlice::new(&header), IoSlice::new(bytes)],
+                    fds,
+                )
+            } else if written < HEADER {
+                rustix::net::send(self.fd(), &header[written..], send_flags())
+            } else {
+                rustix::net::send(self.fd(), &bytes[written - HEADER..], send_flags())
+            };
+            match result {
+                Ok(n) => written += n,
+                Err(rustix::io::Errno::AGAIN) => {
+                    let d = if written == 0 { deadline } else { None };
+                    match wait_fd(self.fd(), PollFlags::OUT, d) {
+                        Ok(true) => {}
+                        Ok(false) => return Err(SendFail::Timeout),
+                        Err(e) => return Err(SendFail::Io(e)),
+                    }
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) if is_disconnect(e) => return Err(SendFail::Disconnected),
+                Err(e) => return Err(SendFail::Io(e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one frame of at most `max_len` bytes.
+    pub(crate) fn recv(
+        &self,
+        max_len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<u8>, Vec<OwnedFd>), RecvFail> {
+        let mut st = self.rd.lock();
+        if let Some(len) = st.broken {
+            return Err(RecvFail::TooLarge(len));
+        }
+        loop {
+            if st.buf.len() >= HEADER {
+                let len = u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize;
+                let nfds = u32::from_le_bytes(st.buf[4..8].try_into().unwrap()) as usize;
+                if len > max_len || nfds > MAX_FDS {
+                    st.broken = Some(len);
+                    return Err(RecvFail::TooLarge(len));
+                }
+                if st.buf.len() >= HEADER + len && st.fds.len() >= nfds {
+                    let bytes = st.buf[HEADER..HEADER + len].to_vec();
+                    st.buf.drain(..HEADER + len);
+                    let fds = st.fds.drain(..nfds).collect();
+                    return Ok((bytes, fds));
+                }
+            }
+            let have = st.buf.len();
+            let needed = if have >= HEADER {
+                let len = u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize;
+                (HEADER + len).saturating_sub(have).min(1 << 20)
+            } else {
+                HEADER - have
+            };
+            // Read ahead: descriptors of later frames queue up in order behind this one's.
+            let want = needed.max(16 * 1024);
+            st.buf.resize(have + want, 0);
+            let ReadState { buf, fds, .. } = &mut *st;
+            let r = recvmsg_fds(self.fd.as_fd(), &mut buf[have..], fds);
+            match r {
+                Ok((0, _)) => {
+                    st.buf.truncate(have);
+                    return Err(RecvFail::Disconnected);
+                }
+                Ok((n, _)) => st.buf.truncate(have + n),
+                Err(e) => {
+                    st.buf.truncate(have);
+                    match e {
+                        rustix::io::Errno::AGAIN => {
+                            match wait_fd(self.fd(), PollFlags::IN, deadline) {
+                                Ok(true) => {}
+                                Ok(false) => return Err(RecvFail::Timeout),
+                                Err(e) => return Err(RecvFail::Io(e)),
+                            }
+                        }
+                        rustix::io::Errno::INTR => {}
+                        e if is_disconnect(e) => return Err(RecvFail::Disconnected),
+                        e => return Err(RecvFail::Io(e.into())),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a frame (or the end of the stream) can be read without waiting.
+    pub(crate) fn poll_readable(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        {
+            let st = self.rd.lock();
+            if st.buf.len() >= HEADER {
+                let len = u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize;
+                if st.buf.len() >= HEADER + len {
+                    return Ok(true);
+                }
+            }
+        }
+        wait_fd(self.fd(), PollFlags::IN, deadline)
+    }
+}
+
+/// A connected pair of stream sockets, close-on-exec.
+pub(crate) fn stream_pair_fds(cloexec: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let flags = if cloexec {
+        SocketFlags::CLOEXEC
+    } else {
+        SocketFlags::empty()
+    };
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        flags,
+        None,
+    )?)
+}
+
+/// Sends one whole message on a `SOCK_SEQPACKET` socket (no waiting).
+pub(crate) fn send_packet(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[OwnedFd],
+) -> rustix::io::Result<usize> {
+    sendmsg_fds(fd, &[IoSlice::new(bytes)], fds)
+}
+
+/// Receives one whole message from a `SOCK_SEQPACKET` socket (no waiting) into `buf`.
+pub(crate) fn recv_packet(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> rustix::io::Result<(usize, bool, Vec<OwnedFd>)> {
+    let mut fds = VecDeque::new();
+    let (n, truncated) = recvmsg_fds(fd, buf, &mut fds)?;
+    Ok((n, truncated, fds.into()))
+}
