@@ -1,0 +1,179 @@
+//! loom models of `threadkit::queue`: every interleaving of small bounded queues shared by two
+//! or three threads. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p threadkit --release --test loom_queue`.
+#![cfg(loom)]
+
+use loom::thread;
+use threadkit::queue::{GetError, PutError, Queue, TaskDoneError};
+
+#[test]
+fn put_and_get_hand_over_through_a_queue_of_one() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                q.put(2).unwrap(); // waits until the consumer took 1
+            })
+        };
+        assert_eq!(q.get(), Ok(1));
+        assert_eq!(q.get(), Ok(2));
+        producer.join().unwrap();
+        assert!(q.is_empty());
+    });
+}
+
+#[test]
+fn lifo_and_priority_hand_over_too() {
+    loom::model(|| {
+        for q in [Queue::lifo(1), Queue::priority(1)] {
+            let producer = {
+                let q = q.clone();
+                thread::spawn(move || q.put(9).unwrap())
+            };
+            assert_eq!(q.get(), Ok(9));
+            producer.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn join_returns_only_after_task_done() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        q.put(7).unwrap();
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                assert_eq!(q.get(), Ok(7));
+                q.task_done().unwrap();
+            })
+        };
+        q.join();
+        assert_eq!(q.unfinished_tasks(), 0);
+        assert_eq!(q.task_done(), Err(TaskDoneError));
+        consumer.join().unwrap();
+    });
+}
+
+#[test]
+fn two_joiners_both_wake() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        q.put(()).unwrap();
+        let joiner = {
+            let q = q.clone();
+            thread::spawn(move || q.join())
+        };
+        let worker = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.get().unwrap();
+                q.task_done().unwrap();
+            })
+        };
+        q.join();
+        joiner.join().unwrap();
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn racing_task_done_calls_succeed_once_per_task() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        q.put(()).unwrap();
+        q.get().unwrap();
+        let other = {
+            let q = q.clone();
+            thread::spawn(move || q.task_done().is_ok())
+        };
+        let mine = q.task_done().is_ok();
+        let theirs = other.join().unwrap();
+        assert!(
+            mine ^ theirs,
+            "exactly one of two task_done calls for one task succeeds"
+        );
+    });
+}
+
+#[test]
+fn shutdown_wakes_a_blocked_getter() {
+    loom::model(|| {
+        let q = Queue::<u8>::bounded(1);
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.get())
+        };
+        q.shutdown(false);
+        assert_eq!(getter.join().unwrap(), Err(GetError));
+    });
+}
+
+#[test]
+fn shutdown_lets_a_getter_drain_first() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || (q.get(), q.get()))
+        };
+        q.put(5).unwrap();
+        q.shutdown(false);
+        assert_eq!(getter.join().unwrap(), (Ok(5), Err(GetError)));
+    });
+}
+
+#[test]
+fn shutdown_wakes_a_blocked_putter_and_keeps_the_item() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        q.put(1).unwrap();
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || q.put(2))
+        };
+        q.shutdown(false);
+        assert_eq!(putter.join().unwrap(), Err(PutError(2)));
+        assert_eq!(q.get(), Ok(1));
+        assert_eq!(q.get(), Err(GetError));
+    });
+}
+
+#[test]
+fn immediate_shutdown_wakes_join_and_getters() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        q.put(1).unwrap();
+        let joiner = {
+            let q = q.clone();
+            thread::spawn(move || q.join())
+        };
+        q.shutdown(true);
+        joiner.join().unwrap();
+        assert_eq!(q.unfinished_tasks(), 0);
+        assert_eq!(q.get(), Err(GetError));
+    });
+}
+
+#[test]
+fn put_racing_shutdown_is_either_refused_or_delivered() {
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || q.put(3).is_ok())
+        };
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.get().ok())
+        };
+        q.shutdown(false);
+        let put = putter.join().unwrap();
+        let got = getter.join().unwrap();
+        // A successful put is handed out; a refused one is not; nothing is left behind.
+        assert_eq!(got.is_some(), put);
+        assert!(q.is_empty());
+    });
+}
