@@ -13,9 +13,10 @@
 use crate::primitive::{Condvar, Mutex, MutexGuard};
 use crate::unwind;
 use crossbeam_channel::Sender;
+use crossbeam_utils::Backoff;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,20 +180,34 @@ pub(crate) struct Waiter {
 pub(crate) enum Stage<T> {
     Pending,
     Running,
-    Done(Result<T, TaskError>),
+    /// The failure is boxed to keep plain tasks small.
+    Done(Result<T, Box<TaskError>>),
     /// Done successfully; the value was moved out (or cleared at the end of a scope).
     Taken,
 }
 
 pub(crate) struct State<T> {
     pub(crate) stage: Stage<T>,
+    /// Callbacks and `wait` / `as_completed` registrations; allocated on first use so a
+    /// plain task stays small.
+    extra: Option<Box<Extra<T>>>,
+}
+
+pub(crate) struct Extra<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
-    /// Threads blocked on the condition variable (no notify when zero).
-    blocked: usize,
 }
 
 impl<T> State<T> {
+    fn extra(&mut self) -> &mut Extra<T> {
+        self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+            })
+        })
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.stage, Stage::Done(_) | Stage::Taken)
     }
@@ -202,6 +217,8 @@ impl<T> State<T> {
 pub(crate) struct Core<T> {
     pub(crate) state: Mutex<State<T>>,
     cond: Condvar,
+    /// Set (after the stage) when the task is done: lets waiters spin briefly without the lock.
+    done: AtomicBool,
     /// The pool whose workers may run this task inline (0: none).
     pool_id: usize,
 }
@@ -229,13 +246,9 @@ fn next_waiter_id() -> u64 {
 impl<T> Core<T> {
     fn new(pool_id: usize, stage: Stage<T>) -> Self {
         Core {
-            state: Mutex::new(State {
-                stage,
-                callbacks: Vec::new(),
-                waiters: Vec::new(),
-                blocked: 0,
-            }),
+            state: Mutex::new(State { stage, extra: None }),
             cond: Condvar::new(),
+            done: AtomicBool::new(false),
             pool_id,
         }
     }
@@ -247,29 +260,34 @@ impl<T> Core<T> {
         outcome: Result<T, TaskError>,
         me: &dyn Fn() -> Future<T>,
     ) {
-        st.stage = Stage::Done(outcome);
-        let callbacks = std::mem::take(&mut st.callbacks);
-        let waiters = std::mem::take(&mut st.waiters);
-        let notify = st.blocked > 0;
+        st.stage = Stage::Done(outcome.map_err(Box::new));
+        self.done.store(true, Ordering::Release);
+        let extra = st.extra.take();
         drop(st);
-        if notify {
-            self.cond.notify_all();
-        }
-        for w in waiters {
-            // The receiver may be gone (the waiting call returned); that is fine.
-            let _ = w.tx.send(w.index);
-        }
-        if !callbacks.is_empty() {
-            let fut = me();
-            run_callbacks(callbacks, &fut);
+        // Cheap when nobody waits (parking_lot checks an atomic first).
+        self.cond.notify_all();
+        if let Some(extra) = extra {
+            for w in extra.waiters {
+                // The receiver may be gone (the waiting call returned); that is fine.
+                let _ = w.tx.send(w.index);
+            }
+            if !extra.callbacks.is_empty() {
+                let fut = me();
+                run_callbacks(extra.callbacks, &fut);
+            }
         }
     }
 
     /// Blocks until done or `deadline`; returns the guard and whether it is done.
     fn wait_done(&self, deadline: Option<Instant>) -> (MutexGuard<'_, State<T>>, bool) {
+        // Tasks are often about to finish: spin a little before sleeping on the condvar,
+        // as crossbeam-channel's receivers do.
+        let backoff = Backoff::new();
+        while !self.done.load(Ordering::Acquire) && !backoff.is_completed() {
+            backoff.snooze();
+        }
         let mut st = self.state.lock();
         while !st.is_done() {
-            st.blocked += 1;
             let timed_out = match deadline {
                 Some(d) => self.cond.wait_until(&mut st, d),
                 None => {
@@ -277,7 +295,6 @@ impl<T> Core<T> {
                     false
                 }
             };
-            st.blocked -= 1;
             if timed_out && !st.is_done() {
                 return (st, false);
             }
@@ -291,7 +308,7 @@ impl<T> Core<T> {
         if st.is_done() {
             return true;
         }
-        st.waiters.push(Waiter {
+        st.extra().waiters.push(Waiter {
             tx: tx.clone(),
             index,
             id,
@@ -302,7 +319,9 @@ impl<T> Core<T> {
     /// Removes the registrations with `id`.
     pub(crate) fn unregister(&self, id: u64) {
         let mut st = self.state.lock();
-        st.waiters.retain(|w| w.id != id);
+        if let Some(extra) = &mut st.extra {
+            extra.waiters.retain(|w| w.id != id);
+        }
     }
 }
 
@@ -615,7 +634,7 @@ impl<T> fmt::Debug for Future<T> {
             Stage::Pending => "pending",
             Stage::Running => "running",
             Stage::Done(Ok(_)) | Stage::Taken => "finished",
-            Stage::Done(Err(TaskError::Cancelled)) => "cancelled",
+            Stage::Done(Err(e)) if **e == TaskError::Cancelled => "cancelled",
             Stage::Done(Err(_)) => "finished with an error",
         };
         f.debug_struct("Future").field("state", &state).finish()
@@ -714,7 +733,7 @@ impl<T> Future<T> {
     pub fn is_cancelled(&self) -> bool {
         matches!(
             self.core().state.lock().stage,
-            Stage::Done(Err(TaskError::Cancelled))
+            Stage::Done(Err(ref e)) if **e == TaskError::Cancelled
         )
     }
 
@@ -804,7 +823,7 @@ impl<T> Future<T> {
     pub fn failure(&self) -> Option<TaskError> {
         let st = self.wait_guard();
         match &st.stage {
-            Stage::Done(Err(e)) => Some(e.clone()),
+            Stage::Done(Err(e)) => Some((**e).clone()),
             _ => None,
         }
     }
@@ -849,7 +868,7 @@ impl<T> Future<T> {
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static) {
         let mut st = self.core().state.lock();
         if !st.is_done() {
-            st.callbacks.push(Box::new(callback));
+            st.extra().callbacks.push(Box::new(callback));
             return;
         }
         drop(st);
@@ -861,8 +880,9 @@ pub(crate) fn take_outcome<T>(st: &mut State<T>) -> Result<T, TaskError> {
     match std::mem::replace(&mut st.stage, Stage::Taken) {
         Stage::Done(Ok(v)) => Ok(v),
         Stage::Done(Err(e)) => {
-            st.stage = Stage::Done(Err(e.clone()));
-            Err(e)
+            let err = (*e).clone();
+            st.stage = Stage::Done(Err(e));
+            Err(err)
         }
         Stage::Taken => Err(TaskError::ResultTaken),
         other => {
@@ -875,7 +895,7 @@ pub(crate) fn take_outcome<T>(st: &mut State<T>) -> Result<T, TaskError> {
 fn read_outcome<T: Clone>(st: &State<T>) -> Result<T, TaskError> {
     match &st.stage {
         Stage::Done(Ok(v)) => Ok(v.clone()),
-        Stage::Done(Err(e)) => Err(e.clone()),
+        Stage::Done(Err(e)) => Err((**e).clone()),
         Stage::Taken => Err(TaskError::ResultTaken),
         Stage::Pending | Stage::Running => unreachable!("read_outcome on an unfinished task"),
     }

@@ -101,7 +101,7 @@ enum Status {
 fn status<T>(f: &Future<T>) -> Status {
     match &f.core().state.lock().stage {
         Stage::Pending | Stage::Running => Status::NotDone,
-        Stage::Done(Err(TaskError::Cancelled)) => Status::Done,
+        Stage::Done(Err(e)) if **e == TaskError::Cancelled => Status::Done,
         Stage::Done(Err(_)) => Status::Failed,
         Stage::Done(Ok(_)) | Stage::Taken => Status::Done,
     }
