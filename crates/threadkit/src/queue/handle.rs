@@ -500,7 +500,7 @@ impl<T> Queue<T> {
     /// q.join(); // the dropped item counts as done
     /// ```
     pub fn shutdown(&self, immediate: bool) {
-        // The engines hand the dropped items back, so their destructors run here, outside any
+        // The engine hands the dropped items back, so their destructors run here, outside any
         // lock: a destructor may use this queue.
         drop(self.shared.shutdown(immediate));
     }
