@@ -177,3 +177,35 @@ fn put_racing_shutdown_is_either_refused_or_delivered() {
         assert!(q.is_empty());
     });
 }
+
+#[test]
+fn producer_consumer_join_then_shutdown() {
+    // The whole lifecycle with three threads: a producer blocked on a full queue of one, a
+    // consumer marking items done, main joining and then shutting down to end the consumer.
+    loom::model(|| {
+        let q = Queue::bounded(1);
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                q.put(2).unwrap();
+            })
+        };
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(item) = q.get() {
+                    got.push(item);
+                    q.task_done().unwrap();
+                }
+                got
+            })
+        };
+        producer.join().unwrap();
+        q.join();
+        assert_eq!(q.unfinished_tasks(), 0);
+        q.shutdown(false);
+        assert_eq!(consumer.join().unwrap(), [1, 2]);
+    });
+}
