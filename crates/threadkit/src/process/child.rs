@@ -43,7 +43,7 @@ static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// fn double(x: u64) -> u64 {
 ///     x * 2
 /// }

@@ -19,7 +19,7 @@ use crate::TimeoutOverflow;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use threadkit::process::{Process, ProcessError};
 ///
 /// fn boom(_: ()) {
@@ -192,7 +192,7 @@ struct State<R> {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use threadkit::process::Process;
 ///
 /// fn square(x: u64) -> u64 {
@@ -236,7 +236,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// use threadkit::process::Process;
     ///
     /// fn add((a, b): (i32, i32)) -> i32 {
@@ -276,7 +276,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// use threadkit::process::Process;
     ///
     /// fn pid(_: ()) -> u32 {
@@ -307,7 +307,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// use threadkit::process::{JoinTimeoutError, Process};
     ///
@@ -397,7 +397,7 @@ impl<R> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// threadkit::process::init();
     /// let p = threadkit::process::Process::spawn(|(): ()| (), ()).unwrap();
     /// assert_ne!(p.pid(), std::process::id());
@@ -420,7 +420,7 @@ impl<R> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// threadkit::process::init();
     /// let mut p = threadkit::process::Process::spawn(|(): ()| (), ()).unwrap();
     /// p.join().unwrap();
@@ -435,7 +435,7 @@ impl<R> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// threadkit::process::init();
     /// let mut p = threadkit::process::Process::spawn(|(): ()| (), ()).unwrap();
     /// p.join().unwrap();
@@ -468,11 +468,17 @@ impl<R> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// use threadkit::process::{Process, ProcessError};
     ///
+    /// fn park(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
     /// threadkit::process::init();
-    /// let mut p = Process::spawn(|(): ()| loop { std::thread::park() }, ()).unwrap();
+    /// let mut p = Process::spawn(park, ()).unwrap();
     /// p.terminate().unwrap();
     /// assert!(matches!(p.join(), Err(ProcessError::Signaled { signal: 15, .. })));
     /// assert_eq!(p.exitcode(), Some(-15));
@@ -489,9 +495,15 @@ impl<R> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// fn park(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
     /// threadkit::process::init();
-    /// let mut p = threadkit::process::Process::spawn(|(): ()| loop { std::thread::park() }, ()).unwrap();
+    /// let mut p = threadkit::process::Process::spawn(park, ()).unwrap();
     /// p.kill().unwrap();
     /// assert!(p.join().unwrap_err().to_string().contains("SIGKILL"));
     /// ```

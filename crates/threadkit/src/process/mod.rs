@@ -2,10 +2,15 @@
 
 mod child;
 mod handle;
+mod pipe;
 mod wire;
 
 pub use child::{init, is_child};
 pub use handle::{JoinTimeoutError, Process, ProcessError, SpawnError};
+pub use pipe::{
+    pipe, Connection, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    DEFAULT_MAX_MESSAGE_LEN,
+};
 
 #[doc(hidden)]
 #[macro_export]

@@ -214,7 +214,8 @@ struct ReadState {
 pub(crate) struct FrameSocket {
     fd: OwnedFd,
     rd: Mutex<ReadState>,
-    wr: Mutex<()>,
+    /// The unsent rest of a frame whose send timed out after it had started.
+    wr: Mutex<Vec<u8>>,
 }
 
 impl FrameSocket {
@@ -222,7 +223,7 @@ impl FrameSocket {
         FrameSocket {
             fd,
             rd: Mutex::new(ReadState::default()),
-            wr: Mutex::new(()),
+            wr: Mutex::new(Vec::new()),
         }
     }
 
@@ -236,12 +237,10 @@ impl FrameSocket {
         self.fd.as_fd()
     }
 
-    pub(crate) fn into_fd(self) -> OwnedFd {
-        self.fd
-    }
-
-    /// Sends one frame. `deadline` bounds the wait before the first byte is written; once a
-    /// frame has started it is always finished (or the peer disconnects).
+    /// Sends one frame. `deadline` bounds the wait before the first byte of the frame is
+    /// written (`Err(Timeout)`: nothing of it was sent). When the deadline passes after the frame
+    /// has started, its rest is kept and written before the next frame (or when the socket is
+    /// dropped), and the send counts as done.
     pub(crate) fn send(
         &self,
         bytes: &[u8],
@@ -257,7 +256,8 @@ impl FrameSocket {
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&len.to_le_bytes());
         header[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
-        let _w = self.wr.lock();
+        let mut pending = self.wr.lock();
+        self.flush(&mut pending, deadline)?;
         let total = HEADER + bytes.len();
         let mut written = 0usize;
         while written < total {
@@ -274,16 +274,47 @@ impl FrameSocket {
             };
             match result {
                 Ok(n) => written += n,
-                Err(rustix::io::Errno::AGAIN) => {
-                    let d = if written == 0 { deadline } else { None };
-                    match wait_fd(self.fd(), PollFlags::OUT, d) {
-                        Ok(true) => {}
-                        Ok(false) => return Err(SendFail::Timeout),
-                        Err(e) => return Err(SendFail::Io(e)),
+                Err(rustix::io::Errno::AGAIN) => match wait_fd(self.fd(), PollFlags::OUT, deadline)
+                {
+                    Ok(true) => {}
+                    Ok(false) if written == 0 => return Err(SendFail::Timeout),
+                    Ok(false) => {
+                        if written < HEADER {
+                            pending.extend_from_slice(&header[written..]);
+                            pending.extend_from_slice(bytes);
+                        } else {
+                            pending.extend_from_slice(&bytes[written - HEADER..]);
+                        }
+                        return Ok(());
                     }
-                }
+                    Err(e) => return Err(SendFail::Io(e)),
+                },
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) if is_disconnect(e) => return Err(SendFail::Disconnected),
+                Err(e) => return Err(SendFail::Io(e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rest of a started frame.
+    fn flush(&self, pending: &mut Vec<u8>, deadline: Option<Instant>) -> Result<(), SendFail> {
+        while !pending.is_empty() {
+            match rustix::net::send(self.fd(), pending, send_flags()) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(rustix::io::Errno::AGAIN) => match wait_fd(self.fd(), PollFlags::OUT, deadline)
+                {
+                    Ok(true) => {}
+                    Ok(false) => return Err(SendFail::Timeout),
+                    Err(e) => return Err(SendFail::Io(e)),
+                },
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) if is_disconnect(e) => {
+                    pending.clear();
+                    return Err(SendFail::Disconnected);
+                }
                 Err(e) => return Err(SendFail::Io(e.into())),
             }
         }
@@ -364,6 +395,13 @@ impl FrameSocket {
             }
         }
         wait_fd(self.fd(), PollFlags::IN, deadline)
+    }
+}
+
+impl Drop for FrameSocket {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(self.wr.get_mut());
+        let _ = self.flush(&mut pending, None);
     }
 }
 
