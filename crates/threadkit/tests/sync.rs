@@ -441,13 +441,13 @@ fn condition_wait_timeout_reports_false_and_holds_the_lock_again() {
 #[test]
 fn condition_notify_n_wakes_exactly_n_oldest_first() {
     let cond = Condition::with_lock(Lock::new(Vec::<usize>::new()));
-    std::thread::scope(|s| {
+    let (first_woken, still_waiting) = std::thread::scope(|s| {
         for id in 0..3 {
             let cond = &cond;
-            until("previous waiter queued", || cond.waiting() == id);
             s.spawn(move || {
                 let mut g = cond.lock();
-                cond.wait(&mut g).unwrap();
+                // Timed, so that a failing assertion below cannot hang the test.
+                assert_eq!(cond.wait_timeout(&mut g, LONG), Ok(true));
                 g.push(id);
             });
             until("waiter queued", || cond.waiting() == id + 1);
@@ -457,12 +457,18 @@ fn condition_notify_n_wakes_exactly_n_oldest_first() {
             assert_eq!(cond.notify(2), Ok(2));
         }
         until("two woke", || cond.lock().len() == 2);
-        assert_eq!(cond.waiting(), 1);
-        assert_eq!(*cond.lock(), [0, 1]);
+        let first_woken = cond.lock().clone();
+        let still_waiting = cond.waiting();
         let _g = cond.lock();
         assert_eq!(cond.notify_all(), Ok(1));
+        (first_woken, still_waiting)
     });
-    assert_eq!(*cond.lock(), [0, 1, 2]);
+    // The two oldest waiters were woken (in whatever order they re-took the lock).
+    let mut first_woken = first_woken;
+    first_woken.sort();
+    assert_eq!(first_woken, [0, 1]);
+    assert_eq!(still_waiting, 1);
+    assert_eq!(cond.lock().last(), Some(&2));
 }
 
 #[test]
@@ -652,7 +658,7 @@ fn event_set_wakes_every_waiter() {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
-                ev.wait();
+                assert_eq!(ev.wait_timeout(LONG), Ok(true));
                 woke.fetch_add(1, Ordering::SeqCst);
             });
         }
@@ -730,7 +736,7 @@ fn barrier_indices_are_distinct_every_generation_and_action_runs_once() {
 fn barrier_timeout_breaks_it_for_everyone() {
     let barrier = Barrier::new(3).unwrap();
     std::thread::scope(|s| {
-        let patient = s.spawn(|| barrier.wait());
+        let patient = s.spawn(|| barrier.wait_timeout(LONG));
         until("one waiting", || barrier.n_waiting() == 1);
         let t = Instant::now();
         assert_eq!(barrier.wait_timeout(SHORT), Err(BarrierWaitError::TimedOut));
@@ -763,7 +769,9 @@ fn barrier_default_timeout() {
 fn barrier_abort_wakes_waiters() {
     let barrier = Barrier::new(3).unwrap();
     std::thread::scope(|s| {
-        let hs: Vec<_> = (0..2).map(|_| s.spawn(|| barrier.wait())).collect();
+        let hs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| barrier.wait_timeout(LONG)))
+            .collect();
         until("two waiting", || barrier.n_waiting() == 2);
         barrier.abort();
         for h in hs {
@@ -778,7 +786,7 @@ fn barrier_abort_wakes_waiters() {
 fn barrier_reset_while_waiting_breaks_the_waiters_then_is_usable() {
     let barrier = Barrier::new(2).unwrap();
     std::thread::scope(|s| {
-        let h = s.spawn(|| barrier.wait());
+        let h = s.spawn(|| barrier.wait_timeout(LONG));
         until("one waiting", || barrier.n_waiting() == 1);
         barrier.reset();
         assert_eq!(h.join().unwrap(), Err(BarrierWaitError::Broken));
@@ -799,7 +807,7 @@ fn barrier_panicking_action_breaks_it_and_reports_the_message() {
         .build()
         .unwrap();
     std::thread::scope(|s| {
-        let h = s.spawn(|| barrier.wait());
+        let h = s.spawn(|| barrier.wait_timeout(LONG));
         until("one waiting", || barrier.n_waiting() == 1);
         let err = barrier.wait().unwrap_err();
         assert_eq!(
@@ -925,7 +933,7 @@ fn barrier_action_may_abort_its_own_barrier() {
             .unwrap()
     });
     std::thread::scope(|s| {
-        let h = s.spawn(|| b.wait());
+        let h = s.spawn(|| b.wait_timeout(LONG));
         let mine = b.wait();
         let theirs = h.join().unwrap();
         assert_eq!(mine, Err(BarrierWaitError::Broken));

@@ -400,8 +400,10 @@ impl Barrier {
             st.count = 0;
             st.generation = st.generation.wrapping_add(1);
             st.phase = Phase::Filling;
-            drop(st);
+            // Under the mutex: parking_lot requeues the waiters onto it rather than waking them
+            // all to contend for it.
             self.cv.notify_all();
+            drop(st);
             return Ok(index);
         }
         loop {
