@@ -219,22 +219,22 @@ pub(crate) struct Core<T> {
     cond: Condvar,
     /// Set (after the stage) when the task is done: lets waiters spin briefly without the lock.
     done: AtomicBool,
-    /// The pool whose workers may run this task inline (0: none).
-    pool_id: usize,
+    /// The pool whose workers may run this task inline (0: none). `u32` keeps tasks small.
+    pool_id: u32,
 }
 
 thread_local! {
     /// The id of the pool the current thread works for (0: not a pool worker).
-    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+    static WORKER_OF: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Marks the current thread as a worker of pool `id`.
-pub(crate) fn set_worker_of(id: usize) {
+pub(crate) fn set_worker_of(id: u32) {
     WORKER_OF.with(|w| w.set(id));
 }
 
 /// The pool the current thread works for, 0 when none.
-pub(crate) fn worker_of() -> usize {
+pub(crate) fn worker_of() -> u32 {
     WORKER_OF.with(|w| w.get())
 }
 
@@ -244,7 +244,7 @@ fn next_waiter_id() -> u64 {
 }
 
 impl<T> Core<T> {
-    fn new(pool_id: usize, stage: Stage<T>) -> Self {
+    fn new(pool_id: u32, stage: Stage<T>) -> Self {
         Core {
             state: Mutex::new(State { stage, extra: None }),
             cond: Condvar::new(),
@@ -372,7 +372,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    pub(crate) fn new(job: F, pool_id: usize, scope: Option<Arc<ScopeState>>) -> Self {
+    pub(crate) fn new(job: F, pool_id: u32, scope: Option<Arc<ScopeState>>) -> Self {
         Task {
             core: Core::new(pool_id, Stage::Pending),
             job: UnsafeCell::new(Some(job)),

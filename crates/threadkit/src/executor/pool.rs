@@ -291,7 +291,7 @@ impl Builder {
         let (tx, rx) = crossbeam_channel::unbounded();
         Ok(ThreadPool {
             shared: Arc::new(Shared {
-                id: number + 1,
+                id: (number % (u32::MAX as usize)) as u32 + 1,
                 rx,
                 state: Mutex::new(PoolState {
                     tx: Some(tx),
@@ -327,8 +327,8 @@ struct PoolState {
 }
 
 pub(crate) struct Shared {
-    /// Unique, non-zero: the worker threads' `worker_of()`.
-    pub(crate) id: usize,
+    /// Non-zero (unique among the last 2^32 - 1 pools): the worker threads' `worker_of()`.
+    pub(crate) id: u32,
     pub(crate) rx: Receiver<Job>,
     state: Mutex<PoolState>,
     exited: Condvar,

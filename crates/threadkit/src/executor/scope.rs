@@ -49,7 +49,7 @@ impl ScopeState {
 
     /// Waits until every task finished. On a worker of the pool, runs still-pending tasks of
     /// the scope inline so that a scope opened inside a task cannot deadlock the pool.
-    fn wait_all(&self, pool_id: usize) {
+    fn wait_all(&self, pool_id: u32) {
         let on_worker = worker_of() == pool_id;
         let mut cursor = 0;
         let mut inner = self.inner.lock();
