@@ -2,15 +2,20 @@
 
 mod child;
 mod handle;
+mod lock;
 mod pipe;
+mod shm;
+mod value;
 mod wire;
 
 pub use child::{init, is_child};
 pub use handle::{JoinTimeoutError, Process, ProcessError, SpawnError};
+pub use lock::{Event, Lock, LockGuard, ReleaseError};
 pub use pipe::{
     pipe, Connection, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     DEFAULT_MAX_MESSAGE_LEN,
 };
+pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, Value};
 
 #[doc(hidden)]
 #[macro_export]
