@@ -360,12 +360,14 @@ impl Shared {
             // Cannot fail: `self.rx` keeps the channel connected.
             let _ = tx.send(job);
         }
+        if st.spawned == self.max_workers {
+            // Fully grown (the steady state): nothing more to decide.
+            return Ok(());
+        }
         // Pairs with the fence in `worker_main`: either we see the worker that just left the
         // idle state as busy, or it sees our job in the queue and starts another worker.
         fence(Ordering::SeqCst);
-        if st.spawned == 0
-            || (self.idle.load(Ordering::SeqCst) == 0 && st.spawned < self.max_workers)
-        {
+        if st.spawned == 0 || self.idle.load(Ordering::SeqCst) == 0 {
             if let Err(e) = self.spawn_worker(&mut st) {
                 if st.spawned == 0 {
                     // No worker at all: take the job back (it is the only one queued).
