@@ -699,14 +699,32 @@ fn pool_dropped_inside_its_own_task_does_not_deadlock() {
 #[cfg(target_os = "linux")]
 #[test]
 fn idle_workers_do_not_spin() {
-    fn cpu_ticks() -> u64 {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 (1-based), 12 and 13 after the ')' split.
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    /// CPU ticks (utime + stime) used so far by this process's threads named `idlechk_*`,
+    /// and how many such threads there are.
+    fn worker_ticks() -> (u64, usize) {
+        let (mut total, mut threads) = (0, 0);
+        for entry in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = entry.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if !comm.starts_with("idlechk_") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+            let Some(close) = stat.rfind(')') else {
+                continue;
+            };
+            let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of stat, 12th and 13th after the ')'.
+            total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+            threads += 1;
+        }
+        (total, threads)
     }
-    let p = pool(4);
+    let p = ThreadPool::builder()
+        .max_workers(4)
+        .thread_name_prefix("idlechk")
+        .build()
+        .unwrap();
     let barrier = Arc::new(Barrier::new(4));
     let fs: Vec<_> = (0..4)
         .map(|_| {
@@ -720,11 +738,12 @@ fn idle_workers_do_not_spin() {
     for f in fs {
         f.wait();
     }
-    let before = cpu_ticks();
+    let (before, threads) = worker_ticks();
+    assert_eq!(threads, 4, "the four workers are found by name");
     std::thread::sleep(Duration::from_millis(500));
-    let used = cpu_ticks() - before;
-    // Spinning workers would burn ~4 x 50 ticks; allow noise from other tests.
-    assert!(used < 40, "idle pool used {used} ticks in 0.5 s");
+    let used = worker_ticks().0 - before;
+    // Four spinning workers would burn about 4 x 50 ticks in half a second.
+    assert!(used < 10, "idle workers used {used} ticks in 0.5 s");
 }
 
 // ---------------------------------------------------------------- map family
