@@ -106,8 +106,10 @@ impl Event {
         st.flag = true;
         st.generation = st.generation.wrapping_add(1);
         self.fast.store(true, Ordering::Release);
-        drop(st);
+        // Under the mutex: parking_lot requeues the waiters onto it instead of waking them
+        // all to contend for it.
         self.cv.notify_all();
+        drop(st);
     }
 
     /// Lowers the flag (Python: `clear()`); later waits block until the next `set()`.
