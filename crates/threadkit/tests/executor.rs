@@ -1162,6 +1162,24 @@ fn wait_and_as_completed_inside_a_full_pool() {
 }
 
 #[test]
+fn map_family_inside_a_one_worker_pool() {
+    let p = Arc::new(pool(1));
+    let p2 = p.clone();
+    let f = p
+        .submit(move || {
+            let ordered: Vec<_> = p2.map(|x: u32| x + 1, 0..4).unwrap().collect();
+            let unordered = p2.imap_unordered(|x: u32| x, 0..4).unwrap().count();
+            let star = p2
+                .starmap(|a: u32, b: u32| a * b, [(2, 3), (4, 5)])
+                .unwrap();
+            let gathered = p2.map_async(|x: u32| x, 0..3).unwrap().get().unwrap();
+            (ordered.len(), unordered, star.len(), gathered.len())
+        })
+        .unwrap();
+    assert_eq!(f.result_timeout(LONG), Ok((4, 4, 2, 3)));
+}
+
+#[test]
 fn scope_inside_a_task_of_a_one_worker_pool() {
     let p = pool(1);
     let h = p.handle();

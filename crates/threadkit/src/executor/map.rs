@@ -475,6 +475,16 @@ impl ThreadPool {
     {
         let sub = self.submit_chunks(f, items, NonZeroUsize::MIN)?;
         Ok(AsyncResult {
+            helpers: sub
+                .chunks
+                .iter()
+                .map(|(_, _, f)| {
+                    let f = f.clone();
+                    Box::new(move || {
+                        f.help();
+                    }) as Helper
+                })
+                .collect(),
             fut: gather(sub.chunks),
             ok: |v| v.iter().all(Result::is_ok),
         })
@@ -504,6 +514,7 @@ impl ThreadPool {
         Ok(AsyncResult {
             fut: self.submit(f)?,
             ok: |_| true,
+            helpers: Vec::new(),
         })
     }
 }
@@ -669,11 +680,16 @@ impl<T> Iterator for Unordered<T> {
     }
 }
 
+type Helper = Box<dyn Fn() + Send + Sync>;
+
 /// A pending result of [`ThreadPool::apply_async`], [`ThreadPool::map_async`] or
 /// [`ThreadPool::starmap_async`] (`multiprocessing.pool.AsyncResult`).
 pub struct AsyncResult<R> {
     fut: Future<R>,
     ok: fn(&R) -> bool,
+    /// For the map variants: run the still-pending chunks inline when waited on from one of
+    /// the pool's workers (see `Future`'s rule), since the gathered future has no task.
+    helpers: Vec<Helper>,
 }
 
 impl<R> fmt::Debug for AsyncResult<R> {
@@ -743,6 +759,12 @@ impl<R> fmt::Display for GetTimeoutError<R> {
 impl<R> std::error::Error for GetTimeoutError<R> {}
 
 impl<R> AsyncResult<R> {
+    fn help(&self) {
+        for h in &self.helpers {
+            h();
+        }
+    }
+
     /// Whether the result is ready (`ready()`).
     ///
     /// # Examples
@@ -763,6 +785,7 @@ impl<R> AsyncResult<R> {
     ///
     /// See [`ready`](AsyncResult::ready).
     pub fn wait(&self) {
+        self.help();
         self.fut.wait()
     }
 
@@ -823,6 +846,7 @@ impl<R> AsyncResult<R> {
     /// assert_eq!(pool.apply_async(|| "x").unwrap().get(), Ok("x"));
     /// ```
     pub fn get(self) -> Result<R, TaskError> {
+        self.help();
         self.fut.into_result()
     }
 
