@@ -4,6 +4,7 @@ mod child;
 mod handle;
 mod lock;
 mod pipe;
+mod queue;
 mod shm;
 mod value;
 mod wire;
@@ -15,6 +16,7 @@ pub use pipe::{
     pipe, Connection, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     DEFAULT_MAX_MESSAGE_LEN,
 };
+pub use queue::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue};
 pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, Value};
 
 #[doc(hidden)]

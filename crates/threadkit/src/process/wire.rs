@@ -164,7 +164,7 @@ fn sendmsg_fds(
     fds: &[OwnedFd],
 ) -> rustix::io::Result<usize> {
     let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS + 2))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !borrowed.is_empty() {
         let pushed = control.push(SendAncillaryMessage::ScmRights(&borrowed));
@@ -179,7 +179,7 @@ fn recvmsg_fds(
     buf: &mut [u8],
     fds: &mut VecDeque<OwnedFd>,
 ) -> rustix::io::Result<(usize, bool)> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS + 2))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut iov = [IoSliceMut::new(buf)];
     let msg = rustix::net::recvmsg(fd, &mut iov, &mut control, recv_flags())?;
