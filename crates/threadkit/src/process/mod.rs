@@ -4,6 +4,7 @@ mod child;
 mod handle;
 mod lock;
 mod pipe;
+mod pool;
 mod queue;
 mod shm;
 mod value;
@@ -15,6 +16,10 @@ pub use lock::{Event, Lock, LockGuard, ReleaseError};
 pub use pipe::{
     pipe, Connection, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     DEFAULT_MAX_MESSAGE_LEN,
+};
+pub use pool::{
+    cpu_count, BuildError, Builder as ProcessPoolBuilder, Future, MapResults, ProcessPool,
+    SubmitError, TaskError,
 };
 pub use queue::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue};
 pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, Value};

@@ -1,0 +1,1231 @@
+//! [`ProcessPool`]: a pool of worker processes whose crashes fail only their own task.
+//!
+//! Each worker has a private socket to its own manager thread in the parent; nothing is
+//! shared between workers, so a worker that dies (abort, segfault, `SIGKILL`, the OOM killer)
+//! cannot leave a lock or a half-written message behind (cpython#96062, pebble#97). The
+//! manager sees the death as the end of the socket, reaps the process, fails the task it was
+//! running with the signal by name, and starts a new worker for the next task. A task past its
+//! hard timeout gets its worker killed and replaced the same way.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
+use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::child::{self, Call, Outcome, Start, MAX_CONTROL_FRAME};
+use super::handle::ProcessError;
+use super::wire::{self, FrameSocket, RecvFail, SendFail};
+use crate::primitive::{Condvar, Mutex};
+use crate::TimeoutOverflow;
+
+/// Why a pool task has no result.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::process::{ProcessPool, TaskError};
+///
+/// fn fails(n: u32) -> u32 {
+///     if n == 2 {
+///         panic!("two");
+///     }
+///     n
+/// }
+///
+/// threadkit::process::init();
+/// let pool = ProcessPool::new(2).unwrap();
+/// let out: Vec<_> = pool.map(fails, 0..4).unwrap().collect();
+/// assert_eq!(out[1], Ok(1));
+/// assert_eq!(out[2], Err(TaskError::Panicked { message: "two".into() }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked in its worker; the worker goes on.
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
+    /// The worker died of a signal while running the task (a crash, `SIGKILL`, the OOM
+    /// killer); it was replaced.
+    Signaled {
+        /// The signal's number.
+        signal: i32,
+        /// Its name, as `"SIGKILL"`.
+        name: String,
+    },
+    /// The worker exited (with this code) while running the task; it was replaced.
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// The task ran past its hard timeout; its worker was killed and replaced.
+    TimedOut {
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The arguments or the result could not be serialized or deserialized.
+    Serialization {
+        /// What serde said.
+        message: String,
+    },
+    /// The task was cancelled before it started ([`Future::cancel`], or
+    /// [`ProcessPool::terminate`]).
+    Cancelled,
+    /// The worker initializer failed, so the pool cannot run tasks (Python's
+    /// `BrokenProcessPool`).
+    BrokenPool {
+        /// What the initializer's failure said.
+        reason: String,
+    },
+    /// The pool was terminated while the task ran.
+    Terminated,
+    /// Starting a worker or talking to it failed.
+    Io {
+        /// The error's text.
+        message: String,
+    },
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked { message } => write!(f, "task panicked: {message}"),
+            TaskError::Signaled { signal, name } => {
+                write!(
+                    f,
+                    "the worker running the task was killed by {name} (signal {signal})"
+                )
+            }
+            TaskError::Exited { code } => {
+                write!(f, "the worker running the task exited with code {code}")
+            }
+            TaskError::TimedOut { timeout } => {
+                write!(
+                    f,
+                    "the task ran past its hard timeout of {timeout:?}; its worker was killed"
+                )
+            }
+            TaskError::Serialization { message } => write!(f, "serialization failed: {message}"),
+            TaskError::Cancelled => f.write_str("the task was cancelled"),
+            TaskError::BrokenPool { reason } => write!(
+                f,
+                "A process in the process pool was terminated abruptly while the future was \
+                 running or pending (the worker initializer failed: {reason})"
+            ),
+            TaskError::Terminated => f.write_str("the pool was terminated while the task ran"),
+            TaskError::Io { message } => write!(f, "I/O error with the worker: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+impl TaskError {
+    fn from_process(e: ProcessError) -> TaskError {
+        match e {
+            ProcessError::Panicked { message } => TaskError::Panicked { message },
+            ProcessError::Signaled { signal, name } => TaskError::Signaled { signal, name },
+            ProcessError::Exited { code } => TaskError::Exited { code },
+            ProcessError::NotServed => TaskError::Exited { code: 0 },
+            ProcessError::Serialization { message } => TaskError::Serialization { message },
+            other => TaskError::Io {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Why a task could not be submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The pool is shut down (Python: `cannot schedule new futures after shutdown`).
+    ShutDown,
+    /// The pool is broken by a failing initializer.
+    BrokenPool {
+        /// What the initializer's failure said.
+        reason: String,
+    },
+    /// The function is not in the executable, or the arguments cannot be serialized.
+    Call(String),
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::ShutDown => f.write_str("cannot schedule new futures after shutdown"),
+            SubmitError::BrokenPool { reason } => {
+                write!(
+                    f,
+                    "the process pool is broken (initializer failed: {reason})"
+                )
+            }
+            SubmitError::Call(m) => write!(f, "cannot run this call in a worker: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// Why a pool could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    message: String,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot build the process pool: {}", self.message)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+#[derive(Debug)]
+enum SlotState {
+    Pending,
+    Running { pid: u32 },
+    Done(Result<(Vec<u8>, Vec<OwnedFd>), TaskError>),
+    Taken,
+}
+
+#[derive(Debug)]
+struct Slot {
+    state: Mutex<SlotState>,
+    cv: Condvar,
+}
+
+impl Slot {
+    fn finish(&self, result: Result<(Vec<u8>, Vec<OwnedFd>), TaskError>) {
+        let mut st = self.state.lock();
+        if matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
+            *st = SlotState::Done(result);
+        }
+        drop(st);
+        self.cv.notify_all();
+    }
+}
+
+/// The handle of a task submitted to a [`ProcessPool`] (the process pool's
+/// `concurrent.futures.Future`).
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::process::ProcessPool;
+///
+/// threadkit::process::init();
+/// let pool = ProcessPool::new(1).unwrap();
+/// let f = pool.submit(|x: u64| x + 1, 41).unwrap();
+/// assert_eq!(f.into_result(), Ok(42));
+/// ```
+pub struct Future<R> {
+    slot: Arc<Slot>,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for Future<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future")
+            .field("done", &self.is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> Future<R> {
+    /// Whether the task finished (with a result or a failure) or was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let f = pool.submit(|(): ()| 1u8, ()).unwrap();
+    /// f.wait();
+    /// assert!(f.is_done());
+    /// ```
+    pub fn is_done(&self) -> bool {
+        matches!(
+            *self.slot.state.lock(),
+            SlotState::Done(_) | SlotState::Taken
+        )
+    }
+
+    /// Whether a worker is running the task now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let f = pool.submit(|(): ()| 1u8, ()).unwrap();
+    /// f.wait();
+    /// assert!(!f.is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        matches!(*self.slot.state.lock(), SlotState::Running { .. })
+    }
+
+    /// The pid of the worker running the task, while it runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let f = pool.submit(|(): ()| 1u8, ()).unwrap();
+    /// f.wait();
+    /// assert_eq!(f.worker_pid(), None);
+    /// ```
+    pub fn worker_pid(&self) -> Option<u32> {
+        match *self.slot.state.lock() {
+            SlotState::Running { pid } => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// Cancels the task if it has not started (Python's `cancel()`); `true` when cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadkit::process::{Event, ProcessPool, TaskError};
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(1).unwrap();
+    /// let gate = Event::new().unwrap();
+    /// let busy = pool.submit(|e: Event| e.wait(), gate.clone()).unwrap();
+    /// let queued = pool.submit(|(): ()| 1u8, ()).unwrap();
+    /// assert!(queued.cancel());
+    /// gate.set();
+    /// assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
+    /// busy.into_result().unwrap();
+    /// ```
+    pub fn cancel(&self) -> bool {
+        let mut st = self.slot.state.lock();
+        let cancelled = matches!(*st, SlotState::Pending);
+        if cancelled {
+            *st = SlotState::Done(Err(TaskError::Cancelled));
+        }
+        drop(st);
+        self.slot.cv.notify_all();
+        cancelled
+    }
+
+    /// Waits until the task is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let f = pool.submit(|(): ()| (), ()).unwrap();
+    /// f.wait();
+    /// ```
+    pub fn wait(&self) {
+        let mut st = self.slot.state.lock();
+        while matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
+            self.slot.cv.wait(&mut st);
+        }
+    }
+
+    /// Waits at most `timeout`; `Ok(true)` when the task is done.
+    ///
+    /// # Errors
+    ///
+    /// [`TimeoutOverflow`] for a timeout past the clock's range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadkit::process::{Event, ProcessPool};
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(1).unwrap();
+    /// let gate = Event::new().unwrap();
+    /// let f = pool.submit(|e: Event| e.wait(), gate.clone()).unwrap();
+    /// assert_eq!(f.wait_timeout(Duration::from_millis(10)), Ok(false));
+    /// gate.set();
+    /// assert_eq!(f.wait_timeout(Duration::from_secs(30)), Ok(true));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
+        let deadline = crate::deadline_after(timeout)?;
+        let mut st = self.slot.state.lock();
+        while matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
+            if self.slot.cv.wait_until(&mut st, deadline) {
+                return Ok(!matches!(
+                    *st,
+                    SlotState::Pending | SlotState::Running { .. }
+                ));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for the task and returns its result (Python's `result()`).
+    ///
+    /// # Errors
+    ///
+    /// A [`TaskError`] saying why there is no result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// assert_eq!(pool.submit(|s: String| s.len(), "four".into()).unwrap().into_result(), Ok(4));
+    /// ```
+    pub fn into_result(self) -> Result<R, TaskError>
+    where
+        R: DeserializeOwned,
+    {
+        self.wait();
+        let taken = std::mem::replace(&mut *self.slot.state.lock(), SlotState::Taken);
+        match taken {
+            SlotState::Done(Ok((bytes, fds))) => {
+                wire::decode(&bytes, fds).map_err(|message| TaskError::Serialization { message })
+            }
+            SlotState::Done(Err(e)) => Err(e),
+            _ => unreachable!("waited for the task"),
+        }
+    }
+}
+
+/// The results of [`ProcessPool::map`], in input order, each its own `Result`.
+pub struct MapResults<R> {
+    futures: VecDeque<Future<R>>,
+}
+
+impl<R> fmt::Debug for MapResults<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapResults")
+            .field("remaining", &self.futures.len())
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned> Iterator for MapResults<R> {
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Result<R, TaskError>> {
+        self.futures.pop_front().map(Future::into_result)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.futures.len(), Some(self.futures.len()))
+    }
+}
+
+impl<R: DeserializeOwned> ExactSizeIterator for MapResults<R> {}
+
+#[derive(Debug)]
+struct Job {
+    call: Call,
+    fds: Vec<OwnedFd>,
+    timeout: Option<Duration>,
+    slot: Arc<Slot>,
+}
+
+#[derive(Debug)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    shut_down: bool,
+    terminated: bool,
+    broken: Option<String>,
+}
+
+#[derive(Debug)]
+struct Initializer {
+    call: Call,
+    fds: Vec<OwnedFd>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    cv: Condvar,
+    initializer: Option<Initializer>,
+    max_tasks_per_child: Option<usize>,
+    task_timeout: Option<Duration>,
+    workers_started: AtomicUsize,
+    /// Pids of live workers, for `terminate`.
+    live: Mutex<Vec<u32>>,
+}
+
+/// Builds a [`ProcessPool`] (Python's `ProcessPoolExecutor(...)` / `Pool(...)` arguments).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use threadkit::process::ProcessPool;
+///
+/// fn setup(tag: String) {
+///     assert_eq!(tag, "ready");
+/// }
+///
+/// threadkit::process::init();
+/// let pool = ProcessPool::builder()
+///     .max_workers(2)
+///     .max_tasks_per_child(100)
+///     .task_timeout(Duration::from_secs(60))
+///     .initializer(setup, "ready".to_owned())
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.submit(|x: i32| -x, 5).unwrap().into_result(), Ok(-5));
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    max_workers: Option<usize>,
+    max_tasks_per_child: Option<usize>,
+    task_timeout: Option<Duration>,
+    initializer: Option<Result<Initializer, String>>,
+}
+
+impl Builder {
+    /// The number of worker processes (default: [`cpu_count`](super::cpu_count)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Builder {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Replace each worker after it ran `n` tasks (Python's `max_tasks_per_child` /
+    /// `maxtasksperchild`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::builder()
+    ///     .max_workers(1)
+    ///     .max_tasks_per_child(1)
+    ///     .build()
+    ///     .unwrap();
+    /// let a = pool.submit(|(): ()| std::process::id(), ()).unwrap().into_result().unwrap();
+    /// let b = pool.submit(|(): ()| std::process::id(), ()).unwrap().into_result().unwrap();
+    /// assert_ne!(a, b);
+    /// ```
+    pub fn max_tasks_per_child(mut self, n: usize) -> Builder {
+        self.max_tasks_per_child = Some(n.max(1));
+        self
+    }
+
+    /// A hard timeout for every task: past it, the worker is killed (`SIGKILL`) and replaced,
+    /// and the task fails with [`TaskError::TimedOut`]. Per task:
+    /// [`ProcessPool::submit_with_timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::builder()
+    ///     .task_timeout(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn task_timeout(mut self, timeout: Duration) -> Builder {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// A function each worker runs once when it starts (Python's `initializer`, `initargs`).
+    /// If it panics, the pool is broken: queued and later tasks fail with
+    /// [`TaskError::BrokenPool`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::builder()
+    ///     .initializer(|n: u8| assert_eq!(n, 1), 1)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn initializer<A>(mut self, f: fn(A), args: A) -> Builder
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        self.initializer =
+            Some(child::make_call::<A, ()>(f, &args).map(|(call, fds)| Initializer { call, fds }));
+        self
+    }
+
+    /// Builds the pool. Workers start when the first tasks arrive.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for zero workers, an initializer not in the executable or with arguments
+    /// that cannot be serialized, or when a manager thread cannot start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = threadkit::process::ProcessPool::builder().max_workers(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("max_workers must be greater than 0"));
+    /// ```
+    pub fn build(self) -> Result<ProcessPool, BuildError> {
+        let n = self.max_workers.unwrap_or_else(super::cpu_count);
+        if n == 0 {
+            return Err(BuildError {
+                message: "max_workers must be greater than 0".into(),
+            });
+        }
+        let initializer = match self.initializer {
+            None => None,
+            Some(Ok(i)) => Some(i),
+            Some(Err(message)) => return Err(BuildError { message }),
+        };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                shut_down: false,
+                terminated: false,
+                broken: None,
+            }),
+            cv: Condvar::new(),
+            initializer,
+            max_tasks_per_child: self.max_tasks_per_child,
+            task_timeout: self.task_timeout,
+            workers_started: AtomicUsize::new(0),
+            live: Mutex::new(Vec::new()),
+        });
+        let mut managers = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = shared.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("threadkit-process-pool-{i}"))
+                .spawn(move || manage(&s));
+            match t {
+                Ok(t) => managers.push(t),
+                Err(e) => {
+                    let pool = ProcessPool {
+                        shared,
+                        managers: Mutex::new(managers),
+                        max_workers: n,
+                    };
+                    pool.shutdown(true);
+                    return Err(BuildError {
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(ProcessPool {
+            shared,
+            managers: Mutex::new(managers),
+            max_workers: n,
+        })
+    }
+}
+
+/// A pool of worker processes running Rust functions (Python's
+/// `concurrent.futures.ProcessPoolExecutor` and `multiprocessing.Pool`), crash-proof.
+///
+/// Tasks are functions of this executable with serializable arguments and results, as for
+/// [`Process`](super::Process); the executable calls [`init`](super::init) first in `main`.
+/// A worker that dies fails only the task it was running ([`TaskError::Signaled`] names the
+/// signal) and is replaced; other tasks go on. Dropping the pool waits for queued tasks and
+/// stops the workers.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::process::ProcessPool;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// threadkit::process::init();
+/// let pool = ProcessPool::new(2).unwrap();
+/// let squares: Vec<u64> = pool.map(square, 1..=5).unwrap().map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16, 25]);
+/// ```
+pub struct ProcessPool {
+    shared: Arc<Shared>,
+    managers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    max_workers: usize,
+}
+
+impl fmt::Debug for ProcessPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessPool")
+            .field("max_workers", &self.max_workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessPool {
+    /// A pool of `max_workers` processes with default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
+    pub fn new(max_workers: usize) -> Result<ProcessPool, BuildError> {
+        Builder::default().max_workers(max_workers).build()
+    }
+
+    /// A [`Builder`] for the other settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::builder().max_workers(1).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The number of workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// assert_eq!(threadkit::process::ProcessPool::new(1).unwrap().max_workers(), 1);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.max_workers
+    }
+
+    /// How many worker processes were started so far (replacements included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// assert_eq!(pool.workers_started(), 0);
+    /// pool.submit(|(): ()| (), ()).unwrap().into_result().unwrap();
+    /// assert_eq!(pool.workers_started(), 1);
+    /// ```
+    pub fn workers_started(&self) -> usize {
+        self.shared.workers_started.load(Ordering::SeqCst)
+    }
+
+    fn enqueue<A, R>(
+        &self,
+        f: fn(A) -> R,
+        args: &A,
+        timeout: Option<Duration>,
+    ) -> Result<Future<R>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let (call, fds) = child::make_call(f, args).map_err(SubmitError::Call)?;
+        let slot = Arc::new(Slot {
+            state: Mutex::new(SlotState::Pending),
+            cv: Condvar::new(),
+        });
+        let mut q = self.shared.queue.lock();
+        if let Some(reason) = &q.broken {
+            return Err(SubmitError::BrokenPool {
+                reason: reason.clone(),
+            });
+        }
+        if q.shut_down {
+            return Err(SubmitError::ShutDown);
+        }
+        q.jobs.push_back(Job {
+            call,
+            fds,
+            timeout: timeout.or(self.shared.task_timeout),
+            slot: slot.clone(),
+        });
+        drop(q);
+        self.shared.cv.notify_one();
+        Ok(Future {
+            slot,
+            _r: PhantomData,
+        })
+    }
+
+    /// Runs `f(args)` on a worker (Python's `submit(fn, *args)`).
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::ShutDown`] after [`shutdown`](ProcessPool::shutdown),
+    /// [`SubmitError::BrokenPool`] after a failed initializer, [`SubmitError::Call`] when `f`
+    /// is not in the executable or `args` cannot be serialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let f = pool.submit(|(a, b): (u8, u8)| a + b, (2, 3)).unwrap();
+    /// assert_eq!(f.into_result(), Ok(5));
+    /// ```
+    pub fn submit<A, R>(&self, f: fn(A) -> R, args: A) -> Result<Future<R>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.enqueue(f, &args, None)
+    }
+
+    /// [`submit`](ProcessPool::submit) with a hard timeout for this task (overriding the
+    /// pool's): past it the worker is killed and replaced and the task fails with
+    /// [`TaskError::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](ProcessPool::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadkit::process::{ProcessPool, TaskError};
+    ///
+    /// fn forever(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(1).unwrap();
+    /// let f = pool.submit_with_timeout(forever, (), Duration::from_millis(100)).unwrap();
+    /// assert_eq!(f.into_result(), Err(TaskError::TimedOut { timeout: Duration::from_millis(100) }));
+    /// ```
+    pub fn submit_with_timeout<A, R>(
+        &self,
+        f: fn(A) -> R,
+        args: A,
+        timeout: Duration,
+    ) -> Result<Future<R>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.enqueue(f, &args, Some(timeout))
+    }
+
+    /// Calls `f` on every item (Python's `Executor.map` / `Pool.map` with chunk size 1) and
+    /// returns the results in input order, each its own `Result`: a crash or panic in one item
+    /// never loses the others.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](ProcessPool::submit); items already submitted are cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
+    /// let out: Vec<_> = pool.map(|x: i32| x * 10, [1, 2, 3]).unwrap().collect();
+    /// assert_eq!(out, [Ok(10), Ok(20), Ok(30)]);
+    /// ```
+    pub fn map<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<MapResults<R>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let mut futures = VecDeque::new();
+        for item in items {
+            match self.submit(f, item) {
+                Ok(fut) => futures.push_back(fut),
+                Err(e) => {
+                    for fut in &futures {
+                        fut.cancel();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(MapResults { futures })
+    }
+
+    /// Python's `Pool.starmap`: the same as [`map`](ProcessPool::map), whose function takes
+    /// a tuple and destructures it in its parameter pattern.
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](ProcessPool::map).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
+    /// let out: Vec<_> = pool.starmap(|(a, b): (u32, u32)| a.pow(b), [(2, 3), (3, 2)]).unwrap().collect();
+    /// assert_eq!(out, [Ok(8), Ok(9)]);
+    /// ```
+    pub fn starmap<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<MapResults<R>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.map(f, items)
+    }
+
+    /// Stops accepting tasks (Python's `shutdown(wait)` / `close()`); queued tasks still run.
+    /// With `wait`, returns once they are done and every worker has exited (Python's
+    /// `join()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{ProcessPool, SubmitError};
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(1).unwrap();
+    /// let f = pool.submit(|(): ()| 7u8, ()).unwrap();
+    /// pool.shutdown(true);
+    /// assert_eq!(f.into_result(), Ok(7));
+    /// assert_eq!(pool.submit(|(): ()| 7u8, ()).unwrap_err(), SubmitError::ShutDown);
+    /// ```
+    pub fn shutdown(&self, wait: bool) {
+        self.shared.queue.lock().shut_down = true;
+        self.shared.cv.notify_all();
+        if wait {
+            let managers = std::mem::take(&mut *self.managers.lock());
+            for m in managers {
+                let _ = m.join();
+            }
+        }
+    }
+
+    /// Cancels queued tasks and kills the workers (Python's `Pool.terminate()`); running tasks
+    /// fail with [`TaskError::Terminated`]. Waits until every worker is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{Event, ProcessPool, TaskError};
+    ///
+    /// fn stuck(started: Event) {
+    ///     started.set();
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(1).unwrap();
+    /// let started = Event::new().unwrap();
+    /// let running = pool.submit(stuck, started.clone()).unwrap();
+    /// let queued = pool.submit(|(): ()| (), ()).unwrap();
+    /// started.wait();
+    /// pool.terminate();
+    /// assert_eq!(running.into_result(), Err(TaskError::Terminated));
+    /// assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
+    /// ```
+    pub fn terminate(&self) {
+        let cancelled: Vec<Job> = {
+            let mut q = self.shared.queue.lock();
+            q.shut_down = true;
+            q.terminated = true;
+            q.jobs.drain(..).collect()
+        };
+        for job in cancelled {
+            job.slot.finish(Err(TaskError::Cancelled));
+        }
+        self.shared.cv.notify_all();
+        for pid in self.shared.live.lock().iter() {
+            if let Some(pid) = rustix::process::Pid::from_raw(*pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        self.shutdown(true);
+    }
+}
+
+impl Drop for ProcessPool {
+    fn drop(&mut self) {
+        self.shutdown(true);
+    }
+}
+
+struct Worker {
+    child: Child,
+    sock: FrameSocket,
+    pid: u32,
+    tasks: usize,
+}
+
+impl Worker {
+    /// Closes the socket (the worker exits at the end of its stream) and reaps it.
+    fn retire(self, shared: &Shared) {
+        let Worker {
+            mut child,
+            sock,
+            pid,
+            ..
+        } = self;
+        shared.live.lock().retain(|p| *p != pid);
+        drop(sock);
+        let _ = child.wait();
+    }
+
+    /// Kills and reaps the worker; its exit status.
+    fn kill(self, shared: &Shared) -> Option<std::process::ExitStatus> {
+        let Worker { mut child, pid, .. } = self;
+        shared.live.lock().retain(|p| *p != pid);
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Reaps a worker whose socket ended; the error for the task it was running.
+    fn died(self, shared: &Shared) -> TaskError {
+        let Worker { mut child, pid, .. } = self;
+        // Out of `live` before reaping, so that `terminate` never signals a reused pid.
+        shared.live.lock().retain(|p| *p != pid);
+        match child.wait() {
+            Ok(s) => TaskError::from_process(ProcessError::from_status(s)),
+            Err(e) => TaskError::Io {
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+fn dup_fds(fds: &[OwnedFd]) -> io::Result<Vec<OwnedFd>> {
+    fds.iter().map(OwnedFd::try_clone).collect()
+}
+
+/// Starts a worker and runs the initializer; `Err(Broken)` when the initializer failed.
+fn start_worker(shared: &Shared) -> Result<Worker, StartFail> {
+    let (initializer, fds) = match &shared.initializer {
+        None => (None, Vec::new()),
+        Some(i) => (
+            Some(Call {
+                runner: i.call.runner,
+                func: i.call.func,
+                payload: i.call.payload.clone(),
+            }),
+            dup_fds(&i.fds).map_err(|e| StartFail::Io(e.to_string()))?,
+        ),
+    };
+    let has_init = initializer.is_some();
+    let (child, sock) = child::spawn_child(&Start::Worker { initializer }, &fds)
+        .map_err(|e| StartFail::Io(e.to_string()))?;
+    shared.workers_started.fetch_add(1, Ordering::SeqCst);
+    let pid = child.id();
+    shared.live.lock().push(pid);
+    let worker = Worker {
+        child,
+        sock,
+        pid,
+        tasks: 0,
+    };
+    if has_init {
+        match worker.sock.recv(MAX_CONTROL_FRAME, None) {
+            Ok((bytes, fds)) => match super::handle::decode_outcome::<()>(&bytes, fds) {
+                Ok(()) => {}
+                Err(e) => {
+                    worker.retire(shared);
+                    return Err(StartFail::Broken(e.to_string()));
+                }
+            },
+            Err(_) => {
+                let e = worker.died(shared);
+                return Err(StartFail::Broken(e.to_string()));
+            }
+        }
+    }
+    Ok(worker)
+}
+
+enum StartFail {
+    Io(String),
+    Broken(String),
+}
+
+/// Takes the next job that was not cancelled; `None` when the pool is shut down and drained.
+fn next_job(shared: &Shared) -> Option<Job> {
+    let mut q = shared.queue.lock();
+    loop {
+        while let Some(job) = q.jobs.pop_front() {
+            if matches!(*job.slot.state.lock(), SlotState::Pending) {
+                return Some(job);
+            }
+        }
+        if q.shut_down {
+            return None;
+        }
+        shared.cv.wait(&mut q);
+    }
+}
+
+fn break_pool(shared: &Shared, reason: &str) {
+    let jobs: Vec<Job> = {
+        let mut q = shared.queue.lock();
+        q.broken.get_or_insert_with(|| reason.to_owned());
+        q.jobs.drain(..).collect()
+    };
+    for job in jobs {
+        job.slot.finish(Err(TaskError::BrokenPool {
+            reason: reason.to_owned(),
+        }));
+    }
+}
+
+/// One manager thread per worker slot: feeds tasks to its worker one at a time and watches it.
+fn manage(shared: &Shared) {
+    let mut worker: Option<Worker> = None;
+    while let Some(job) = next_job(shared) {
+        if let Some(reason) = shared.queue.lock().broken.clone() {
+            job.slot.finish(Err(TaskError::BrokenPool { reason }));
+            continue;
+        }
+        let result = run_job(shared, &mut worker, &job);
+        if let Err(TaskError::BrokenPool { reason }) = &result {
+            break_pool(shared, reason);
+        }
+        job.slot.finish(result);
+    }
+    if let Some(w) = worker.take() {
+        if shared.queue.lock().terminated {
+            w.kill(shared);
+        } else {
+            w.retire(shared);
+        }
+    }
+}
+
+fn run_job(
+    shared: &Shared,
+    worker: &mut Option<Worker>,
+    job: &Job,
+) -> Result<(Vec<u8>, Vec<OwnedFd>), TaskError> {
+    let frame = wire::encode(&job.call)
+        .map_err(|message| TaskError::Serialization { message })?
+        .0;
+    // A worker that died between tasks never started this one: try once more on a new one.
+    for attempt in 0..2 {
+        if worker.is_none() {
+            *worker = Some(match start_worker(shared) {
+                Ok(w) => w,
+                Err(StartFail::Broken(reason)) => return Err(TaskError::BrokenPool { reason }),
+                Err(StartFail::Io(message)) => return Err(TaskError::Io { message }),
+            });
+        }
+        let w = worker.as_mut().expect("started above");
+        {
+            let mut st = job.slot.state.lock();
+            match *st {
+                SlotState::Pending | SlotState::Running { .. } => {
+                    *st = SlotState::Running { pid: w.pid }
+                }
+                // Cancelled meanwhile.
+                _ => return Err(TaskError::Cancelled),
+            }
+        }
+        if shared.queue.lock().terminated {
+            return Err(TaskError::Terminated);
+        }
+        let deadline = job.timeout.and_then(|t| Instant::now().checked_add(t));
+        let fds = dup_fds(&job.fds).map_err(|e| TaskError::Io {
+            message: e.to_string(),
+        })?;
+        match w.sock.send(&frame, &fds, deadline) {
+            Ok(()) => {}
+            Err(SendFail::Disconnected) if attempt == 0 => {
+                let _ = worker.take().map(|w| w.died(shared));
+                continue;
+            }
+            Err(SendFail::Disconnected) => return Err(worker.take().expect("some").died(shared)),
+            Err(SendFail::Timeout) => {
+                worker.take().expect("some").kill(shared);
+                return Err(TaskError::TimedOut {
+                    timeout: job.timeout.unwrap_or_default(),
+                });
+            }
+            Err(SendFail::Io(e)) => {
+                worker.take().expect("some").kill(shared);
+                return Err(TaskError::Io {
+                    message: e.to_string(),
+                });
+            }
+        }
+        let result = match w.sock.recv(MAX_CONTROL_FRAME, deadline) {
+            Ok((bytes, fds)) => {
+                w.tasks += 1;
+                match wire::decode::<Outcome>(&bytes, Vec::new()) {
+                    Ok(Outcome::Returned(b)) => Ok((b, fds)),
+                    Ok(Outcome::Panicked(message)) => Err(TaskError::Panicked { message }),
+                    Ok(Outcome::Failed(message)) => Err(TaskError::Serialization { message }),
+                    Err(message) => Err(TaskError::Serialization { message }),
+                }
+            }
+            Err(RecvFail::Timeout) => {
+                worker.take().expect("some").kill(shared);
+                return Err(TaskError::TimedOut {
+                    timeout: job.timeout.unwrap_or_default(),
+                });
+            }
+            Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) | Err(RecvFail::Io(_)) => {
+                let err = worker.take().expect("some").died(shared);
+                if shared.queue.lock().terminated {
+                    return Err(TaskError::Terminated);
+                }
+                return Err(err);
+            }
+        };
+        if shared
+            .max_tasks_per_child
+            .is_some_and(|max| worker.as_ref().is_some_and(|w| w.tasks >= max))
+        {
+            worker.take().expect("some").retire(shared);
+        }
+        return result;
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// The number of CPUs this process may use (Python's `os.cpu_count()` /
+/// `multiprocessing.cpu_count()`, though counting the affinity mask as
+/// `os.process_cpu_count()` does); at least 1.
+///
+/// # Examples
+///
+/// ```
+/// assert!(threadkit::process::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
