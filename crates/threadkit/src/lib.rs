@@ -133,9 +133,11 @@ pub(crate) mod primitive;
 mod time;
 pub(crate) mod unwind;
 
+pub mod batch;
 pub mod executor;
 pub mod log;
 pub mod process;
+pub mod progress;
 pub mod queue;
 pub mod sync;
 pub mod thread;

@@ -1,0 +1,566 @@
+//! The resumable journal: finished outcomes in an SQLite file (feature `journal`).
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+const SCHEMA_VERSION: &str = "1";
+/// Records per transaction before a commit is forced.
+const COMMIT_EVERY: usize = 2048;
+/// Longest time an outcome waits for its commit.
+const COMMIT_AFTER: Duration = Duration::from_millis(200);
+
+/// Why a journal could not be opened or written.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::{Journal, JournalError};
+///
+/// let dir = std::env::temp_dir().join(format!("tk-doc-journal-err-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("not-a-journal.db");
+/// std::fs::write(&path, b"hello, not SQLite").unwrap();
+/// let err = Journal::open(&path, "resize-v1").unwrap_err();
+/// assert!(matches!(err, JournalError::NotAJournal { .. }));
+/// assert_eq!(std::fs::read(&path).unwrap(), b"hello, not SQLite"); // left untouched
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The file exists but is not a threadkit journal (not SQLite, or SQLite without the
+    /// journal's tables). The file was not modified.
+    NotAJournal {
+        /// The file.
+        path: PathBuf,
+        /// What was found wrong.
+        reason: String,
+    },
+    /// The file is an SQLite database that fails its integrity check. The file was not
+    /// modified.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's report.
+        reason: String,
+    },
+    /// The journal belongs to another batch (its batch id differs). The file was not modified.
+    OtherBatch {
+        /// The file.
+        path: PathBuf,
+        /// The id the caller gave.
+        expected: String,
+        /// The id stored in the file.
+        found: String,
+    },
+    /// Reading or writing the file failed.
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: rusqlite::Error,
+    },
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JournalError::NotAJournal { path, reason } => write!(
+                f,
+                "{} is not a threadkit batch journal ({reason}); it was left untouched",
+                path.display()
+            ),
+            JournalError::Corrupt { path, reason } => write!(
+                f,
+                "batch journal {} is corrupt ({reason}); it was left untouched",
+                path.display()
+            ),
+            JournalError::OtherBatch {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "batch journal {} belongs to batch {found:?}, not {expected:?}; \
+                 use another file or the batch id {found:?}",
+                path.display()
+            ),
+            JournalError::Sqlite { path, source } => {
+                write!(f, "batch journal {}: {source}", path.display())
+            }
+            JournalError::Io { path, source } => {
+                write!(f, "batch journal {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for JournalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JournalError::Sqlite { source, .. } => Some(source),
+            JournalError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// What the journal knows about one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Finished with this value (JSON).
+    Done(String),
+    /// Failed; the cause as text and the attempts.
+    Failed { message: String, attempts: u32 },
+}
+
+/// Counts of the outcomes a journal holds.
+///
+/// # Examples
+///
+/// ```
+/// let c = threadkit::batch::JournalCounts { done: 2, failed: 1 };
+/// assert_eq!(c.done + c.failed, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalCounts {
+    /// Inputs finished with a value.
+    pub done: u64,
+    /// Inputs that failed.
+    pub failed: u64,
+}
+
+/// An SQLite file recording each finished input's outcome under a stable key, so that a batch
+/// can be resumed: a later run given the same journal skips the inputs already done (and, on
+/// request, reruns the failed ones).
+///
+/// The file is in WAL mode with `synchronous=NORMAL` and outcomes are written in batched
+/// transactions (every 2,048 outcomes or 200 ms): a killed process loses at most the outcomes
+/// not yet committed, never corrupts the file, and never records an input that did not finish.
+/// The journal stores the batch id it was created with; opening it for another batch, or
+/// opening a file that is not a journal or is corrupt, is a [`JournalError`] that leaves the
+/// file untouched.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::{Batch, Journal};
+///
+/// let dir = std::env::temp_dir().join(format!("tk-doc-journal-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("squares.db");
+/// # let _ = std::fs::remove_file(&path);
+///
+/// let square = |x: &u64| -> Result<u64, String> { Ok(x * x) };
+/// let first = Batch::new(square)
+///     .progress(false)
+///     .journal(Journal::open(&path, "squares-v1").unwrap())
+///     .run(0..10u64)
+///     .unwrap();
+/// assert_eq!(first.summary().skipped, 0);
+///
+/// // Same batch again: everything comes from the journal.
+/// let again = Batch::new(square)
+///     .progress(false)
+///     .journal(Journal::open(&path, "squares-v1").unwrap())
+///     .run(0..10u64)
+///     .unwrap();
+/// assert_eq!(again.summary().skipped, 10);
+/// assert_eq!(again.values().copied().collect::<Vec<_>>(), first.values().copied().collect::<Vec<_>>());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+    batch_id: String,
+    in_tx: bool,
+    pending: usize,
+    tx_started: Instant,
+    empty_at_open: bool,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("batch_id", &self.batch_id)
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens the journal at `path` for the batch `batch_id`, creating it when the file does not
+    /// exist. The batch id names what the batch does (for example `"resize-images-v2"`): a
+    /// journal made for another id is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::NotAJournal`] for a file that is not a journal,
+    /// [`JournalError::Corrupt`] for one that fails SQLite's integrity check,
+    /// [`JournalError::OtherBatch`] for a journal of another batch (the file is left untouched
+    /// in these three cases); [`JournalError::Sqlite`] / [`JournalError::Io`] when the file
+    /// cannot be read or created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::{Journal, JournalError};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("tk-doc-journal-open-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("j.db");
+    /// # let _ = std::fs::remove_file(&path);
+    /// drop(Journal::open(&path, "a").unwrap());
+    /// let err = Journal::open(&path, "b").unwrap_err();
+    /// assert!(matches!(err, JournalError::OtherBatch { ref found, .. } if found == "a"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn open(path: impl AsRef<Path>, batch_id: &str) -> Result<Journal, JournalError> {
+        let path = path.as_ref().to_path_buf();
+        let sql = |source| JournalError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let exists = match std::fs::metadata(&path) {
+            Ok(m) => m.len() > 0,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(source) => return Err(JournalError::Io { path, source }),
+        };
+        if exists {
+            let mut head = [0u8; 16];
+            let read = std::fs::File::open(&path)
+                .and_then(|mut f| f.read_exact(&mut head))
+                .map(|()| head == *MAGIC);
+            match read {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(JournalError::NotAJournal {
+                        path,
+                        reason: "no SQLite header".into(),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(JournalError::NotAJournal {
+                        path,
+                        reason: "file too short for SQLite".into(),
+                    })
+                }
+                Err(source) => return Err(JournalError::Io { path, source }),
+            }
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql)?;
+            let check: Result<String, _> = conn.query_row("PRAGMA quick_check", [], |r| r.get(0));
+            match check {
+                Ok(s) if s == "ok" => {}
+                Ok(s) => return Err(JournalError::Corrupt { path, reason: s }),
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+            let found: Result<Option<String>, _> = conn
+                .query_row(
+                    "SELECT value FROM tk_meta WHERE key = 'batch_id'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional();
+            let found = match found {
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    return Err(JournalError::NotAJournal {
+                        path,
+                        reason: "no batch id".into(),
+                    })
+                }
+                Err(e) => {
+                    return Err(JournalError::NotAJournal {
+                        path,
+                        reason: e.to_string(),
+                    })
+                }
+            };
+            if found != batch_id {
+                return Err(JournalError::OtherBatch {
+                    path,
+                    expected: batch_id.to_owned(),
+                    found,
+                });
+            }
+            let has_table: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tk_outcomes'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(sql)?
+                > 0;
+            if !has_table {
+                return Err(JournalError::NotAJournal {
+                    path,
+                    reason: "no outcomes table".into(),
+                });
+            }
+            Self::tune(&conn).map_err(sql)?;
+            let empty: bool = conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM tk_outcomes)", [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql)?;
+            return Ok(Journal::new(conn, path, batch_id, empty));
+        }
+        let conn = Connection::open(&path).map_err(sql)?;
+        Self::tune(&conn).map_err(sql)?;
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS tk_outcomes (
+                 key TEXT PRIMARY KEY,
+                 idx INTEGER NOT NULL,
+                 ok INTEGER NOT NULL,
+                 value TEXT,
+                 cause TEXT,
+                 attempts INTEGER NOT NULL
+             );
+             COMMIT;",
+        )
+        .map_err(sql)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO tk_meta (key, value) VALUES ('batch_id', ?1), ('schema', ?2)",
+            [batch_id, SCHEMA_VERSION],
+        )
+        .map_err(sql)?;
+        Ok(Journal::new(conn, path, batch_id, true))
+    }
+
+    fn new(conn: Connection, path: PathBuf, batch_id: &str, empty: bool) -> Journal {
+        Journal {
+            conn,
+            path,
+            batch_id: batch_id.to_owned(),
+            in_tx: false,
+            pending: 0,
+            tx_started: Instant::now(),
+            empty_at_open: empty,
+        }
+    }
+
+    fn tune(conn: &Connection) -> rusqlite::Result<()> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")
+    }
+
+    /// The file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tk-doc-journal-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("j.db");
+    /// let j = threadkit::batch::Journal::open(&path, "x").unwrap();
+    /// assert_eq!(j.path(), path);
+    /// # drop(j); std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The batch id the journal was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tk-doc-journal-id-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let j = threadkit::batch::Journal::open(dir.join("j.db"), "resize-v2").unwrap();
+    /// assert_eq!(j.batch_id(), "resize-v2");
+    /// # drop(j); std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn batch_id(&self) -> &str {
+        &self.batch_id
+    }
+
+    /// How many committed outcomes the journal holds.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Sqlite`] when the file cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tk-doc-journal-counts-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let j = threadkit::batch::Journal::open(dir.join("j.db"), "x").unwrap();
+    /// assert_eq!(j.counts().unwrap().done, 0);
+    /// # drop(j); std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn counts(&self) -> Result<JournalCounts, JournalError> {
+        let (done, failed): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT coalesce(sum(ok), 0), coalesce(sum(1 - ok), 0) FROM tk_outcomes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(JournalCounts {
+            done: done as u64,
+            failed: failed as u64,
+        })
+    }
+
+    /// The keys of the inputs recorded as done.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Sqlite`] when the file cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("tk-doc-journal-keys-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let j = threadkit::batch::Journal::open(dir.join("j.db"), "x").unwrap();
+    /// assert!(j.done_keys().unwrap().is_empty());
+    /// # drop(j); std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn done_keys(&self) -> Result<Vec<String>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key FROM tk_outcomes WHERE ok = 1")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn err(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Whether lookups can be skipped (nothing was recorded before this run).
+    pub(crate) fn was_empty(&self) -> bool {
+        self.empty_at_open
+    }
+
+    pub(crate) fn lookup(&self, key: &str) -> Result<Option<Entry>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT ok, value, cause, attempts FROM tk_outcomes WHERE key = ?1")
+            .map_err(|e| self.err(e))?;
+        let row = st
+            .query_row([key], |r| {
+                let ok: bool = r.get(0)?;
+                Ok(if ok {
+                    Entry::Done(r.get::<_, Option<String>>(1)?.unwrap_or_default())
+                } else {
+                    Entry::Failed {
+                        message: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        attempts: r.get::<_, i64>(3)? as u32,
+                    }
+                })
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(row)
+    }
+
+    pub(crate) fn record(
+        &mut self,
+        key: &str,
+        index: u64,
+        value: Result<&str, &str>,
+        attempts: u32,
+    ) -> Result<(), JournalError> {
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+            self.in_tx = true;
+            self.tx_started = Instant::now();
+        }
+        let (ok, v, cause) = match value {
+            Ok(v) => (true, Some(v), None),
+            Err(c) => (false, None, Some(c)),
+        };
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO tk_outcomes (key, idx, ok, value, cause, attempts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| self.err(e))?;
+        st.execute(rusqlite::params![
+            key,
+            index as i64,
+            ok,
+            v,
+            cause,
+            i64::from(attempts)
+        ])
+        .map_err(|e| self.err(e))?;
+        drop(st);
+        self.pending += 1;
+        if self.pending >= COMMIT_EVERY {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Commits when the open transaction is older than the commit interval.
+    pub(crate) fn commit_if_due(&mut self) -> Result<(), JournalError> {
+        if self.in_tx && self.tx_started.elapsed() >= COMMIT_AFTER {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn commit(&mut self) -> Result<(), JournalError> {
+        if self.in_tx {
+            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+            self.in_tx = false;
+            self.pending = 0;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.commit();
+    }
+}
+
+/// The default key of an input: a 128-bit FNV-1a hash of its `Debug` text, in hex.
+pub(crate) fn debug_key(text: &str) -> String {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+    let mut h = OFFSET;
+    for b in text.as_bytes() {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(PRIME);
+    }
+    format!("{h:032x}")
+}

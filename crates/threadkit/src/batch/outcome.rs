@@ -1,0 +1,594 @@
+//! Outcomes, failures and the report.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why an item failed.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::Cause;
+///
+/// let c: Cause<String> = Cause::Panic { message: "boom".into() };
+/// assert_eq!(c.kind(), "panic");
+/// assert_eq!(c.to_string(), "panicked: boom");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause<E> {
+    /// The function returned `Err`.
+    Error(E),
+    /// The function panicked; the panic's message.
+    Panic {
+        /// The message given to `panic!`.
+        message: String,
+    },
+    /// An attempt ran longer than the per-task timeout. The thread running it cannot be
+    /// killed: it runs on until the function returns and its late result is dropped.
+    Timeout {
+        /// The timeout that was exceeded.
+        after: Duration,
+    },
+    /// The run was cancelled (token, Ctrl-C, `--halt now`) before or while this item ran.
+    Cancelled,
+    /// A failure policy stopped the run before this item started (fail fast, `--halt soon`).
+    NotRun,
+    /// The journal records this item as failed in an earlier run, and the run was not asked to
+    /// retry failures; the earlier cause as text.
+    Journaled {
+        /// The earlier failure, as it was written.
+        message: String,
+    },
+}
+
+impl<E> Cause<E> {
+    /// A short name: `error`, `panic`, `timeout`, `cancelled`, `not-run`, `journaled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::Cause::<()>::NotRun.kind(), "not-run");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::Error(_) => "error",
+            Cause::Panic { .. } => "panic",
+            Cause::Timeout { .. } => "timeout",
+            Cause::Cancelled => "cancelled",
+            Cause::NotRun => "not-run",
+            Cause::Journaled { .. } => "journaled",
+        }
+    }
+
+    /// Whether the function ran and failed (error, panic, timeout), as opposed to an item the
+    /// run did not finish (cancelled, not run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::Cause;
+    /// assert!(Cause::Error(1).is_failure());
+    /// assert!(!Cause::<i32>::Cancelled.is_failure());
+    /// ```
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Cause::Error(_) | Cause::Panic { .. } | Cause::Timeout { .. } | Cause::Journaled { .. }
+        )
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Cause<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Error(e) => write!(f, "error: {e}"),
+            Cause::Panic { message } => write!(f, "panicked: {message}"),
+            Cause::Timeout { after } => write!(f, "timed out after {after:?}"),
+            Cause::Cancelled => f.write_str("cancelled"),
+            Cause::NotRun => f.write_str("not run (the run was halted)"),
+            Cause::Journaled { message } => write!(f, "failed in an earlier run: {message}"),
+        }
+    }
+}
+
+/// The input of a failed item: the value itself, or its `Debug` text when the value is held by
+/// a task that did not return (a timed-out or abandoned item).
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::FailedInput;
+///
+/// let a = FailedInput::Value((4, "x"));
+/// assert_eq!(a.value(), Some(&(4, "x")));
+/// assert_eq!(a.to_string(), r#"(4, "x")"#);
+/// let b: FailedInput<u8> = FailedInput::Debug("7".into());
+/// assert_eq!((b.value(), b.to_string()), (None, "7".to_string()));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub enum FailedInput<I> {
+    /// The input value.
+    Value(I),
+    /// The input's `Debug` form (the value is still in use by a task that did not return).
+    Debug(String),
+}
+
+impl<I> FailedInput<I> {
+    /// The value, when it is here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::FailedInput::Value(1).value(), Some(&1));
+    /// ```
+    pub fn value(&self) -> Option<&I> {
+        match self {
+            FailedInput::Value(v) => Some(v),
+            FailedInput::Debug(_) => None,
+        }
+    }
+
+    /// The value, when it is here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::FailedInput::Value(1).into_value(), Some(1));
+    /// ```
+    pub fn into_value(self) -> Option<I> {
+        match self {
+            FailedInput::Value(v) => Some(v),
+            FailedInput::Debug(_) => None,
+        }
+    }
+}
+
+impl<I: fmt::Debug> fmt::Debug for FailedInput<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailedInput::Value(v) => v.fmt(f),
+            FailedInput::Debug(s) => f.write_str(s),
+        }
+    }
+}
+
+impl<I: fmt::Debug> fmt::Display for FailedInput<I> {
+    /// The input's `Debug` form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One item that did not produce a value: which one, its input, how many attempts it had and
+/// why it failed. Seed 000's `EnhancedThreadPoolException`, with the parameters kept.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::{Batch, Cause};
+///
+/// let report = Batch::new(|x: &u32| if *x == 2 { Err("two") } else { Ok(*x) })
+///     .progress(false)
+///     .run(0..4u32)
+///     .unwrap();
+/// let f = report.failures().next().unwrap();
+/// assert_eq!((f.index, f.input.value(), f.attempts), (2, Some(&2), 1));
+/// assert_eq!(f.cause, Cause::Error("two"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure<I, E> {
+    /// The item's position in the input (0-based).
+    pub index: u64,
+    /// The item's input.
+    pub input: FailedInput<I>,
+    /// How many times the function was called for it (0 when it never ran).
+    pub attempts: u32,
+    /// Why it failed.
+    pub cause: Cause<E>,
+}
+
+impl<I: fmt::Debug, E: fmt::Display> fmt::Display for Failure<I, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "item {} {}: {} (attempts: {})",
+            self.index, self.input, self.cause, self.attempts
+        )
+    }
+}
+
+impl<I: fmt::Debug, E: fmt::Debug + fmt::Display> std::error::Error for Failure<I, E> {}
+
+/// One item's outcome: its value, or a boxed [`Failure`] (boxed so that a successful outcome
+/// costs little more than the value).
+pub type Outcome<T, I, E> = Result<T, Box<Failure<I, E>>>;
+
+/// Why a run stopped before scheduling every item.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::StopReason;
+/// assert_eq!(StopReason::Interrupted.to_string(), "interrupted (Ctrl-C)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// A failure policy (fail fast, `--halt`) was triggered.
+    Halted,
+    /// The cancellation token was triggered.
+    Cancelled,
+    /// Ctrl-C (SIGINT) was received.
+    Interrupted,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopReason::Halted => "halted by the failure policy",
+            StopReason::Cancelled => "cancelled",
+            StopReason::Interrupted => "interrupted (Ctrl-C)",
+        })
+    }
+}
+
+/// The counts of a run.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::Batch;
+///
+/// let report = Batch::new(|x: &i32| if *x < 0 { Err("negative") } else { Ok(*x) })
+///     .progress(false)
+///     .run(vec![1, -1, 2])
+///     .unwrap();
+/// let s = report.summary();
+/// assert_eq!((s.total, s.succeeded, s.failed()), (3, 2, 1));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Items seen (each has exactly one outcome).
+    pub total: u64,
+    /// Items with a value (including ones taken from the journal).
+    pub succeeded: u64,
+    /// Items whose function returned `Err`.
+    pub errors: u64,
+    /// Items whose function panicked.
+    pub panics: u64,
+    /// Items that timed out.
+    pub timeouts: u64,
+    /// Items cancelled (token, Ctrl-C, `--halt now`).
+    pub cancelled: u64,
+    /// Items a failure policy kept from running.
+    pub not_run: u64,
+    /// Items the journal recorded as failed in an earlier run (not retried).
+    pub journaled_failures: u64,
+    /// Items skipped because the journal already had their outcome.
+    pub skipped: u64,
+    /// Retries made (attempts beyond the first), over all items.
+    pub retries: u64,
+    /// Wall-clock time of the run.
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<StopReason>,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Summary {
+    /// Items without a value: errors, panics, timeouts, cancelled, not run, journaled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = threadkit::batch::Summary { errors: 2, panics: 1, ..Default::default() };
+    /// assert_eq!(s.failed(), 3);
+    /// ```
+    pub fn failed(&self) -> u64 {
+        self.errors
+            + self.panics
+            + self.timeouts
+            + self.cancelled
+            + self.not_run
+            + self.journaled_failures
+    }
+
+    /// The process exit code for this run, for a `main` that ends with it:
+    /// 0 when every item succeeded, 1 when some failed, 2 when a failure policy halted the run,
+    /// 130 (128 + SIGINT, as shells report) when Ctrl-C interrupted it, 3 when cancelled by
+    /// the token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::{StopReason, Summary};
+    /// assert_eq!(Summary::default().exit_code(), 0);
+    /// assert_eq!(Summary { errors: 1, ..Default::default() }.exit_code(), 1);
+    /// let s = Summary { stopped: Some(StopReason::Interrupted), ..Default::default() };
+    /// assert_eq!(s.exit_code(), 130);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self.stopped {
+            Some(StopReason::Interrupted) => 130,
+            Some(StopReason::Halted) => 2,
+            Some(StopReason::Cancelled) => 3,
+            None if self.failed() > 0 => 1,
+            None => 0,
+        }
+    }
+
+    pub(crate) fn count<T, I, E>(&mut self, o: &Outcome<T, I, E>) {
+        self.total += 1;
+        match o {
+            Ok(_) => self.succeeded += 1,
+            Err(f) => match f.cause {
+                Cause::Error(_) => self.errors += 1,
+                Cause::Panic { .. } => self.panics += 1,
+                Cause::Timeout { .. } => self.timeouts += 1,
+                Cause::Cancelled => self.cancelled += 1,
+                Cause::NotRun => self.not_run += 1,
+                Cause::Journaled { .. } => self.journaled_failures += 1,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} items in {:.3?}: {} succeeded, {} failed",
+            self.total,
+            self.duration,
+            self.succeeded,
+            self.failed()
+        )?;
+        let parts = [
+            ("errors", self.errors),
+            ("panics", self.panics),
+            ("timeouts", self.timeouts),
+            ("cancelled", self.cancelled),
+            ("not run", self.not_run),
+            ("failed earlier", self.journaled_failures),
+        ];
+        let detail: Vec<String> = parts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        if !detail.is_empty() {
+            write!(f, " ({})", detail.join(", "))?;
+        }
+        if self.skipped > 0 {
+            write!(f, "; {} taken from the journal", self.skipped)?;
+        }
+        if self.retries > 0 {
+            write!(f, "; {} retries", self.retries)?;
+        }
+        if let Some(r) = self.stopped {
+            write!(f, "; {r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every item's outcome in input order, and the [`Summary`].
+///
+/// `Display` prints the summary and a failures table (input, cause, attempts);
+/// [`to_json`](Report::to_json) exports the same; [`exit_code`](Report::exit_code) maps it to
+/// a process exit code.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::Batch;
+///
+/// let report = Batch::new(|x: &u8| if *x == 1 { Err("odd one") } else { Ok(x * 10) })
+///     .progress(false)
+///     .run([0u8, 1, 2])
+///     .unwrap();
+/// assert_eq!(report.values().collect::<Vec<_>>(), [&0, &20]);
+/// assert_eq!(report.exit_code(), 1);
+/// println!("{report}");
+/// ```
+#[derive(Debug)]
+pub struct Report<T, I, E> {
+    pub(crate) outcomes: Vec<Outcome<T, I, E>>,
+    pub(crate) summary: Summary,
+}
+
+impl<T, I, E> Report<T, I, E> {
+    /// Every item's outcome, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x + 1).progress(false).run([1u8]).unwrap();
+    /// assert_eq!(r.outcomes()[0].as_ref().ok(), Some(&2));
+    /// ```
+    pub fn outcomes(&self) -> &[Outcome<T, I, E>] {
+        &self.outcomes
+    }
+
+    /// The outcomes, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x + 1).progress(false).run([1u8]).unwrap();
+    /// assert_eq!(r.into_outcomes().pop().unwrap().ok(), Some(2));
+    /// ```
+    pub fn into_outcomes(self) -> Vec<Outcome<T, I, E>> {
+        self.outcomes
+    }
+
+    /// The values of the items that succeeded, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x * 2).progress(false).run(0..3u8).unwrap();
+    /// assert_eq!(r.values().copied().collect::<Vec<_>>(), [0, 2, 4]);
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = &T> + '_ {
+        self.outcomes.iter().filter_map(|o| o.as_ref().ok())
+    }
+
+    /// The failures, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::new(|x: &u8| if *x > 0 { Err(*x) } else { Ok(()) })
+    ///     .progress(false)
+    ///     .run(0..3u8)
+    ///     .unwrap();
+    /// assert_eq!(r.failures().map(|f| f.index).collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn failures(&self) -> impl Iterator<Item = &Failure<I, E>> + '_ {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().err().map(|b| &**b))
+    }
+
+    /// The counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..3u8).unwrap();
+    /// assert_eq!(r.summary().succeeded, 3);
+    /// ```
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Whether every item succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..3u8).unwrap();
+    /// assert!(r.is_success());
+    /// ```
+    pub fn is_success(&self) -> bool {
+        self.summary.failed() == 0
+    }
+
+    /// See [`Summary::exit_code`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..3u8).unwrap();
+    /// assert_eq!(r.exit_code(), 0);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        self.summary.exit_code()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonFailure {
+    index: u64,
+    input: String,
+    cause: &'static str,
+    message: String,
+    attempts: u32,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    summary: &'a Summary,
+    failures: Vec<JsonFailure>,
+}
+
+impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
+    /// The summary and the failures (index, input as `Debug` text, cause, message, attempts) as
+    /// one JSON object; durations in seconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::new(|x: &u8| if *x == 1 { Err("bad") } else { Ok(()) })
+    ///     .progress(false)
+    ///     .run(0..2u8)
+    ///     .unwrap();
+    /// let json = r.to_json();
+    /// assert!(json.contains(r#""cause":"error","message":"error: bad","attempts":1"#), "{json}");
+    /// ```
+    pub fn to_json(&self) -> String {
+        let failures = self
+            .failures()
+            .map(|f| JsonFailure {
+                index: f.index,
+                input: f.input.to_string(),
+                cause: f.cause.kind(),
+                message: f.cause.to_string(),
+                attempts: f.attempts,
+            })
+            .collect();
+        let doc = JsonReport {
+            summary: &self.summary,
+            failures,
+        };
+        // Cannot fail: plain strings and numbers.
+        serde_json::to_string(&doc).unwrap_or_default()
+    }
+}
+
+impl<T, I: fmt::Debug, E: fmt::Display> fmt::Display for Report<T, I, E> {
+    /// The summary line, then one line per failure: index, input, cause, attempts.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.summary)?;
+        let rows: Vec<(String, String, String, String)> = self
+            .failures()
+            .map(|x| {
+                (
+                    x.index.to_string(),
+                    x.input.to_string(),
+                    x.cause.to_string(),
+                    x.attempts.to_string(),
+                )
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let w = |sel: fn(&(String, String, String, String)) -> usize, head: &str| {
+            rows.iter().map(sel).max().unwrap_or(0).max(head.len())
+        };
+        let (wi, wn, wc) = (
+            w(|r| r.0.len(), "index"),
+            w(|r| r.1.chars().count().min(60), "input"),
+            w(|r| r.2.chars().count().min(80), "cause"),
+        );
+        writeln!(
+            f,
+            "{:>wi$}  {:<wn$}  {:<wc$}  attempts",
+            "index", "input", "cause"
+        )?;
+        for (i, input, cause, attempts) in &rows {
+            let input = clip(input, 60);
+            let cause = clip(cause, 80);
+            writeln!(f, "{i:>wi$}  {input:<wn$}  {cause:<wc$}  {attempts}")?;
+        }
+        Ok(())
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(3)).collect();
+        t.push_str("...");
+        t
+    }
+}

@@ -1,0 +1,1001 @@
+//! The engine behind [`Batch`](crate::batch::Batch): a driver on the caller's thread that pulls
+//! inputs into chunks, workers that run chunks, and the bookkeeping that gives every input
+//! exactly one outcome.
+//!
+//! Shape of a run:
+//!
+//! - The driver (the thread iterating a [`Stream`], or calling `run`) pulls inputs from the
+//!   caller's iterator into chunks and sends them on a work channel, keeping at most `window`
+//!   items in flight: memory stays bounded however long the iterator is.
+//! - `workers` long-lived loops, launched on an [`Engine`] (the executor's thread pool today;
+//!   a process pool can implement the same trait), take chunks, run the function on each item
+//!   (catching panics, retrying), and send the chunk's outcomes back. Counters for progress are
+//!   bumped once per chunk.
+//! - Chunk sizes adapt to the measured cost of an item (about 100 µs of work per chunk,
+//!   shrinking near the end of a known-length input) so that a trivial function costs a few
+//!   nanoseconds of overhead per item and a slow one is still spread over every worker.
+//! - With a timeout, `--halt now`, a grace period or Ctrl-C, items are *tracked*: sent one at a
+//!   time and registered while running, so that the driver can claim an overdue or abandoned
+//!   item (report it, drop its late result) without waiting for its thread.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::cancel::{CancelToken, CtrlC};
+use super::outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
+use super::policy::{HaltWhen, Retry, Threshold};
+use super::{Config, RunError, Task};
+use crate::executor::ThreadPool;
+use crate::primitive::Mutex;
+use crate::progress::{ProgressSink, Snapshot};
+use crate::unwind;
+
+/// Where worker loops run. The thread pool is the engine today; the process pool (hard kill of
+/// timed-out tasks) is meant to be another implementation.
+pub(crate) trait Engine: Send + Sync {
+    /// Starts `job` on a worker of its own (it runs until its work channel closes).
+    fn launch(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), String>;
+}
+
+pub(crate) struct ThreadEngine {
+    pool: ThreadPool,
+}
+
+impl ThreadEngine {
+    pub(crate) fn new(threads: usize) -> Result<ThreadEngine, RunError> {
+        let pool = ThreadPool::builder()
+            .max_workers(threads.max(1))
+            .thread_name_prefix("batch")
+            .build()
+            .map_err(|e| RunError::Engine {
+                message: e.to_string(),
+            })?;
+        Ok(ThreadEngine { pool })
+    }
+}
+
+impl Engine for ThreadEngine {
+    fn launch(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), String> {
+        self.pool.submit(job).map(drop).map_err(|e| e.to_string())
+    }
+}
+
+const RUN: u8 = 0;
+const SOON: u8 = 1;
+const NOW: u8 = 2;
+
+const REASON_NONE: u8 = 0;
+const REASON_HALT: u8 = 1;
+const REASON_CANCEL: u8 = 2;
+const REASON_INTERRUPT: u8 = 3;
+
+/// Work per chunk the adaptive sizing aims at.
+const TARGET_CHUNK_NS: u64 = 100_000;
+const MAX_CHUNK: usize = 16_384;
+const FIRST_CHUNK: usize = 4;
+
+struct Running {
+    started: Instant,
+    debug: String,
+}
+
+pub(crate) struct Shared<K> {
+    task: K,
+    stop: AtomicU8,
+    reason: AtomicU8,
+    /// Items finished (every outcome, any kind) — what the progress bar shows.
+    done: AtomicU64,
+    /// Items whose function failed (error, panic, timeout).
+    failed: AtomicU64,
+    busy_ns: AtomicU64,
+    busy_items: AtomicU64,
+    retries: AtomicU64,
+    live: AtomicUsize,
+    retry: Retry,
+    halt: Option<super::policy::Halt>,
+    /// Items running, when tracked: index -> start and `Debug` text of the input.
+    running: Option<Mutex<HashMap<u64, Running>>>,
+}
+
+impl<K> Shared<K> {
+    fn level(&self) -> u8 {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn request_stop(&self, level: u8, reason: u8) {
+        let _ =
+            self.reason
+                .compare_exchange(REASON_NONE, reason, Ordering::SeqCst, Ordering::SeqCst);
+        self.stop.fetch_max(level, Ordering::SeqCst);
+    }
+
+    fn stop_cause<E>(&self) -> Cause<E> {
+        match self.reason.load(Ordering::SeqCst) {
+            REASON_HALT => Cause::NotRun,
+            _ => Cause::Cancelled,
+        }
+    }
+
+    fn note_failure(&self, finished_hint: u64) {
+        let failed = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(h) = self.halt {
+            let finished = self.done.load(Ordering::Relaxed) + finished_hint;
+            let reached = match h.threshold {
+                Threshold::Count(_) => h.threshold.reached(failed, finished),
+                Threshold::Percent(_) => h.threshold.reached(failed, finished.max(failed)),
+            };
+            if reached {
+                let level = match h.when {
+                    HaltWhen::Soon => SOON,
+                    HaltWhen::Now => NOW,
+                };
+                self.request_stop(level, REASON_HALT);
+            }
+        }
+    }
+}
+
+impl<K> Shared<K> {
+    /// Runs one item with retries; panics are caught.
+    fn run_item<I, T, E>(&self, input: &I, index: u64) -> (Result<T, Cause<E>>, u32)
+    where
+        K: Task<I, Output = T, Error = E>,
+    {
+        let max = self.retry.max_attempts();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let cause = match unwind::catch(|| self.task.run(input)) {
+                Ok(Ok(v)) => return (Ok(v), attempt),
+                Ok(Err(e)) => Cause::Error(e),
+                Err(payload) => Cause::Panic {
+                    message: unwind::payload_message(&*payload),
+                },
+            };
+            if attempt >= max || self.level() != RUN {
+                return (Err(cause), attempt);
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            let delay = self.retry.delay(attempt);
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            if let Some(running) = &self.running {
+                if let Some(r) = running.lock().get_mut(&index) {
+                    r.started = Instant::now();
+                } else {
+                    // Claimed while backing off: the driver reported it.
+                    return (Err(cause), attempt);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Chunk<I> {
+    start: u64,
+    items: Vec<I>,
+}
+
+pub(crate) struct Done<T, I, E> {
+    start: u64,
+    outcomes: Vec<Outcome<T, I, E>>,
+}
+
+fn failure<T, I, E>(
+    index: u64,
+    input: FailedInput<I>,
+    attempts: u32,
+    cause: Cause<E>,
+) -> Outcome<T, I, E> {
+    Err(Box::new(Failure {
+        index,
+        input,
+        attempts,
+        cause,
+    }))
+}
+
+fn worker_loop<K, I>(
+    sh: Arc<Shared<K>>,
+    work: Receiver<Chunk<I>>,
+    results: Sender<Done<K::Output, I, K::Error>>,
+) where
+    K: Task<I>,
+    I: fmt::Debug,
+{
+    sh.live.fetch_add(1, Ordering::SeqCst);
+    let mut abandoned = false;
+    while let Ok(chunk) = work.recv() {
+        let t0 = Instant::now();
+        let n = chunk.items.len();
+        let mut out: Vec<Outcome<K::Output, I, K::Error>> = Vec::with_capacity(n);
+        let mut failed = 0u64;
+        for (k, input) in chunk.items.into_iter().enumerate() {
+            let index = chunk.start + k as u64;
+            if sh.level() != RUN {
+                out.push(failure(
+                    index,
+                    FailedInput::Value(input),
+                    0,
+                    sh.stop_cause(),
+                ));
+                continue;
+            }
+            let (res, attempts) = if let Some(running) = &sh.running {
+                running.lock().insert(
+                    index,
+                    Running {
+                        started: Instant::now(),
+                        debug: format!("{input:?}"),
+                    },
+                );
+                if sh.stop.load(Ordering::SeqCst) != RUN {
+                    if running.lock().remove(&index).is_some() {
+                        out.push(failure(
+                            index,
+                            FailedInput::Value(input),
+                            0,
+                            sh.stop_cause(),
+                        ));
+                    }
+                    continue;
+                }
+                let r = sh.run_item(&input, index);
+                if running.lock().remove(&index).is_none() {
+                    // The driver claimed this item (timeout, halt now, grace over): it has
+                    // reported it and started a replacement where needed. Drop the late result.
+                    abandoned = true;
+                    break;
+                }
+                r
+            } else {
+                sh.run_item(&input, index)
+            };
+            match res {
+                Ok(v) => out.push(Ok(v)),
+                Err(cause) => {
+                    failed += 1;
+                    sh.note_failure(out.len() as u64 + 1);
+                    out.push(failure(index, FailedInput::Value(input), attempts, cause));
+                }
+            }
+        }
+        let took = t0.elapsed().as_nanos() as u64;
+        sh.busy_ns.fetch_add(took, Ordering::Relaxed);
+        sh.busy_items.fetch_add(n as u64, Ordering::Relaxed);
+        let _ = failed;
+        if !out.is_empty() {
+            sh.done.fetch_add(out.len() as u64, Ordering::Relaxed);
+            if results
+                .send(Done {
+                    start: chunk.start,
+                    outcomes: out,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+        if abandoned {
+            break;
+        }
+    }
+    sh.live.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Journal plumbing captured by [`Batch::journal`](crate::batch::Batch::journal), where the
+/// serde bounds are checked.
+#[cfg(feature = "journal")]
+pub(crate) struct JournalHook<I, T, E> {
+    pub(crate) journal: super::Journal,
+    pub(crate) key: Box<dyn Fn(&I) -> String + Send + Sync>,
+    pub(crate) encode: fn(&T) -> Option<String>,
+    pub(crate) decode: fn(&str) -> Option<T>,
+    pub(crate) cause_text: fn(&Cause<E>) -> String,
+    pub(crate) retry_failed: bool,
+}
+
+#[cfg(not(feature = "journal"))]
+pub(crate) struct JournalHook<I, T, E>(PhantomData<(fn(&I), T, E)>);
+
+struct Ticker {
+    stop: Sender<()>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+type Out<K, I> = Outcome<<K as Task<I>>::Output, I, <K as Task<I>>::Error>;
+type Outs<K, I> = Vec<Out<K, I>>;
+type Seg<K, I> = (u64, Outs<K, I>);
+
+/// A running batch, yielding `(index, outcome)` pairs: in input order by default, in finishing
+/// order when made with [`Batch::unordered`](crate::batch::Batch::unordered). Made by
+/// [`Batch::stream`](crate::batch::Batch::stream).
+///
+/// Inputs are pulled lazily, at most the batch's window ahead of what the stream has yielded,
+/// so a stream over a 100-million-item iterator runs in bounded memory. Dropping the stream
+/// early stops the run: queued items are dropped, running ones finish in the background.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::Batch;
+///
+/// let stream = Batch::infallible(|x: &u64| x * 2).progress(false).stream(0..1_000_000u64).unwrap();
+/// let mut sum = 0;
+/// for (index, outcome) in stream {
+///     sum += outcome.unwrap();
+///     let _ = index;
+/// }
+/// assert_eq!(sum, 999_999 * 1_000_000);
+/// ```
+pub struct Stream<K: Task<I>, I, It> {
+    inputs: It,
+    input_done: bool,
+    next_index: u64,
+    total: Option<u64>,
+    sh: Arc<Shared<K>>,
+    engine: Option<ThreadEngine>,
+    work_tx: Option<Sender<Chunk<I>>>,
+    work_rx: Receiver<Chunk<I>>,
+    res_rx: Receiver<Done<K::Output, I, K::Error>>,
+    res_tx: Sender<Done<K::Output, I, K::Error>>,
+    in_flight: usize,
+    buffered: usize,
+    reorder: BTreeMap<u64, Outs<K, I>>,
+    next_out: u64,
+    ready: VecDeque<Seg<K, I>>,
+    current: Option<(u64, std::vec::IntoIter<Out<K, I>>)>,
+    summary: Summary,
+    started: Instant,
+    cfg: Config,
+    workers: usize,
+    ticker: Option<Ticker>,
+    sink: Arc<dyn ProgressSink>,
+    ctrl_c: Option<CtrlC>,
+    cancel: Option<CancelToken>,
+    grace_deadline: Option<Instant>,
+    abandoned: usize,
+    finished: bool,
+    journal: Option<JournalHook<I, K::Output, K::Error>>,
+    keys: HashMap<u64, String>,
+    journal_error: Option<RunError>,
+    _marker: PhantomData<fn(I)>,
+}
+
+impl<K: Task<I>, I, It> fmt::Debug for Stream<K, I, It> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stream")
+            .field("next_index", &self.next_index)
+            .field("in_flight", &self.in_flight)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, I, It> Stream<K, I, It>
+where
+    K: Task<I>,
+    I: fmt::Debug + Send + 'static,
+    It: Iterator<Item = I>,
+{
+    pub(crate) fn start(
+        task: K,
+        inputs: It,
+        cfg: Config,
+        journal: Option<JournalHook<I, K::Output, K::Error>>,
+    ) -> Result<Self, RunError> {
+        let workers = cfg.workers.max(1);
+        let tracked = cfg.tracked();
+        let total = match inputs.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo as u64),
+            _ => None,
+        };
+        let ctrl_c = if cfg.ctrl_c {
+            Some(CtrlC::watch().map_err(|e| RunError::Signal {
+                message: e.to_string(),
+            })?)
+        } else {
+            None
+        };
+        let sh = Arc::new(Shared {
+            task,
+            stop: AtomicU8::new(RUN),
+            reason: AtomicU8::new(REASON_NONE),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            busy_items: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+            retry: cfg.retry,
+            halt: cfg.policy.halt(),
+            running: tracked.then(|| Mutex::new(HashMap::new())),
+        });
+        let extra = if tracked { cfg.max_abandoned } else { 0 };
+        let engine = ThreadEngine::new(workers + extra)?;
+        let (work_tx, work_rx) = crossbeam_channel::unbounded::<Chunk<I>>();
+        let (res_tx, res_rx) = crossbeam_channel::unbounded();
+        for _ in 0..workers {
+            Self::launch_worker(&engine, &sh, &work_rx, &res_tx)?;
+        }
+        let sink = cfg.sink();
+        sink.start(total);
+        let ticker = if cfg.progress_enabled() {
+            let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
+            let (sink2, sh2, every) = (sink.clone(), sh.clone(), cfg.progress_interval);
+            let handle = std::thread::Builder::new()
+                .name("batch-progress".into())
+                .spawn(move || {
+                    while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
+                        sink2.update(Snapshot {
+                            done: sh2.done.load(Ordering::Relaxed),
+                            failed: sh2.failed.load(Ordering::Relaxed),
+                            total,
+                        });
+                    }
+                })
+                .map_err(|e| RunError::Engine {
+                    message: format!("cannot start the progress thread: {e}"),
+                })?;
+            Some(Ticker { stop, handle })
+        } else {
+            None
+        };
+        let cancel = cfg.cancel.clone();
+        Ok(Stream {
+            inputs,
+            input_done: false,
+            next_index: 0,
+            total,
+            sh,
+            engine: Some(engine),
+            work_tx: Some(work_tx),
+            work_rx,
+            res_rx,
+            res_tx,
+            in_flight: 0,
+            buffered: 0,
+            reorder: BTreeMap::new(),
+            next_out: 0,
+            ready: VecDeque::new(),
+            current: None,
+            summary: Summary::default(),
+            started: Instant::now(),
+            cfg,
+            workers,
+            ticker,
+            sink,
+            ctrl_c,
+            cancel,
+            grace_deadline: None,
+            abandoned: 0,
+            finished: false,
+            journal,
+            keys: HashMap::new(),
+            journal_error: None,
+            _marker: PhantomData,
+        })
+    }
+
+    fn launch_worker(
+        engine: &ThreadEngine,
+        sh: &Arc<Shared<K>>,
+        work_rx: &Receiver<Chunk<I>>,
+        res_tx: &Sender<Done<K::Output, I, K::Error>>,
+    ) -> Result<(), RunError> {
+        let (sh, rx, tx) = (sh.clone(), work_rx.clone(), res_tx.clone());
+        engine
+            .launch(Box::new(move || worker_loop(sh, rx, tx)))
+            .map_err(|message| RunError::Engine { message })
+    }
+
+    /// The counts so far (final once the stream is exhausted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut s = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).stream(0..3u8).unwrap();
+    /// s.by_ref().for_each(drop);
+    /// assert_eq!(s.summary().succeeded, 3);
+    /// ```
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    fn window(&self) -> usize {
+        self.cfg
+            .window
+            .unwrap_or_else(|| (self.workers * 4 * self.chunk_cap()).clamp(64, 1 << 20))
+    }
+
+    fn chunk_cap(&self) -> usize {
+        if self.cfg.tracked() {
+            1
+        } else {
+            self.cfg.chunk.unwrap_or(MAX_CHUNK)
+        }
+    }
+
+    fn chunk_size(&self) -> usize {
+        if self.cfg.tracked() {
+            return 1;
+        }
+        if let Some(c) = self.cfg.chunk {
+            return c.max(1);
+        }
+        let items = self.sh.busy_items.load(Ordering::Relaxed);
+        let ns = self.sh.busy_ns.load(Ordering::Relaxed);
+        let mut c = match ns.checked_div(items) {
+            None => FIRST_CHUNK,
+            Some(per_item) => ((TARGET_CHUNK_NS / per_item.max(1)) as usize).clamp(1, MAX_CHUNK),
+        };
+        if let Some(total) = self.total {
+            let remaining = total.saturating_sub(self.next_index) as usize;
+            c = c.min((remaining / (self.workers * 4)).max(1));
+        }
+        c
+    }
+
+    /// Pulls inputs into chunks while the window has room.
+    fn fill(&mut self) {
+        let Some(tx) = self.work_tx.clone() else {
+            return;
+        };
+        let window = self.window();
+        let in_flight_chunks_cap = self.workers * 4;
+        let mut chunks_sent = 0;
+        while !self.input_done
+            && self.sh.level() == RUN
+            && self.in_flight + self.buffered < window
+            && chunks_sent < in_flight_chunks_cap
+        {
+            let n = self
+                .chunk_size()
+                .min(window - self.in_flight - self.buffered);
+            let mut items = Vec::with_capacity(n);
+            let mut start = self.next_index;
+            while items.len() < n {
+                let Some(input) = self.inputs.next() else {
+                    self.input_done = true;
+                    break;
+                };
+                let index = self.next_index;
+                self.next_index += 1;
+                if let Some(o) = self.resolved_by_journal(index, &input) {
+                    if !items.is_empty() {
+                        self.in_flight += items.len();
+                        let _ = tx.send(Chunk {
+                            start,
+                            items: std::mem::take(&mut items),
+                        });
+                        chunks_sent += 1;
+                    }
+                    self.deliver_local(index, vec![o]);
+                    start = index + 1;
+                    continue;
+                }
+                items.push(input);
+            }
+            if !items.is_empty() {
+                self.in_flight += items.len();
+                let _ = tx.send(Chunk { start, items });
+                chunks_sent += 1;
+            }
+        }
+    }
+
+    #[cfg(feature = "journal")]
+    fn resolved_by_journal(
+        &mut self,
+        index: u64,
+        input: &I,
+    ) -> Option<Outcome<K::Output, I, K::Error>> {
+        use super::journal::Entry;
+        let hook = self.journal.as_mut()?;
+        let key = (hook.key)(input);
+        if !hook.journal.was_empty() {
+            match hook.journal.lookup(&key) {
+                Ok(Some(Entry::Done(v))) => {
+                    if let Some(value) = (hook.decode)(&v) {
+                        self.summary.skipped += 1;
+                        return Some(Ok(value));
+                    }
+                }
+                Ok(Some(Entry::Failed { message, attempts })) if !hook.retry_failed => {
+                    return Some(failure(
+                        index,
+                        FailedInput::Debug(format!("{input:?}")),
+                        attempts,
+                        Cause::Journaled { message },
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.journal_failed(e);
+                }
+            }
+        }
+        self.keys.insert(index, key);
+        None
+    }
+
+    #[cfg(not(feature = "journal"))]
+    fn resolved_by_journal(
+        &mut self,
+        _index: u64,
+        _input: &I,
+    ) -> Option<Outcome<K::Output, I, K::Error>> {
+        None
+    }
+
+    #[cfg(feature = "journal")]
+    fn journal_failed(&mut self, e: super::JournalError) {
+        if self.journal_error.is_none() {
+            self.journal_error = Some(RunError::Journal(e));
+        }
+        self.journal = None;
+        self.sh.request_stop(SOON, REASON_CANCEL);
+    }
+
+    #[cfg(feature = "journal")]
+    fn record(&mut self, start: u64, outcomes: &[Outcome<K::Output, I, K::Error>]) {
+        let Some(hook) = self.journal.as_mut() else {
+            return;
+        };
+        let mut err = None;
+        for (k, o) in outcomes.iter().enumerate() {
+            let index = start + k as u64;
+            let Some(key) = self.keys.remove(&index) else {
+                continue;
+            };
+            let r = match o {
+                Ok(v) => match (hook.encode)(v) {
+                    Some(text) => hook.journal.record(&key, index, Ok(&text), 1),
+                    None => Ok(()),
+                },
+                Err(f) if f.cause.is_failure() => {
+                    let text = (hook.cause_text)(&f.cause);
+                    hook.journal.record(&key, index, Err(&text), f.attempts)
+                }
+                Err(_) => Ok(()),
+            };
+            if let Err(e) = r {
+                err = Some(e);
+                break;
+            }
+        }
+        if err.is_none() {
+            if let Err(e) = hook.journal.commit_if_due() {
+                err = Some(e);
+            }
+        }
+        if let Some(e) = err {
+            self.journal_failed(e);
+        }
+    }
+
+    #[cfg(not(feature = "journal"))]
+    fn record(&mut self, _start: u64, _outcomes: &[Outcome<K::Output, I, K::Error>]) {}
+
+    /// Outcomes made by the driver itself (journal, stop, claims): counted for progress.
+    fn deliver_local(&mut self, start: u64, outcomes: Vec<Outcome<K::Output, I, K::Error>>) {
+        self.sh
+            .done
+            .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        self.deliver(start, outcomes);
+    }
+
+    fn deliver(&mut self, start: u64, outcomes: Vec<Outcome<K::Output, I, K::Error>>) {
+        for o in &outcomes {
+            self.summary.count(o);
+        }
+        self.buffered += outcomes.len();
+        if self.cfg.ordered {
+            if start == self.next_out {
+                self.next_out += outcomes.len() as u64;
+                self.ready.push_back((start, outcomes));
+                while let Some(seg) = self.reorder.remove(&self.next_out) {
+                    let s = self.next_out;
+                    self.next_out += seg.len() as u64;
+                    self.ready.push_back((s, seg));
+                }
+            } else {
+                self.reorder.insert(start, outcomes);
+            }
+        } else {
+            self.ready.push_back((start, outcomes));
+        }
+    }
+
+    fn receive(&mut self, done: Done<K::Output, I, K::Error>) {
+        self.in_flight -= done.outcomes.len();
+        self.record(done.start, &done.outcomes);
+        self.deliver(done.start, done.outcomes);
+    }
+
+    /// Watches the cancellation sources and the clock; claims overdue or abandoned items.
+    fn watch(&mut self) {
+        let now = Instant::now();
+        if self.sh.level() == RUN {
+            if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                self.sh.request_stop(SOON, REASON_CANCEL);
+            }
+            if self.ctrl_c.as_ref().is_some_and(|c| c.presses() > 0) {
+                self.sh.request_stop(SOON, REASON_INTERRUPT);
+            }
+            if self.sh.level() != RUN {
+                self.grace_deadline = self.cfg.grace.and_then(|g| now.checked_add(g));
+            }
+        }
+        if self.sh.level() == SOON {
+            if self.ctrl_c.as_ref().is_some_and(|c| c.presses() > 1) {
+                self.sh.request_stop(NOW, REASON_INTERRUPT);
+            }
+            if self.grace_deadline.is_some_and(|d| now >= d) {
+                self.sh.request_stop(NOW, REASON_CANCEL);
+            }
+        }
+        let level = self.sh.level();
+        if level != RUN {
+            // Queued chunks will never start: report them here, so that no hung worker can
+            // hold them back.
+            while let Ok(chunk) = self.work_rx.try_recv() {
+                let n = chunk.items.len();
+                self.in_flight -= n;
+                let outcomes = chunk
+                    .items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, input)| {
+                        failure(
+                            chunk.start + k as u64,
+                            FailedInput::Value(input),
+                            0,
+                            self.sh.stop_cause(),
+                        )
+                    })
+                    .collect();
+                self.deliver_local(chunk.start, outcomes);
+            }
+        }
+        let Some(running) = &self.sh.running else {
+            return;
+        };
+        let mut claimed: Vec<(u64, Running, Cause<K::Error>)> = Vec::new();
+        {
+            let mut map = running.lock();
+            if level == NOW {
+                for (index, r) in map.drain() {
+                    claimed.push((index, r, Cause::Cancelled));
+                }
+            } else if let Some(t) = self.cfg.timeout {
+                let overdue: Vec<u64> = map
+                    .iter()
+                    .filter(|(_, r)| now.saturating_duration_since(r.started) >= t)
+                    .map(|(i, _)| *i)
+                    .collect();
+                for index in overdue {
+                    if let Some(r) = map.remove(&index) {
+                        claimed.push((index, r, Cause::Timeout { after: t }));
+                    }
+                }
+            }
+        }
+        for (index, r, cause) in claimed {
+            self.in_flight -= 1;
+            self.abandoned += 1;
+            let timed_out = matches!(cause, Cause::Timeout { .. });
+            if timed_out {
+                self.sh.note_failure(1);
+            }
+            let o = failure(index, FailedInput::Debug(r.debug), 1, cause);
+            self.record(index, std::slice::from_ref(&o));
+            self.deliver_local(index, vec![o]);
+            if timed_out && self.abandoned <= self.cfg.max_abandoned {
+                if let Some(engine) = &self.engine {
+                    let _ = Self::launch_worker(engine, &self.sh, &self.work_rx, &self.res_tx);
+                }
+            }
+        }
+    }
+
+    fn tick(&self) -> Option<Duration> {
+        let mut tick: Option<Duration> = None;
+        let mut at_most = |d: Duration| {
+            tick = Some(tick.map_or(d, |t| t.min(d)));
+        };
+        if self.cancel.is_some() || self.ctrl_c.is_some() || self.grace_deadline.is_some() {
+            at_most(Duration::from_millis(10));
+        }
+        if let Some(t) = self.cfg.timeout {
+            at_most((t / 4).clamp(Duration::from_millis(1), Duration::from_millis(10)));
+        }
+        if self.journal.is_some() {
+            at_most(Duration::from_millis(50));
+        }
+        tick
+    }
+
+    /// Outcomes for the inputs never scheduled because the run stopped: at most `n` at a time.
+    fn drain_unscheduled(&mut self, n: usize) {
+        let mut outcomes = Vec::new();
+        let start = self.next_index;
+        while outcomes.len() < n {
+            let Some(input) = self.inputs.next() else {
+                self.input_done = true;
+                break;
+            };
+            let index = self.next_index;
+            self.next_index += 1;
+            outcomes.push(failure(
+                index,
+                FailedInput::Value(input),
+                0,
+                self.sh.stop_cause(),
+            ));
+        }
+        if !outcomes.is_empty() {
+            self.deliver_local(start, outcomes);
+        }
+    }
+
+    /// The next ready segment of outcomes, or `None` at the end.
+    pub(crate) fn next_segment(&mut self) -> Option<Seg<K, I>> {
+        loop {
+            if let Some((start, seg)) = self.ready.pop_front() {
+                self.buffered -= seg.len();
+                return Some((start, seg));
+            }
+            if self.finished {
+                return None;
+            }
+            self.watch();
+            if self.sh.level() == RUN {
+                self.fill();
+            } else if self.in_flight == 0 && !self.input_done {
+                self.drain_unscheduled(4096);
+                continue;
+            }
+            if self.in_flight == 0 && self.input_done {
+                if self.ready.is_empty() {
+                    self.finish();
+                }
+                continue;
+            }
+            if self.in_flight == 0 {
+                continue;
+            }
+            let got = match self.tick() {
+                None => self.res_rx.recv().map_err(|_| ()),
+                Some(t) => match self.res_rx.recv_timeout(t) {
+                    Ok(d) => Ok(d),
+                    Err(RecvTimeoutError::Timeout) => {
+                        #[cfg(feature = "journal")]
+                        if let Some(hook) = self.journal.as_mut() {
+                            if let Err(e) = hook.journal.commit_if_due() {
+                                self.journal_failed(e);
+                            }
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                },
+            };
+            match got {
+                Ok(done) => {
+                    self.receive(done);
+                    while let Ok(more) = self.res_rx.try_recv() {
+                        self.receive(more);
+                    }
+                }
+                // Cannot happen: the stream holds a sender.
+                Err(()) => self.finish(),
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.summary.duration = self.started.elapsed();
+        self.summary.retries = self.sh.retries.load(Ordering::SeqCst);
+        self.summary.stopped = match self.sh.reason.load(Ordering::SeqCst) {
+            REASON_HALT => Some(StopReason::Halted),
+            REASON_CANCEL => Some(StopReason::Cancelled),
+            REASON_INTERRUPT => Some(StopReason::Interrupted),
+            _ => None,
+        };
+        #[cfg(feature = "journal")]
+        if let Some(hook) = self.journal.as_mut() {
+            if let Err(e) = hook.journal.commit() {
+                self.journal_failed(e);
+            }
+        }
+        self.shutdown();
+        self.sink.finish(Snapshot {
+            done: self.summary.total,
+            failed: self.summary.failed(),
+            total: self.total.or(Some(self.summary.total)),
+        });
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            let _ = t.stop.send(());
+            let _ = t.handle.join();
+        }
+        self.work_tx = None;
+        self.sh.request_stop(NOW, REASON_NONE);
+        // Workers exit once the work channel is closed and empty.
+        while self.work_rx.try_recv().is_ok() {}
+        if let Some(engine) = self.engine.take() {
+            let hung = self.abandoned > 0 || !self.finished;
+            if hung {
+                // A task that never returns would block the pool's drop: let a thread of its
+                // own wait for the pool.
+                let _ = std::thread::Builder::new()
+                    .name("batch-reaper".into())
+                    .spawn(move || drop(engine));
+            } else {
+                drop(engine);
+            }
+        }
+        self.ctrl_c = None;
+    }
+
+    pub(crate) fn take_error(&mut self) -> Option<RunError> {
+        self.journal_error.take()
+    }
+}
+
+impl<K, I, It> Iterator for Stream<K, I, It>
+where
+    K: Task<I>,
+    I: fmt::Debug + Send + 'static,
+    It: Iterator<Item = I>,
+{
+    type Item = (u64, Outcome<K::Output, I, K::Error>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((index, it)) = &mut self.current {
+                if let Some(o) = it.next() {
+                    let i = *index;
+                    *index += 1;
+                    return Some((i, o));
+                }
+                self.current = None;
+            }
+            let (start, seg) = self.next_segment()?;
+            self.current = Some((start, seg.into_iter()));
+        }
+    }
+}
+
+impl<K: Task<I>, I, It> Drop for Stream<K, I, It> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            let _ = t.stop.send(());
+            let _ = t.handle.join();
+        }
+        self.work_tx = None;
+        if !self.finished {
+            self.sh.request_stop(NOW, REASON_CANCEL);
+            while self.work_rx.try_recv().is_ok() {}
+            if let Some(engine) = self.engine.take() {
+                let _ = std::thread::Builder::new()
+                    .name("batch-reaper".into())
+                    .spawn(move || drop(engine));
+            }
+        }
+    }
+}
