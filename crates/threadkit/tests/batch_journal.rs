@@ -1,0 +1,244 @@
+#![cfg(all(not(loom), feature = "journal"))]
+//! The batch journal: resume after SIGKILL, retry-failed, refusing foreign or corrupt files.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use threadkit::batch::{Batch, Cause, Journal, JournalError};
+
+const CHILD_ENV: &str = "THREADKIT_BATCH_JOURNAL_CHILD";
+const N: u64 = 3_000;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tk-batch-journal-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The batch both the killed child and the resuming parent run: each execution appends the
+/// input to `log` (one line, written with O_APPEND) before returning.
+fn run_batch(journal: &Path, log: &Path) -> threadkit::batch::Report<u64, u64, String> {
+    let log = log.to_path_buf();
+    Batch::new(move |i: &u64| -> Result<u64, String> {
+        std::thread::sleep(Duration::from_millis(1));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| e.to_string())?;
+        f.write_all(format!("{i}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(i * 3)
+    })
+    .workers(4)
+    .progress(false)
+    .journal(Journal::open(journal, "journal-kill-test").unwrap())
+    .journal_key(|i: &u64| i.to_string())
+    .run(0..N)
+    .unwrap()
+}
+
+fn executions(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+#[test]
+fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        // The child: run until killed.
+        let dir = PathBuf::from(dir);
+        run_batch(&dir.join("j.db"), &dir.join("exec1.log"));
+        return;
+    }
+    let dir = scratch("kill");
+    let journal = dir.join("j.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "resume_after_sigkill_loses_nothing_and_redoes_nothing_done",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the journal to show progress, then SIGKILL the child mid-run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the child made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child finished before it was killed"
+        );
+        if journal.exists() {
+            if let Ok(j) = Journal::open(&journal, "journal-kill-test") {
+                if j.counts().map(|c| c.done).unwrap_or(0) >= 300 {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let done_before: HashSet<u64> = Journal::open(&journal, "journal-kill-test")
+        .unwrap()
+        .done_keys()
+        .unwrap()
+        .iter()
+        .map(|k| k.parse().unwrap())
+        .collect();
+    assert!(done_before.len() >= 300);
+    assert!(
+        (done_before.len() as u64) < N,
+        "killed too late to test anything"
+    );
+    let first_run: HashSet<u64> = executions(&dir.join("exec1.log")).into_iter().collect();
+    // Never marked done without having run.
+    assert!(done_before.is_subset(&first_run));
+
+    let report = run_batch(&journal, &dir.join("exec2.log"));
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.summary().total, N);
+    assert_eq!(report.summary().skipped, done_before.len() as u64);
+    for (i, o) in report.outcomes().iter().enumerate() {
+        assert_eq!(*o.as_ref().unwrap(), i as u64 * 3);
+    }
+    let second_run = executions(&dir.join("exec2.log"));
+    let second_set: HashSet<u64> = second_run.iter().copied().collect();
+    assert_eq!(
+        second_run.len(),
+        second_set.len(),
+        "an input ran twice in one run"
+    );
+    // Nothing recorded as done ran again; every input ran in one run or the other.
+    assert!(done_before.is_disjoint(&second_set));
+    assert_eq!(done_before.len() + second_set.len(), N as usize);
+    let j = Journal::open(&journal, "journal-kill-test").unwrap();
+    assert_eq!(j.counts().unwrap().done, N);
+    drop(j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn failed_items_are_reported_again_or_rerun_on_request() {
+    let dir = scratch("failed");
+    let path = dir.join("j.db");
+    let r = Batch::new(|i: &u32| {
+        if i % 4 == 0 {
+            Err(format!("bad {i}"))
+        } else {
+            Ok(*i)
+        }
+    })
+    .progress(false)
+    .journal(Journal::open(&path, "fails").unwrap())
+    .run(0..100u32)
+    .unwrap();
+    assert_eq!(r.summary().errors, 25);
+
+    let again = Batch::new(|_: &u32| -> Result<u32, String> { panic!("must not run") })
+        .progress(false)
+        .journal(Journal::open(&path, "fails").unwrap())
+        .run(0..100u32)
+        .unwrap();
+    assert_eq!(again.summary().skipped, 75);
+    assert_eq!(again.summary().journaled_failures, 25);
+    let f = again.failures().next().unwrap();
+    assert_eq!(f.index, 0);
+    assert_eq!(
+        f.cause,
+        Cause::Journaled {
+            message: "error: bad 0".into()
+        }
+    );
+
+    let fixed = Batch::new(|i: &u32| -> Result<u32, String> { Ok(*i) })
+        .progress(false)
+        .journal(Journal::open(&path, "fails").unwrap())
+        .retry_failed(true)
+        .run(0..100u32)
+        .unwrap();
+    assert!(fixed.is_success());
+    assert_eq!(fixed.summary().skipped, 75);
+    let counts = Journal::open(&path, "fails").unwrap().counts().unwrap();
+    assert_eq!((counts.done, counts.failed), (100, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_journal_of_another_batch_is_refused_and_left_untouched() {
+    let dir = scratch("other");
+    let path = dir.join("j.db");
+    Batch::new(|i: &u8| -> Result<u8, String> { Ok(*i) })
+        .progress(false)
+        .journal(Journal::open(&path, "first").unwrap())
+        .run(0..10u8)
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = Journal::open(&path, "second").unwrap_err();
+    match &err {
+        JournalError::OtherBatch {
+            expected, found, ..
+        } => {
+            assert_eq!((expected.as_str(), found.as_str()), ("second", "first"));
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    assert!(err.to_string().contains("belongs to batch \"first\""));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_file_is_refused_and_left_untouched() {
+    let dir = scratch("corrupt");
+    // Not SQLite at all.
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, b"definitely not a database, just some bytes").unwrap();
+    assert!(matches!(
+        Journal::open(&garbage, "x"),
+        Err(JournalError::NotAJournal { .. })
+    ));
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        b"definitely not a database, just some bytes"
+    );
+
+    // A real journal whose pages were overwritten.
+    let path = dir.join("j.db");
+    Batch::new(|i: &u32| -> Result<String, String> {
+        Ok(format!("value {i} {}", "x".repeat(200)))
+    })
+    .progress(false)
+    .journal(Journal::open(&path, "c").unwrap())
+    .run(0..2_000u32)
+    .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 16 * 4096, "{}", bytes.len());
+    for b in &mut bytes[4096..4096 * 12] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Journal::open(&path, "c").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JournalError::Corrupt { .. } | JournalError::NotAJournal { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("left untouched"));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
