@@ -67,6 +67,8 @@ pub struct Barrier {
     timeout: Option<Duration>,
     state: Mutex<State>,
     cv: Condvar,
+    #[cfg(feature = "deadlock-detection")]
+    id: super::deadlock::ResourceId,
 }
 
 /// Builds a [`Barrier`] with an action and/or a default timeout.
@@ -241,6 +243,8 @@ impl BarrierBuilder {
                 phase: Phase::Filling,
                 action_thread: 0,
             }),
+            #[cfg(feature = "deadlock-detection")]
+            id: super::deadlock::ResourceId::new(),
             cv: Condvar::new(),
         })
     }
@@ -305,6 +309,7 @@ impl Barrier {
     /// assert_eq!(b.wait(), Ok(0));
     /// assert_eq!(b.wait(), Ok(0)); // reusable
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> Result<usize, BarrierWaitError> {
         match self.timeout {
             None => self.wait_inner(None),
@@ -330,6 +335,7 @@ impl Barrier {
     /// b.reset();
     /// assert!(!b.broken());
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BarrierWaitError> {
         let deadline = deadline_after(timeout).map_err(BarrierWaitError::Overflow)?;
         self.wait_inner(Some(deadline))
@@ -349,6 +355,7 @@ impl Barrier {
     /// let b = threadkit::sync::Barrier::new(1).unwrap();
     /// assert_eq!(b.wait_until(Instant::now() + Duration::from_millis(10)), Ok(0));
     /// ```
+    #[track_caller]
     pub fn wait_until(&self, deadline: Instant) -> Result<usize, BarrierWaitError> {
         self.wait_inner(Some(deadline))
     }
@@ -361,6 +368,7 @@ impl Barrier {
         }
     }
 
+    #[track_caller]
     fn wait_inner(&self, deadline: Option<Instant>) -> Result<usize, BarrierWaitError> {
         let mut st = self.state.lock();
         while matches!(st.phase, Phase::Resetting | Phase::Action) {
@@ -406,6 +414,8 @@ impl Barrier {
             drop(st);
             return Ok(index);
         }
+        #[cfg(feature = "deadlock-detection")]
+        let _waiting = super::deadlock::waiting(self.deadlock_resource());
         loop {
             if st.generation != generation {
                 return Ok(index);
@@ -433,6 +443,23 @@ impl Barrier {
                     }
                 },
             }
+        }
+    }
+
+    /// The deadlock detector's name for this barrier, as it appears in
+    /// [reports](crate::sync::deadlock::Report) (feature `deadlock-detection`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let x = threadkit::sync::Barrier::new(2).unwrap();
+    /// assert_eq!(x.deadlock_resource().kind, threadkit::sync::deadlock::ResourceKind::Barrier);
+    /// ```
+    #[cfg(feature = "deadlock-detection")]
+    pub fn deadlock_resource(&self) -> super::deadlock::Resource {
+        super::deadlock::Resource {
+            kind: super::deadlock::ResourceKind::Barrier,
+            id: self.id.get(),
         }
     }
 

@@ -71,6 +71,7 @@ mod sealed {
             }
         }
 
+        #[track_caller]
         pub(crate) fn acquire_restore(self, saved: Saved) {
             match (self.0, saved) {
                 (Kind::Lock(l), _) => {
@@ -259,6 +260,8 @@ impl Waiter {
 pub struct Condition<L = RLock<()>> {
     lock: L,
     waiters: Mutex<VecDeque<Arc<Waiter>>>,
+    #[cfg(feature = "deadlock-detection")]
+    id: super::deadlock::ResourceId,
 }
 
 /// Error of [`Condition::wait`] and the untimed waits: the guard is not one of this
@@ -398,6 +401,8 @@ impl<L: ConditionLock> Condition<L> {
         Condition {
             lock,
             waiters: Mutex::new(VecDeque::new()),
+            #[cfg(feature = "deadlock-detection")]
+            id: super::deadlock::ResourceId::new(),
         }
     }
 
@@ -437,6 +442,7 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// The one wait path: enqueue, give the lock back entirely, wait, take it back.
+    #[track_caller]
     fn wait_raw(&self, raw: RawRef<'_>, deadline: Option<Instant>) -> bool {
         let waiter = Arc::new(Waiter {
             notified: Mutex::new(false),
@@ -447,7 +453,11 @@ impl<L: ConditionLock> Condition<L> {
         // wait, so the hold is this thread's and nothing reaches the data until we take the
         // lock back below.
         let saved = unsafe { raw.release_save() };
+        #[cfg(feature = "deadlock-detection")]
+        let waiting = super::deadlock::waiting(self.deadlock_resource());
         let notified = waiter.wait(deadline);
+        #[cfg(feature = "deadlock-detection")]
+        drop(waiting);
         raw.acquire_restore(saved);
         if notified {
             return true;
@@ -490,6 +500,7 @@ impl<L: ConditionLock> Condition<L> {
     ///     }
     /// });
     /// ```
+    #[track_caller]
     pub fn wait(&self, guard: &mut L::Guard<'_>) -> Result<(), WaitError> {
         let raw = self.check(guard)?;
         self.wait_raw(raw, None);
@@ -513,6 +524,7 @@ impl<L: ConditionLock> Condition<L> {
     /// let mut g = cond.lock();
     /// assert_eq!(cond.wait_timeout(&mut g, Duration::from_millis(10)), Ok(false));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(
         &self,
         guard: &mut L::Guard<'_>,
@@ -539,6 +551,7 @@ impl<L: ConditionLock> Condition<L> {
     /// let deadline = Instant::now() + Duration::from_millis(10);
     /// assert_eq!(cond.wait_until(&mut g, deadline), Ok(false));
     /// ```
+    #[track_caller]
     pub fn wait_until(
         &self,
         guard: &mut L::Guard<'_>,
@@ -573,6 +586,7 @@ impl<L: ConditionLock> Condition<L> {
     ///     cond.wait_for(&mut n, |n| **n == 3).unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn wait_for<'g>(
         &self,
         guard: &mut L::Guard<'g>,
@@ -603,6 +617,7 @@ impl<L: ConditionLock> Condition<L> {
     /// let ok = cond.wait_for_timeout(&mut n, Duration::from_millis(10), |n| **n > 0);
     /// assert_eq!(ok, Ok(false));
     /// ```
+    #[track_caller]
     pub fn wait_for_timeout<'g>(
         &self,
         guard: &mut L::Guard<'g>,
@@ -664,6 +679,25 @@ impl<L: ConditionLock> Condition<L> {
     /// ```
     pub fn notify_all(&self) -> Result<usize, NotifyError> {
         self.notify(usize::MAX)
+    }
+
+    /// The deadlock detector's name for this condition's notification (what its waiters wait
+    /// for); its lock has its own (`lock().deadlock_resource()` style on the lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::sync::deadlock::ResourceKind;
+    ///
+    /// let cond = threadkit::sync::Condition::new(());
+    /// assert_eq!(cond.deadlock_resource().kind, ResourceKind::Condition);
+    /// ```
+    #[cfg(feature = "deadlock-detection")]
+    pub fn deadlock_resource(&self) -> super::deadlock::Resource {
+        super::deadlock::Resource {
+            kind: super::deadlock::ResourceKind::Condition,
+            id: self.id.get(),
+        }
     }
 
     /// How many threads are waiting right now (a snapshot, for diagnostics and tests).

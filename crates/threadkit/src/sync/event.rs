@@ -50,6 +50,8 @@ pub struct Event {
     cv: Condvar,
     /// Mirror of `state.flag` for the lock-free `is_set` and `wait` fast paths.
     fast: AtomicBool,
+    #[cfg(feature = "deadlock-detection")]
+    id: super::deadlock::ResourceId,
 }
 
 impl Event {
@@ -69,6 +71,8 @@ impl Event {
             }),
             cv: Condvar::new(),
             fast: AtomicBool::new(false),
+            #[cfg(feature = "deadlock-detection")]
+            id: super::deadlock::ResourceId::new(),
         }
     }
 
@@ -131,6 +135,7 @@ impl Event {
 
     /// The one wait path: true once the flag is raised (or was raised since we started).
     #[inline]
+    #[track_caller]
     fn wait_inner(&self, deadline: Option<Instant>) -> bool {
         if self.is_set() {
             return true;
@@ -141,6 +146,8 @@ impl Event {
         }
         let start = st.generation;
         st.waiting += 1;
+        #[cfg(feature = "deadlock-detection")]
+        let _waiting = super::deadlock::waiting(self.deadlock_resource());
         while st.generation == start {
             match deadline {
                 None => self.cv.wait(&mut st),
@@ -184,6 +191,7 @@ impl Event {
     /// e.wait(); // returns at once
     /// ```
     #[inline]
+    #[track_caller]
     pub fn wait(&self) {
         self.wait_inner(None);
     }
@@ -205,6 +213,7 @@ impl Event {
     /// e.set();
     /// assert_eq!(e.wait_timeout(Duration::from_millis(10)), Ok(true));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
         if self.is_set() {
             return Ok(true);
@@ -222,8 +231,26 @@ impl Event {
     /// let e = threadkit::sync::Event::new();
     /// assert!(!e.wait_until(Instant::now() + Duration::from_millis(10)));
     /// ```
+    #[track_caller]
     pub fn wait_until(&self, deadline: Instant) -> bool {
         self.wait_inner(Some(deadline))
+    }
+
+    /// The deadlock detector's name for this event, as it appears in
+    /// [reports](crate::sync::deadlock::Report) (feature `deadlock-detection`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let x = threadkit::sync::Event::new();
+    /// assert_eq!(x.deadlock_resource().kind, threadkit::sync::deadlock::ResourceKind::Event);
+    /// ```
+    #[cfg(feature = "deadlock-detection")]
+    pub fn deadlock_resource(&self) -> super::deadlock::Resource {
+        super::deadlock::Resource {
+            kind: super::deadlock::ResourceKind::Event,
+            id: self.id.get(),
+        }
     }
 }
 

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 ///   ("release unlocked lock"), never undefined behaviour: a lock held by a guard cannot be
 ///   released under the guard's feet, and two racing `release()` calls cannot both unlock.
 ///
-/// The lock is not reentrant: a thread locking it twice waits forever (see [`RLock`](super::RLock)).
+/// The lock is not reentrant: a thread locking it twice waits forever (see [`RLock`](super::RLock));
+/// with the `deadlock-detection` feature it panics with a report instead (module
+/// `sync::deadlock`).
 /// It is built on parking_lot's raw mutex (one byte, eventual fairness) plus one flag.
 ///
 /// # Examples
@@ -187,6 +189,11 @@ impl<T: ?Sized> Lock<T> {
     ///
     /// Python: `with lock:`. Locking a lock the calling thread already holds waits forever.
     ///
+    /// # Panics
+    ///
+    /// With the `deadlock-detection` feature, when the calling thread already holds the lock
+    /// (a self-deadlock: the message is the report, instead of a hang).
+    ///
     /// # Examples
     ///
     /// ```
@@ -284,6 +291,11 @@ impl<T: ?Sized> Lock<T> {
     ///
     /// Prefer [`lock`](Self::lock), which cannot forget to unlock. The data is not reachable
     /// through a lock held this way (use `Lock<()>` for this style).
+    ///
+    /// # Panics
+    ///
+    /// With the `deadlock-detection` feature, when the calling thread already holds the lock
+    /// (seed 004's `l.acquire(); l.acquire()`), instead of waiting forever.
     ///
     /// # Examples
     ///
@@ -397,6 +409,20 @@ impl<T: ?Sized> Lock<T> {
     /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
+    }
+
+    /// The deadlock detector's name for this lock, as it appears in
+    /// [reports](crate::sync::deadlock::Report) (feature `deadlock-detection`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = threadkit::sync::Lock::new(());
+    /// println!("{}", lock.deadlock_resource()); // e.g. "Lock#7"
+    /// ```
+    #[cfg(feature = "deadlock-detection")]
+    pub fn deadlock_resource(&self) -> super::deadlock::Resource {
+        self.raw.resource()
     }
 
     pub(crate) fn raw(&self) -> &RawLock {

@@ -129,6 +129,8 @@
 
 mod barrier;
 mod condition;
+#[cfg(feature = "deadlock-detection")]
+pub mod deadlock;
 mod event;
 mod lock;
 mod raw;

@@ -11,6 +11,8 @@
 //! [`RawLock::unlock`] (the same for [`RawRLock`]), so that the deadlock detector (feature
 //! `deadlock-detection`) has one place per lock type to hook.
 
+#[cfg(feature = "deadlock-detection")]
+use super::deadlock;
 use crate::primitive::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::primitive::thread_token;
 use std::time::Instant;
@@ -136,6 +138,8 @@ pub(crate) use mutex::RawMutex;
 pub(crate) struct RawLock {
     mutex: RawMutex,
     detached: AtomicBool,
+    #[cfg(feature = "deadlock-detection")]
+    meta: deadlock::LockMeta,
 }
 
 impl RawLock {
@@ -144,6 +148,8 @@ impl RawLock {
         RawLock {
             mutex: RawMutex::new(),
             detached: AtomicBool::new(false),
+            #[cfg(feature = "deadlock-detection")]
+            meta: deadlock::LockMeta::new(),
         }
     }
 
@@ -152,6 +158,8 @@ impl RawLock {
         RawLock {
             mutex: RawMutex::new(),
             detached: AtomicBool::new(false),
+            #[cfg(feature = "deadlock-detection")]
+            meta: deadlock::LockMeta::new(),
         }
     }
 
@@ -159,7 +167,12 @@ impl RawLock {
     #[inline]
     #[track_caller]
     pub(crate) fn acquire(&self, wait: Wait) -> bool {
-        self.mutex.lock(wait)
+        #[cfg(not(feature = "deadlock-detection"))]
+        return self.mutex.lock(wait);
+        #[cfg(feature = "deadlock-detection")]
+        return deadlock::acquire(&self.meta, deadlock::ResourceKind::Lock, wait, |w| {
+            self.mutex.lock(w)
+        });
     }
 
     /// Marks the (just acquired) lock as held without a guard.
@@ -192,6 +205,8 @@ impl RawLock {
     /// winner of `release_detached`, or a `Condition` that took the hold over from a guard).
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
+        #[cfg(feature = "deadlock-detection")]
+        deadlock::release(&self.meta);
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.mutex.unlock() }
     }
@@ -199,6 +214,15 @@ impl RawLock {
     #[inline]
     pub(crate) fn is_locked(&self) -> bool {
         self.mutex.is_locked()
+    }
+
+    /// The detector's name for this lock.
+    #[cfg(feature = "deadlock-detection")]
+    pub(crate) fn resource(&self) -> deadlock::Resource {
+        deadlock::Resource {
+            kind: deadlock::ResourceKind::Lock,
+            id: self.meta.id(),
+        }
     }
 }
 
@@ -221,6 +245,8 @@ pub(crate) struct RawRLock {
     owner: AtomicU64,
     count: AtomicUsize,
     detached: AtomicUsize,
+    #[cfg(feature = "deadlock-detection")]
+    meta: deadlock::LockMeta,
 }
 
 impl RawRLock {
@@ -231,6 +257,8 @@ impl RawRLock {
             owner: AtomicU64::new(0),
             count: AtomicUsize::new(0),
             detached: AtomicUsize::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            meta: deadlock::LockMeta::new(),
         }
     }
 
@@ -241,6 +269,8 @@ impl RawRLock {
             owner: AtomicU64::new(0),
             count: AtomicUsize::new(0),
             detached: AtomicUsize::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            meta: deadlock::LockMeta::new(),
         }
     }
 
@@ -264,7 +294,13 @@ impl RawRLock {
             let c = c.checked_add(1).expect("RLock recursion count overflow");
             self.count.store(c, Ordering::Relaxed);
         } else {
-            if !self.mutex.lock(wait) {
+            #[cfg(not(feature = "deadlock-detection"))]
+            let got = self.mutex.lock(wait);
+            #[cfg(feature = "deadlock-detection")]
+            let got = deadlock::acquire(&self.meta, deadlock::ResourceKind::RLock, wait, |w| {
+                self.mutex.lock(w)
+            });
+            if !got {
                 return false;
             }
             self.owner.store(me, Ordering::Relaxed);
@@ -304,6 +340,8 @@ impl RawRLock {
         let c = self.count.load(Ordering::Relaxed) - 1;
         self.count.store(c, Ordering::Relaxed);
         if c == 0 {
+            #[cfg(feature = "deadlock-detection")]
+            deadlock::release(&self.meta);
             self.owner.store(0, Ordering::Relaxed);
             // SAFETY: the count reached zero, so the caller gives up the last level it owns.
             unsafe { self.mutex.unlock() };
@@ -329,6 +367,7 @@ impl RawRLock {
     }
 
     /// Takes the lock again with the levels [`release_save`](Self::release_save) returned.
+    #[track_caller]
     pub(crate) fn acquire_restore(&self, saved: RSaved) {
         self.acquire(Wait::Forever, false);
         self.count.store(saved.count, Ordering::Relaxed);
@@ -338,5 +377,14 @@ impl RawRLock {
     #[inline]
     pub(crate) fn is_locked(&self) -> bool {
         self.mutex.is_locked()
+    }
+
+    /// The detector's name for this lock.
+    #[cfg(feature = "deadlock-detection")]
+    pub(crate) fn resource(&self) -> deadlock::Resource {
+        deadlock::Resource {
+            kind: deadlock::ResourceKind::RLock,
+            id: self.meta.id(),
+        }
     }
 }

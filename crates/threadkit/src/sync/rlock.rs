@@ -411,6 +411,20 @@ impl<T: ?Sized> RLock<T> {
         self.data.get_mut()
     }
 
+    /// The deadlock detector's name for this lock, as it appears in
+    /// [reports](crate::sync::deadlock::Report) (feature `deadlock-detection`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = threadkit::sync::RLock::new(());
+    /// println!("{}", lock.deadlock_resource()); // e.g. "RLock#7"
+    /// ```
+    #[cfg(feature = "deadlock-detection")]
+    pub fn deadlock_resource(&self) -> super::deadlock::Resource {
+        self.raw.resource()
+    }
+
     pub(crate) fn raw(&self) -> &RawRLock {
         &self.raw
     }

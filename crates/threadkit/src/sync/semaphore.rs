@@ -14,6 +14,8 @@ struct Core {
     value: Mutex<usize>,
     cv: Condvar,
     bound: Option<usize>,
+    #[cfg(feature = "deadlock-detection")]
+    id: super::deadlock::ResourceId,
 }
 
 impl Core {
@@ -22,17 +24,29 @@ impl Core {
             value: Mutex::new(value),
             cv: Condvar::new(),
             bound,
+            #[cfg(feature = "deadlock-detection")]
+            id: super::deadlock::ResourceId::new(),
         }
     }
 
     /// The one acquire path.
     #[inline]
+    #[track_caller]
     fn acquire(&self, deadline: Option<Instant>, block: bool) -> bool {
         let mut v = self.value.lock();
+        if *v == 0 && !block {
+            return false;
+        }
+        #[cfg(feature = "deadlock-detection")]
+        let _waiting = if *v == 0 {
+            Some(super::deadlock::waiting(super::deadlock::Resource {
+                kind: super::deadlock::ResourceKind::Semaphore,
+                id: self.id.get(),
+            }))
+        } else {
+            None
+        };
         while *v == 0 {
-            if !block {
-                return false;
-            }
             match deadline {
                 None => self.cv.wait(&mut v),
                 Some(d) => {
@@ -251,6 +265,7 @@ macro_rules! semaphore_methods {
             /// assert_eq!(sem.value(), 0);
             /// ```
             #[inline]
+            #[track_caller]
             pub fn acquire(&self) {
                 self.core.acquire(None, true);
             }
@@ -265,6 +280,7 @@ macro_rules! semaphore_methods {
             /// assert!(!sem.try_acquire());
             /// ```
             #[inline]
+            #[track_caller]
             pub fn try_acquire(&self) -> bool {
                 self.core.acquire(None, false)
             }
@@ -284,6 +300,7 @@ macro_rules! semaphore_methods {
             /// assert_eq!(sem.acquire_timeout(Duration::from_millis(10)), Ok(false));
             /// assert!(sem.acquire_timeout(Duration::MAX).is_err());
             /// ```
+            #[track_caller]
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
                 Ok(self.acquire_until(deadline_after(timeout)?))
             }
@@ -297,6 +314,7 @@ macro_rules! semaphore_methods {
             #[doc = concat!("let sem = threadkit::sync::", stringify!($ty), "::new(1);")]
             /// assert!(sem.acquire_until(Instant::now() + Duration::from_millis(10)));
             /// ```
+            #[track_caller]
             pub fn acquire_until(&self, deadline: Instant) -> bool {
                 self.core.acquire(Some(deadline), true)
             }
@@ -313,6 +331,7 @@ macro_rules! semaphore_methods {
             /// assert!(sem.try_acquire());
             /// ```
             #[inline]
+            #[track_caller]
             pub fn acquire_permit(&self) -> Permit<'_> {
                 self.acquire();
                 Permit { core: &self.core }
@@ -328,6 +347,7 @@ macro_rules! semaphore_methods {
             /// assert!(sem.try_acquire_permit().is_none());
             /// # drop(p);
             /// ```
+            #[track_caller]
             pub fn try_acquire_permit(&self) -> Option<Permit<'_>> {
                 self.try_acquire().then(|| Permit { core: &self.core })
             }
@@ -345,6 +365,7 @@ macro_rules! semaphore_methods {
             #[doc = concat!("let sem = threadkit::sync::", stringify!($ty), "::new(0);")]
             /// assert!(sem.acquire_permit_timeout(Duration::from_millis(10)).unwrap().is_none());
             /// ```
+            #[track_caller]
             pub fn acquire_permit_timeout(
                 &self,
                 timeout: Duration,
@@ -364,6 +385,23 @@ macro_rules! semaphore_methods {
             /// ```
             pub fn value(&self) -> usize {
                 self.core.value()
+            }
+
+            /// The deadlock detector's name for this semaphore, as it appears in
+            /// [reports](crate::sync::deadlock::Report) (feature `deadlock-detection`).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let x = threadkit::sync::", stringify!($ty), "::new(1);")]
+            /// assert_eq!(x.deadlock_resource().kind, threadkit::sync::deadlock::ResourceKind::Semaphore);
+            /// ```
+            #[cfg(feature = "deadlock-detection")]
+            pub fn deadlock_resource(&self) -> super::deadlock::Resource {
+                super::deadlock::Resource {
+                    kind: super::deadlock::ResourceKind::Semaphore,
+                    id: self.core.id.get(),
+                }
             }
         }
     };

@@ -1,0 +1,438 @@
+//! The deadlock detector (feature `deadlock-detection`): self-deadlock, lock-order inversion,
+//! RLock reentry, the stuck-thread watchdog, and no false reports from correct code.
+//!
+//! Reports are process-wide, so every test takes the `serial()` guard and looks only at the
+//! reports that name its own locks.
+#![cfg(all(feature = "deadlock-detection", not(loom)))]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use threadkit::sync::deadlock::{self, Reaction, Report, Resource, ResourceKind, Watchdog};
+use threadkit::sync::{Barrier, Condition, Event, Lock, RLock, Semaphore};
+use threadkit::thread::Builder;
+
+const GENEROUS: Duration = Duration::from_secs(10);
+
+/// Serialises the tests (the reaction and the callback are process-wide) and makes reports
+/// values, whatever `THREADKIT_DEADLOCK` says.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    deadlock::set_reaction(Reaction::Report);
+    deadlock::clear_report_callback();
+    g
+}
+
+/// Every report from now on, through the callback.
+fn report_channel() -> Receiver<Report> {
+    let (tx, rx) = channel();
+    let tx = Mutex::new(tx);
+    deadlock::set_report_callback(move |r| {
+        let _ = tx.lock().unwrap().send(r.clone());
+    });
+    rx
+}
+
+fn reports_about(r: Resource) -> Vec<Report> {
+    deadlock::reports()
+        .into_iter()
+        .filter(|rep| rep.involves(r))
+        .collect()
+}
+
+fn named<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    Builder::new().name(name).spawn(f).unwrap().join().unwrap()
+}
+
+#[test]
+fn ab_ba_inversion_is_reported_without_a_deadlock() {
+    let _s = serial();
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    let (ra, rb) = (a.deadlock_resource(), b.deadlock_resource());
+    let (a1, b1) = (Arc::clone(&a), Arc::clone(&b));
+    named("first", move || {
+        let _ga = a1.lock();
+        let _gb = b1.lock(); // A then B
+    });
+    assert!(reports_about(ra).is_empty(), "one order alone is fine");
+    let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+    named("second", move || {
+        let _gb = b2.lock();
+        let _ga = a2.lock(); // B then A: closes the cycle; no deadlock (first is done)
+    });
+    let found = reports_about(ra);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let Report::LockOrderInversion(inv) = &found[0] else {
+        panic!("not an inversion: {}", found[0]);
+    };
+    assert_eq!(inv.cycle.len(), 2);
+    let (now, earlier) = (&inv.cycle[0], &inv.cycle[1]);
+    assert_eq!((now.from, now.to), (rb, ra));
+    assert_eq!(now.thread, "second");
+    assert_eq!((earlier.from, earlier.to), (ra, rb));
+    assert_eq!(earlier.thread, "first");
+    for site in [now.from_at, now.to_at, earlier.from_at, earlier.to_at] {
+        assert!(site.file().ends_with("deadlock.rs"), "{site}");
+    }
+    assert!(now.to_at.line() > earlier.to_at.line());
+    let text = found[0].to_string();
+    assert!(text.starts_with("lock order inversion"), "{text}");
+    assert!(
+        text.contains("'first'") && text.contains("'second'"),
+        "{text}"
+    );
+    assert!(text.contains(&ra.to_string()) && text.contains(&rb.to_string()));
+
+    // Taking the same orders again reports nothing new.
+    drop((b.lock(), a.lock()));
+    drop((a.lock(), b.lock()));
+    assert_eq!(reports_about(ra).len(), 1);
+}
+
+#[test]
+fn three_lock_cycle_is_reported_with_every_edge() {
+    let _s = serial();
+    let rx = report_channel();
+    let (a, b, c) = (Lock::new(()), RLock::new(()), Lock::new(()));
+    drop((a.lock(), b.lock()));
+    drop((b.lock(), c.lock()));
+    assert!(rx.try_recv().is_err());
+    drop((c.lock(), a.lock()));
+    let Report::LockOrderInversion(inv) = rx.recv_timeout(GENEROUS).unwrap() else {
+        panic!("expected an inversion");
+    };
+    let kinds: Vec<_> = inv.cycle.iter().map(|e| e.to.kind).collect();
+    assert_eq!(
+        kinds,
+        [ResourceKind::Lock, ResourceKind::RLock, ResourceKind::Lock]
+    );
+    assert_eq!(inv.cycle[0].from, c.deadlock_resource());
+    for w in inv.cycle.windows(2) {
+        assert_eq!(w[0].to, w[1].from);
+    }
+    assert_eq!(inv.cycle[2].to, inv.cycle[0].from);
+}
+
+#[test]
+fn self_deadlock_on_acquire_panics_instead_of_hanging() {
+    let _s = serial();
+    // Seed 004: `l.acquire(); l.acquire()`.
+    let lock = Lock::new(());
+    lock.acquire();
+    let err = catch_unwind(AssertUnwindSafe(|| lock.acquire())).unwrap_err();
+    let message = err.downcast::<String>().unwrap();
+    assert!(message.starts_with("self-deadlock: thread"), "{message}");
+    assert!(message.contains("already holds it"), "{message}");
+    let found = reports_about(lock.deadlock_resource());
+    let [Report::SelfDeadlock(s)] = found.as_slice() else {
+        panic!("{found:?}");
+    };
+    assert!(s.again_at.line() > s.held_at.line());
+    assert!(s.held_at.file().ends_with("deadlock.rs"));
+    // The lock is still held once (the second acquire never happened) and works afterwards.
+    lock.release().unwrap();
+    assert!(lock.release().is_err());
+    drop(lock.lock());
+}
+
+#[test]
+fn self_deadlock_through_a_guard_and_through_a_condition_lock() {
+    let _s = serial();
+    let lock = Lock::new(1);
+    let g = lock.lock();
+    let err = catch_unwind(AssertUnwindSafe(|| *lock.lock() + 1)).unwrap_err();
+    assert!(err.downcast::<String>().unwrap().contains("self-deadlock"));
+    drop(g);
+    let cond = Condition::with_lock(Lock::new(()));
+    let g = cond.lock();
+    let err = catch_unwind(AssertUnwindSafe(|| drop(cond.lock()))).unwrap_err();
+    assert!(err.downcast::<String>().unwrap().contains("self-deadlock"));
+    drop(g);
+    drop(cond.lock());
+}
+
+#[test]
+fn timed_and_try_self_acquire_behave_as_without_the_feature() {
+    let _s = serial();
+    // Seed 000: "Got lock, Getting lock again ..." then "Gave up waiting".
+    let lock = Lock::new(());
+    lock.acquire();
+    assert_eq!(lock.acquire_timeout(Duration::from_millis(30)), Ok(false));
+    assert!(!lock.try_acquire());
+    assert!(lock.try_lock().is_none());
+    lock.release().unwrap();
+    assert!(reports_about(lock.deadlock_resource()).is_empty());
+}
+
+#[test]
+fn rlock_reentry_is_not_reported() {
+    let _s = serial();
+    let r = RLock::new(());
+    let inner = Lock::new(());
+    r.acquire();
+    r.acquire();
+    {
+        let _g = r.lock();
+        let _i = inner.lock();
+        let _g2 = r.lock(); // reentry while holding `inner`: no edge inner -> r
+    }
+    r.release().unwrap();
+    r.release().unwrap();
+    drop((r.lock(), inner.lock()));
+    assert!(reports_about(r.deadlock_resource()).is_empty());
+    assert!(reports_about(inner.deadlock_resource()).is_empty());
+}
+
+#[test]
+fn lock_released_by_another_thread_is_not_a_self_deadlock() {
+    let _s = serial();
+    let lock = Arc::new(Lock::new(()));
+    let other = Lock::new(());
+    lock.acquire();
+    let l2 = Arc::clone(&lock);
+    named("releaser", move || l2.release().unwrap());
+    // No longer held by this thread: taking it again (and nesting) is fine.
+    let g = lock.lock();
+    drop(other.lock());
+    drop(g);
+    drop((other.lock(), lock.try_lock()));
+    assert!(reports_about(lock.deadlock_resource()).is_empty());
+    assert!(reports_about(other.deadlock_resource()).is_empty());
+}
+
+#[test]
+fn condition_wait_and_consistent_nesting_give_no_false_report() {
+    let _s = serial();
+    let outer = Lock::new(());
+    let inner = Arc::new(Lock::new(()));
+    let cond = Arc::new(Condition::with_lock(Lock::new(false)));
+    let (i2, c2) = (Arc::clone(&inner), Arc::clone(&cond));
+    let notifier = Builder::new()
+        .name("notifier")
+        .spawn(move || {
+            let mut g = c2.lock();
+            *g = true;
+            drop(i2.lock()); // cond's lock -> inner
+            c2.notify_all().unwrap();
+        })
+        .unwrap();
+    {
+        let _o = outer.lock();
+        let mut ready = cond.lock(); // outer -> cond's lock
+                                     // The wait gives the condition's lock back and takes it again while `outer` is held.
+        assert!(cond
+            .wait_for_timeout(&mut ready, GENEROUS, |r| **r)
+            .unwrap());
+        drop(inner.lock()); // cond's lock -> inner, again
+    }
+    notifier.join().unwrap();
+    drop((outer.lock(), inner.lock()));
+    for r in [outer.deadlock_resource(), inner.deadlock_resource()] {
+        assert!(reports_about(r).is_empty());
+    }
+}
+
+#[test]
+fn inversion_reaction_panic_panics_before_blocking() {
+    let _s = serial();
+    let (a, b) = (Lock::new(()), Lock::new(()));
+    drop((a.lock(), b.lock()));
+    deadlock::set_reaction(Reaction::Panic);
+    let gb = b.lock();
+    let err = catch_unwind(AssertUnwindSafe(|| drop(a.lock()))).unwrap_err();
+    deadlock::set_reaction(Reaction::Report);
+    assert!(err
+        .downcast::<String>()
+        .unwrap()
+        .starts_with("lock order inversion"));
+    // `a` was not taken; `b` is still held by its guard.
+    assert!(!a.locked());
+    drop(gb);
+    assert!(!b.locked());
+}
+
+#[test]
+fn watchdog_names_the_waiter_and_the_holder() {
+    let _s = serial();
+    let rx = report_channel();
+    let dog = Watchdog::start(Duration::from_millis(50));
+    let lock = Arc::new(Lock::new(()));
+    let held = Arc::new(Event::new());
+    let go = Arc::new(Event::new());
+    let (l1, h1, g1) = (Arc::clone(&lock), Arc::clone(&held), Arc::clone(&go));
+    let holder = Builder::new()
+        .name("holder")
+        .spawn(move || {
+            let _g = l1.lock();
+            h1.set();
+            assert!(g1.wait_timeout(GENEROUS).unwrap());
+        })
+        .unwrap();
+    let (l2, h2) = (Arc::clone(&lock), Arc::clone(&held));
+    let waiter = Builder::new()
+        .name("waiter")
+        .spawn(move || {
+            assert!(h2.wait_timeout(GENEROUS).unwrap());
+            l2.lock_timeout(GENEROUS).unwrap().is_some()
+        })
+        .unwrap();
+    let want = lock.deadlock_resource();
+    let stuck = loop {
+        match rx
+            .recv_timeout(GENEROUS)
+            .expect("the watchdog reported the waiter")
+        {
+            Report::StuckThread(s) if s.waiting_for == want => break s,
+            _ => continue,
+        }
+    };
+    go.set();
+    assert!(waiter.join().unwrap());
+    holder.join().unwrap();
+    dog.stop();
+    assert_eq!(stuck.thread, "waiter");
+    assert!(stuck.waited >= Duration::from_millis(50));
+    assert!(stuck.wait_at.file().ends_with("deadlock.rs"));
+    let h = stuck.holder.clone().expect("a lock has a holder");
+    assert_eq!(h.thread, "holder");
+    assert!(h.acquired_at.unwrap().file().ends_with("deadlock.rs"));
+    assert!(
+        stuck.cycle.is_empty(),
+        "the holder waits on an Event, no cycle"
+    );
+    let text = Report::StuckThread(stuck).to_string();
+    assert!(
+        text.contains("'waiter'") && text.contains("held by thread 'holder'"),
+        "{text}"
+    );
+}
+
+#[test]
+fn watchdog_reports_a_real_ab_ba_deadlock_as_a_cycle() {
+    let _s = serial();
+    let rx = report_channel();
+    let dog = Watchdog::start(Duration::from_millis(50));
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    // Both threads hold their first lock before either asks for the second.
+    let both = Arc::new(Barrier::new(2).unwrap());
+    let spawn = |name: &str, first: &Arc<Lock<()>>, second: &Arc<Lock<()>>| {
+        let (f, s, both) = (Arc::clone(first), Arc::clone(second), Arc::clone(&both));
+        Builder::new()
+            .name(name)
+            .spawn(move || {
+                let _g = f.lock();
+                both.wait_timeout(GENEROUS).unwrap();
+                // Deadlocked until the timeout breaks it.
+                s.lock_timeout(Duration::from_secs(2)).unwrap().is_some()
+            })
+            .unwrap()
+    };
+    let t1 = spawn("ab", &a, &b);
+    let t2 = spawn("ba", &b, &a);
+    let cycle = loop {
+        match rx
+            .recv_timeout(GENEROUS)
+            .expect("the watchdog reported the deadlock")
+        {
+            Report::StuckThread(s) if !s.cycle.is_empty() => break s.cycle,
+            _ => continue,
+        }
+    };
+    let got = [t1.join().unwrap(), t2.join().unwrap()];
+    dog.stop();
+    assert!(got.contains(&false), "at least one of them timed out");
+    assert_eq!(cycle.len(), 2);
+    let mut names: Vec<_> = cycle.iter().map(|l| l.thread.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["ab", "ba"]);
+    let mut res: Vec<_> = cycle.iter().map(|l| l.waiting_for).collect();
+    res.sort_by_key(|r| r.id);
+    let mut want = [a.deadlock_resource(), b.deadlock_resource()];
+    want.sort_by_key(|r| r.id);
+    assert_eq!(res, want);
+    // The inversion itself was reported the moment the second order was taken.
+    assert!(reports_about(a.deadlock_resource())
+        .iter()
+        .any(|r| matches!(r, Report::LockOrderInversion(_))));
+}
+
+#[test]
+fn watchdog_reports_semaphore_barrier_and_condition_waits_without_holder() {
+    let _s = serial();
+    let rx = report_channel();
+    let dog = Watchdog::start(Duration::from_millis(50));
+    let sem = Arc::new(Semaphore::new(0));
+    let barrier = Arc::new(Barrier::new(2).unwrap());
+    let cond = Arc::new(Condition::with_lock(Lock::new(false)));
+    let (s1, b1, c1) = (Arc::clone(&sem), Arc::clone(&barrier), Arc::clone(&cond));
+    let h = Builder::new()
+        .name("blocked")
+        .spawn(move || {
+            assert_eq!(s1.acquire_timeout(GENEROUS), Ok(true));
+            b1.wait_timeout(GENEROUS).unwrap();
+            let mut g = c1.lock();
+            assert!(c1.wait_for_timeout(&mut g, GENEROUS, |v| **v).unwrap());
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    for (resource, release) in [
+        (
+            sem.deadlock_resource(),
+            Box::new(|| sem.release()) as Box<dyn Fn()>,
+        ),
+        (
+            barrier.deadlock_resource(),
+            Box::new(|| {
+                barrier.wait_timeout(GENEROUS).unwrap();
+            }),
+        ),
+        (
+            cond.deadlock_resource(),
+            Box::new(|| {
+                let mut g = cond.lock();
+                *g = true;
+                cond.notify_all().unwrap();
+            }),
+        ),
+    ] {
+        let stuck = loop {
+            match rx.recv_timeout(GENEROUS).expect("reported") {
+                Report::StuckThread(s) if s.waiting_for == resource => break s,
+                _ => continue,
+            }
+        };
+        assert_eq!(stuck.thread, "blocked");
+        assert!(stuck.holder.is_none());
+        seen.push(stuck.waiting_for.kind);
+        release();
+    }
+    h.join().unwrap();
+    dog.stop();
+    assert_eq!(
+        seen,
+        [
+            ResourceKind::Semaphore,
+            ResourceKind::Barrier,
+            ResourceKind::Condition
+        ]
+    );
+}
+
+#[test]
+fn dropping_a_held_lock_and_many_locks_stays_consistent() {
+    let _s = serial();
+    let keep = Lock::new(());
+    for _ in 0..1000 {
+        let l = Lock::new(());
+        let _k = keep.lock();
+        l.acquire(); // keep -> l, then l is dropped while held
+    }
+    // Every dropped lock left this thread's stack: a new lock taken under `keep` is fine.
+    let other = Lock::new(());
+    drop((keep.lock(), other.lock()));
+    assert!(reports_about(keep.deadlock_resource()).is_empty());
+}
