@@ -2,7 +2,8 @@
 //! offset from a known symbol of the same executable), and how children are started.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::mem::ManuallyDrop;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +15,12 @@ use serde::{Deserialize, Serialize};
 use super::wire::{self, FrameSocket};
 use crate::unwind::{catch, payload_message};
 
-/// The environment variable that tells [`init`] it runs in a child, with the number of the
-/// inherited control socket.
+/// The environment variable that tells [`init`] it runs in a child.
 pub(crate) const ENV_CHILD: &str = "THREADKIT_PROCESS_CHILD";
+
+/// The value of [`ENV_CHILD`]: the control socket is the child's standard input (passed that
+/// way so that `std::process::Command` can use `posix_spawn`, which is much faster than `fork`).
+const STDIN_MARK: &str = "stdin";
 
 /// The name of the test that [`enable_test_support!`](crate::process::enable_test_support)
 /// defines; children of a test binary are started with it as libtest's filter.
@@ -55,27 +59,26 @@ static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 /// }
 /// ```
 pub fn init() {
-    let Some(value) = std::env::var_os(ENV_CHILD) else {
+    if std::env::var_os(ENV_CHILD).map_or(true, |v| v != STDIN_MARK) {
         return;
-    };
-    let Some(raw) = value.to_str().and_then(|s| s.parse::<i32>().ok()) else {
-        return;
-    };
+    }
     if CHILD_TAKEN.swap(true, Ordering::SeqCst) {
         return;
     }
-    if rustix::io::fcntl_getfd(
-        // SAFETY: only checks that the number is an open descriptor; the borrow ends at once.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
-    )
-    .is_err()
-    {
+    // SAFETY: descriptor 0 is open: the parent made the control socket this process's standard
+    // input; it is only borrowed here (dropping the `ManuallyDrop` never closes it).
+    let mut stdin = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(0) });
+    let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(&*stdin, 3) else {
         return;
+    };
+    // Standard input becomes /dev/null, as in Python's multiprocessing children.
+    if let Ok(null) = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) {
+        let _ = rustix::io::dup2(&null, &mut stdin);
     }
-    // SAFETY: the parent passed this descriptor to this process, open and without
-    // close-on-exec, and named it in the environment; `CHILD_TAKEN` makes sure it is taken once.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
     child_main(FrameSocket::new(fd))
 }
 
@@ -293,24 +296,16 @@ fn child_main(sock: FrameSocket) -> ! {
 /// Starts a child of this executable and sends it `start` (with `fds` attached).
 pub(crate) fn spawn_child(start: &Start, fds: &[OwnedFd]) -> io::Result<(Child, FrameSocket)> {
     let (ours, theirs) = wire::stream_pair_fds(true)?;
-    let raw = theirs.as_raw_fd();
     let mut cmd = Command::new("/proc/self/exe");
     if let Some(arg0) = std::env::args_os().next() {
         cmd.arg0(arg0);
     }
     cmd.args([TEST_ENTRY, "--nocapture", "--test-threads=1", "-q"]);
-    cmd.env(ENV_CHILD, raw.to_string());
-    // SAFETY: the closure runs in the forked child before exec and only makes one
-    // async-signal-safe system call (fcntl) on a descriptor the child inherited.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = std::os::fd::BorrowedFd::borrow_raw(raw);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        });
-    }
+    cmd.env(ENV_CHILD, STDIN_MARK);
+    // The child's standard input is its end of the control socket (dup2'ed by the spawn, so
+    // without close-on-exec there and only there); `init` moves it away from descriptor 0.
+    cmd.stdin(std::process::Stdio::from(theirs));
     let child = cmd.spawn()?;
-    drop(theirs);
     let sock = FrameSocket::new(ours);
     let (bytes, _) = wire::encode(start).map_err(io::Error::other)?;
     if let Err(e) = sock.send(&bytes, fds, None) {

@@ -149,19 +149,30 @@ pub(crate) enum RecvFail {
     Io(io::Error),
 }
 
-fn send_flags() -> SendFlags {
-    SendFlags::DONTWAIT | SendFlags::NOSIGNAL
+/// Flags of one send: without a deadline the call may block in the kernel (one system call
+/// instead of a failed attempt, a `poll` and a retry); with one it never blocks.
+fn send_flags(block: bool) -> SendFlags {
+    if block {
+        SendFlags::NOSIGNAL
+    } else {
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL
+    }
 }
 
-fn recv_flags() -> RecvFlags {
-    RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC
+fn recv_flags(block: bool) -> RecvFlags {
+    if block {
+        RecvFlags::CMSG_CLOEXEC
+    } else {
+        RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC
+    }
 }
 
-/// Sends `iov` with `fds` attached in one `sendmsg` (no waiting); returns the bytes written.
+/// Sends `iov` with `fds` attached in one `sendmsg`; returns the bytes written.
 fn sendmsg_fds(
     fd: BorrowedFd<'_>,
     iov: &[IoSlice<'_>],
     fds: &[OwnedFd],
+    block: bool,
 ) -> rustix::io::Result<usize> {
     let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS + 2))];
@@ -170,7 +181,7 @@ fn sendmsg_fds(
         let pushed = control.push(SendAncillaryMessage::ScmRights(&borrowed));
         debug_assert!(pushed);
     }
-    rustix::net::sendmsg(fd, iov, &mut control, send_flags())
+    rustix::net::sendmsg(fd, iov, &mut control, send_flags(block))
 }
 
 /// Receives into `buf`, appending received descriptors to `fds`; returns the bytes read.
@@ -178,11 +189,12 @@ fn recvmsg_fds(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut VecDeque<OwnedFd>,
+    block: bool,
 ) -> rustix::io::Result<(usize, bool)> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS + 2))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut iov = [IoSliceMut::new(buf)];
-    let msg = rustix::net::recvmsg(fd, &mut iov, &mut control, recv_flags())?;
+    let msg = rustix::net::recvmsg(fd, &mut iov, &mut control, recv_flags(block))?;
     for m in control.drain() {
         if let RecvAncillaryMessage::ScmRights(rights) = m {
             fds.extend(rights);
@@ -256,6 +268,7 @@ impl FrameSocket {
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(&len.to_le_bytes());
         header[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+        let block = deadline.is_none();
         let mut pending = self.wr.lock();
         self.flush(&mut pending, deadline)?;
         let total = HEADER + bytes.len();
@@ -266,11 +279,12 @@ impl FrameSocket {
                     self.fd(),
                     &[IoSlice::new(&header), IoSlice::new(bytes)],
                     fds,
+                    block,
                 )
             } else if written < HEADER {
-                rustix::net::send(self.fd(), &header[written..], send_flags())
+                rustix::net::send(self.fd(), &header[written..], send_flags(block))
             } else {
-                rustix::net::send(self.fd(), &bytes[written - HEADER..], send_flags())
+                rustix::net::send(self.fd(), &bytes[written - HEADER..], send_flags(block))
             };
             match result {
                 Ok(n) => written += n,
@@ -300,7 +314,7 @@ impl FrameSocket {
     /// Writes the rest of a started frame.
     fn flush(&self, pending: &mut Vec<u8>, deadline: Option<Instant>) -> Result<(), SendFail> {
         while !pending.is_empty() {
-            match rustix::net::send(self.fd(), pending, send_flags()) {
+            match rustix::net::send(self.fd(), pending, send_flags(deadline.is_none())) {
                 Ok(n) => {
                     pending.drain(..n);
                 }
@@ -357,7 +371,7 @@ impl FrameSocket {
             let want = needed.max(16 * 1024);
             st.buf.resize(have + want, 0);
             let ReadState { buf, fds, .. } = &mut *st;
-            let r = recvmsg_fds(self.fd.as_fd(), &mut buf[have..], fds);
+            let r = recvmsg_fds(self.fd.as_fd(), &mut buf[have..], fds, deadline.is_none());
             match r {
                 Ok((0, _)) => {
                     st.buf.truncate(have);
@@ -427,7 +441,7 @@ pub(crate) fn send_packet(
     bytes: &[u8],
     fds: &[OwnedFd],
 ) -> rustix::io::Result<usize> {
-    sendmsg_fds(fd, &[IoSlice::new(bytes)], fds)
+    sendmsg_fds(fd, &[IoSlice::new(bytes)], fds, false)
 }
 
 /// Receives one whole message from a `SOCK_SEQPACKET` socket (no waiting) into `buf`.
@@ -436,6 +450,6 @@ pub(crate) fn recv_packet(
     buf: &mut [u8],
 ) -> rustix::io::Result<(usize, bool, Vec<OwnedFd>)> {
     let mut fds = VecDeque::new();
-    let (n, truncated) = recvmsg_fds(fd, buf, &mut fds)?;
+    let (n, truncated) = recvmsg_fds(fd, buf, &mut fds, false)?;
     Ok((n, truncated, fds.into()))
 }
