@@ -1,4 +1,150 @@
-//! Processes (`multiprocessing`): Rust functions in child processes, pipes, queues, shared memory, a process pool.
+//! Processes (Python's `multiprocessing`): Rust functions in child processes, pipes, queues,
+//! shared memory, locks and events that work across processes, and a crash-proof process pool.
+//!
+//! # Setting up: `init()` first in `main`
+//!
+//! A child process is this same executable started again (through `/proc/self/exe`, so always
+//! the very file the parent runs) with a hidden marker in its environment. The call to
+//! [`init`] at the start of `main` notices the marker, runs the function the parent asked for,
+//! sends the result back and exits; in the parent it returns at once.
+//!
+//! ```no_run
+//! fn main() {
+//!     threadkit::process::init(); // first thing: never returns in a child
+//!     // ... the program ...
+//! }
+//! ```
+//!
+//! A function crosses to the child as its offset from a known function of the executable
+//! (the same file maps the same code at the same offsets, whatever the address randomization),
+//! checked to lie within the executable; its arguments and result cross serialized with serde
+//! (postcard). So the function is a plain `fn` or a closure that captures nothing, and its
+//! arguments and result implement `Serialize` and `Deserialize` (several arguments: a tuple).
+//!
+//! ## In tests
+//!
+//! A test binary's `main` is libtest's. Put [`enable_test_support!`] at the root of the test
+//! file: it defines a test named `threadkit_process_test_child` that calls [`init`], and
+//! children are started with that name as libtest's filter. Works with `cargo test` and
+//! `cargo nextest run`; doctests call `init()` on their first line.
+//!
+//! ```ignore
+//! threadkit::process::enable_test_support!();
+//!
+//! #[test]
+//! fn runs_in_a_child() {
+//!     let mut p = threadkit::process::Process::spawn(|x: u32| x + 1, 1).unwrap();
+//!     assert_eq!(p.join(), Ok(2));
+//! }
+//! ```
+//!
+//! # Processes
+//!
+//! [`Process::spawn`] starts `f(args)` in a child; [`Process::join`] returns its result, or a
+//! [`ProcessError`]: the panic's message, the signal by name (`SIGKILL`), the exit code.
+//! `pid`, `is_alive`, `exitcode`, `terminate`, `kill` and `join_timeout` work as in Python.
+//!
+//! ```
+//! use threadkit::process::{Process, ProcessError};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn fail(why: String) {
+//!     panic!("{why}");
+//! }
+//!
+//! threadkit::process::init();
+//! let mut p = Process::spawn(square, 7).unwrap();
+//! assert_eq!(p.join(), Ok(49));
+//! assert!(!p.is_alive());
+//!
+//! let mut q = Process::spawn(fail, "no luck".to_owned()).unwrap();
+//! assert_eq!(q.join(), Err(ProcessError::Panicked { message: "no luck".into() }));
+//! ```
+//!
+//! # Talking between processes
+//!
+//! - [`pipe`] gives two [`Connection`]s: a typed, duplex channel with `send`/`recv` and their
+//!   timeouts, where the other end closing is [`RecvError::Disconnected`].
+//! - [`Queue`] is a FIFO for many producer and consumer processes, with `put`/`get`,
+//!   timeouts and an optional `maxsize`, as the thread [`crate::queue`]'s.
+//! - [`Lock`] and [`Event`] synchronize processes; [`Value`] and [`Array`] hold numbers in
+//!   shared memory with a lock ([`Value::get_lock`]), [`RawValue`] and [`RawArray`] without.
+//!
+//! All of these are handles that can be sent to a child: as arguments, through a connection,
+//! a queue, or to a pool task. Under the hood their file descriptors travel beside the bytes
+//! (`SCM_RIGHTS`), and shared memory is a sealed `memfd`: private to the processes that got a
+//! handle, and freed when the last one is dropped.
+//!
+//! ```
+//! use threadkit::process::{Process, Queue, Value};
+//!
+//! fn worker((q, total): (Queue<u64>, Value<u64>)) {
+//!     while let Ok(n) = q.get() {
+//!         if n == 0 {
+//!             break;
+//!         }
+//!         total.update(|t| t + n);
+//!     }
+//! }
+//!
+//! threadkit::process::init();
+//! let q = Queue::new().unwrap();
+//! let total = Value::new(0u64).unwrap();
+//! let mut workers: Vec<_> =
+//!     (0..2).map(|_| Process::spawn(worker, (q.clone(), total.clone())).unwrap()).collect();
+//! for n in 1..=100 {
+//!     q.put(n).unwrap();
+//! }
+//! q.put(0).unwrap();
+//! q.put(0).unwrap();
+//! for w in &mut workers {
+//!     w.join().unwrap();
+//! }
+//! assert_eq!(total.get(), 5050);
+//! ```
+//!
+//! # A pool that survives its workers
+//!
+//! [`ProcessPool`] has the thread pool's shape: `submit` returns a [`Future`], `map` and
+//! `starmap` return results in input order, each its own `Result`. Each worker has a private
+//! socket and a manager thread in the parent, so a worker that dies (a segfault, an abort, the
+//! OOM killer, `SIGKILL`) fails only the task it ran, with [`TaskError::Signaled`] naming the
+//! signal, and is replaced; a hard per-task timeout kills and replaces the worker the same way
+//! ([`TaskError::TimedOut`]). Nothing is shared with a worker that could stay locked or
+//! half-written when it dies, which is how Python's pools hang (cpython#96062, pebble#97).
+//!
+//! ```
+//! use std::time::Duration;
+//! use threadkit::process::{ProcessPool, TaskError};
+//!
+//! fn risky(n: u32) -> u32 {
+//!     if n == 3 {
+//!         std::process::abort();
+//!     }
+//!     n * 2
+//! }
+//!
+//! threadkit::process::init();
+//! let pool = ProcessPool::builder()
+//!     .max_workers(2)
+//!     .task_timeout(Duration::from_secs(60))
+//!     .build()
+//!     .unwrap();
+//! let out: Vec<_> = pool.map(risky, 0..5).unwrap().collect();
+//! assert_eq!(out[2], Ok(4));
+//! assert_eq!(out[3], Err(TaskError::Signaled { signal: 6, name: "SIGABRT".into() }));
+//! assert_eq!(out[4], Ok(8));
+//! ```
+//!
+//! # Platform
+//!
+//! Linux: children are started from `/proc/self/exe`; shared memory is `memfd`; locks, events
+//! and bounded queues wait on futexes. A process that dies holding a [`Lock`] leaves it locked
+//! (as in Python). Children's standard input is `/dev/null` (as in Python); standard output
+//! and error are inherited.
 
 mod child;
 mod handle;

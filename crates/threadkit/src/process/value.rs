@@ -476,7 +476,8 @@ impl<'de, T: Element> Deserialize<'de> for Value<T> {
     }
 }
 
-/// Error of [`RawArray::set`] / [`Array::set`] and the other indexed or length-checked writes.
+/// Error of [`RawArray::set`] (also through an [`Array`]) and the other indexed or length-checked
+/// writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ArrayError {
