@@ -65,6 +65,8 @@ pub fn init() {
     if CHILD_TAKEN.swap(true, Ordering::SeqCst) {
         return;
     }
+    // Programs this child starts must not take it for a marker of their own.
+    std::env::remove_var(ENV_CHILD);
     // SAFETY: descriptor 0 is open: the parent made the control socket this process's standard
     // input; it is only borrowed here (dropping the `ManuallyDrop` never closes it).
     let mut stdin = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(0) });
@@ -295,6 +297,14 @@ fn child_main(sock: FrameSocket) -> ! {
 
 /// Starts a child of this executable and sends it `start` (with `fds` attached).
 pub(crate) fn spawn_child(start: &Start, fds: &[OwnedFd]) -> io::Result<(Child, FrameSocket)> {
+    if !is_child() && std::env::var_os(ENV_CHILD).is_some() {
+        // Started as a child, but `main` did not call `init()` first: starting children from
+        // here would start the whole program again, recursively.
+        return Err(io::Error::other(
+            "this process was started as a threadkit::process child but main did not call \
+             threadkit::process::init() first; refusing to start children recursively",
+        ));
+    }
     let (ours, theirs) = wire::stream_pair_fds(true)?;
     let mut cmd = Command::new("/proc/self/exe");
     if let Some(arg0) = std::env::args_os().next() {

@@ -8,11 +8,10 @@
 //! [`init`] at the start of `main` notices the marker, runs the function the parent asked for,
 //! sends the result back and exits; in the parent it returns at once.
 //!
-//! ```no_run
-//! fn main() {
-//!     threadkit::process::init(); // first thing: never returns in a child
-//!     // ... the program ...
-//! }
+//! ```
+//! // The first statement of `main`: never returns in a child.
+//! threadkit::process::init();
+//! // ... the program ...
 //! ```
 //!
 //! A function crosses to the child as its offset from a known function of the executable

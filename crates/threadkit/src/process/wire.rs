@@ -8,7 +8,6 @@
 //! the kernel and the handle deserializes from its index. This is what makes such handles
 //! sendable to a child as arguments, through a pipe, a queue, or to a pool task.
 
-
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
