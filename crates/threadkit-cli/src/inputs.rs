@@ -1,0 +1,336 @@
+//! Input sources: `::: args`, `:::: FILE` (and `-a FILE`), stdin; combined as a cartesian
+//! product (the last source varies fastest, as in GNU parallel) or paired with `--link`.
+//!
+//! The first source is streamed: 1M stdin lines go through in bounded memory, one line at a
+//! time. The other sources of a product are read into memory once, since every item of the first
+//! is combined with all of them; with `--link` every source is read (shorter ones are recycled,
+//! GNU parallel's rule, so the longest must be known).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+
+/// One input source as written on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceSpec {
+    /// `::: a b c`
+    Args(Vec<String>),
+    /// `:::: FILE`, `-a FILE`; `-` is stdin.
+    File(PathBuf),
+}
+
+/// How records are separated in files and stdin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Separator(pub(crate) u8);
+
+/// A reader of records (lines by default).
+struct Records {
+    reader: Box<dyn BufRead + Send>,
+    sep: u8,
+    name: String,
+}
+
+impl Records {
+    fn next_record(&mut self) -> Option<anyhow::Result<String>> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(self.sep, &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                if buf.last() == Some(&self.sep) {
+                    buf.pop();
+                }
+                Some(Ok(String::from_utf8(buf).unwrap_or_else(|e| {
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                })))
+            }
+            Err(e) => Some(Err(anyhow::anyhow!(
+                "reading input from {}: {e}",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// An opened source: either arguments in memory or a stream of records.
+enum Opened {
+    Mem(Vec<String>),
+    Stream(Records),
+}
+
+fn open(spec: &SourceSpec, sep: Separator) -> anyhow::Result<Opened> {
+    match spec {
+        SourceSpec::Args(a) => Ok(Opened::Mem(a.clone())),
+        SourceSpec::File(p) if p.as_os_str() == "-" => Ok(Opened::Stream(Records {
+            reader: Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
+            sep: sep.0,
+            name: "stdin".into(),
+        })),
+        SourceSpec::File(p) => {
+            let f = File::open(p)
+                .map_err(|e| anyhow::anyhow!("cannot open input file {}: {e}", p.display()))?;
+            if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                anyhow::bail!("cannot read input file {}: it is a directory", p.display());
+            }
+            Ok(Opened::Stream(Records {
+                reader: Box::new(BufReader::with_capacity(64 * 1024, f) as BufReader<File>),
+                sep: sep.0,
+                name: p.display().to_string(),
+            }))
+        }
+    }
+}
+
+fn read_all(o: Opened) -> anyhow::Result<Vec<String>> {
+    match o {
+        Opened::Mem(v) => Ok(v),
+        Opened::Stream(mut r) => {
+            let mut v = Vec::new();
+            while let Some(x) = r.next_record() {
+                v.push(x?);
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// The combined inputs: an iterator of argument tuples (one string per source).
+pub(crate) struct Inputs {
+    first: Option<Opened>,
+    mem_first_pos: usize,
+    current: Option<String>,
+    rest: Vec<Vec<String>>,
+    odometer: Vec<usize>,
+    link: Option<(usize, usize)>,
+    done: bool,
+    /// Tuples still to come, when known (every source in memory).
+    remaining: Option<u64>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inputs")
+            .field("sources", &(1 + self.rest.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inputs {
+    /// Open every source (so an unreadable file fails before any job starts) and prepare the
+    /// combination. `specs` must not be empty.
+    pub(crate) fn open(specs: &[SourceSpec], sep: Separator, link: bool) -> anyhow::Result<Inputs> {
+        let mut opened = Vec::with_capacity(specs.len());
+        let stdin_uses = specs
+            .iter()
+            .filter(|s| matches!(s, SourceSpec::File(p) if p.as_os_str() == "-"))
+            .count();
+        if stdin_uses > 1 {
+            anyhow::bail!("stdin (`-`) can be used as an input source only once");
+        }
+        for s in specs {
+            opened.push(open(s, sep)?);
+        }
+        let mut it = opened.into_iter();
+        let first = it
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no input source"))?;
+        let rest = it.map(read_all).collect::<anyhow::Result<Vec<_>>>()?;
+        if link && !rest.is_empty() {
+            let first = read_all(first)?;
+            let mut all = vec![first];
+            all.extend(rest);
+            let longest = all.iter().map(Vec::len).max().unwrap_or(0);
+            let any_empty = all.iter().any(Vec::is_empty);
+            let mut all = all.into_iter();
+            let first = all.next().unwrap_or_default();
+            return Ok(Inputs {
+                first: Some(Opened::Mem(first)),
+                mem_first_pos: 0,
+                current: None,
+                rest: all.collect(),
+                odometer: Vec::new(),
+                link: Some((0, if any_empty { 0 } else { longest })),
+                done: false,
+                remaining: Some(if any_empty { 0 } else { longest as u64 }),
+            });
+        }
+        let done = rest.iter().any(Vec::is_empty);
+        let remaining = match &first {
+            _ if done => Some(0),
+            Opened::Mem(v) => rest
+                .iter()
+                .try_fold(v.len() as u64, |acc, r| acc.checked_mul(r.len() as u64)),
+            Opened::Stream(_) => None,
+        };
+        Ok(Inputs {
+            remaining,
+            odometer: vec![0; rest.len()],
+            first: Some(first),
+            mem_first_pos: 0,
+            current: None,
+            rest,
+            link: None,
+            done,
+        })
+    }
+
+    fn next_first(&mut self) -> Option<anyhow::Result<String>> {
+        match self.first.as_mut()? {
+            Opened::Mem(v) => {
+                let x = v.get(self.mem_first_pos).cloned();
+                self.mem_first_pos += 1;
+                x.map(Ok)
+            }
+            Opened::Stream(r) => r.next_record(),
+        }
+    }
+}
+
+impl Iterator for Inputs {
+    type Item = anyhow::Result<Vec<String>>;
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self.remaining {
+            Some(n) => (n as usize, Some(n as usize)),
+            None => (0, None),
+        }
+    }
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.next_tuple();
+        match (&item, &mut self.remaining) {
+            (Some(Ok(_)), Some(n)) => *n = n.saturating_sub(1),
+            (_, r) if item.is_none() || matches!(item, Some(Err(_))) => *r = Some(0),
+            _ => {}
+        }
+        item
+    }
+}
+
+impl Inputs {
+    fn next_tuple(&mut self) -> Option<anyhow::Result<Vec<String>>> {
+        if self.done {
+            return None;
+        }
+        if let Some((i, n)) = self.link {
+            if i >= n {
+                self.done = true;
+                return None;
+            }
+            self.link = Some((i + 1, n));
+            let Some(Opened::Mem(first)) = &self.first else {
+                return None;
+            };
+            let mut t = Vec::with_capacity(1 + self.rest.len());
+            t.push(first[i % first.len()].clone());
+            t.extend(self.rest.iter().map(|r| r[i % r.len()].clone()));
+            return Some(Ok(t));
+        }
+        if self.rest.is_empty() {
+            return match self.next_first() {
+                None => {
+                    self.done = true;
+                    None
+                }
+                Some(Ok(x)) => Some(Ok(vec![x])),
+                Some(Err(e)) => {
+                    self.done = true;
+                    Some(Err(e))
+                }
+            };
+        }
+        // Cartesian product: advance the odometer; the first source advances when it wraps.
+        if self.current.is_none() {
+            match self.next_first() {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Some(Ok(x)) => self.current = Some(x),
+            }
+        }
+        let mut t = Vec::with_capacity(1 + self.rest.len());
+        t.push(self.current.clone().unwrap_or_default());
+        t.extend(
+            self.odometer
+                .iter()
+                .zip(&self.rest)
+                .map(|(&o, r)| r[o].clone()),
+        );
+        self.advance();
+        Some(Ok(t))
+    }
+}
+
+impl Inputs {
+    /// Step the odometer of the non-first sources; the last varies fastest.
+    fn advance(&mut self) {
+        for k in (0..self.rest.len()).rev() {
+            self.odometer[k] += 1;
+            if self.odometer[k] < self.rest[k].len() {
+                return;
+            }
+            self.odometer[k] = 0;
+        }
+        // Full wrap: the next call takes a new item from the first source.
+        self.current = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(specs: &[SourceSpec], link: bool) -> Vec<Vec<String>> {
+        Inputs::open(specs, Separator(b'\n'), link)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn a(v: &[&str]) -> SourceSpec {
+        SourceSpec::Args(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn product_varies_the_last_source_fastest() {
+        let got = collect(&[a(&["a", "b"]), a(&["1", "2", "3"])], false);
+        let want: Vec<Vec<String>> = ["a1", "a2", "a3", "b1", "b2", "b3"]
+            .iter()
+            .map(|s| s.chars().map(|c| c.to_string()).collect())
+            .collect();
+        assert_eq!(got, want);
+        assert!(collect(&[a(&["a"]), a(&[])], false).is_empty());
+        assert_eq!(
+            collect(&[a(&["x"]), a(&["1"]), a(&["p", "q"])], false).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn link_recycles_shorter_sources() {
+        let got = collect(&[a(&["a", "b", "c"]), a(&["1", "2"])], true);
+        assert_eq!(got, vec![vec!["a", "1"], vec!["b", "2"], vec!["c", "1"]]);
+    }
+
+    #[test]
+    fn files_are_split_on_the_separator() {
+        let dir = std::env::temp_dir().join(format!("tk-inputs-{}", std::process::id()));
+        std::fs::write(&dir, b"x y\0z\n\0").unwrap();
+        let got: Vec<_> = Inputs::open(&[SourceSpec::File(dir.clone())], Separator(0), false)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, vec![vec!["x y".to_string()], vec!["z\n".to_string()]]);
+        std::fs::remove_file(&dir).unwrap();
+        assert!(Inputs::open(
+            &[SourceSpec::File("/nonexistent/x".into())],
+            Separator(b'\n'),
+            false
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! Printing job output: grouped per job (the default: a job's output appears in one piece when
+//! it finishes, never interleaved with another's), in input order with `-k`, or line by line as
+//! it comes with `--line-buffer`; `--tag` prefixes each line with the job's input.
+
+use std::io::{self, Write};
+use std::sync::Mutex;
+
+use crate::job::{LineSink, Stream};
+
+/// Where job output goes (stdout and stderr of the runner).
+#[derive(Debug)]
+pub(crate) struct Printer {
+    tag: bool,
+    lock: Mutex<()>,
+}
+
+impl Printer {
+    /// A printer; `tag` prefixes lines with the input.
+    pub(crate) fn new(tag: bool) -> Printer {
+        Printer {
+            tag,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The `--tag` prefix of a job: its inputs joined by spaces, then a tab.
+    pub(crate) fn prefix(&self, args: &[String]) -> Option<Vec<u8>> {
+        self.tag.then(|| {
+            let mut p = args.join(" ").into_bytes();
+            p.push(b'\t');
+            p
+        })
+    }
+
+    /// Print one finished job's captured output: stdout, then stderr.
+    pub(crate) fn job(&self, prefix: Option<&[u8]>, stdout: &[u8], stderr: &[u8]) {
+        if stdout.is_empty() && stderr.is_empty() {
+            return;
+        }
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !stdout.is_empty() {
+            let mut out = io::stdout().lock();
+            let _ = write_tagged(&mut out, prefix, stdout).and_then(|()| out.flush());
+        }
+        if !stderr.is_empty() {
+            let mut err = io::stderr().lock();
+            let _ = write_tagged(&mut err, prefix, stderr).and_then(|()| err.flush());
+        }
+    }
+
+    /// A line sink for one job (`--line-buffer`).
+    pub(crate) fn lines<'a>(&'a self, prefix: Option<Vec<u8>>) -> JobLines<'a> {
+        JobLines {
+            printer: self,
+            prefix,
+        }
+    }
+}
+
+/// Write `data`, with `prefix` before every line when given.
+fn write_tagged(w: &mut impl Write, prefix: Option<&[u8]>, data: &[u8]) -> io::Result<()> {
+    match prefix {
+        None => w.write_all(data),
+        Some(p) => {
+            for line in data.split_inclusive(|&b| b == b'\n') {
+                w.write_all(p)?;
+                w.write_all(line)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Output lines of one running job, printed as they complete.
+#[derive(Debug)]
+pub(crate) struct JobLines<'a> {
+    printer: &'a Printer,
+    prefix: Option<Vec<u8>>,
+}
+
+impl LineSink for JobLines<'_> {
+    fn line(&self, stream: Stream, line: &[u8]) {
+        let _g = self.printer.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let p = self.prefix.as_deref();
+        let _ = match stream {
+            Stream::Out => {
+                let mut o = io::stdout().lock();
+                write_tagged(&mut o, p, line).and_then(|()| o.flush())
+            }
+            Stream::Err => {
+                let mut o = io::stderr().lock();
+                write_tagged(&mut o, p, line).and_then(|()| o.flush())
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_every_line() {
+        let mut v = Vec::new();
+        write_tagged(&mut v, Some(b"a 1\t"), b"x\ny\nz").unwrap();
+        assert_eq!(v, b"a 1\tx\na 1\ty\na 1\tz");
+    }
+}

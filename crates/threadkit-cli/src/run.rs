@@ -1,0 +1,593 @@
+//! The job plan run on `threadkit::batch`: one batch item per job, one attempt per call of the
+//! batch task (so the batch runner's retries, `--halt fail=` policy, cancellation token, journal,
+//! ordering and progress bar apply), the process side (spawn, process groups, timeout, output)
+//! in [`crate::job`].
+//!
+//! What the CLI adds on top of the batch runner, because the runner works with threads and
+//! these are processes: TERM/KILL to process groups on timeout, `--halt now` and Ctrl-C
+//! ([`Running`]); `--halt success=` and `done=` (the runner's halt counts failures only); the
+//! `{%}` slot number; `--delay`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use threadkit::batch::{
+    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, StopReason, Threshold,
+};
+
+use crate::job::{self, Attempt, Limits, LineSink, Running};
+use crate::joblog::{JobLog, Results};
+use crate::output::Printer;
+use crate::template::Template;
+
+/// One job: its number, its inputs (one per source) and its journal key.
+#[derive(Debug)]
+pub(crate) struct JobInput {
+    /// `{#}`: position in the input, from 1.
+    pub(crate) seq: u64,
+    /// One value per input source.
+    pub(crate) args: Vec<String>,
+    /// Stable journal key: the inputs as a JSON array, `#N` appended for the Nth repeat of the
+    /// same inputs. Not the sequence number: adding or removing inputs does not shift it.
+    pub(crate) key: String,
+    /// Attempts so far (retries).
+    attempts: AtomicU32,
+}
+
+/// Builds [`JobInput`]s with keys that are stable across runs.
+#[derive(Debug, Default)]
+pub(crate) struct Keyer {
+    seen: Option<HashMap<u64, u32>>,
+    seq: u64,
+}
+
+impl Keyer {
+    /// `track_repeats`: count repeated inputs (needed with a journal; costs 12 bytes per
+    /// distinct input).
+    pub(crate) fn new(track_repeats: bool) -> Keyer {
+        Keyer {
+            seen: track_repeats.then(HashMap::new),
+            seq: 0,
+        }
+    }
+
+    /// The next job of these inputs.
+    pub(crate) fn job(&mut self, args: Vec<String>) -> JobInput {
+        self.seq += 1;
+        let mut key = String::new();
+        if let Some(seen) = &mut self.seen {
+            key = serde_json::to_string(&args).unwrap_or_default();
+            let mut h = std::hash::DefaultHasher::new();
+            key.hash(&mut h);
+            let n = seen.entry(h.finish()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                key.push_str(&format!("#{n}"));
+            }
+        }
+        JobInput {
+            seq: self.seq,
+            args,
+            key,
+            attempts: AtomicU32::new(0),
+        }
+    }
+}
+
+/// What one run of a job left: its command line and what it did.
+#[derive(Debug)]
+pub(crate) struct Ran {
+    seq: u64,
+    args: Vec<String>,
+    attempts: u32,
+    line: String,
+    attempt: Attempt,
+}
+
+/// A job that succeeded. Journaled as `{"exit":0}`; its output is not kept in the journal, so a
+/// job skipped by `--resume` comes back with `ran: None` and prints nothing (as in GNU parallel).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Succeeded {
+    exit: i32,
+    #[serde(skip)]
+    ran: Option<Box<Ran>>,
+}
+
+/// A job whose command failed (non-zero exit, signal, timeout, could not start).
+#[derive(Debug)]
+pub(crate) struct JobFailed {
+    ran: Box<Ran>,
+    /// Stopped by `--halt now` or Ctrl-C rather than failing on its own.
+    interrupted: bool,
+    /// False when a stop came before the job could start (nothing ran).
+    started: bool,
+}
+
+impl fmt::Display for JobFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = &self.ran.attempt;
+        if a.timed_out {
+            write!(f, "timed out after {:.3}s", a.duration.as_secs_f64())
+        } else if let Some(s) = a.signal {
+            write!(f, "killed by signal {s}")
+        } else {
+            write!(f, "exit code {}", a.exit.unwrap_or(-1))
+        }
+    }
+}
+
+/// `--halt`: the batch runner's failure policy, or a CLI-side stop on successes / finished jobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum HaltSpec {
+    /// Never halt.
+    Never,
+    /// `fail=`: the batch runner's policy.
+    Fail(FailurePolicy),
+    /// `success=` (`done: false`) or `done=` (`done: true`).
+    Count {
+        when: HaltWhen,
+        threshold: Threshold,
+        done: bool,
+    },
+}
+
+impl HaltSpec {
+    /// Parse GNU parallel's `--halt` values, shorthands included.
+    pub(crate) fn parse(s: &str) -> anyhow::Result<HaltSpec> {
+        let s = s.trim();
+        let expanded = match s {
+            "0" | "never" => return Ok(HaltSpec::Never),
+            "1" => "soon,fail=1".to_string(),
+            "2" => "now,fail=1".to_string(),
+            "-1" => "soon,success=1".to_string(),
+            "-2" => "now,success=1".to_string(),
+            p if p.ends_with('%') && !p.contains(',') => format!("soon,fail={p}"),
+            other => other.to_string(),
+        };
+        let bad = || {
+            anyhow::anyhow!(
+                "invalid --halt {s:?}: expected never, or soon|now,fail|success|done=N|N%"
+            )
+        };
+        let (when, why) = expanded.split_once(',').ok_or_else(bad)?;
+        let (what, value) = why.split_once('=').ok_or_else(bad)?;
+        match what {
+            "fail" => expanded
+                .parse::<FailurePolicy>()
+                .map(HaltSpec::Fail)
+                .map_err(|e| anyhow::anyhow!("invalid --halt: {e}")),
+            "success" | "done" => {
+                let when = match when {
+                    "soon" => HaltWhen::Soon,
+                    "now" => HaltWhen::Now,
+                    _ => return Err(bad()),
+                };
+                let threshold = match value.strip_suffix('%') {
+                    Some(p) => Threshold::Percent(
+                        p.parse()
+                            .ok()
+                            .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+                            .ok_or_else(bad)?,
+                    ),
+                    None => Threshold::Count(value.parse::<u64>().map_err(|_| bad())?.max(1)),
+                };
+                Ok(HaltSpec::Count {
+                    when,
+                    threshold,
+                    done: what == "done",
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    fn when(&self) -> Option<HaltWhen> {
+        match self {
+            HaltSpec::Never => None,
+            HaltSpec::Fail(FailurePolicy::Halt(Halt { when, .. })) => Some(*when),
+            HaltSpec::Fail(_) => Some(HaltWhen::Soon),
+            HaltSpec::Count { when, .. } => Some(*when),
+        }
+    }
+}
+
+/// Everything needed to run the jobs.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) template: Template,
+    pub(crate) slots: usize,
+    pub(crate) keep_order: bool,
+    pub(crate) line_buffer: bool,
+    pub(crate) limits: Limits,
+    pub(crate) retries: u32,
+    pub(crate) halt: HaltSpec,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) progress: bool,
+    pub(crate) trace: bool,
+    pub(crate) printer: Printer,
+    pub(crate) joblog: Option<JobLog>,
+    pub(crate) results: Option<Results>,
+    pub(crate) journal: Option<(Journal, bool)>,
+    /// Total number of jobs when known in advance (for percentages).
+    pub(crate) total: Option<u64>,
+}
+
+/// How the run ended.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Jobs that ran and failed on their own (not stopped by halt now / Ctrl-C).
+    pub(crate) failed: u64,
+    /// Jobs that succeeded in this run.
+    pub(crate) succeeded: u64,
+    /// Jobs skipped thanks to the journal.
+    pub(crate) skipped: u64,
+    /// A `--halt success=`/`done=` condition was met.
+    pub(crate) halted_on_count: bool,
+    /// The run was halted (any `--halt`).
+    pub(crate) halted: bool,
+    /// Ctrl-C (or TERM/HUP) stopped the run.
+    pub(crate) interrupted: bool,
+    /// Exit code of the last job that failed on its own.
+    pub(crate) last_failed_exit: Option<i32>,
+    /// Jobs in all, counted as they were read.
+    pub(crate) total: u64,
+}
+
+/// State shared by the batch task (on worker threads) and the driver.
+struct Shared {
+    template: Template,
+    limits: Limits,
+    running: &'static Running,
+    printer: Arc<Printer>,
+    line_buffer: bool,
+    trace: bool,
+    slots: Option<Mutex<Vec<usize>>>,
+    delay: Option<(Duration, Mutex<Instant>)>,
+    live: AtomicUsize,
+}
+
+impl Shared {
+    fn take_slot(&self) -> usize {
+        match &self.slots {
+            None => 1,
+            Some(m) => m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or(1),
+        }
+    }
+
+    fn put_slot(&self, slot: usize) {
+        if let Some(m) = &self.slots {
+            m.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
+        }
+    }
+
+    fn wait_turn(&self) {
+        if let Some((delay, next)) = &self.delay {
+            let wait = {
+                let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let start = (*n).max(now);
+                *n = start + *delay;
+                start - now
+            };
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// One attempt of one job: the batch task.
+    fn attempt(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        self.wait_turn();
+        if self.running.stopping() {
+            // Handed over just as a stop came: do not start it.
+            self.live.fetch_sub(1, Ordering::SeqCst);
+            let attempt = job::Attempt::not_started();
+            let ran = Box::new(Ran {
+                seq: job.seq,
+                args: job.args.clone(),
+                attempts,
+                line: String::new(),
+                attempt,
+            });
+            return Err(JobFailed {
+                ran,
+                interrupted: true,
+                started: false,
+            });
+        }
+        let slot = self.take_slot();
+        let line = self.template.render(&job.args, job.seq, slot);
+        let launch = self.template.launch(&job.args, job.seq, slot);
+        if self.trace {
+            eprintln!("{line}");
+        }
+        let sink = self
+            .line_buffer
+            .then(|| self.printer.lines(self.printer.prefix(&job.args)));
+        let attempt = job::run(
+            job.seq,
+            &line,
+            &launch,
+            self.limits,
+            self.running,
+            sink.as_ref().map(|s| s as &dyn LineSink),
+        );
+        self.put_slot(slot);
+        let ok = attempt.succeeded();
+        let interrupted = !ok && self.running.stopping();
+        let ran = Box::new(Ran {
+            seq: job.seq,
+            args: job.args.clone(),
+            attempts,
+            line,
+            attempt,
+        });
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        if ok {
+            Ok(Succeeded {
+                exit: 0,
+                ran: Some(ran),
+            })
+        } else {
+            Err(JobFailed {
+                ran,
+                interrupted,
+                started: true,
+            })
+        }
+    }
+}
+
+/// Ctrl-C / TERM / HUP: the first stops starting jobs and sends TERM to the running ones (KILL
+/// after the grace period); the second sends KILL at once.
+fn install_signals(
+    token: CancelToken,
+    running: &'static Running,
+    grace: Duration,
+    flag: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    std::thread::Builder::new().name("threadkit-signals".into()).spawn(move || {
+        for (n, _) in signals.forever().enumerate() {
+            if n == 0 {
+                flag.store(true, Ordering::SeqCst);
+                token.cancel();
+                eprintln!("threadkit: interrupted: starting no more jobs, sending TERM to the running ones (Ctrl-C again to KILL)");
+                running.terminate_all(grace);
+            } else {
+                running.kill_all();
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Run every job of `inputs` through the batch runner.
+pub(crate) fn run(
+    mut plan: Plan,
+    inputs: impl Iterator<Item = JobInput> + Send + 'static,
+) -> anyhow::Result<Outcome> {
+    let running: &'static Running = Box::leak(Box::default());
+    let token = CancelToken::new();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    install_signals(
+        token.clone(),
+        running,
+        plan.limits.grace,
+        interrupted.clone(),
+    )?;
+    let printer = Arc::new(std::mem::replace(&mut plan.printer, Printer::new(false)));
+    let uses_slot = plan.template.uses_slot();
+    let shared = Arc::new(Shared {
+        template: plan.template.clone(),
+        limits: plan.limits,
+        running,
+        printer: printer.clone(),
+        line_buffer: plan.line_buffer && !plan.keep_order,
+        trace: plan.trace,
+        slots: uses_slot.then(|| Mutex::new((1..=plan.slots).rev().collect())),
+        delay: plan.delay.map(|d| (d, Mutex::new(Instant::now()))),
+        live: AtomicUsize::new(0),
+    });
+    let task_shared = shared.clone();
+    let policy = match plan.halt {
+        HaltSpec::Fail(p) => p,
+        _ => FailurePolicy::CollectAll,
+    };
+    let mut batch = Batch::new(move |job: &JobInput| task_shared.attempt(job))
+        .workers(plan.slots)
+        .chunk_size(1)
+        // No job waits in a queue: a job is handed to a worker only when a slot is free, so a
+        // halt or Ctrl-C seen by the driver stops everything not yet started.
+        .window(plan.slots)
+        .progress(plan.progress)
+        .retry(Retry::new(plan.retries.saturating_sub(1)))
+        .on_failure(policy)
+        .cancel_token(token.clone());
+    if !plan.keep_order {
+        batch = batch.unordered();
+    }
+    if let Some((journal, retry_failed)) = plan.journal.take() {
+        batch = batch
+            .journal(journal)
+            .journal_key(|j: &JobInput| j.key.clone())
+            .retry_failed(retry_failed);
+    }
+    let mut stream = batch.stream(inputs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = Outcome::default();
+    let halt_now = plan.halt.when() == Some(HaltWhen::Now);
+    let mut finished = 0u64;
+    for (_, outcome) in &mut stream {
+        let (ran, ok) = match outcome {
+            Ok(Succeeded { ran: Some(ran), .. }) => (ran, true),
+            Ok(Succeeded { ran: None, .. }) => {
+                out.skipped += 1;
+                continue;
+            }
+            Err(f) => match f.cause {
+                Cause::Error(e) if !e.started => continue,
+                Cause::Error(e) => {
+                    if !e.interrupted {
+                        out.failed += 1;
+                        let a = &e.ran.attempt;
+                        out.last_failed_exit = Some(
+                            a.exit
+                                .filter(|_| a.signal.is_none() && !a.timed_out)
+                                .unwrap_or(255),
+                        );
+                    }
+                    (e.ran, false)
+                }
+                Cause::Panic { message } => {
+                    eprintln!(
+                        "threadkit: internal error in job {}: {message}",
+                        f.index + 1
+                    );
+                    out.failed += 1;
+                    continue;
+                }
+                Cause::Timeout { .. } => {
+                    out.failed += 1;
+                    continue;
+                }
+                Cause::Cancelled | Cause::NotRun => {
+                    if !out.halted && !interrupted.load(Ordering::SeqCst) {
+                        out.halted = true;
+                        halt_message(plan.halt, halt_now);
+                    }
+                    if halt_now {
+                        running.terminate_all(plan.limits.grace);
+                    }
+                    continue;
+                }
+                Cause::Journaled { .. } => {
+                    out.skipped += 1;
+                    continue;
+                }
+            },
+        };
+        if ok {
+            out.succeeded += 1;
+        }
+        finished += 1;
+        record(&mut plan, &printer, &ran, shared.line_buffer);
+        if let HaltSpec::Count {
+            when,
+            threshold,
+            done,
+        } = plan.halt
+        {
+            let count = if done { finished } else { out.succeeded };
+            let reached = match threshold {
+                Threshold::Count(n) => count >= n,
+                Threshold::Percent(p) => plan
+                    .total
+                    .is_some_and(|t| t > 0 && count as f64 * 100.0 >= p * t as f64),
+            };
+            if reached && !out.halted_on_count {
+                out.halted_on_count = true;
+                out.halted = true;
+                halt_message(plan.halt, when == HaltWhen::Now);
+                token.cancel();
+                if when == HaltWhen::Now {
+                    running.terminate_all(plan.limits.grace);
+                }
+            }
+        }
+    }
+    // A journal write error stops the stream like a cancellation; the runner keeps the error
+    // itself private (`Stream::take_error` is crate-internal), so name the cause here.
+    let journal_failed = stream.summary().stopped == Some(StopReason::Cancelled)
+        && !interrupted.load(Ordering::SeqCst)
+        && !out.halted_on_count;
+    // Jobs abandoned by the batch runner on `--halt now` are still being killed: wait for them so
+    // that no process outlives the run.
+    while shared.live.load(Ordering::SeqCst) > 0 && running.stopping() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    out.interrupted = interrupted.load(Ordering::SeqCst);
+    out.total = stream.summary().total;
+    if journal_failed {
+        anyhow::bail!("the journal could not be written; the run stopped early");
+    }
+    Ok(out)
+}
+
+impl Outcome {
+    /// GNU parallel's exit status for this run (see docs/cli.md).
+    pub(crate) fn exit_code(&self, halt: HaltSpec) -> i32 {
+        if self.interrupted {
+            return 130;
+        }
+        match halt {
+            HaltSpec::Count { done: false, .. } if self.halted_on_count => return 0,
+            HaltSpec::Fail(FailurePolicy::Halt(Halt { threshold, .. })) if self.halted => {
+                match threshold {
+                    // GNU parallel: `fail=1` exits with the failing job's exit code, `fail=Y%` with
+                    // the percentage of jobs that failed.
+                    Threshold::Count(1) => return self.last_failed_exit.unwrap_or(1).clamp(1, 255),
+                    Threshold::Percent(_) if self.total > 0 => {
+                        return ((self.failed * 100).div_ceil(self.total)).clamp(1, 100) as i32
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        self.failed.min(101) as i32
+    }
+}
+
+fn halt_message(h: HaltSpec, now: bool) {
+    let what = match h {
+        HaltSpec::Fail(_) => "the failure limit",
+        HaltSpec::Count { done: false, .. } => "the success count",
+        HaltSpec::Count { done: true, .. } => "the done count",
+        HaltSpec::Never => return,
+    };
+    if now {
+        eprintln!("threadkit: halting: {what} was reached; killing the running jobs");
+    } else {
+        eprintln!("threadkit: halting: {what} was reached; waiting for the running jobs, starting no more");
+    }
+}
+
+/// Print a finished job's output (captured output is printed here, on the driver thread: in
+/// input order with `-k`) and write its joblog / results lines.
+fn record(plan: &mut Plan, printer: &Printer, ran: &Ran, streamed: bool) {
+    let a = &ran.attempt;
+    if !streamed {
+        printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+    }
+    if let Some(log) = &mut plan.joblog {
+        if let Err(e) = log.write(ran.seq, a, &ran.line) {
+            eprintln!("threadkit: cannot write the joblog: {e}");
+            plan.joblog = None;
+        }
+    }
+    if let Some(res) = &mut plan.results {
+        if let Err(e) = res.write(&Results::record(
+            ran.seq,
+            &ran.args,
+            &ran.line,
+            a,
+            ran.attempts,
+        )) {
+            eprintln!("threadkit: cannot write the results file: {e}");
+            plan.results = None;
+        }
+    }
+}
