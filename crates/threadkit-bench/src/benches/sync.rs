@@ -7,6 +7,15 @@
 //! | `semaphore_cycle` | 4 threads acquire/release a `Semaphore(2)` | a semaphore from parking_lot `Mutex` + `Condvar` |
 //! | `barrier_generations` | 2 threads through 100k generations of a `Barrier` | `std::sync::Barrier` |
 //! | `event_pingpong` | 2 threads bounce two `Event`s (set / wait / clear) | an event from parking_lot `Mutex` + `Condvar` |
+//! | `deadlock_overhead` | `Lock<u64>` lock/increment/unlock with feature `deadlock-detection` on (and `_nested`: under a held outer lock) | the same with the feature off |
+//!
+//! `deadlock_overhead` needs the bench built with the feature
+//! (`cargo run --release -p threadkit-bench --features deadlock-detection -- deadlock_overhead`);
+//! otherwise it prints a `skipped` line. One binary cannot hold threadkit both with and without
+//! the feature, so "off" is measured as what threadkit's `Lock::lock()` + guard drop compile to
+//! without it: parking_lot's raw mutex lock + unlock (`parking_lot::Mutex`; `lock_uncontended`
+//! shows that equivalence, ratio about 1, in the default build). Other comparisons should be
+//! run without the feature.
 
 use super::Bench;
 use crate::harness::{compare, Ctx, Line, Peer};
@@ -41,7 +50,80 @@ pub(super) fn benches() -> Vec<Bench> {
             about: "2 threads ping-pong over two Events vs a Mutex+Condvar event",
             run: event_pingpong,
         },
+        Bench {
+            name: "deadlock_overhead",
+            about: "uncontended Lock lock+unlock with feature deadlock-detection on vs off (also nested under a held lock)",
+            run: deadlock_overhead,
+        },
     ]
+}
+
+/// The peer of `deadlock_overhead`: threadkit's lock without the feature is parking_lot's raw
+/// mutex (see the module docs).
+const OFF: &str = "off (parking_lot raw mutex)";
+
+#[cfg(not(feature = "deadlock-detection"))]
+fn deadlock_overhead(_ctx: &Ctx) -> Vec<Line> {
+    ["deadlock_overhead", "deadlock_overhead_nested"]
+        .into_iter()
+        .map(|bench| Line::Skipped {
+            bench: bench.to_owned(),
+            peer: OFF.to_owned(),
+            skipped: "built without the feature: cargo run --release -p threadkit-bench \
+                      --features deadlock-detection -- deadlock_overhead"
+                .to_owned(),
+        })
+        .collect()
+}
+
+#[cfg(feature = "deadlock-detection")]
+fn deadlock_overhead(ctx: &Ctx) -> Vec<Line> {
+    let n = ctx.scale(20_000_000, 5_000_000);
+    let ours = Lock::new(0u64);
+    let pl = parking_lot::Mutex::new(0u64);
+    let mut lines = compare(
+        ctx,
+        "deadlock_overhead",
+        n,
+        || {
+            for _ in 0..n {
+                *black_box(&ours).lock() += 1;
+            }
+        },
+        vec![Peer::Run(
+            OFF,
+            Box::new(|| {
+                for _ in 0..n {
+                    *black_box(&pl).lock() += 1;
+                }
+            }),
+        )],
+    );
+    // Nested: an inner lock taken under a held outer one, so each acquisition has an order
+    // edge to check (known after the first time: the per-thread cache answers).
+    let outer = Lock::new(());
+    let pl_outer = parking_lot::Mutex::new(());
+    lines.extend(compare(
+        ctx,
+        "deadlock_overhead_nested",
+        n,
+        || {
+            let _o = outer.lock();
+            for _ in 0..n {
+                *black_box(&ours).lock() += 1;
+            }
+        },
+        vec![Peer::Run(
+            OFF,
+            Box::new(|| {
+                let _o = pl_outer.lock();
+                for _ in 0..n {
+                    *black_box(&pl).lock() += 1;
+                }
+            }),
+        )],
+    ));
+    lines
 }
 
 fn lock_uncontended(ctx: &Ctx) -> Vec<Line> {

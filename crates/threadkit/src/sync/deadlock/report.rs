@@ -311,10 +311,11 @@ impl fmt::Display for StuckThread {
         if !self.cycle.is_empty() {
             f.write_str("; deadlock: ")?;
             for (i, link) in self.cycle.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", which ")?;
+                if i == 0 {
+                    write!(f, "'{}' waits for {}", link.thread, link.waiting_for)?;
+                } else {
+                    write!(f, ", which waits for {}", link.waiting_for)?;
                 }
-                write!(f, "'{}' waits for {}", link.thread, link.waiting_for)?;
                 let next = &self.cycle[(i + 1) % self.cycle.len()];
                 write!(f, " held by '{}'", next.thread)?;
             }
