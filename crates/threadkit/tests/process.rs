@@ -92,6 +92,12 @@ fn an_exit_code_without_result() {
 }
 
 #[test]
+fn exit_zero_inside_the_function_is_not_mistaken_for_a_missing_init() {
+    let mut p = Process::spawn(exits, 0).unwrap();
+    assert_eq!(p.join(), Err(ProcessError::Exited { code: 0 }));
+}
+
+#[test]
 fn kill_reports_sigkill_by_name() {
     let mut p = Process::spawn(parks, ()).unwrap();
     assert!(p.is_alive());

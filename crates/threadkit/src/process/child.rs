@@ -261,6 +261,9 @@ fn child_main(sock: FrameSocket) -> ! {
     };
     match start {
         Start::Once(call) => {
+            // An empty frame tells the parent the function starts (so that an exit without a
+            // result is not mistaken for a `main` without `init()`).
+            let _ = sock.send(&[], &[], None);
             let outcome = execute(&call, fds);
             let code = match outcome.0 {
                 Outcome::Returned(_) => 0,

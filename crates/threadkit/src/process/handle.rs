@@ -178,6 +178,8 @@ struct State<R> {
     status: Option<ExitStatus>,
     outcome: Option<Result<R, ProcessError>>,
     finished: bool,
+    /// The child said it started the function.
+    started: bool,
 }
 
 /// A Rust function running in a child process (Python's `multiprocessing.Process`, started).
@@ -261,6 +263,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
                 status: None,
                 outcome: None,
                 finished: false,
+                started: false,
             }),
             _r: PhantomData,
         })
@@ -331,16 +334,13 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<R, JoinTimeoutError> {
         let st = self.state.get_mut();
         if !st.finished {
-            match self.sock.poll_readable(deadline) {
-                Ok(true) => {}
-                Ok(false) => return Err(JoinTimeoutError::Timeout),
-                Err(e) => {
-                    return Err(JoinTimeoutError::Failed(ProcessError::Io {
-                        message: e.to_string(),
-                    }))
+            let received = loop {
+                match self.sock.recv(MAX_CONTROL_FRAME, deadline) {
+                    Ok((bytes, _)) if bytes.is_empty() => st.started = true,
+                    Err(RecvFail::Timeout) => return Err(JoinTimeoutError::Timeout),
+                    other => break other,
                 }
-            }
-            let received = self.sock.recv(MAX_CONTROL_FRAME, None);
+            };
             let status = match st.status {
                 Some(s) => Ok(s),
                 None => match st.child.as_mut() {
@@ -354,12 +354,15 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
             st.outcome = Some(match received {
                 Ok((bytes, fds)) => decode_outcome(&bytes, fds),
                 Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) => match status {
-                    Ok(s) => Err(ProcessError::from_status(s)),
+                    Ok(s) => Err(match ProcessError::from_status(s) {
+                        ProcessError::NotServed if st.started => ProcessError::Exited { code: 0 },
+                        e => e,
+                    }),
                     Err(e) => Err(ProcessError::Io {
                         message: e.to_string(),
                     }),
                 },
-                Err(RecvFail::Timeout) => unreachable!("no deadline"),
+                Err(RecvFail::Timeout) => unreachable!("timeouts return above"),
                 Err(RecvFail::Io(e)) => Err(ProcessError::Io {
                     message: e.to_string(),
                 }),
