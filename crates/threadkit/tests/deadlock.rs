@@ -436,3 +436,82 @@ fn dropping_a_held_lock_and_many_locks_stays_consistent() {
     drop((keep.lock(), other.lock()));
     assert!(reports_about(keep.deadlock_resource()).is_empty());
 }
+
+#[test]
+fn watchdog_reports_executor_tasks_waiting_on_each_other() {
+    use threadkit::executor::{Future, ThreadPool};
+    let _s = serial();
+    let rx = report_channel();
+    let dog = Watchdog::start(Duration::from_millis(50));
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    // Each task waits for the other's future: a cycle through two workers.
+    let slots: Arc<[Mutex<Option<Future<bool>>>; 2]> =
+        Arc::new([Mutex::new(None), Mutex::new(None)]);
+    let submitted = Arc::new(Event::new());
+    let task = |other: usize| {
+        let (slots, submitted) = (Arc::clone(&slots), Arc::clone(&submitted));
+        move || {
+            assert!(submitted.wait_timeout(GENEROUS).unwrap());
+            let f = slots[other].lock().unwrap().clone().unwrap();
+            // Deadlocked until this timeout breaks it.
+            f.result_timeout(Duration::from_secs(2)).is_ok()
+        }
+    };
+    let f0 = pool.submit(task(1)).unwrap();
+    let f1 = pool.submit(task(0)).unwrap();
+    *slots[0].lock().unwrap() = Some(f0.clone());
+    *slots[1].lock().unwrap() = Some(f1.clone());
+    submitted.set();
+    let cycle = loop {
+        match rx
+            .recv_timeout(GENEROUS)
+            .expect("the watchdog reported the tasks")
+        {
+            Report::StuckThread(s) if s.waiting_for.kind == ResourceKind::Future => {
+                if !s.cycle.is_empty() {
+                    break s.cycle;
+                }
+            }
+            _ => continue,
+        }
+    };
+    let _ = (f0.result_timeout(GENEROUS), f1.result_timeout(GENEROUS));
+    dog.stop();
+    assert_eq!(cycle.len(), 2);
+    assert!(cycle
+        .iter()
+        .all(|l| l.waiting_for.kind == ResourceKind::Future));
+    assert_ne!(cycle[0].thread, cycle[1].thread);
+}
+
+/// What `.ci/run` relies on: with `THREADKIT_DEADLOCK=abort` any report fails the test process.
+#[test]
+fn env_abort_makes_any_report_fail_the_process() {
+    const CHILD: &str = "THREADKIT_DEADLOCK_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        // In the child: no `serial()`, so the reaction comes from the environment.
+        let (a, b) = (Lock::new(()), Lock::new(()));
+        drop((a.lock(), b.lock()));
+        drop((b.lock(), a.lock()));
+        std::process::exit(0); // not reached: the inversion aborts
+    }
+    let _s = serial();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "env_abort_makes_any_report_fail_the_process",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("THREADKIT_DEADLOCK", "abort")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "SIGABRT; {stderr}");
+    }
+    assert!(stderr.contains("lock order inversion"), "{stderr}");
+}

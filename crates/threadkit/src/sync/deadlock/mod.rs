@@ -16,9 +16,9 @@
 //!   reported at once as a [`Report::LockOrderInversion`] with both orders, their call sites
 //!   and thread names, even when the timing did not deadlock this time, as Linux's lockdep
 //!   does. [`RLock`] reentry adds no edge; try-acquisitions add none either (they cannot wait).
-//! * **Stuck threads.** A [`Watchdog`] reports threads blocked on a threadkit primitive longer
-//!   than a threshold, with what they wait for and which thread holds it
-//!   ([`Report::StuckThread`]).
+//! * **Stuck threads.** A [`Watchdog`] reports threads blocked on a threadkit primitive (or an
+//!   executor future) longer than a threshold, with what they wait for, which thread holds it,
+//!   and the cycle when holders wait on each other ([`Report::StuckThread`]).
 //!
 //! Reports go to [`tracing`](https://docs.rs/tracing) (target `threadkit::deadlock`, level
 //! `ERROR`, `WARN` for stuck threads), to the callback of [`set_report_callback`], and into a
@@ -88,8 +88,12 @@
 //!   graph, only in the watchdog's reports (with no holder).
 //! * Thread names are threadkit's (`MainThread`, `Thread-1`, builder names) for threads
 //!   threadkit knows, else the standard library's name, or `<unnamed ThreadId(n)>`.
-//! * Executor tasks waiting on each other's futures are not reported yet: the executor's
-//!   blocking waits do not declare themselves to the detector (see `docs/python-mapping.md`).
+//! * Executor futures: a thread blocked in `Future::result` / `wait` / `result_timeout` (and
+//!   the other calls built on them) waits for [`ResourceKind::Future`], held by the worker
+//!   running the task, so tasks waiting on each other's futures show up as a
+//!   [`StuckThread`] whose `cycle` lists them. A future still queued has no holder (a pool
+//!   starved by tasks waiting on queued tasks shows as stuck threads with no holder);
+//!   `executor::wait` / `as_completed` and scoped futures are not tracked.
 //!
 //! [`Lock`]: crate::sync::Lock
 //! [`RLock`]: crate::sync::RLock
@@ -108,9 +112,7 @@ pub use report::{
     Holder, LockOrderInversion, OrderEdge, Report, Resource, ResourceKind, SelfDeadlock,
     StuckThread, WaitLink,
 };
-pub(crate) use track::{acquire, release, waiting, LockMeta, ResourceId};
-#[allow(unused_imports)] // the executor's hook point
-pub(crate) use track::{waiting_on, WaitGuard};
+pub(crate) use track::{acquire, release, waiting, waiting_on, LockMeta, ResourceId};
 pub use watchdog::{start_watchdog, Watchdog};
 
 use parking_lot::{Mutex, RwLock};

@@ -474,7 +474,6 @@ pub(crate) fn waiting(resource: Resource) -> WaitGuard<'static> {
 
 /// Like [`waiting`], for a resource held by the thread whose token is in `holder` (0 = none),
 /// e.g. a future and the worker running its task. `holder` must outlive the guard.
-#[allow(dead_code)] // the executor's hook point
 #[track_caller]
 pub(crate) fn waiting_on(resource: Resource, holder: &AtomicU64) -> WaitGuard<'_> {
     let at = Location::caller();
