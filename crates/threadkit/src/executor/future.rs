@@ -221,6 +221,12 @@ pub(crate) struct Core<T> {
     done: AtomicBool,
     /// The pool whose workers may run this task inline (0: none). `u32` keeps tasks small.
     pool_id: u32,
+    /// Deadlock detector hook: the thread token of the worker running the task (0: none),
+    /// the "holder" a blocked waiter names, and the future's id.
+    #[cfg(feature = "deadlock-detection")]
+    runner: AtomicU64,
+    #[cfg(feature = "deadlock-detection")]
+    deadlock_id: crate::sync::deadlock::ResourceId,
 }
 
 thread_local! {
@@ -250,6 +256,10 @@ impl<T> Core<T> {
             cond: Condvar::new(),
             done: AtomicBool::new(false),
             pool_id,
+            #[cfg(feature = "deadlock-detection")]
+            runner: AtomicU64::new(0),
+            #[cfg(feature = "deadlock-detection")]
+            deadlock_id: crate::sync::deadlock::ResourceId::new(),
         }
     }
 
@@ -286,6 +296,16 @@ impl<T> Core<T> {
         while !self.done.load(Ordering::Acquire) && !backoff.is_completed() {
             backoff.snooze();
         }
+        // Deadlock detector hook: the watchdog sees this thread blocked on the future, held by
+        // the worker running it.
+        #[cfg(feature = "deadlock-detection")]
+        let _waiting = crate::sync::deadlock::waiting_on(
+            crate::sync::deadlock::Resource {
+                kind: crate::sync::deadlock::ResourceKind::Future,
+                id: self.deadlock_id.get(),
+            },
+            &self.runner,
+        );
         let mut st = self.state.lock();
         while !st.is_done() {
             let timed_out = match deadline {
@@ -400,9 +420,15 @@ where
                 None => return false,
             }
         };
+        #[cfg(feature = "deadlock-detection")]
+        self.core
+            .runner
+            .store(crate::primitive::thread_token(), Ordering::Relaxed);
         let outcome = unwind::catch(job).map_err(|payload| TaskError::Panicked {
             message: unwind::payload_message(&*payload),
         });
+        #[cfg(feature = "deadlock-detection")]
+        self.core.runner.store(0, Ordering::Relaxed);
         let st = self.core.state.lock();
         self.core.finish(st, outcome, me);
         self.finished();
