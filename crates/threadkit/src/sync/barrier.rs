@@ -309,7 +309,7 @@ impl Barrier {
     /// assert_eq!(b.wait(), Ok(0));
     /// assert_eq!(b.wait(), Ok(0)); // reusable
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait(&self) -> Result<usize, BarrierWaitError> {
         match self.timeout {
             None => self.wait_inner(None),
@@ -335,7 +335,7 @@ impl Barrier {
     /// b.reset();
     /// assert!(!b.broken());
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BarrierWaitError> {
         let deadline = deadline_after(timeout).map_err(BarrierWaitError::Overflow)?;
         self.wait_inner(Some(deadline))
@@ -355,7 +355,7 @@ impl Barrier {
     /// let b = threadkit::sync::Barrier::new(1).unwrap();
     /// assert_eq!(b.wait_until(Instant::now() + Duration::from_millis(10)), Ok(0));
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_until(&self, deadline: Instant) -> Result<usize, BarrierWaitError> {
         self.wait_inner(Some(deadline))
     }
@@ -368,7 +368,7 @@ impl Barrier {
         }
     }
 
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn wait_inner(&self, deadline: Option<Instant>) -> Result<usize, BarrierWaitError> {
         let mut st = self.state.lock();
         while matches!(st.phase, Phase::Resetting | Phase::Action) {

@@ -71,7 +71,7 @@ mod sealed {
             }
         }
 
-        #[track_caller]
+        #[cfg_attr(feature = "deadlock-detection", track_caller)]
         pub(crate) fn acquire_restore(self, saved: Saved) {
             match (self.0, saved) {
                 (Kind::Lock(l), _) => {
@@ -442,7 +442,7 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// The one wait path: enqueue, give the lock back entirely, wait, take it back.
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn wait_raw(&self, raw: RawRef<'_>, deadline: Option<Instant>) -> bool {
         let waiter = Arc::new(Waiter {
             notified: Mutex::new(false),
@@ -500,7 +500,7 @@ impl<L: ConditionLock> Condition<L> {
     ///     }
     /// });
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait(&self, guard: &mut L::Guard<'_>) -> Result<(), WaitError> {
         let raw = self.check(guard)?;
         self.wait_raw(raw, None);
@@ -524,7 +524,7 @@ impl<L: ConditionLock> Condition<L> {
     /// let mut g = cond.lock();
     /// assert_eq!(cond.wait_timeout(&mut g, Duration::from_millis(10)), Ok(false));
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_timeout(
         &self,
         guard: &mut L::Guard<'_>,
@@ -551,7 +551,7 @@ impl<L: ConditionLock> Condition<L> {
     /// let deadline = Instant::now() + Duration::from_millis(10);
     /// assert_eq!(cond.wait_until(&mut g, deadline), Ok(false));
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_until(
         &self,
         guard: &mut L::Guard<'_>,
@@ -586,7 +586,7 @@ impl<L: ConditionLock> Condition<L> {
     ///     cond.wait_for(&mut n, |n| **n == 3).unwrap();
     /// });
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_for<'g>(
         &self,
         guard: &mut L::Guard<'g>,
@@ -617,7 +617,7 @@ impl<L: ConditionLock> Condition<L> {
     /// let ok = cond.wait_for_timeout(&mut n, Duration::from_millis(10), |n| **n > 0);
     /// assert_eq!(ok, Ok(false));
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_for_timeout<'g>(
         &self,
         guard: &mut L::Guard<'g>,

@@ -135,7 +135,7 @@ impl Event {
 
     /// The one wait path: true once the flag is raised (or was raised since we started).
     #[inline]
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn wait_inner(&self, deadline: Option<Instant>) -> bool {
         if self.is_set() {
             return true;
@@ -191,7 +191,7 @@ impl Event {
     /// e.wait(); // returns at once
     /// ```
     #[inline]
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait(&self) {
         self.wait_inner(None);
     }
@@ -213,7 +213,7 @@ impl Event {
     /// e.set();
     /// assert_eq!(e.wait_timeout(Duration::from_millis(10)), Ok(true));
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
         if self.is_set() {
             return Ok(true);
@@ -231,7 +231,7 @@ impl Event {
     /// let e = threadkit::sync::Event::new();
     /// assert!(!e.wait_until(Instant::now() + Duration::from_millis(10)));
     /// ```
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub fn wait_until(&self, deadline: Instant) -> bool {
         self.wait_inner(Some(deadline))
     }

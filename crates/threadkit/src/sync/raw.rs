@@ -367,7 +367,7 @@ impl RawRLock {
     }
 
     /// Takes the lock again with the levels [`release_save`](Self::release_save) returned.
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub(crate) fn acquire_restore(&self, saved: RSaved) {
         self.acquire(Wait::Forever, false);
         self.count.store(saved.count, Ordering::Relaxed);

@@ -31,7 +31,7 @@ impl Core {
 
     /// The one acquire path.
     #[inline]
-    #[track_caller]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn acquire(&self, deadline: Option<Instant>, block: bool) -> bool {
         let mut v = self.value.lock();
         if *v == 0 && !block {
@@ -265,7 +265,7 @@ macro_rules! semaphore_methods {
             /// assert_eq!(sem.value(), 0);
             /// ```
             #[inline]
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn acquire(&self) {
                 self.core.acquire(None, true);
             }
@@ -280,7 +280,7 @@ macro_rules! semaphore_methods {
             /// assert!(!sem.try_acquire());
             /// ```
             #[inline]
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn try_acquire(&self) -> bool {
                 self.core.acquire(None, false)
             }
@@ -300,7 +300,7 @@ macro_rules! semaphore_methods {
             /// assert_eq!(sem.acquire_timeout(Duration::from_millis(10)), Ok(false));
             /// assert!(sem.acquire_timeout(Duration::MAX).is_err());
             /// ```
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
                 Ok(self.acquire_until(deadline_after(timeout)?))
             }
@@ -314,7 +314,7 @@ macro_rules! semaphore_methods {
             #[doc = concat!("let sem = threadkit::sync::", stringify!($ty), "::new(1);")]
             /// assert!(sem.acquire_until(Instant::now() + Duration::from_millis(10)));
             /// ```
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn acquire_until(&self, deadline: Instant) -> bool {
                 self.core.acquire(Some(deadline), true)
             }
@@ -331,7 +331,7 @@ macro_rules! semaphore_methods {
             /// assert!(sem.try_acquire());
             /// ```
             #[inline]
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn acquire_permit(&self) -> Permit<'_> {
                 self.acquire();
                 Permit { core: &self.core }
@@ -347,7 +347,7 @@ macro_rules! semaphore_methods {
             /// assert!(sem.try_acquire_permit().is_none());
             /// # drop(p);
             /// ```
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn try_acquire_permit(&self) -> Option<Permit<'_>> {
                 self.try_acquire().then(|| Permit { core: &self.core })
             }
@@ -365,7 +365,7 @@ macro_rules! semaphore_methods {
             #[doc = concat!("let sem = threadkit::sync::", stringify!($ty), "::new(0);")]
             /// assert!(sem.acquire_permit_timeout(Duration::from_millis(10)).unwrap().is_none());
             /// ```
-            #[track_caller]
+            #[cfg_attr(feature = "deadlock-detection", track_caller)]
             pub fn acquire_permit_timeout(
                 &self,
                 timeout: Duration,
