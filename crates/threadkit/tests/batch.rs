@@ -522,3 +522,41 @@ fn policy_strings_parse_like_gnu_parallel() {
         FailurePolicy::FailFast
     );
 }
+
+/// An iterator whose exact size hint is wrong.
+struct Liar {
+    next: u64,
+    real: u64,
+    claimed: usize,
+}
+
+impl Iterator for Liar {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.real).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
+}
+
+#[test]
+fn a_wrong_size_hint_loses_nothing() {
+    for (real, claimed) in [(10_000, 100), (100, 10_000), (0, 5), (5, 0)] {
+        let report = Batch::infallible(|x: &u64| x * 2)
+            .workers(2)
+            .progress(false)
+            .run(Liar {
+                next: 0,
+                real,
+                claimed,
+            })
+            .unwrap();
+        assert_eq!(report.summary().total, real);
+        let values: Vec<u64> = report.values().copied().collect();
+        assert_eq!(values, (0..real).map(|x| x * 2).collect::<Vec<_>>());
+    }
+}

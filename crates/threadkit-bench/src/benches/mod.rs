@@ -2,6 +2,7 @@
 
 use crate::harness::{Ctx, Line};
 
+mod batch;
 mod executor;
 mod process;
 mod queue;
@@ -25,6 +26,7 @@ pub(crate) fn all() -> Vec<Bench> {
     v.extend(sync::benches());
     v.extend(queue::benches());
     v.extend(executor::benches());
+    v.extend(batch::benches());
     v.extend(process::benches());
     v
 }

@@ -736,7 +736,7 @@ impl<I, K: Task<I>> Batch<I, K> {
         cfg.ordered = true;
         let iter = inputs.into_iter();
         let cap = iter.size_hint().0;
-        let mut stream = run::Stream::start(self.task, iter, cfg, self.journal)?;
+        let mut stream = run::Stream::start(self.task, iter, cfg, self.journal, true)?;
         let mut outcomes = Vec::with_capacity(cap);
         while let Some((_, seg)) = stream.next_segment() {
             if outcomes.is_empty() && seg.len() >= outcomes.capacity() {
@@ -790,7 +790,7 @@ impl<I, K: Task<I>> Batch<I, K> {
         It: IntoIterator<Item = I>,
         I: fmt::Debug + Send + 'static,
     {
-        run::Stream::start(self.task, inputs.into_iter(), self.cfg, self.journal)
+        run::Stream::start(self.task, inputs.into_iter(), self.cfg, self.journal, false)
     }
 }
 

@@ -323,6 +323,18 @@ impl Summary {
         }
     }
 
+    /// Adds counts by kind: ok, error, panic, timeout, cancelled, not run, journaled.
+    pub(crate) fn add_counts(&mut self, c: &[u64; 7]) {
+        self.total += c.iter().sum::<u64>();
+        self.succeeded += c[0];
+        self.errors += c[1];
+        self.panics += c[2];
+        self.timeouts += c[3];
+        self.cancelled += c[4];
+        self.not_run += c[5];
+        self.journaled_failures += c[6];
+    }
+
     pub(crate) fn count<T, I, E>(&mut self, o: &Outcome<T, I, E>) {
         self.total += 1;
         match o {

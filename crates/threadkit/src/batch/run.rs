@@ -178,14 +178,51 @@ impl<K> Shared<K> {
     }
 }
 
+/// Starts worker loops from inside the pool, two per started worker.
+struct Launcher<K: Task<I>, I> {
+    handle: crate::executor::PoolHandle,
+    pending: AtomicUsize,
+    sh: Arc<Shared<K>>,
+    work_rx: Receiver<Chunk<I>>,
+    res_tx: Sender<Done<K::Output, I, K::Error>>,
+    recycle_tx: Sender<Vec<I>>,
+    direct: Option<Arc<OutBuf<Out<K, I>>>>,
+}
+
+impl<K, I> Launcher<K, I>
+where
+    K: Task<I>,
+    I: fmt::Debug + Send + 'static,
+{
+    fn job(this: Arc<Self>) -> impl FnOnce() + Send + 'static {
+        move || {
+            for _ in 0..2 {
+                let took = this
+                    .pending
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if took {
+                    // A failed start leaves the run with fewer workers, not stuck: the
+                    // driver runs chunks itself while it waits.
+                    let _ = this.handle.submit(Launcher::job(this.clone()));
+                }
+            }
+            worker_loop(
+                this.sh.clone(),
+                this.work_rx.clone(),
+                this.res_tx.clone(),
+                this.recycle_tx.clone(),
+                this.direct.clone(),
+            );
+        }
+    }
+}
+
 pub(crate) struct Chunk<I> {
     start: u64,
     items: Vec<I>,
-}
-
-pub(crate) struct Done<T, I, E> {
-    start: u64,
-    outcomes: Vec<Outcome<T, I, E>>,
+    /// Whether the outcomes go to the run's output buffer.
+    direct: bool,
 }
 
 fn failure<T, I, E>(
@@ -202,30 +239,166 @@ fn failure<T, I, E>(
     }))
 }
 
+/// Outcome counts by kind, in [`Cause`] order after `Ok`: ok, error, panic, timeout,
+/// cancelled, not run, journaled.
+type Counts = [u64; 7];
+
+fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
+    match o {
+        Ok(_) => 0,
+        Err(f) => match f.cause {
+            Cause::Error(_) => 1,
+            Cause::Panic { .. } => 2,
+            Cause::Timeout { .. } => 3,
+            Cause::Cancelled => 4,
+            Cause::NotRun => 5,
+            Cause::Journaled { .. } => 6,
+        },
+    }
+}
+
+pub(crate) struct Done<T, I, E> {
+    start: u64,
+    len: usize,
+    /// The outcomes, unless they were written to the run's output buffer.
+    outcomes: Vec<Outcome<T, I, E>>,
+    counts: Counts,
+}
+
+/// The output of a `run` over an input of known length: workers write each outcome straight
+/// into its slot, so the outcomes are neither copied nor reordered.
+pub(crate) struct OutBuf<O> {
+    ptr: *mut O,
+    cap: usize,
+    taken: std::sync::atomic::AtomicBool,
+}
+
+// SAFETY: the buffer is only a place to move `O` values into from several threads, each slot
+// written by exactly one thread (the driver hands each index to one worker, or keeps it);
+// values cross threads, so `O: Send` is required and enough.
+unsafe impl<O: Send> Sync for OutBuf<O> {}
+// SAFETY: as above; the buffer owns its allocation.
+unsafe impl<O: Send> Send for OutBuf<O> {}
+
+impl<O> OutBuf<O> {
+    fn new(cap: usize) -> OutBuf<O> {
+        let mut v = std::mem::ManuallyDrop::new(Vec::<O>::with_capacity(cap));
+        OutBuf {
+            ptr: v.as_mut_ptr(),
+            cap: v.capacity(),
+            taken: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Moves `value` into slot `i`.
+    ///
+    /// # Safety
+    ///
+    /// `i < cap`, slot `i` is written once, and no other thread accesses slot `i` meanwhile.
+    unsafe fn write(&self, i: usize, value: O) {
+        debug_assert!(i < self.cap);
+        // SAFETY: in bounds and exclusively ours, per the caller's contract.
+        unsafe { self.ptr.add(i).write(value) }
+    }
+
+    /// The first `len` slots as a `Vec`; the buffer gives up its allocation.
+    ///
+    /// # Safety
+    ///
+    /// Slots `0..len` were all written, every write happened-before this call, and no slot
+    /// is written afterwards.
+    unsafe fn take(&self, len: usize) -> Vec<O> {
+        assert!(len <= self.cap && !self.taken.swap(true, Ordering::SeqCst));
+        // SAFETY: `ptr`/`cap` come from a `Vec<O>` never freed; slots `0..len` are
+        // initialized per the caller's contract; `taken` makes this happen once.
+        unsafe { Vec::from_raw_parts(self.ptr, len, self.cap) }
+    }
+}
+
+impl<O> Drop for OutBuf<O> {
+    fn drop(&mut self) {
+        if !*self.taken.get_mut() {
+            // A run dropped before it finished: we cannot tell which slots hold values, so
+            // they are leaked; the allocation is freed.
+            // SAFETY: the allocation came from a `Vec<O>` of capacity `cap`; length 0 drops
+            // no element.
+            drop(unsafe { Vec::from_raw_parts(self.ptr, 0, self.cap) });
+        }
+    }
+}
+
+/// Where a worker puts the outcomes of a chunk.
+struct Emit<'a, O> {
+    direct: Option<&'a OutBuf<O>>,
+    out: Vec<O>,
+    len: usize,
+}
+
+impl<O> Emit<'_, O> {
+    #[inline]
+    fn push(&mut self, index: u64, o: O) {
+        self.len += 1;
+        match self.direct {
+            // SAFETY: the driver gave this chunk's indices to this worker alone, and checked
+            // them against the buffer's capacity.
+            Some(buf) => unsafe { buf.write(index as usize, o) },
+            None => self.out.push(o),
+        }
+    }
+}
+
 fn worker_loop<K, I>(
     sh: Arc<Shared<K>>,
     work: Receiver<Chunk<I>>,
     results: Sender<Done<K::Output, I, K::Error>>,
+    recycle: Sender<Vec<I>>,
+    direct: Option<Arc<OutBuf<Out<K, I>>>>,
 ) where
     K: Task<I>,
     I: fmt::Debug,
 {
     sh.live.fetch_add(1, Ordering::SeqCst);
-    let mut abandoned = false;
     while let Ok(chunk) = work.recv() {
+        if !process_chunk(&sh, chunk, direct.as_deref(), &results, &recycle) {
+            break;
+        }
+    }
+    sh.live.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Runs one chunk and sends its outcomes; `false` when this thread must stop (its item was
+/// abandoned, or the run is gone).
+fn process_chunk<K, I>(
+    sh: &Shared<K>,
+    mut chunk: Chunk<I>,
+    direct: Option<&OutBuf<Out<K, I>>>,
+    results: &Sender<Done<K::Output, I, K::Error>>,
+    recycle: &Sender<Vec<I>>,
+) -> bool
+where
+    K: Task<I>,
+    I: fmt::Debug,
+{
+    let mut abandoned = false;
+    {
         let t0 = Instant::now();
         let n = chunk.items.len();
-        let mut out: Vec<Outcome<K::Output, I, K::Error>> = Vec::with_capacity(n);
-        let mut failed = 0u64;
-        for (k, input) in chunk.items.into_iter().enumerate() {
+        let mut counts: Counts = [0; 7];
+        let mut emit = Emit {
+            direct: direct.filter(|_| chunk.direct),
+            out: if chunk.direct {
+                Vec::new()
+            } else {
+                Vec::with_capacity(n)
+            },
+            len: 0,
+        };
+        for (k, input) in chunk.items.drain(..).enumerate() {
             let index = chunk.start + k as u64;
             if sh.level() != RUN {
-                out.push(failure(
-                    index,
-                    FailedInput::Value(input),
-                    0,
-                    sh.stop_cause(),
-                ));
+                let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
+                counts[kind(&o)] += 1;
+                emit.push(index, o);
                 continue;
             }
             let (res, attempts) = if let Some(running) = &sh.running {
@@ -238,12 +411,9 @@ fn worker_loop<K, I>(
                 );
                 if sh.stop.load(Ordering::SeqCst) != RUN {
                     if running.lock().remove(&index).is_some() {
-                        out.push(failure(
-                            index,
-                            FailedInput::Value(input),
-                            0,
-                            sh.stop_cause(),
-                        ));
+                        let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
+                        counts[kind(&o)] += 1;
+                        emit.push(index, o);
                     }
                     continue;
                 }
@@ -259,35 +429,36 @@ fn worker_loop<K, I>(
                 sh.run_item(&input, index)
             };
             match res {
-                Ok(v) => out.push(Ok(v)),
+                Ok(v) => {
+                    counts[0] += 1;
+                    emit.push(index, Ok(v));
+                }
                 Err(cause) => {
-                    failed += 1;
-                    sh.note_failure(out.len() as u64 + 1);
-                    out.push(failure(index, FailedInput::Value(input), attempts, cause));
+                    sh.note_failure(emit.len as u64 + 1);
+                    let o = failure(index, FailedInput::Value(input), attempts, cause);
+                    counts[kind(&o)] += 1;
+                    emit.push(index, o);
                 }
             }
         }
         let took = t0.elapsed().as_nanos() as u64;
         sh.busy_ns.fetch_add(took, Ordering::Relaxed);
         sh.busy_items.fetch_add(n as u64, Ordering::Relaxed);
-        let _ = failed;
-        if !out.is_empty() {
-            sh.done.fetch_add(out.len() as u64, Ordering::Relaxed);
-            if results
-                .send(Done {
-                    start: chunk.start,
-                    outcomes: out,
-                })
-                .is_err()
-            {
-                break;
+        let _ = recycle.send(std::mem::take(&mut chunk.items));
+        if emit.len > 0 {
+            sh.done.fetch_add(emit.len as u64, Ordering::Relaxed);
+            let done = Done {
+                start: chunk.start,
+                len: emit.len,
+                outcomes: emit.out,
+                counts,
+            };
+            if results.send(done).is_err() {
+                return false;
             }
         }
-        if abandoned {
-            break;
-        }
     }
-    sh.live.fetch_sub(1, Ordering::SeqCst);
+    !abandoned
 }
 
 /// Journal plumbing captured by [`Batch::journal`](crate::batch::Batch::journal), where the
@@ -346,6 +517,11 @@ pub struct Stream<K: Task<I>, I, It> {
     work_rx: Receiver<Chunk<I>>,
     res_rx: Receiver<Done<K::Output, I, K::Error>>,
     res_tx: Sender<Done<K::Output, I, K::Error>>,
+    recycle_tx: Sender<Vec<I>>,
+    recycle_rx: Receiver<Vec<I>>,
+    /// The output buffer while the run writes outcomes in place (see [`OutBuf`]).
+    direct: Option<Arc<OutBuf<Out<K, I>>>>,
+    direct_cap: u64,
     in_flight: usize,
     buffered: usize,
     reorder: BTreeMap<u64, Outs<K, I>>,
@@ -390,6 +566,7 @@ where
         inputs: It,
         cfg: Config,
         journal: Option<JournalHook<I, K::Output, K::Error>>,
+        in_place: bool,
     ) -> Result<Self, RunError> {
         let workers = cfg.workers.max(1);
         let tracked = cfg.tracked();
@@ -422,9 +599,27 @@ where
         let engine = ThreadEngine::new(workers + extra)?;
         let (work_tx, work_rx) = crossbeam_channel::unbounded::<Chunk<I>>();
         let (res_tx, res_rx) = crossbeam_channel::unbounded();
-        for _ in 0..workers {
-            Self::launch_worker(&engine, &sh, &work_rx, &res_tx)?;
-        }
+        let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
+        let direct_cap = match total {
+            Some(t) if in_place && !tracked && journal.is_none() => t,
+            _ => 0,
+        };
+        let direct = (direct_cap > 0).then(|| Arc::new(OutBuf::new(direct_cap as usize)));
+        // The first worker is started here (so that a pool that cannot start fails the run);
+        // each started worker starts up to two more, so that starting 200 threads takes a few
+        // rounds of parallel spawns rather than 200 in a row.
+        let launcher = Arc::new(Launcher {
+            handle: engine.pool.handle(),
+            pending: AtomicUsize::new(workers - 1),
+            sh: sh.clone(),
+            work_rx: work_rx.clone(),
+            res_tx: res_tx.clone(),
+            recycle_tx: recycle_tx.clone(),
+            direct: direct.clone(),
+        });
+        engine
+            .launch(Box::new(Launcher::job(launcher)))
+            .map_err(|message| RunError::Engine { message })?;
         let sink = cfg.sink();
         sink.start(total);
         let ticker = if cfg.progress_enabled() {
@@ -460,6 +655,10 @@ where
             work_rx,
             res_rx,
             res_tx,
+            recycle_tx,
+            recycle_rx,
+            direct,
+            direct_cap,
             in_flight: 0,
             buffered: 0,
             reorder: BTreeMap::new(),
@@ -489,10 +688,13 @@ where
         sh: &Arc<Shared<K>>,
         work_rx: &Receiver<Chunk<I>>,
         res_tx: &Sender<Done<K::Output, I, K::Error>>,
+        recycle_tx: &Sender<Vec<I>>,
+        direct: &Option<Arc<OutBuf<Out<K, I>>>>,
     ) -> Result<(), RunError> {
         let (sh, rx, tx) = (sh.clone(), work_rx.clone(), res_tx.clone());
+        let (recycle, direct) = (recycle_tx.clone(), direct.clone());
         engine
-            .launch(Box::new(move || worker_loop(sh, rx, tx)))
+            .launch(Box::new(move || worker_loop(sh, rx, tx, recycle, direct)))
             .map_err(|message| RunError::Engine { message })
     }
 
@@ -537,10 +739,30 @@ where
             Some(per_item) => ((TARGET_CHUNK_NS / per_item.max(1)) as usize).clamp(1, MAX_CHUNK),
         };
         if let Some(total) = self.total {
+            // Guided scheduling: smaller chunks near the end so that the workers finish
+            // together, but never so small that a chunk is mostly overhead (~1/16 of the
+            // target time).
             let remaining = total.saturating_sub(self.next_index) as usize;
-            c = c.min((remaining / (self.workers * 4)).max(1));
+            let floor = (c / 16).max(1);
+            c = c.min((remaining / (self.workers * 4)).max(floor));
         }
         c
+    }
+
+    /// Whether inputs may still be pulled in the current mode.
+    fn may_pull(&self) -> bool {
+        !self.input_done && (self.direct.is_none() || self.next_index < self.direct_cap)
+    }
+
+    fn send_chunk(&mut self, tx: &Sender<Chunk<I>>, start: u64, items: Vec<I>) {
+        self.in_flight += items.len();
+        let direct = self.direct.is_some();
+        // Cannot fail: the stream holds a receiver.
+        let _ = tx.send(Chunk {
+            start,
+            items,
+            direct,
+        });
     }
 
     /// Pulls inputs into chunks while the window has room.
@@ -551,17 +773,29 @@ where
         let window = self.window();
         let in_flight_chunks_cap = self.workers * 4;
         let mut chunks_sent = 0;
-        while !self.input_done
+        while self.may_pull()
             && self.sh.level() == RUN
             && self.in_flight + self.buffered < window
             && chunks_sent < in_flight_chunks_cap
         {
-            let n = self
+            let mut n = self
                 .chunk_size()
                 .min(window - self.in_flight - self.buffered);
-            let mut items = Vec::with_capacity(n);
+            if self.direct.is_some() {
+                n = n.min((self.direct_cap - self.next_index) as usize);
+            }
+            let mut items = self.recycle_rx.try_recv().unwrap_or_default();
+            items.reserve(n);
             let mut start = self.next_index;
-            while items.len() < n {
+            if self.journal.is_none() {
+                // The common case, in one tight loop (a memcpy for slices and ranges).
+                items.extend(self.inputs.by_ref().take(n));
+                self.next_index += items.len() as u64;
+                if items.len() < n {
+                    self.input_done = true;
+                }
+            }
+            while items.len() < n && !self.input_done {
                 let Some(input) = self.inputs.next() else {
                     self.input_done = true;
                     break;
@@ -570,11 +804,7 @@ where
                 self.next_index += 1;
                 if let Some(o) = self.resolved_by_journal(index, &input) {
                     if !items.is_empty() {
-                        self.in_flight += items.len();
-                        let _ = tx.send(Chunk {
-                            start,
-                            items: std::mem::take(&mut items),
-                        });
+                        self.send_chunk(&tx, start, std::mem::take(&mut items));
                         chunks_sent += 1;
                     }
                     self.deliver_local(index, vec![o]);
@@ -584,8 +814,7 @@ where
                 items.push(input);
             }
             if !items.is_empty() {
-                self.in_flight += items.len();
-                let _ = tx.send(Chunk { start, items });
+                self.send_chunk(&tx, start, items);
                 chunks_sent += 1;
             }
         }
@@ -689,13 +918,24 @@ where
         self.sh
             .done
             .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
-        self.deliver(start, outcomes);
-    }
-
-    fn deliver(&mut self, start: u64, outcomes: Vec<Outcome<K::Output, I, K::Error>>) {
         for o in &outcomes {
             self.summary.count(o);
         }
+        if let Some(buf) = &self.direct {
+            assert!(start + outcomes.len() as u64 <= self.direct_cap);
+            for (k, o) in outcomes.into_iter().enumerate() {
+                // SAFETY: in direct mode the driver only makes outcomes for indices below the
+                // buffer's capacity that no worker was given (never sent, or taken back from
+                // the work channel); each index gets one outcome.
+                unsafe { buf.write(start as usize + k, o) };
+            }
+            return;
+        }
+        self.deliver(start, outcomes);
+    }
+
+    /// Queues counted outcomes for the consumer, in order unless unordered.
+    fn deliver(&mut self, start: u64, outcomes: Vec<Outcome<K::Output, I, K::Error>>) {
         self.buffered += outcomes.len();
         if self.cfg.ordered {
             if start == self.next_out {
@@ -715,9 +955,30 @@ where
     }
 
     fn receive(&mut self, done: Done<K::Output, I, K::Error>) {
-        self.in_flight -= done.outcomes.len();
-        self.record(done.start, &done.outcomes);
-        self.deliver(done.start, done.outcomes);
+        self.in_flight -= done.len;
+        self.summary.add_counts(&done.counts);
+        if done.outcomes.len() == done.len {
+            self.record(done.start, &done.outcomes);
+            self.deliver(done.start, done.outcomes);
+        }
+    }
+
+    /// In direct mode, once every outcome below the buffer's capacity is written: hands the
+    /// buffer over as the first segment and goes on (if the input is longer than its size
+    /// hint said) in segment mode.
+    fn end_direct_mode(&mut self) {
+        if let Some(buf) = self.direct.take() {
+            let len = self.next_index;
+            // SAFETY: `in_flight == 0`: every index below `next_index` was given an outcome,
+            // written by a worker whose `Done` we received (happens-before through the
+            // channel) or by this thread; new chunks are sent in segment mode from now on.
+            let outcomes = unsafe { buf.take(len as usize) };
+            self.buffered += outcomes.len();
+            self.next_out = len;
+            if !outcomes.is_empty() {
+                self.ready.push_back((0, outcomes));
+            }
+        }
     }
 
     /// Watches the cancellation sources and the clock; claims overdue or abandoned items.
@@ -800,7 +1061,14 @@ where
             self.deliver_local(index, vec![o]);
             if timed_out && self.abandoned <= self.cfg.max_abandoned {
                 if let Some(engine) = &self.engine {
-                    let _ = Self::launch_worker(engine, &self.sh, &self.work_rx, &self.res_tx);
+                    let _ = Self::launch_worker(
+                        engine,
+                        &self.sh,
+                        &self.work_rx,
+                        &self.res_tx,
+                        &self.recycle_tx,
+                        &None,
+                    );
                 }
             }
         }
@@ -824,7 +1092,10 @@ where
     }
 
     /// Outcomes for the inputs never scheduled because the run stopped: at most `n` at a time.
-    fn drain_unscheduled(&mut self, n: usize) {
+    fn drain_unscheduled(&mut self, mut n: usize) {
+        if self.direct.is_some() {
+            n = n.min((self.direct_cap - self.next_index) as usize);
+        }
         let mut outcomes = Vec::new();
         let start = self.next_index;
         while outcomes.len() < n {
@@ -857,9 +1128,13 @@ where
                 return None;
             }
             self.watch();
+            if self.direct.is_some() && self.in_flight == 0 && !self.may_pull() {
+                self.end_direct_mode();
+                continue;
+            }
             if self.sh.level() == RUN {
                 self.fill();
-            } else if self.in_flight == 0 && !self.input_done {
+            } else if self.in_flight == 0 && self.may_pull() {
                 self.drain_unscheduled(4096);
                 continue;
             }
@@ -873,6 +1148,27 @@ where
                 continue;
             }
             let got = match self.tick() {
+                None if self.sh.running.is_none() => {
+                    // Help while waiting: run queued chunks on this thread (as rayon's caller
+                    // does) rather than sleep while the workers are busy.
+                    loop {
+                        match self.res_rx.try_recv() {
+                            Ok(d) => break Ok(d),
+                            Err(_) => match self.work_rx.try_recv() {
+                                Ok(chunk) => {
+                                    process_chunk(
+                                        &self.sh,
+                                        chunk,
+                                        self.direct.as_deref(),
+                                        &self.res_tx,
+                                        &self.recycle_tx,
+                                    );
+                                }
+                                Err(_) => break self.res_rx.recv().map_err(|_| ()),
+                            },
+                        }
+                    }
+                }
                 None => self.res_rx.recv().map_err(|_| ()),
                 Some(t) => match self.res_rx.recv_timeout(t) {
                     Ok(d) => Ok(d),
@@ -938,15 +1234,14 @@ where
         // Workers exit once the work channel is closed and empty.
         while self.work_rx.try_recv().is_ok() {}
         if let Some(engine) = self.engine.take() {
-            let hung = self.abandoned > 0 || !self.finished;
-            if hung {
-                // A task that never returns would block the pool's drop: let a thread of its
-                // own wait for the pool.
-                let _ = std::thread::Builder::new()
-                    .name("batch-reaper".into())
-                    .spawn(move || drop(engine));
-            } else {
-                drop(engine);
+            // Dropping the pool joins its threads: waiting for hundreds of idle threads to
+            // exit (or for a task that never returns) is no part of the run, so a thread of
+            // its own does it.
+            let spawned = std::thread::Builder::new()
+                .name("batch-reaper".into())
+                .spawn(move || drop(engine));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "batch: could not start the reaper thread");
             }
         }
         self.ctrl_c = None;
