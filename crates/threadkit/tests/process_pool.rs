@@ -353,3 +353,43 @@ fn shutdown_waits_for_queued_tasks() {
     assert_eq!(out, [0, 1, 4, 9, 16]);
     assert!(matches!(pool.submit(square, 1), Err(SubmitError::ShutDown)));
 }
+
+#[test]
+fn done_callbacks_fire_for_results_crashes_and_cancellations() {
+    let pool = ProcessPool::new(1).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let started = Event::new().unwrap();
+    let ok = pool.submit(square, 4).unwrap();
+    let crash = pool.submit(aborts, ()).unwrap();
+    let blocker = pool.submit(park_after, (started.clone(), 9)).unwrap();
+    let queued = pool.submit(square, 5).unwrap();
+    for (name, f) in [("ok", &ok), ("queued", &queued)] {
+        let tx = tx.clone();
+        f.add_done_callback(move || tx.send(name).unwrap());
+    }
+    let tx1 = tx.clone();
+    crash.add_done_callback(move || tx1.send("crash").unwrap());
+    let tx2 = tx.clone();
+    blocker.add_done_callback(move || tx2.send("blocker").unwrap());
+    assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
+    assert!(queued.cancel());
+    let mut seen: Vec<&str> = (0..3)
+        .map(|_| rx.recv_timeout(Duration::from_secs(30)).unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, ["crash", "ok", "queued"]);
+    kill_pid(blocker.worker_pid().unwrap());
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), "blocker");
+    // Already done: the callback runs at once.
+    ok.add_done_callback(move || tx.send("late").unwrap());
+    assert_eq!(rx.try_recv().unwrap(), "late");
+    assert_eq!(ok.into_result(), Ok(16));
+    assert!(matches!(
+        crash.into_result(),
+        Err(TaskError::Signaled { signal: 6, .. })
+    ));
+    assert!(matches!(
+        blocker.into_result(),
+        Err(TaskError::Signaled { signal: 9, .. })
+    ));
+}

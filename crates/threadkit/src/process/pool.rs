@@ -198,10 +198,20 @@ enum SlotState {
     Taken,
 }
 
-#[derive(Debug)]
 struct Slot {
     state: Mutex<SlotState>,
     cv: Condvar,
+    callbacks: Mutex<Vec<Callback>>,
+}
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("state", &*self.state.lock())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Slot {
@@ -212,6 +222,15 @@ impl Slot {
         }
         drop(st);
         self.cv.notify_all();
+        self.run_callbacks();
+    }
+
+    fn run_callbacks(&self) {
+        let callbacks = std::mem::take(&mut *self.callbacks.lock());
+        for cb in callbacks {
+            // A panicking callback must not take the pool's manager thread down.
+            let _ = crate::unwind::catch(cb);
+        }
     }
 }
 
@@ -319,7 +338,46 @@ impl<R> Future<R> {
         }
         drop(st);
         self.slot.cv.notify_all();
+        if cancelled {
+            self.slot.run_callbacks();
+        }
         cancelled
+    }
+
+    /// Calls `callback` once the task is done (at once, on this thread, if it already is;
+    /// otherwise on the pool's manager thread, or on the thread that cancels it). Use it to
+    /// learn of completions without waiting on each future, e.g. by sending an index to a
+    /// channel. A panic in the callback is caught and ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// let futures: Vec<_> = (0..3u32).map(|i| pool.submit(|x: u32| x * 2, i).unwrap()).collect();
+    /// for (i, f) in futures.iter().enumerate() {
+    ///     let tx = tx.clone();
+    ///     f.add_done_callback(move || tx.send(i).unwrap());
+    /// }
+    /// let mut done: Vec<usize> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    /// done.sort();
+    /// assert_eq!(done, [0, 1, 2]);
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce() + Send + 'static) {
+        let st = self.slot.state.lock();
+        let pending = matches!(*st, SlotState::Pending | SlotState::Running { .. });
+        if pending {
+            // Registered under the state lock: `finish` changes the state under it first,
+            // then takes the callbacks, so none is missed.
+            self.slot.callbacks.lock().push(Box::new(callback));
+            drop(st);
+        } else {
+            drop(st);
+            let _ = crate::unwind::catch(callback);
+        }
     }
 
     /// Waits until the task is done.
@@ -749,6 +807,7 @@ impl ProcessPool {
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState::Pending),
             cv: Condvar::new(),
+            callbacks: Mutex::new(Vec::new()),
         });
         let mut q = self.shared.queue.lock();
         if let Some(reason) = &q.broken {
