@@ -21,6 +21,8 @@ const USAGE: &str =
     "usage: threadkit-bench [--quick] [--markdown] (all | NAME...)\n       threadkit-bench --list";
 
 fn main() {
+    // The process benches re-execute this binary as their child processes.
+    threadkit::process::init();
     if let Err(e) = run() {
         eprintln!("threadkit-bench: {e:#}");
         std::process::exit(2);
