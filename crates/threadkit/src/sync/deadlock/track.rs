@@ -14,6 +14,7 @@ use crate::sync::raw::Wait;
 use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Relaxed};
@@ -196,11 +197,33 @@ fn current_name() -> String {
     }
 }
 
+/// FxHash's mixing step: the per-thread edge cache hashes pairs of ids on every nested
+/// acquisition, where SipHash would cost more than the rest of the bookkeeping.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type EdgeSet = HashSet<(u64, u64), BuildHasherDefault<IdHasher>>;
+
 struct Local {
     shared: Arc<Shared>,
     held: RefCell<Vec<Held>>,
     /// Order-graph edges this thread knows are recorded already.
-    known: RefCell<HashSet<(u64, u64)>>,
+    known: RefCell<EdgeSet>,
 }
 
 impl Local {
@@ -217,7 +240,7 @@ impl Local {
         Local {
             shared,
             held: RefCell::new(Vec::new()),
-            known: RefCell::new(HashSet::new()),
+            known: RefCell::new(EdgeSet::default()),
         }
     }
 
