@@ -1,0 +1,254 @@
+//! The `threadkit` command against `xargs` and GNU parallel.
+//!
+//! * `cli_true_5000`: 5,000 `true` jobs, 2 at a time: `threadkit -j2 true :::: FILE` vs
+//!   `xargs -P2 -n1 true < FILE` (target ratio <= 1.1) and `parallel --will-cite -j2 true ::::
+//!   FILE` (target <= 0.35).
+//! * `cli_memory_1m`: 1M stdin lines through `threadkit --dry-run echo {}`; prints the peak RSS
+//!   as `"peak_mib"` (target <= 64) in its own JSON line, and times it against `xargs -n1000
+//!   echo` reading the same lines.
+//!
+//! The `threadkit` binary is looked for next to this one (`target/release/threadkit`) and built
+//! with `cargo build --release -p threadkit-cli` when missing. Peers that are not installed are
+//! reported as skipped.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use super::Bench;
+use crate::harness::{compare, Ctx, Line, Peer};
+
+pub(super) fn benches() -> Vec<Bench> {
+    vec![
+        Bench {
+            name: "cli_true_5000",
+            about: "threadkit -j2 true over 5,000 inputs vs xargs -P2 -n1 and GNU parallel -j2",
+            run: cli_true_5000,
+        },
+        Bench {
+            name: "cli_memory_1m",
+            about: "threadkit --dry-run over 1M stdin lines: peak RSS (peak_mib) and time vs xargs",
+            run: cli_memory_1m,
+        },
+    ]
+}
+
+/// The `threadkit` binary, built if needed.
+fn threadkit_bin() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = me.with_file_name("threadkit");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let target_dir = me
+        .parent()
+        .and_then(|p| p.parent())
+        .ok_or("no target dir")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "threadkit-cli",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .status()
+        .map_err(|e| format!("cannot build threadkit-cli: {e}"))?;
+    if !status.success() || !bin.exists() {
+        return Err(format!("cannot build threadkit-cli ({status})"));
+    }
+    Ok(bin)
+}
+
+/// Seconds one run of `cmd` takes; an error when it cannot start or fails.
+fn timed(mut cmd: Command) -> Result<f64, String> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let t0 = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    let s = t0.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("{:?} failed: {status}", cmd.get_program()));
+    }
+    Ok(s)
+}
+
+fn have(program: &str, version_marker: &str) -> Result<(), String> {
+    match Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).contains(version_marker) => Ok(()),
+        Ok(_) => Err(format!("`{program}` here is not {version_marker}")),
+        Err(e) => Err(format!("`{program}` not installed ({e})")),
+    }
+}
+
+fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
+    let n = 5_000u64;
+    let dir = std::env::temp_dir().join(format!("threadkit-bench-cli-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let inputs = dir.join("inputs");
+    let text: String = (0..n).map(|i| format!("{i}\n")).collect();
+    let bin = match threadkit_bin().and_then(|b| {
+        std::fs::write(&inputs, text)
+            .map(|()| b)
+            .map_err(|e| e.to_string())
+    }) {
+        Ok(b) => b,
+        Err(why) => {
+            return ["xargs", "gnu-parallel"]
+                .iter()
+                .map(|p| Line::Skipped {
+                    bench: "cli_true_5000".into(),
+                    peer: (*p).into(),
+                    skipped: why.clone(),
+                })
+                .collect()
+        }
+    };
+    let ours = || {
+        let mut c = Command::new(&bin);
+        c.args(["-j2", "true", "::::"]).arg(&inputs);
+        timed(c).expect("threadkit run failed");
+    };
+    let xargs = || -> Result<f64, String> {
+        have("xargs", "GNU findutils")?;
+        let f = std::fs::File::open(&inputs).map_err(|e| e.to_string())?;
+        let mut c = Command::new("xargs");
+        c.args(["-P2", "-n1", "true"]);
+        c.stdout(Stdio::null()).stderr(Stdio::null()).stdin(f);
+        let t0 = Instant::now();
+        let st = c.status().map_err(|e| e.to_string())?;
+        st.success()
+            .then(|| t0.elapsed().as_secs_f64())
+            .ok_or_else(|| format!("xargs failed: {st}"))
+    };
+    let quick = ctx.quick;
+    let gnu = || -> Result<f64, String> {
+        have("parallel", "GNU parallel")?;
+        if quick {
+            // About 45 s a round on 2 cores: too long for --quick.
+            return Err(
+                "skipped under --quick (GNU parallel takes ~45 s for 5,000 jobs here)".into(),
+            );
+        }
+        let mut c = Command::new("parallel");
+        c.args(["--will-cite", "-j2", "true", "::::"]).arg(&inputs);
+        timed(c)
+    };
+    let lines = compare(
+        ctx,
+        "cli_true_5000",
+        n,
+        ours,
+        vec![
+            Peer::Timed("xargs", Box::new(xargs)),
+            Peer::Timed("gnu-parallel", Box::new(gnu)),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    lines
+}
+
+/// Peak RSS (VmHWM) of a running child, read from /proc until it exits.
+fn watch_peak_kib(child: &mut std::process::Child) -> u64 {
+    let path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            if let Some(kib) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn million_lines() -> Vec<u8> {
+    let mut buf = Vec::with_capacity(14 << 20);
+    for i in 0..1_000_000u32 {
+        let _ = writeln!(buf, "line-{i}");
+    }
+    buf
+}
+
+/// Runs `cmd` with `input` on stdin, output discarded; returns (seconds, peak KiB).
+fn run_fed(mut cmd: Command, input: &[u8]) -> Result<(f64, u64), String> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let t0 = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let peak = std::thread::scope(|s| {
+        s.spawn(move || {
+            let _ = stdin.write_all(input);
+        });
+        watch_peak_kib(&mut child)
+    });
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("{:?} failed: {status}", cmd.get_program()));
+    }
+    Ok((secs, peak))
+}
+
+fn cli_memory_1m(ctx: &Ctx) -> Vec<Line> {
+    let n = 1_000_000u64;
+    let bin = match threadkit_bin() {
+        Ok(b) => b,
+        Err(why) => {
+            return vec![Line::Skipped {
+                bench: "cli_memory_1m".into(),
+                peer: "xargs".into(),
+                skipped: why,
+            }]
+        }
+    };
+    let input = million_lines();
+    let mut peak_kib = 0;
+    let ours = || {
+        let mut c = Command::new(&bin);
+        c.args(["--dry-run", "echo", "{}"]);
+        let (_, kib) = run_fed(c, &input).expect("threadkit --dry-run failed");
+        peak_kib = peak_kib.max(kib);
+    };
+    let xargs = || -> Result<f64, String> {
+        have("xargs", "GNU findutils")?;
+        let mut c = Command::new("xargs");
+        c.args(["-n1000", "echo"]);
+        run_fed(c, &input).map(|(s, _)| s)
+    };
+    let lines = compare(
+        ctx,
+        "cli_memory_1m",
+        n,
+        ours,
+        vec![Peer::Timed("xargs", Box::new(xargs))],
+    );
+    // The harness's line has no memory field: the peak goes in a line of its own.
+    println!(
+        "{}",
+        serde_json::json!({"bench": "cli_memory_1m", "peak_mib": (peak_kib as f64 / 1024.0 * 10.0).round() / 10.0, "target_mib": 64, "n": n})
+    );
+    lines
+}
