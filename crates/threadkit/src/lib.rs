@@ -144,7 +144,7 @@ pub mod thread;
 
 pub use executor::ThreadPool;
 pub use queue::Queue;
-pub use sync::{BoundedSemaphore, Barrier, Condition, Event, Lock, RLock, Semaphore, Timer};
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Timer};
 pub use time::{deadline_after, TimeoutOverflow};
 
 /// The README's code, compiled and run as doctests so that it cannot go stale.

@@ -408,7 +408,11 @@ fn watchdog_reports_semaphore_barrier_and_condition_waits_without_holder() {
         assert_eq!(stuck.thread, "blocked");
         assert!(stuck.holder.is_none());
         // The call site is the test's own line (#[track_caller] down to the wait).
-        assert!(stuck.wait_at.file().ends_with("deadlock.rs"), "{}", stuck.wait_at);
+        assert!(
+            stuck.wait_at.file().ends_with("deadlock.rs"),
+            "{}",
+            stuck.wait_at
+        );
         seen.push(stuck.waiting_for.kind);
         release();
     }
