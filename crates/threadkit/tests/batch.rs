@@ -560,3 +560,30 @@ fn a_wrong_size_hint_loses_nothing() {
         assert_eq!(values, (0..real).map(|x| x * 2).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn workers_bounds_the_items_running_at_once() {
+    for (workers, token) in [(1, false), (1, true), (3, false), (3, true)] {
+        let running = Arc::new(AtomicU64::new(0));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (r2, p2) = (running.clone(), peak.clone());
+        let mut b = Batch::infallible(move |_: &u32| {
+            let now = r2.fetch_add(1, Ordering::SeqCst) + 1;
+            p2.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            r2.fetch_sub(1, Ordering::SeqCst);
+        })
+        .workers(workers)
+        .progress(false);
+        if token {
+            b = b.cancel_token(CancelToken::new());
+        }
+        let report = b.run(0..60u32).unwrap();
+        assert!(report.is_success());
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(peak <= workers as u64, "{peak} running at once with {workers} workers");
+        if workers > 1 {
+            assert!(peak > 1, "no parallelism with {workers} workers");
+        }
+    }
+}

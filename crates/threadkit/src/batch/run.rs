@@ -101,11 +101,24 @@ pub(crate) struct Shared<K> {
     halt: Option<super::policy::Halt>,
     /// Items running, when tracked: index -> start and `Debug` text of the input.
     running: Option<Mutex<HashMap<u64, Running>>>,
+    /// Checked before each item, so that a cancellation is seen at once.
+    cancel: Option<CancelToken>,
 }
 
 impl<K> Shared<K> {
     fn level(&self) -> u8 {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The stop level, after noticing a cancelled token.
+    #[inline]
+    fn check(&self) -> u8 {
+        let level = self.level();
+        if level == RUN && self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            self.request_stop(SOON, REASON_CANCEL);
+            return SOON;
+        }
+        level
     }
 
     fn request_stop(&self, level: u8, reason: u8) {
@@ -395,7 +408,7 @@ where
         };
         for (k, input) in chunk.items.drain(..).enumerate() {
             let index = chunk.start + k as u64;
-            if sh.level() != RUN {
+            if sh.check() != RUN {
                 let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
                 counts[kind(&o)] += 1;
                 emit.push(index, o);
@@ -594,6 +607,7 @@ where
             retry: cfg.retry,
             halt: cfg.policy.halt(),
             running: tracked.then(|| Mutex::new(HashMap::new())),
+            cancel: cfg.cancel.clone(),
         });
         let extra = if tracked { cfg.max_abandoned } else { 0 };
         let engine = ThreadEngine::new(workers + extra)?;
@@ -605,21 +619,26 @@ where
             _ => 0,
         };
         let direct = (direct_cap > 0).then(|| Arc::new(OutBuf::new(direct_cap as usize)));
-        // The first worker is started here (so that a pool that cannot start fails the run);
-        // each started worker starts up to two more, so that starting 200 threads takes a few
-        // rounds of parallel spawns rather than 200 in a row.
-        let launcher = Arc::new(Launcher {
-            handle: engine.pool.handle(),
-            pending: AtomicUsize::new(workers - 1),
-            sh: sh.clone(),
-            work_rx: work_rx.clone(),
-            res_tx: res_tx.clone(),
-            recycle_tx: recycle_tx.clone(),
-            direct: direct.clone(),
-        });
-        engine
-            .launch(Box::new(Launcher::job(launcher)))
-            .map_err(|message| RunError::Engine { message })?;
+        // Untracked runs use the calling thread as one of the workers (it runs queued chunks
+        // while it waits), so the pool has one thread fewer and `workers` bounds the number
+        // of items running at once. The first pool worker is started here (so that a pool
+        // that cannot start fails the run); each started worker starts up to two more, so
+        // that starting 200 threads takes a few rounds of parallel spawns, not 200 in a row.
+        let pool_workers = if tracked { workers } else { workers - 1 };
+        if pool_workers > 0 {
+            let launcher = Arc::new(Launcher {
+                handle: engine.pool.handle(),
+                pending: AtomicUsize::new(pool_workers - 1),
+                sh: sh.clone(),
+                work_rx: work_rx.clone(),
+                res_tx: res_tx.clone(),
+                recycle_tx: recycle_tx.clone(),
+                direct: direct.clone(),
+            });
+            engine
+                .launch(Box::new(Launcher::job(launcher)))
+                .map_err(|message| RunError::Engine { message })?;
+        }
         let sink = cfg.sink();
         sink.start(total);
         let ticker = if cfg.progress_enabled() {
@@ -1147,42 +1166,49 @@ where
             if self.in_flight == 0 {
                 continue;
             }
-            let got = match self.tick() {
-                None if self.sh.running.is_none() => {
-                    // Help while waiting: run queued chunks on this thread (as rayon's caller
-                    // does) rather than sleep while the workers are busy.
-                    loop {
-                        match self.res_rx.try_recv() {
-                            Ok(d) => break Ok(d),
-                            Err(_) => match self.work_rx.try_recv() {
-                                Ok(chunk) => {
-                                    process_chunk(
-                                        &self.sh,
-                                        chunk,
-                                        self.direct.as_deref(),
-                                        &self.res_tx,
-                                        &self.recycle_tx,
-                                    );
-                                }
-                                Err(_) => break self.res_rx.recv().map_err(|_| ()),
-                            },
-                        }
+            let tick = self.tick();
+            let mut got = Err(RecvTimeoutError::Timeout);
+            if self.sh.running.is_none() {
+                // Help while waiting: run queued chunks on this thread (as rayon's caller
+                // does) rather than sleep while the workers are busy.
+                loop {
+                    if let Ok(d) = self.res_rx.try_recv() {
+                        got = Ok(d);
+                        break;
                     }
+                    let Ok(chunk) = self.work_rx.try_recv() else {
+                        break;
+                    };
+                    process_chunk(
+                        &self.sh,
+                        chunk,
+                        self.direct.as_deref(),
+                        &self.res_tx,
+                        &self.recycle_tx,
+                    );
                 }
-                None => self.res_rx.recv().map_err(|_| ()),
-                Some(t) => match self.res_rx.recv_timeout(t) {
-                    Ok(d) => Ok(d),
-                    Err(RecvTimeoutError::Timeout) => {
-                        #[cfg(feature = "journal")]
-                        if let Some(hook) = self.journal.as_mut() {
-                            if let Err(e) = hook.journal.commit_if_due() {
-                                self.journal_failed(e);
-                            }
+            }
+            if got.is_err() {
+                got = match tick {
+                    None => self
+                        .res_rx
+                        .recv()
+                        .map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(t) => self.res_rx.recv_timeout(t),
+                };
+            }
+            let got = match got {
+                Ok(d) => Ok(d),
+                Err(RecvTimeoutError::Timeout) => {
+                    #[cfg(feature = "journal")]
+                    if let Some(hook) = self.journal.as_mut() {
+                        if let Err(e) = hook.journal.commit_if_due() {
+                            self.journal_failed(e);
                         }
-                        continue;
                     }
-                    Err(RecvTimeoutError::Disconnected) => Err(()),
-                },
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Err(()),
             };
             match got {
                 Ok(done) => {
