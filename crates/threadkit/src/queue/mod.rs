@@ -70,7 +70,7 @@
 //! for w in workers {
 //!     w.join().unwrap();
 //! }
-//! assert_eq!(results.try_iter().sum::<u64>(), (1..=100).map(|n| n * n).sum());
+//! assert_eq!(results.try_iter().sum::<u64>(), (1..=100u64).map(|n| n * n).sum::<u64>());
 //! ```
 //!
 //! # How it works
