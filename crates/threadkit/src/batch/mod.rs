@@ -777,7 +777,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     /// # Errors
     ///
     /// As [`run`](Batch::run), for starting; a journal write error ends the stream early
-    /// (see [`Stream::summary`]).
+    /// (see [`Stream::error`]).
     ///
     /// # Examples
     ///

@@ -1273,6 +1273,20 @@ where
         self.ctrl_c = None;
     }
 
+    /// The error that ended the stream early, if any: a journal that could not be written
+    /// (the run stopped scheduling; the remaining inputs were reported cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut s = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).stream(0..3u8).unwrap();
+    /// s.by_ref().for_each(drop);
+    /// assert!(s.error().is_none());
+    /// ```
+    pub fn error(&self) -> Option<&RunError> {
+        self.journal_error.as_ref()
+    }
+
     pub(crate) fn take_error(&mut self) -> Option<RunError> {
         self.journal_error.take()
     }

@@ -1,0 +1,99 @@
+#![cfg(not(loom))]
+//! Ctrl-C during a batch: a re-executed child of this test binary runs the batch and is sent
+//! SIGINT by the parent.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use threadkit::batch::Batch;
+
+const CHILD_ENV: &str = "THREADKIT_BATCH_CTRL_C_CHILD";
+
+/// In the child: runs a slow batch with Ctrl-C handling, prints `started` once the first item
+/// runs, then the report's JSON, and exits with the report's exit code.
+fn child(mode: &str) -> ! {
+    let hang = mode == "hang";
+    let started = std::sync::Once::new();
+    let started = Box::leak(Box::new(started));
+    let report = Batch::infallible(move |_: &u32| {
+        started.call_once(|| println!("started"));
+        std::thread::sleep(if hang {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_millis(20)
+        });
+    })
+    .workers(2)
+    .ctrl_c(true)
+    .grace(Duration::from_secs(if hang { 60 } else { 5 }))
+    .progress(false)
+    .run(0..500u32)
+    .unwrap();
+    println!("{}", report.to_json());
+    std::process::exit(report.exit_code().into());
+}
+
+fn run_child(test: &str, mode: &str, presses: usize) -> (i32, String, Duration) {
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, mode)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+        if line.trim().ends_with("started") {
+            break;
+        }
+    }
+    let t0 = Instant::now();
+    for _ in 0..presses {
+        let ok = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut rest = String::new();
+    for l in out.lines() {
+        rest.push_str(&l.unwrap());
+        rest.push('\n');
+    }
+    let status = c.wait().unwrap();
+    (status.code().unwrap_or(-1), rest, t0.elapsed())
+}
+
+#[test]
+fn first_ctrl_c_stops_scheduling_and_returns_a_partial_report() {
+    if let Ok(mode) = std::env::var(CHILD_ENV) {
+        child(&mode);
+    }
+    let (code, out, _) = run_child(
+        "first_ctrl_c_stops_scheduling_and_returns_a_partial_report",
+        "slow",
+        1,
+    );
+    assert_eq!(code, 130, "{out}");
+    assert!(out.contains(r#""stopped":"interrupted""#), "{out}");
+    assert!(out.contains(r#""total":500"#), "{out}");
+    assert!(out.contains(r#""cause":"cancelled""#), "{out}");
+}
+
+#[test]
+fn second_ctrl_c_stops_at_once() {
+    if let Ok(mode) = std::env::var(CHILD_ENV) {
+        child(&mode);
+    }
+    let (code, out, took) = run_child("second_ctrl_c_stops_at_once", "hang", 2);
+    assert_eq!(code, 130, "{out}");
+    // The running items sleep 60 s and the grace period is 60 s: only the second Ctrl-C
+    // can have ended the run this soon.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(out.contains(r#""cancelled":500"#), "{out}");
+}
