@@ -1,5 +1,5 @@
-#![cfg(all(not(loom), feature = "journal"))]
 //! The batch journal: resume after SIGKILL, retry-failed, refusing foreign or corrupt files.
+#![cfg(all(not(loom), feature = "journal"))]
 
 use std::collections::HashSet;
 use std::io::Write;

@@ -32,7 +32,7 @@ use super::outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
 use super::policy::{HaltWhen, Retry, Threshold};
 use super::{Config, RunError, Task};
 use crate::executor::ThreadPool;
-use crate::primitive::Mutex;
+use parking_lot::Mutex;
 use crate::progress::{ProgressSink, Snapshot};
 use crate::unwind;
 
@@ -487,7 +487,7 @@ pub(crate) struct JournalHook<I, T, E> {
 }
 
 #[cfg(not(feature = "journal"))]
-pub(crate) struct JournalHook<I, T, E>(PhantomData<(fn(&I), T, E)>);
+pub(crate) struct JournalHook<I, T, E>(PhantomData<fn(&I, T, E)>);
 
 struct Ticker {
     stop: Sender<()>,
@@ -553,6 +553,7 @@ pub struct Stream<K: Task<I>, I, It> {
     abandoned: usize,
     finished: bool,
     journal: Option<JournalHook<I, K::Output, K::Error>>,
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
     keys: HashMap<u64, String>,
     journal_error: Option<RunError>,
     _marker: PhantomData<fn(I)>,
