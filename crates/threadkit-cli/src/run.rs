@@ -11,13 +11,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use threadkit::batch::{
-    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, StopReason, Threshold,
+    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, Threshold,
 };
 
 use crate::job::{self, Attempt, Limits, LineSink, Running};
@@ -249,6 +249,24 @@ struct Shared {
     slots: Option<Mutex<Vec<usize>>>,
     delay: Option<(Duration, Mutex<Instant>)>,
     live: AtomicUsize,
+    /// `--halt` as given, checked by the task itself after each job's last attempt: the batch
+    /// runner's calling thread runs jobs too, so the driver loop may be busy inside a long job
+    /// when the condition is met; the task acts at once (TERM for `now`, the token for
+    /// `success=`/`done=`).
+    halt: HaltSpec,
+    max_attempts: u32,
+    total: Option<u64>,
+    token: CancelToken,
+    counts: HaltCounts,
+}
+
+/// Jobs finished (after their last attempt), counted by the task for `--halt`.
+#[derive(Debug, Default)]
+struct HaltCounts {
+    finished: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    reached: AtomicBool,
 }
 
 impl Shared {
@@ -280,6 +298,50 @@ impl Shared {
             };
             if !wait.is_zero() {
                 std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// Count a job's final outcome and act on `--halt` when its condition is met.
+    fn count_final(&self, succeeded: bool, failed: bool) {
+        let c = &self.counts;
+        let finished = c.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        let ok = c
+            .succeeded
+            .fetch_add(u64::from(succeeded), Ordering::SeqCst)
+            + u64::from(succeeded);
+        let bad = c.failed.fetch_add(u64::from(failed), Ordering::SeqCst) + u64::from(failed);
+        let (when, reached, ours) = match self.halt {
+            HaltSpec::Never => return,
+            HaltSpec::Fail(p) => match p {
+                FailurePolicy::Halt(h) => {
+                    (h.when, failed && h.threshold.reached(bad, finished), false)
+                }
+                // Not produced by --halt; the batch runner handles it.
+                _ => return,
+            },
+            HaltSpec::Count {
+                when,
+                threshold,
+                done,
+            } => {
+                let n = if done { finished } else { ok };
+                let hit = (done || succeeded)
+                    && match threshold {
+                        Threshold::Count(k) => n >= k,
+                        Threshold::Percent(p) => self
+                            .total
+                            .is_some_and(|t| t > 0 && n as f64 * 100.0 >= p * t as f64),
+                    };
+                (when, hit, true)
+            }
+        };
+        if reached && !c.reached.swap(true, Ordering::SeqCst) {
+            if ours {
+                self.token.cancel();
+            }
+            if when == HaltWhen::Now {
+                self.running.terminate_all(self.limits.grace);
             }
         }
     }
@@ -333,6 +395,9 @@ impl Shared {
             line,
             attempt,
         });
+        if ok || attempts >= self.max_attempts {
+            self.count_final(ok && !interrupted, !ok && !interrupted);
+        }
         self.live.fetch_sub(1, Ordering::SeqCst);
         if ok {
             Ok(Succeeded {
@@ -401,6 +466,11 @@ pub(crate) fn run(
         slots: uses_slot.then(|| Mutex::new((1..=plan.slots).rev().collect())),
         delay: plan.delay.map(|d| (d, Mutex::new(Instant::now()))),
         live: AtomicUsize::new(0),
+        halt: plan.halt,
+        max_attempts: plan.retries.max(1),
+        total: plan.total,
+        token: token.clone(),
+        counts: HaltCounts::default(),
     });
     let task_shared = shared.clone();
     let policy = match plan.halt {
@@ -413,6 +483,11 @@ pub(crate) fn run(
         // No job waits in a queue: a job is handed to a worker only when a slot is free, so a
         // halt or Ctrl-C seen by the driver stops everything not yet started.
         .window(plan.slots)
+        // A cancelled run (Ctrl-C, a CLI-side halt) waits for its running jobs: they are
+        // processes we stop ourselves (TERM, then KILL). Setting a grace also makes the run
+        // "tracked", so the calling thread only drives (delivers output, commits the journal,
+        // applies halts) and never runs a job itself, which could keep it busy for hours.
+        .grace(Duration::from_secs(100 * 365 * 24 * 3600))
         .progress(plan.progress)
         .retry(Retry::new(plan.retries.saturating_sub(1)))
         .on_failure(policy)
@@ -508,11 +583,15 @@ pub(crate) fn run(
             }
         }
     }
-    // A journal write error stops the stream like a cancellation; the runner keeps the error
-    // itself private (`Stream::take_error` is crate-internal), so name the cause here.
-    let journal_failed = stream.summary().stopped == Some(StopReason::Cancelled)
-        && !interrupted.load(Ordering::SeqCst)
-        && !out.halted_on_count;
+    if shared.counts.reached.load(Ordering::SeqCst) {
+        if !out.halted && !interrupted.load(Ordering::SeqCst) {
+            halt_message(plan.halt, plan.halt.when() == Some(HaltWhen::Now));
+        }
+        out.halted = true;
+        out.halted_on_count |= matches!(plan.halt, HaltSpec::Count { .. });
+    }
+    // A journal that could not be written stops the run early.
+    let journal_error = stream.error().map(|e| e.to_string());
     // Jobs abandoned by the batch runner on `--halt now` are still being killed: wait for them so
     // that no process outlives the run.
     while shared.live.load(Ordering::SeqCst) > 0 && running.stopping() {
@@ -520,8 +599,8 @@ pub(crate) fn run(
     }
     out.interrupted = interrupted.load(Ordering::SeqCst);
     out.total = stream.summary().total;
-    if journal_failed {
-        anyhow::bail!("the journal could not be written; the run stopped early");
+    if let Some(e) = journal_error {
+        anyhow::bail!("{e}; the run stopped early");
     }
     Ok(out)
 }
@@ -589,5 +668,92 @@ fn record(plan: &mut Plan, printer: &Printer, ran: &Ran, streamed: bool) {
             eprintln!("threadkit: cannot write the results file: {e}");
             plan.results = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halt_specs_parse_like_gnu_parallel() {
+        assert_eq!(HaltSpec::parse("never").unwrap(), HaltSpec::Never);
+        assert_eq!(HaltSpec::parse("0").unwrap(), HaltSpec::Never);
+        let soon1 = HaltSpec::Fail(FailurePolicy::Halt(Halt::soon().fail_count(1)));
+        assert_eq!(HaltSpec::parse("1").unwrap(), soon1);
+        assert_eq!(HaltSpec::parse("soon,fail=1").unwrap(), soon1);
+        assert_eq!(
+            HaltSpec::parse("2").unwrap(),
+            HaltSpec::Fail(FailurePolicy::Halt(Halt::now().fail_count(1)))
+        );
+        assert_eq!(
+            HaltSpec::parse("now,success=3").unwrap(),
+            HaltSpec::Count {
+                when: HaltWhen::Now,
+                threshold: Threshold::Count(3),
+                done: false
+            }
+        );
+        assert_eq!(
+            HaltSpec::parse("-1").unwrap(),
+            HaltSpec::Count {
+                when: HaltWhen::Soon,
+                threshold: Threshold::Count(1),
+                done: false
+            }
+        );
+        assert_eq!(
+            HaltSpec::parse("soon,done=50%").unwrap(),
+            HaltSpec::Count {
+                when: HaltWhen::Soon,
+                threshold: Threshold::Percent(50.0),
+                done: true
+            }
+        );
+        for bad in [
+            "",
+            "later,fail=1",
+            "soon",
+            "soon,fail",
+            "soon,fail=x",
+            "now,success=0%",
+            "soon,boom=1",
+        ] {
+            assert!(HaltSpec::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_are_inputs_with_repeat_counts() {
+        let mut k = Keyer::new(true);
+        let a = k.job(vec!["a".into(), "1".into()]);
+        let b = k.job(vec!["a".into(), "1".into()]);
+        let c = k.job(vec!["b".into()]);
+        assert_eq!((a.seq, a.key.as_str()), (1, r#"["a","1"]"#));
+        assert_eq!((b.seq, b.key.as_str()), (2, r#"["a","1"]#2"#));
+        assert_eq!((c.seq, c.key.as_str()), (3, r#"["b"]"#));
+    }
+
+    #[test]
+    fn exit_codes_follow_gnu_parallel() {
+        let out = |failed, halted, last| Outcome {
+            failed,
+            halted,
+            last_failed_exit: last,
+            total: 10,
+            ..Default::default()
+        };
+        assert_eq!(out(0, false, None).exit_code(HaltSpec::Never), 0);
+        assert_eq!(out(3, false, Some(2)).exit_code(HaltSpec::Never), 3);
+        assert_eq!(out(300, false, Some(2)).exit_code(HaltSpec::Never), 101);
+        let fail1 = HaltSpec::parse("soon,fail=1").unwrap();
+        assert_eq!(out(1, true, Some(7)).exit_code(fail1), 7);
+        let pct = HaltSpec::parse("soon,fail=20%").unwrap();
+        assert_eq!(out(3, true, Some(7)).exit_code(pct), 30);
+        let interrupted = Outcome {
+            interrupted: true,
+            ..Default::default()
+        };
+        assert_eq!(interrupted.exit_code(HaltSpec::Never), 130);
     }
 }

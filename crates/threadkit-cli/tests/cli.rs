@@ -662,3 +662,20 @@ fn ctrl_c_terms_running_jobs_then_a_second_kills() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn trace_prints_each_command_on_stderr_and_will_cite_is_accepted() {
+    let out = run(&["--will-cite", "-t", "-k", "echo", ":::", "a b"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "a b\n");
+    assert_eq!(stderr(&out), "echo 'a b'\n");
+}
+
+#[test]
+fn keep_order_holds_back_fast_jobs_behind_slow_ones() {
+    // The first job is the slowest; -k must still print it first.
+    let out = run(&["-k", "-j3", "sleep {}; echo {}", ":::", "0.3", "0", "0.1"]);
+    assert_eq!(stdout(&out), "0.3\n0\n0.1\n");
+    let out = run(&["-j3", "sleep {}; echo {}", ":::", "0.3", "0", "0.1"]);
+    assert_eq!(stdout(&out), "0\n0.1\n0.3\n");
+}
