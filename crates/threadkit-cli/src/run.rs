@@ -47,8 +47,8 @@ pub(crate) struct Keyer {
 }
 
 impl Keyer {
-    /// `track_repeats`: count repeated inputs (needed with a journal; costs 12 bytes per
-    /// distinct input).
+    /// `track_repeats`: count repeated inputs (needed with a journal; costs about 16 bytes
+    /// per distinct input).
     pub(crate) fn new(track_repeats: bool) -> Keyer {
         Keyer {
             seen: track_repeats.then(HashMap::new),
