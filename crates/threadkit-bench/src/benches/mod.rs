@@ -3,6 +3,7 @@
 use crate::harness::{Ctx, Line};
 
 mod batch;
+mod cli;
 mod executor;
 mod process;
 mod queue;
@@ -28,5 +29,6 @@ pub(crate) fn all() -> Vec<Bench> {
     v.extend(executor::benches());
     v.extend(batch::benches());
     v.extend(process::benches());
+    v.extend(cli::benches());
     v
 }
