@@ -581,9 +581,75 @@ fn workers_bounds_the_items_running_at_once() {
         let report = b.run(0..60u32).unwrap();
         assert!(report.is_success());
         let peak = peak.load(Ordering::SeqCst);
-        assert!(peak <= workers as u64, "{peak} running at once with {workers} workers");
+        assert!(
+            peak <= workers as u64,
+            "{peak} running at once with {workers} workers"
+        );
         if workers > 1 {
             assert!(peak > 1, "no parallelism with {workers} workers");
         }
+    }
+}
+
+/// Timeouts, a halt and a cancellation racing with running items: every input still gets
+/// exactly one outcome, at its own index.
+#[test]
+fn tracked_runs_under_churn_give_one_outcome_per_input() {
+    quiet_expected_panics();
+    let rounds = 3 * stress();
+    for round in 0..rounds {
+        let n = 600u64;
+        let token = CancelToken::new();
+        let t2 = token.clone();
+        let mut b = Batch::new(move |i: &u64| {
+            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59; // 0..32
+            if *i == 400 {
+                t2.cancel();
+            }
+            if h == 7 {
+                panic!("{EXPECTED} {i}");
+            }
+            std::thread::sleep(Duration::from_micros(h * 300));
+            if h == 3 {
+                Err(format!("error {i}"))
+            } else {
+                Ok(*i)
+            }
+        })
+        .workers(6)
+        .timeout(Duration::from_millis(6))
+        .grace(Duration::from_millis(5))
+        .cancel_token(token)
+        .retry(Retry::new(1))
+        .progress(false);
+        if round % 2 == 1 {
+            b = b.on_failure("now,fail=40".parse().unwrap());
+        }
+        if round % 3 == 2 {
+            // Few replacement threads: timed-out threads resume their place when they return.
+            b = b.max_abandoned(1);
+        }
+        let report = b.run(0..n).unwrap();
+        let s = report.summary();
+        assert_eq!(s.total, n);
+        assert_eq!(report.outcomes().len() as u64, n);
+        for (i, o) in report.outcomes().iter().enumerate() {
+            match o {
+                Ok(v) => assert_eq!(*v, i as u64),
+                Err(f) => {
+                    assert_eq!(f.index, i as u64);
+                    match &f.input {
+                        FailedInput::Value(v) => assert_eq!(*v, i as u64),
+                        FailedInput::Debug(d) => assert_eq!(d, &i.to_string()),
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            s.succeeded + s.errors + s.panics + s.timeouts + s.cancelled + s.not_run,
+            n,
+            "{s:?}"
+        );
+        assert!(s.stopped.is_some(), "{s:?}");
     }
 }

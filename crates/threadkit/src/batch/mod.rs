@@ -598,9 +598,10 @@ impl<I, K: Task<I>> Batch<I, K> {
         self
     }
 
-    /// How many threads holding timed-out tasks get a replacement (default 64). Beyond that the
-    /// run goes on with fewer workers; if every worker is stuck in a call that never returns,
-    /// the run waits for one of them.
+    /// How many threads stuck in timed-out calls may have a replacement at a time (default
+    /// 64). Beyond that, a timed-out thread takes its place back when its call returns, and
+    /// the run goes on with fewer workers meanwhile; if every worker is stuck in a call that
+    /// never returns, the run waits for one of them.
     ///
     /// # Examples
     ///

@@ -32,9 +32,9 @@ use super::outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
 use super::policy::{HaltWhen, Retry, Threshold};
 use super::{Config, RunError, Task};
 use crate::executor::ThreadPool;
-use parking_lot::Mutex;
 use crate::progress::{ProgressSink, Snapshot};
 use crate::unwind;
+use parking_lot::Mutex;
 
 /// Where worker loops run. The thread pool is the engine today; the process pool (hard kill of
 /// timed-out tasks) is meant to be another implementation.
@@ -103,6 +103,11 @@ pub(crate) struct Shared<K> {
     running: Option<Mutex<HashMap<u64, Running>>>,
     /// Checked before each item, so that a cancellation is seen at once.
     cancel: Option<CancelToken>,
+    /// Threads running an item the driver claimed (timed out or abandoned).
+    stuck: AtomicUsize,
+    /// Claimed items whose thread got no replacement: that thread resumes when it returns.
+    owed: AtomicUsize,
+    max_abandoned: usize,
 }
 
 impl<K> Shared<K> {
@@ -432,9 +437,15 @@ where
                 }
                 let r = sh.run_item(&input, index);
                 if running.lock().remove(&index).is_none() {
-                    // The driver claimed this item (timeout, halt now, grace over): it has
-                    // reported it and started a replacement where needed. Drop the late result.
-                    abandoned = true;
+                    // The driver claimed this item (timeout, halt now, grace over) and reported
+                    // it: drop the late result. If the driver started a replacement for this
+                    // thread, this one leaves; otherwise it takes its place back.
+                    sh.stuck.fetch_sub(1, Ordering::SeqCst);
+                    let owed = sh
+                        .owed
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    abandoned = !owed;
                     break;
                 }
                 r
@@ -609,6 +620,9 @@ where
             halt: cfg.policy.halt(),
             running: tracked.then(|| Mutex::new(HashMap::new())),
             cancel: cfg.cancel.clone(),
+            stuck: AtomicUsize::new(0),
+            owed: AtomicUsize::new(0),
+            max_abandoned: cfg.max_abandoned,
         });
         let extra = if tracked { cfg.max_abandoned } else { 0 };
         let engine = ThreadEngine::new(workers + extra)?;
@@ -1049,12 +1063,15 @@ where
         let Some(running) = &self.sh.running else {
             return;
         };
-        let mut claimed: Vec<(u64, Running, Cause<K::Error>)> = Vec::new();
+        // (index, running entry, cause, start a replacement thread)
+        let mut claimed: Vec<(u64, Running, Cause<K::Error>, bool)> = Vec::new();
         {
             let mut map = running.lock();
             if level == NOW {
                 for (index, r) in map.drain() {
-                    claimed.push((index, r, Cause::Cancelled));
+                    // No replacement, nothing owed: the run is over for this thread.
+                    self.sh.stuck.fetch_add(1, Ordering::SeqCst);
+                    claimed.push((index, r, Cause::Cancelled, false));
                 }
             } else if let Some(t) = self.cfg.timeout {
                 let overdue: Vec<u64> = map
@@ -1064,31 +1081,40 @@ where
                     .collect();
                 for index in overdue {
                     if let Some(r) = map.remove(&index) {
-                        claimed.push((index, r, Cause::Timeout { after: t }));
+                        // Decided under the lock, before the thread can see its claim.
+                        let stuck = self.sh.stuck.fetch_add(1, Ordering::SeqCst) + 1;
+                        let replace = stuck <= self.sh.max_abandoned;
+                        if !replace {
+                            self.sh.owed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        claimed.push((index, r, Cause::Timeout { after: t }, replace));
                     }
                 }
             }
         }
-        for (index, r, cause) in claimed {
+        for (index, r, cause, replace) in claimed {
             self.in_flight -= 1;
             self.abandoned += 1;
-            let timed_out = matches!(cause, Cause::Timeout { .. });
-            if timed_out {
+            if matches!(cause, Cause::Timeout { .. }) {
                 self.sh.note_failure(1);
             }
             let o = failure(index, FailedInput::Debug(r.debug), 1, cause);
             self.record(index, std::slice::from_ref(&o));
             self.deliver_local(index, vec![o]);
-            if timed_out && self.abandoned <= self.cfg.max_abandoned {
-                if let Some(engine) = &self.engine {
-                    let _ = Self::launch_worker(
+            if replace {
+                let launched = self.engine.as_ref().map(|engine| {
+                    Self::launch_worker(
                         engine,
                         &self.sh,
                         &self.work_rx,
                         &self.res_tx,
                         &self.recycle_tx,
                         &None,
-                    );
+                    )
+                });
+                if !matches!(launched, Some(Ok(()))) {
+                    // No replacement after all: the stuck thread resumes when it returns.
+                    self.sh.owed.fetch_add(1, Ordering::SeqCst);
                 }
             }
         }
