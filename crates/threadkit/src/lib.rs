@@ -6,7 +6,7 @@
 //! task comes back as a value carrying its message; no timed operation can panic on a huge
 //! timeout.
 //!
-//! This page is a tutorial in five steps. Each module's page goes further, and
+//! This page is a tutorial in six steps. Each module's page goes further, and
 //! `docs/python-mapping.md` in the repository maps every Python name to its threadkit name.
 //!
 //! ## 1. Threads: [`thread`]
@@ -112,7 +112,29 @@
 //! assert_eq!(results[4].as_ref().unwrap_err().index(), 4);
 //! ```
 //!
-//! ## 5. Processes: [`process`]
+//! ## 5. The batch runner: [`batch`]
+//!
+//! Seed 000's `EnhancedThreadPool`, done properly: one function over many inputs (a `Vec`, a
+//! range, any iterator, streamed in bounded memory), a live progress bar, and a [`batch::Report`]
+//! in which every input has exactly one outcome: its value, or a failure tied to the input with
+//! its cause (the function's error, a panic's message, a timeout, a cancellation). Retries, halt
+//! policies (GNU parallel's `--halt`), Ctrl-C and a resumable SQLite journal are options of the
+//! same builder:
+//!
+//! ```
+//! use threadkit::Batch;
+//!
+//! let report = Batch::new(|n: &u32| if *n == 4 { Err("task 4 failed") } else { Ok(n * n) })
+//!     .workers(4)
+//!     .progress(false)
+//!     .run(0..10u32)
+//!     .unwrap();
+//! assert_eq!(report.values().count(), 9);
+//! let failed: Vec<u64> = report.failures().map(|f| f.index).collect();
+//! assert_eq!(failed, [4]);
+//! ```
+//!
+//! ## 6. Processes: [`process`]
 //!
 //! `multiprocessing` for Rust functions: a child process of the same binary runs a function
 //! with serializable arguments; pipes, cross-process queues, shared `Value` / `Array`, and a
@@ -121,7 +143,9 @@
 //!
 //! ## Feature flags
 //!
-//! * `deadlock-detection` (off): record lock order and report deadlocks.
+//! * `journal` (on): the batch runner's SQLite journal (rusqlite with bundled SQLite).
+//! * `deadlock-detection` (off): record lock order and report deadlocks
+//!   ([`sync::deadlock`](crate::sync)).
 //!
 //! ## Logging
 //!
@@ -142,6 +166,7 @@ pub mod queue;
 pub mod sync;
 pub mod thread;
 
+pub use batch::Batch;
 pub use executor::ThreadPool;
 pub use queue::Queue;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, Timer};
