@@ -154,7 +154,7 @@ fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
 #[test]
 fn halt_soon_after_n_failures() {
     let workers = 2;
-    let report = Batch::new(|i: &u64| if i % 3 == 0 { Err(*i) } else { Ok(()) })
+    let report = Batch::new(|i: &u64| if i.is_multiple_of(3) { Err(*i) } else { Ok(()) })
         .workers(workers)
         .chunk_size(1)
         .on_failure("soon,fail=5".parse().unwrap())
@@ -171,7 +171,7 @@ fn halt_soon_after_n_failures() {
 
 #[test]
 fn halt_percent_of_finished_items() {
-    let report = Batch::new(|i: &u64| if i % 2 == 0 { Err(*i) } else { Ok(()) })
+    let report = Batch::new(|i: &u64| if i.is_multiple_of(2) { Err(*i) } else { Ok(()) })
         .workers(2)
         .chunk_size(1)
         .on_failure(FailurePolicy::Halt(Halt::soon().fail_percent(30.0)))
@@ -379,7 +379,7 @@ fn progress_counter_ends_exactly_at_the_total() {
     let rec = Arc::new(Recorder::default());
     let n = 20_000u64;
     let report = Batch::new(|i: &u64| {
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             return Err("bad");
         }
         if i % 1000 == 1 {
@@ -437,7 +437,7 @@ fn stream_keeps_a_bounded_window() {
 #[test]
 fn unordered_stream_yields_every_index_once() {
     let stream = Batch::infallible(|x: &u32| {
-        if x % 97 == 0 {
+        if x.is_multiple_of(97) {
             std::thread::sleep(Duration::from_micros(200));
         }
         *x

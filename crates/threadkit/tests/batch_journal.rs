@@ -135,7 +135,7 @@ fn failed_items_are_reported_again_or_rerun_on_request() {
     let dir = scratch("failed");
     let path = dir.join("j.db");
     let r = Batch::new(|i: &u32| {
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             Err(format!("bad {i}"))
         } else {
             Ok(*i)

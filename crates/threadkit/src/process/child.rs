@@ -59,7 +59,7 @@ static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 /// }
 /// ```
 pub fn init() {
-    if std::env::var_os(ENV_CHILD).map_or(true, |v| v != STDIN_MARK) {
+    if std::env::var_os(ENV_CHILD).is_none_or(|v| v != STDIN_MARK) {
         return;
     }
     if CHILD_TAKEN.swap(true, Ordering::SeqCst) {

@@ -91,7 +91,7 @@ impl Segment {
     ///
     /// When `offset` is misaligned for `A` or out of bounds (a bug in this module).
     pub(crate) fn atomic<A>(&self, offset: usize) -> &A {
-        assert!(offset % std::mem::align_of::<A>() == 0);
+        assert!(offset.is_multiple_of(std::mem::align_of::<A>()));
         assert!(offset + std::mem::size_of::<A>() <= self.len);
         // SAFETY: in bounds and aligned (checked; the mapping is page-aligned); the memory is
         // initialized (zero-filled by the kernel, then only written through atomics), lives as

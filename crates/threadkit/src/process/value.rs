@@ -586,7 +586,7 @@ impl<T: Element> RawArray<T> {
     /// ```
     pub fn filled(value: T, len: usize) -> io::Result<RawArray<T>> {
         Ok(RawArray {
-            cells: Cells::new(len, std::iter::repeat(value).take(len))?,
+            cells: Cells::new(len, std::iter::repeat_n(value, len))?,
         })
     }
 
