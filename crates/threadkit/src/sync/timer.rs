@@ -196,20 +196,11 @@ impl TimerBuilder {
         f: impl FnOnce() + Send + 'static,
     ) -> Result<Timer, TimerError> {
         let deadline = deadline_after(delay).map_err(TimerError::Overflow)?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new((Phase::Pending, 0)),
-            cv: Condvar::new(),
-        });
-        let s = Arc::clone(&shared);
-        let handle = self
-            .thread()
-            .spawn(move || {
-                if s.wait_to_fire(deadline, true) {
-                    f();
-                }
-            })
-            .map_err(TimerError::Spawn)?;
-        Ok(Timer { shared, handle })
+        self.launch(move |s| {
+            if s.wait_to_fire(deadline, true) {
+                f();
+            }
+        })
     }
 
     /// Starts a repeating timer running `f` every `interval` (from the end of one run to the
@@ -239,6 +230,20 @@ impl TimerBuilder {
         mut f: impl FnMut() + Send + 'static,
     ) -> Result<Timer, TimerError> {
         let first = deadline_after(interval).map_err(TimerError::Overflow)?;
+        self.launch(move |s| {
+            let mut deadline = first;
+            while s.wait_to_fire(deadline, false) {
+                f();
+                match Instant::now().checked_add(interval) {
+                    Some(d) => deadline = d,
+                    None => return,
+                }
+            }
+        })
+    }
+
+    /// The shared state of a new timer, and its thread running `body` over that state.
+    fn launch(self, body: impl FnOnce(&Shared) + Send + 'static) -> Result<Timer, TimerError> {
         let shared = Arc::new(Shared {
             state: Mutex::new((Phase::Pending, 0)),
             cv: Condvar::new(),
@@ -246,16 +251,7 @@ impl TimerBuilder {
         let s = Arc::clone(&shared);
         let handle = self
             .thread()
-            .spawn(move || {
-                let mut deadline = first;
-                while s.wait_to_fire(deadline, false) {
-                    f();
-                    match Instant::now().checked_add(interval) {
-                        Some(d) => deadline = d,
-                        None => return,
-                    }
-                }
-            })
+            .spawn(move || body(&s))
             .map_err(TimerError::Spawn)?;
         Ok(Timer { shared, handle })
     }
