@@ -534,7 +534,7 @@ pub(crate) fn run(
                     out.failed += 1;
                     continue;
                 }
-                Cause::Timeout { .. } => {
+                Cause::Timeout { .. } | Cause::Crashed { .. } => {
                     out.failed += 1;
                     continue;
                 }

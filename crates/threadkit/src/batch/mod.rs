@@ -69,7 +69,19 @@
 //! running on its thread until it returns, and its late result is dropped. The runner starts a
 //! replacement thread (up to [`max_abandoned`](Batch::max_abandoned) of them), so the run keeps
 //! its parallelism and finishes; only the abandoned threads stay busy. For a task that must
-//! really be stopped, run it in a child process (`threadkit::process`), which can be killed.
+//! really be stopped, run the batch in isolation mode ([`Batch::isolated`]): a worker process
+//! can be killed.
+//!
+//! ## Isolation: items in worker processes
+//!
+//! [`Batch::isolated`] runs each item in a worker of a
+//! [`ProcessPool`](crate::process::ProcessPool) instead of on a thread: a segfault, an abort,
+//! an out-of-memory kill or a runaway loop then costs that item only (reported as
+//! [`Cause::Crashed`] with the signal named, or [`Cause::Timeout`] past the pool's hard
+//! timeout, its worker killed), and the report, policies, retries, progress and journal are
+//! the same. The function is a plain `fn` whose input, value and error are serde types; the
+//! binary calls [`process::init`](crate::process::init) first thing in `main`. See
+//! [`Isolated`] and the `batch_isolated` example.
 //!
 //! ## Progress, cancellation, Ctrl-C
 //!
@@ -120,6 +132,7 @@
 //! | `tqdm` bar polled every 0.5 s | [`progress::Bar`](crate::progress::Bar), a ticker thread |
 
 mod cancel;
+mod isolated;
 #[cfg(feature = "journal")]
 mod journal;
 mod outcome;
@@ -131,6 +144,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cancel::CancelToken;
+pub use isolated::Isolated;
 #[cfg(feature = "journal")]
 pub use journal::{Journal, JournalCounts, JournalError};
 pub use outcome::{Cause, FailedInput, Failure, Outcome, Report, StopReason, Summary};
@@ -163,6 +177,27 @@ pub trait Task<I>: Send + Sync + 'static {
     ///
     /// Whatever the function returns.
     fn run(&self, input: &I) -> Result<Self::Output, Self::Error>;
+
+    /// Runs the function on one input and says why it failed: the runner calls this. The
+    /// default reports [`run`](Task::run)'s `Err` as [`Cause::Error`]; a task that can fail in
+    /// other ways (the process-pool [`Isolated`] task: a crashed worker, a hard timeout)
+    /// overrides it to report those as their own causes.
+    ///
+    /// # Errors
+    ///
+    /// The failure's cause.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::{Cause, Task};
+    ///
+    /// let f = |x: &u8| if *x > 0 { Ok(*x) } else { Err("zero") };
+    /// assert_eq!(f.attempt(&0), Err(Cause::Error("zero")));
+    /// ```
+    fn attempt(&self, input: &I) -> Result<Self::Output, Cause<Self::Error>> {
+        self.run(input).map_err(Cause::Error)
+    }
 }
 
 impl<F, I, T, E> Task<I> for F
@@ -438,6 +473,59 @@ where
     /// ```
     pub fn starmap(f: F) -> Batch<Args, Star<F>> {
         Batch::with_task(Star(f))
+    }
+}
+
+impl<I, T, E> Batch<I, Isolated<I, T, E>>
+where
+    I: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    E: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    /// A batch whose items each run in a worker process of `pool` (the isolation mode; see
+    /// [`Isolated`] for how process failures are reported). `f` is a plain `fn` (not a
+    /// closure: it is called by address in the worker) taking the input by value; inputs,
+    /// values and errors cross the process boundary with serde, and the binary must call
+    /// [`process::init`](crate::process::init) at the top of `main`.
+    ///
+    /// One batch thread per pool worker hands items over one at a time
+    /// ([`workers`](Batch::workers) defaults to the pool's size and
+    /// [`chunk_size`](Batch::chunk_size) to 1). For a hard per-item timeout, build the pool
+    /// with [`task_timeout`](crate::process::Builder::task_timeout): an item past it has its
+    /// worker killed and replaced, and is reported as [`Cause::Timeout`]. The report,
+    /// policies, retries, progress and journal are the same as for threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadkit::batch::{Batch, Cause};
+    /// use threadkit::process::ProcessPool;
+    ///
+    /// fn slow_square(x: u64) -> Result<u64, String> {
+    ///     if x == 2 {
+    ///         std::thread::sleep(Duration::from_secs(60)); // killed at the timeout
+    ///     }
+    ///     Ok(x * x)
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::builder()
+    ///     .max_workers(2)
+    ///     .task_timeout(Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// let report = Batch::isolated(pool, slow_square).progress(false).run(0..4u64).unwrap();
+    /// assert_eq!(report.values().copied().collect::<Vec<_>>(), [0, 1, 9]);
+    /// assert!(matches!(report.failures().next().unwrap().cause, Cause::Timeout { .. }));
+    /// ```
+    pub fn isolated(
+        pool: impl Into<std::sync::Arc<crate::process::ProcessPool>>,
+        f: fn(I) -> Result<T, E>,
+    ) -> Batch<I, Isolated<I, T, E>> {
+        let task = Isolated::new(pool, f);
+        let workers = task.pool().max_workers();
+        Batch::with_task(task).workers(workers).chunk_size(1)
     }
 }
 

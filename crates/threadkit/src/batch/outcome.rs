@@ -41,10 +41,20 @@ pub enum Cause<E> {
         /// The earlier failure, as it was written.
         message: String,
     },
+    /// The process running the item died (killed by a signal, or exited) or could not be
+    /// reached: only in the process-pool isolation mode ([`Batch::isolated`]). The pool
+    /// replaced the worker; the other items went on.
+    ///
+    /// [`Batch::isolated`]: crate::batch::Batch::isolated
+    Crashed {
+        /// What happened, with the signal named (`"... killed by SIGKILL (signal 9)"`).
+        message: String,
+    },
 }
 
 impl<E> Cause<E> {
-    /// A short name: `error`, `panic`, `timeout`, `cancelled`, `not-run`, `journaled`.
+    /// A short name: `error`, `panic`, `timeout`, `cancelled`, `not-run`, `journaled`,
+    /// `crashed`.
     ///
     /// # Examples
     ///
@@ -59,10 +69,11 @@ impl<E> Cause<E> {
             Cause::Cancelled => "cancelled",
             Cause::NotRun => "not-run",
             Cause::Journaled { .. } => "journaled",
+            Cause::Crashed { .. } => "crashed",
         }
     }
 
-    /// Whether the function ran and failed (error, panic, timeout), as opposed to an item the
+    /// Whether the function ran and failed (error, panic, timeout, crash), as opposed to an item the
     /// run did not finish (cancelled, not run).
     ///
     /// # Examples
@@ -75,7 +86,11 @@ impl<E> Cause<E> {
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
-            Cause::Error(_) | Cause::Panic { .. } | Cause::Timeout { .. } | Cause::Journaled { .. }
+            Cause::Error(_)
+                | Cause::Panic { .. }
+                | Cause::Timeout { .. }
+                | Cause::Journaled { .. }
+                | Cause::Crashed { .. }
         )
     }
 }
@@ -89,6 +104,7 @@ impl<E: fmt::Display> fmt::Display for Cause<E> {
             Cause::Cancelled => f.write_str("cancelled"),
             Cause::NotRun => f.write_str("not run (the run was halted)"),
             Cause::Journaled { message } => write!(f, "failed in an earlier run: {message}"),
+            Cause::Crashed { message } => write!(f, "crashed: {message}"),
         }
     }
 }
@@ -266,6 +282,8 @@ pub struct Summary {
     pub not_run: u64,
     /// Items the journal recorded as failed in an earlier run (not retried).
     pub journaled_failures: u64,
+    /// Items whose worker process died (isolation mode only).
+    pub crashes: u64,
     /// Items skipped because the journal already had their outcome.
     pub skipped: u64,
     /// Retries made (attempts beyond the first), over all items.
@@ -282,7 +300,8 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Summary {
-    /// Items without a value: errors, panics, timeouts, cancelled, not run, journaled.
+    /// Items without a value: errors, panics, timeouts, crashes, cancelled, not run,
+    /// journaled.
     ///
     /// # Examples
     ///
@@ -297,6 +316,7 @@ impl Summary {
             + self.cancelled
             + self.not_run
             + self.journaled_failures
+            + self.crashes
     }
 
     /// The process exit code for this run, for a `main` that ends with it:
@@ -323,8 +343,8 @@ impl Summary {
         }
     }
 
-    /// Adds counts by kind: ok, error, panic, timeout, cancelled, not run, journaled.
-    pub(crate) fn add_counts(&mut self, c: &[u64; 7]) {
+    /// Adds counts by kind: ok, error, panic, timeout, cancelled, not run, journaled, crashed.
+    pub(crate) fn add_counts(&mut self, c: &[u64; 8]) {
         self.total += c.iter().sum::<u64>();
         self.succeeded += c[0];
         self.errors += c[1];
@@ -333,6 +353,7 @@ impl Summary {
         self.cancelled += c[4];
         self.not_run += c[5];
         self.journaled_failures += c[6];
+        self.crashes += c[7];
     }
 
     pub(crate) fn count<T, I, E>(&mut self, o: &Outcome<T, I, E>) {
@@ -346,6 +367,7 @@ impl Summary {
                 Cause::Cancelled => self.cancelled += 1,
                 Cause::NotRun => self.not_run += 1,
                 Cause::Journaled { .. } => self.journaled_failures += 1,
+                Cause::Crashed { .. } => self.crashes += 1,
             },
         }
     }
@@ -365,6 +387,7 @@ impl fmt::Display for Summary {
             ("errors", self.errors),
             ("panics", self.panics),
             ("timeouts", self.timeouts),
+            ("crashes", self.crashes),
             ("cancelled", self.cancelled),
             ("not run", self.not_run),
             ("failed earlier", self.journaled_failures),

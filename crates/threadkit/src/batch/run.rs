@@ -169,9 +169,9 @@ impl<K> Shared<K> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let cause = match unwind::catch(|| self.task.run(input)) {
+            let cause = match unwind::catch(|| self.task.attempt(input)) {
                 Ok(Ok(v)) => return (Ok(v), attempt),
-                Ok(Err(e)) => Cause::Error(e),
+                Ok(Err(cause)) => cause,
                 Err(payload) => Cause::Panic {
                     message: unwind::payload_message(&*payload),
                 },
@@ -258,8 +258,8 @@ fn failure<T, I, E>(
 }
 
 /// Outcome counts by kind, in [`Cause`] order after `Ok`: ok, error, panic, timeout,
-/// cancelled, not run, journaled.
-type Counts = [u64; 7];
+/// cancelled, not run, journaled, crashed.
+type Counts = [u64; 8];
 
 fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
     match o {
@@ -271,6 +271,7 @@ fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
             Cause::Cancelled => 4,
             Cause::NotRun => 5,
             Cause::Journaled { .. } => 6,
+            Cause::Crashed { .. } => 7,
         },
     }
 }
@@ -401,7 +402,7 @@ where
     {
         let t0 = Instant::now();
         let n = chunk.items.len();
-        let mut counts: Counts = [0; 7];
+        let mut counts: Counts = [0; 8];
         let mut emit = Emit {
             direct: direct.filter(|_| chunk.direct),
             out: if chunk.direct {
