@@ -38,7 +38,6 @@ fn main() {
 
     let shown: Vec<String> = report
         .outcomes()
-        .iter()
         .map(|o| match o {
             Ok(v) => v.to_string(),
             Err(f) => format!("<{}: {}>", f.input, f.cause.kind()),

@@ -44,7 +44,6 @@ fn main() {
     // The seed prints [0, 1, 2, 3, EnhancedThreadPoolException(...), 5, 6, 7, 8, 9].
     let shown: Vec<String> = report
         .outcomes()
-        .iter()
         .map(|o| match o {
             Ok(v) => v.to_string(),
             Err(f) => format!("Failure(args=({}, <lock>), {})", f.index, f.cause),

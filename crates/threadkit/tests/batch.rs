@@ -79,7 +79,7 @@ fn every_input_has_one_outcome_with_errors_and_panics() {
     let outcomes = report.outcomes();
     assert_eq!(outcomes.len() as u64, n);
     let (mut errors, mut panics) = (0, 0);
-    for (i, o) in outcomes.iter().enumerate() {
+    for (i, o) in outcomes.enumerate() {
         let i = i as u64;
         match o {
             Ok(v) => {
@@ -133,7 +133,7 @@ fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
     assert_eq!(s.succeeded + s.errors + s.not_run, n);
     assert_eq!(s.stopped, Some(StopReason::Halted));
     assert_eq!(report.exit_code(), 2);
-    for (i, o) in report.outcomes().iter().enumerate() {
+    for (i, o) in report.outcomes().enumerate() {
         match o {
             Ok(v) => assert_eq!(*v, i as u64),
             Err(f) => {
@@ -207,14 +207,14 @@ fn halt_now_cancels_running_items_without_waiting_for_them() {
     .run(0..10u64)
     .unwrap();
     assert!(t0.elapsed() < Duration::from_secs(10));
-    let o = report.outcomes();
-    assert!(matches!(o[0].as_ref().unwrap_err().cause, Cause::Error(_)));
-    let f1 = o[1].as_ref().unwrap_err();
+    let o: Vec<_> = report.outcomes().collect();
+    assert!(matches!(o[0].unwrap_err().cause, Cause::Error(_)));
+    let f1 = o[1].unwrap_err();
     assert_eq!(f1.cause, Cause::Cancelled);
     assert_eq!(f1.input, FailedInput::Debug("1".into()));
     assert_eq!(report.summary().total, 10);
     for x in &o[2..] {
-        let f = x.as_ref().unwrap_err();
+        let f = x.unwrap_err();
         assert!(f.cause == Cause::NotRun, "{f:?}");
     }
     release.open();
@@ -320,8 +320,8 @@ fn cancel_token_stops_the_run() {
     assert_eq!(report.exit_code(), 3);
     assert!(s.cancelled > n / 2, "{s:?}");
     assert_eq!(s.succeeded + s.cancelled, n);
-    assert!(report.outcomes()[50].is_ok());
-    for (i, o) in report.outcomes().iter().enumerate() {
+    assert!(report.outcome(50).unwrap().is_ok());
+    for (i, o) in report.outcomes().enumerate() {
         if let Err(f) = o {
             assert_eq!(f.index, i as u64);
             assert_eq!(f.cause, Cause::Cancelled);
@@ -633,7 +633,7 @@ fn tracked_runs_under_churn_give_one_outcome_per_input() {
         let s = report.summary();
         assert_eq!(s.total, n);
         assert_eq!(report.outcomes().len() as u64, n);
-        for (i, o) in report.outcomes().iter().enumerate() {
+        for (i, o) in report.outcomes().enumerate() {
             match o {
                 Ok(v) => assert_eq!(*v, i as u64),
                 Err(f) => {
@@ -651,5 +651,61 @@ fn tracked_runs_under_churn_give_one_outcome_per_input() {
             "{s:?}"
         );
         assert!(s.stopped.is_some(), "{s:?}");
+    }
+}
+
+/// Failures at the start, in runs, and at the end of an in-place run: the values around them
+/// keep their order, and every accessor agrees (values are `String`s, so a bad move would
+/// show as a wrong or freed value).
+#[test]
+fn report_accessors_agree_around_runs_of_failures() {
+    let failing = [0u64, 1, 2, 10, 11, 500, 998, 999];
+    let n = 1000u64;
+    let report = Batch::new(move |x: &u64| {
+        if failing.contains(x) {
+            Err(format!("bad {x}"))
+        } else {
+            Ok(format!("v{x}"))
+        }
+    })
+    .workers(3)
+    .chunk_size(7)
+    .progress(false)
+    .run(0..n)
+    .unwrap();
+    assert_eq!(report.len() as u64, n);
+    assert_eq!(report.outcomes().len() as u64, n);
+    let expect_ok: Vec<String> = (0..n)
+        .filter(|x| !failing.contains(x))
+        .map(|x| format!("v{x}"))
+        .collect();
+    assert_eq!(report.values().cloned().collect::<Vec<_>>(), expect_ok);
+    assert_eq!(
+        report.failures().map(|f| f.index).collect::<Vec<_>>(),
+        failing
+    );
+    for (i, o) in report.outcomes().enumerate() {
+        let by_index = report.outcome(i).unwrap();
+        match (o, by_index) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, &format!("v{i}"));
+                assert_eq!(a, b);
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(a.index, i as u64);
+                assert_eq!(b.index, i as u64);
+                assert_eq!(a.cause, Cause::Error(format!("bad {i}")));
+            }
+            other => panic!("index {i}: {other:?}"),
+        }
+    }
+    assert!(report.outcome(n as usize).is_none());
+    let all = report.into_outcomes();
+    assert_eq!(all.len() as u64, n);
+    for (i, o) in all.into_iter().enumerate() {
+        match o {
+            Ok(v) => assert_eq!(v, format!("v{i}")),
+            Err(f) => assert_eq!(f.index, i as u64),
+        }
     }
 }

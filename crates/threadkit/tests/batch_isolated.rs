@@ -50,7 +50,7 @@ fn every_failure_is_tied_to_its_input_and_nothing_else_is_lost() {
         .run(0..n)
         .unwrap();
     assert_eq!(report.summary().total, n);
-    for (i, outcome) in report.outcomes().iter().enumerate() {
+    for (i, outcome) in report.outcomes().enumerate() {
         let x = i as u64;
         match outcome {
             Ok(v) => {

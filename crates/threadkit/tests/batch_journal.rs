@@ -111,8 +111,8 @@ fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
     assert!(report.is_success(), "{report}");
     assert_eq!(report.summary().total, N);
     assert_eq!(report.summary().skipped, done_before.len() as u64);
-    for (i, o) in report.outcomes().iter().enumerate() {
-        assert_eq!(*o.as_ref().unwrap(), i as u64 * 3);
+    for (i, o) in report.outcomes().enumerate() {
+        assert_eq!(**o.as_ref().unwrap(), i as u64 * 3);
     }
     let second_run = executions(&dir.join("exec2.log"));
     let second_set: HashSet<u64> = second_run.iter().copied().collect();

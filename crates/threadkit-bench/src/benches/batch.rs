@@ -71,8 +71,10 @@ fn ours_trivial(n: u64, bar: bool) -> u64 {
     };
     let report = b.run(0..n).expect("batch runs");
     assert_eq!(report.summary().total, n);
-    let last = report.outcomes()[n as usize - 1].as_ref().copied();
-    black_box(last.expect("no failure"))
+    let last = report
+        .outcome(n as usize - 1)
+        .expect("every input has an outcome");
+    black_box(*last.expect("no failure"))
 }
 
 fn rayon_trivial(pool: &rayon::ThreadPool, n: u64) -> u64 {

@@ -147,7 +147,7 @@ pub use cancel::CancelToken;
 pub use isolated::Isolated;
 #[cfg(feature = "journal")]
 pub use journal::{Journal, JournalCounts, JournalError};
-pub use outcome::{Cause, FailedInput, Failure, Outcome, Report, StopReason, Summary};
+pub use outcome::{Cause, FailedInput, Failure, Outcome, Outcomes, Report, StopReason, Summary};
 pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
 pub use run::Stream;
 
@@ -826,19 +826,37 @@ impl<I, K: Task<I>> Batch<I, K> {
         let iter = inputs.into_iter();
         let cap = iter.size_hint().0;
         let mut stream = run::Stream::start(self.task, iter, cfg, self.journal, true)?;
-        let mut outcomes = Vec::with_capacity(cap);
-        while let Some((_, seg)) = stream.next_segment() {
-            if outcomes.is_empty() && seg.len() >= outcomes.capacity() {
-                outcomes = seg;
-            } else {
-                outcomes.extend(seg);
+        let mut report = Report {
+            values: Vec::new(),
+            failures: Vec::new(),
+            summary: Summary::default(),
+        };
+        let mut reserved = false;
+        loop {
+            let seg = stream.next_segment();
+            // An input of known length comes back in one piece: values written in place by
+            // the workers, failures on the side. Anything past it (a size hint that was too
+            // low) comes as segments after it.
+            if let Some((values, failures)) = stream.take_in_place() {
+                report.values = values;
+                report.failures = failures;
             }
+            let Some((_, seg)) = seg else {
+                break;
+            };
+            if !reserved {
+                report
+                    .values
+                    .reserve(cap.saturating_sub(report.values.len()));
+                reserved = true;
+            }
+            report.extend(seg);
         }
         if let Some(e) = stream.take_error() {
             return Err(e);
         }
-        let summary = stream.summary().clone();
-        Ok(Report { outcomes, summary })
+        report.summary = stream.summary().clone();
+        Ok(report)
     }
 
     /// Runs the batch over `inputs` and returns its cloned values: for a slice.

@@ -434,24 +434,89 @@ impl fmt::Display for Summary {
 /// ```
 #[derive(Debug)]
 pub struct Report<T, I, E> {
-    pub(crate) outcomes: Vec<Outcome<T, I, E>>,
+    /// The successful values, in input order (failed indices leave no gap).
+    pub(crate) values: Vec<T>,
+    /// The failures, by index.
+    pub(crate) failures: Vec<Box<Failure<I, E>>>,
     pub(crate) summary: Summary,
 }
 
 impl<T, I, E> Report<T, I, E> {
-    /// Every item's outcome, in input order.
+    /// Appends outcomes (the next indices).
+    pub(crate) fn extend(&mut self, outcomes: impl IntoIterator<Item = Outcome<T, I, E>>) {
+        let it = outcomes.into_iter();
+        self.values.reserve(it.size_hint().0);
+        for o in it {
+            match o {
+                Ok(v) => self.values.push(v),
+                Err(f) => self.failures.push(f),
+            }
+        }
+    }
+
+    /// The number of items (every input has exactly one outcome).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..5u8).unwrap();
+    /// assert_eq!(r.len(), 5);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.values.len() + self.failures.len()
+    }
+
+    /// Whether the run had no input at all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(Vec::new()).unwrap();
+    /// assert!(r.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The outcome of the input at `index`: its value or its failure; `None` past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::new(|x: &u8| if *x == 1 { Err("one") } else { Ok(*x) })
+    ///     .progress(false)
+    ///     .run(0..3u8)
+    ///     .unwrap();
+    /// assert_eq!(r.outcome(2).unwrap().ok(), Some(&2));
+    /// assert_eq!(r.outcome(1).unwrap().unwrap_err().index, 1);
+    /// assert!(r.outcome(3).is_none());
+    /// ```
+    pub fn outcome(&self, index: usize) -> Option<Result<&T, &Failure<I, E>>> {
+        let k = self.failures.partition_point(|f| f.index < index as u64);
+        match self.failures.get(k) {
+            Some(f) if f.index == index as u64 => Some(Err(f)),
+            _ => self.values.get(index - k).map(Ok),
+        }
+    }
+
+    /// Every item's outcome, in input order: `Ok(&value)` or `Err(&failure)`.
     ///
     /// # Examples
     ///
     /// ```
     /// let r = threadkit::batch::Batch::infallible(|x: &u8| x + 1).progress(false).run([1u8]).unwrap();
-    /// assert_eq!(r.outcomes()[0].as_ref().ok(), Some(&2));
+    /// let all: Vec<_> = r.outcomes().collect();
+    /// assert_eq!(all[0].ok(), Some(&2));
     /// ```
-    pub fn outcomes(&self) -> &[Outcome<T, I, E>] {
-        &self.outcomes
+    pub fn outcomes(&self) -> Outcomes<'_, T, I, E> {
+        Outcomes {
+            values: self.values.iter(),
+            failures: self.failures.iter().peekable(),
+            next: 0,
+        }
     }
 
-    /// The outcomes, by value.
+    /// The outcomes, by value, in input order.
     ///
     /// # Examples
     ///
@@ -460,7 +525,16 @@ impl<T, I, E> Report<T, I, E> {
     /// assert_eq!(r.into_outcomes().pop().unwrap().ok(), Some(2));
     /// ```
     pub fn into_outcomes(self) -> Vec<Outcome<T, I, E>> {
-        self.outcomes
+        let mut out = Vec::with_capacity(self.len());
+        let mut failures = self.failures.into_iter().peekable();
+        for v in self.values {
+            while let Some(f) = failures.next_if(|f| f.index == out.len() as u64) {
+                out.push(Err(f));
+            }
+            out.push(Ok(v));
+        }
+        out.extend(failures.map(Err));
+        out
     }
 
     /// The values of the items that succeeded, in input order.
@@ -471,8 +545,21 @@ impl<T, I, E> Report<T, I, E> {
     /// let r = threadkit::batch::Batch::infallible(|x: &u8| x * 2).progress(false).run(0..3u8).unwrap();
     /// assert_eq!(r.values().copied().collect::<Vec<_>>(), [0, 2, 4]);
     /// ```
-    pub fn values(&self) -> impl Iterator<Item = &T> + '_ {
-        self.outcomes.iter().filter_map(|o| o.as_ref().ok())
+    pub fn values(&self) -> std::slice::Iter<'_, T> {
+        self.values.iter()
+    }
+
+    /// The values of the items that succeeded, in input order, by value (no copy: this is
+    /// how the report stores them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x * 2).progress(false).run(0..3u8).unwrap();
+    /// assert_eq!(r.into_values(), [0, 2, 4]);
+    /// ```
+    pub fn into_values(self) -> Vec<T> {
+        self.values
     }
 
     /// The failures, in input order.
@@ -486,10 +573,8 @@ impl<T, I, E> Report<T, I, E> {
     ///     .unwrap();
     /// assert_eq!(r.failures().map(|f| f.index).collect::<Vec<_>>(), [1, 2]);
     /// ```
-    pub fn failures(&self) -> impl Iterator<Item = &Failure<I, E>> + '_ {
-        self.outcomes
-            .iter()
-            .filter_map(|o| o.as_ref().err().map(|b| &**b))
+    pub fn failures(&self) -> impl ExactSizeIterator<Item = &Failure<I, E>> + '_ {
+        self.failures.iter().map(|b| &**b)
     }
 
     /// The counts.
@@ -528,6 +613,58 @@ impl<T, I, E> Report<T, I, E> {
         self.summary.exit_code()
     }
 }
+
+/// The outcomes of a [`Report`] in input order (made by [`Report::outcomes`]).
+///
+/// # Examples
+///
+/// ```
+/// let r = threadkit::batch::Batch::new(|x: &u8| if *x == 0 { Err(()) } else { Ok(*x) })
+///     .progress(false)
+///     .run(0..3u8)
+///     .unwrap();
+/// let mut it = r.outcomes();
+/// assert_eq!(it.len(), 3);
+/// assert!(it.next().unwrap().is_err());
+/// assert_eq!(it.next().unwrap().ok(), Some(&1));
+/// ```
+pub struct Outcomes<'a, T, I, E> {
+    values: std::slice::Iter<'a, T>,
+    failures: std::iter::Peekable<std::slice::Iter<'a, Box<Failure<I, E>>>>,
+    next: u64,
+}
+
+impl<T, I, E> fmt::Debug for Outcomes<'_, T, I, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcomes")
+            .field("next", &self.next)
+            .field("remaining", &self.len())
+            .finish()
+    }
+}
+
+impl<'a, T, I, E> Iterator for Outcomes<'a, T, I, E> {
+    type Item = Result<&'a T, &'a Failure<I, E>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = self.next;
+        self.next += 1;
+        if let Some(f) = self.failures.next_if(|f| f.index == index) {
+            return Some(Err(&**f));
+        }
+        match self.values.next() {
+            Some(v) => Some(Ok(v)),
+            None => self.failures.next().map(|f| Err(&**f)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.values.len() + self.failures.len();
+        (n, Some(n))
+    }
+}
+
+impl<T, I, E> ExactSizeIterator for Outcomes<'_, T, I, E> {}
 
 #[derive(Serialize)]
 struct JsonFailure {

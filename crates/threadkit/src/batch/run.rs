@@ -204,7 +204,7 @@ struct Launcher<K: Task<I>, I> {
     work_rx: Receiver<Chunk<I>>,
     res_tx: Sender<Done<K::Output, I, K::Error>>,
     recycle_tx: Sender<Vec<I>>,
-    direct: Option<Arc<OutBuf<Out<K, I>>>>,
+    direct: Option<Arc<OutBuf<K::Output>>>,
 }
 
 impl<K, I> Launcher<K, I>
@@ -279,8 +279,9 @@ fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
 pub(crate) struct Done<T, I, E> {
     start: u64,
     len: usize,
-    /// The outcomes, unless they were written to the run's output buffer.
+    /// The outcomes; in direct mode only the failures (the values are in the run's buffer).
     outcomes: Vec<Outcome<T, I, E>>,
+    direct: bool,
     counts: Counts,
 }
 
@@ -320,17 +321,37 @@ impl<O> OutBuf<O> {
         unsafe { self.ptr.add(i).write(value) }
     }
 
-    /// The first `len` slots as a `Vec`; the buffer gives up its allocation.
+    /// The first `len` slots as a `Vec`, without the slots listed in `holes` (sorted, each
+    /// below `len`: the failed indices, never written): the values after a hole move down
+    /// over it. The buffer gives up its allocation.
     ///
     /// # Safety
     ///
-    /// Slots `0..len` were all written, every write happened-before this call, and no slot
-    /// is written afterwards.
-    unsafe fn take(&self, len: usize) -> Vec<O> {
+    /// Slots `0..len` except `holes` were all written, every write happened-before this
+    /// call, and no slot is written afterwards.
+    unsafe fn take_compact(&self, len: usize, holes: impl Iterator<Item = usize>) -> Vec<O> {
         assert!(len <= self.cap && !self.taken.swap(true, Ordering::SeqCst));
-        // SAFETY: `ptr`/`cap` come from a `Vec<O>` never freed; slots `0..len` are
-        // initialized per the caller's contract; `taken` makes this happen once.
-        unsafe { Vec::from_raw_parts(self.ptr, len, self.cap) }
+        // Move each run of written slots down to `kept`, skipping the holes.
+        let mut kept = 0;
+        let mut from = 0;
+        for hole in holes.chain(std::iter::once(len)) {
+            assert!(
+                hole >= from && hole <= len,
+                "holes sorted, unique, below len"
+            );
+            let run = hole - from;
+            if kept != from && run > 0 {
+                // SAFETY: both ranges are inside the allocation (`hole <= len <= cap`); the
+                // source slots are initialized (not holes) and are moved, never read again;
+                // `copy` allows the overlap (`kept < from`).
+                unsafe { std::ptr::copy(self.ptr.add(from), self.ptr.add(kept), run) };
+            }
+            kept += run;
+            from = hole + 1;
+        }
+        // SAFETY: `ptr`/`cap` come from a `Vec<O>` never freed; slots `0..kept` now hold the
+        // initialized values, each once; `taken` makes this happen once.
+        unsafe { Vec::from_raw_parts(self.ptr, kept, self.cap) }
     }
 }
 
@@ -346,22 +367,23 @@ impl<O> Drop for OutBuf<O> {
     }
 }
 
-/// Where a worker puts the outcomes of a chunk.
-struct Emit<'a, O> {
-    direct: Option<&'a OutBuf<O>>,
-    out: Vec<O>,
+/// Where a worker puts the outcomes of a chunk: every outcome in `out`, or, in direct mode,
+/// values in the run's buffer and failures in `out`.
+struct Emit<'a, T, I, E> {
+    direct: Option<&'a OutBuf<T>>,
+    out: Vec<Outcome<T, I, E>>,
     len: usize,
 }
 
-impl<O> Emit<'_, O> {
+impl<T, I, E> Emit<'_, T, I, E> {
     #[inline]
-    fn push(&mut self, index: u64, o: O) {
+    fn push(&mut self, index: u64, o: Outcome<T, I, E>) {
         self.len += 1;
-        match self.direct {
+        match (self.direct, o) {
             // SAFETY: the driver gave this chunk's indices to this worker alone, and checked
             // them against the buffer's capacity.
-            Some(buf) => unsafe { buf.write(index as usize, o) },
-            None => self.out.push(o),
+            (Some(buf), Ok(v)) => unsafe { buf.write(index as usize, v) },
+            (_, o) => self.out.push(o),
         }
     }
 }
@@ -371,7 +393,7 @@ fn worker_loop<K, I>(
     work: Receiver<Chunk<I>>,
     results: Sender<Done<K::Output, I, K::Error>>,
     recycle: Sender<Vec<I>>,
-    direct: Option<Arc<OutBuf<Out<K, I>>>>,
+    direct: Option<Arc<OutBuf<K::Output>>>,
 ) where
     K: Task<I>,
     I: fmt::Debug,
@@ -390,7 +412,7 @@ fn worker_loop<K, I>(
 fn process_chunk<K, I>(
     sh: &Shared<K>,
     mut chunk: Chunk<I>,
-    direct: Option<&OutBuf<Out<K, I>>>,
+    direct: Option<&OutBuf<K::Output>>,
     results: &Sender<Done<K::Output, I, K::Error>>,
     recycle: &Sender<Vec<I>>,
 ) -> bool
@@ -475,6 +497,7 @@ where
             let done = Done {
                 start: chunk.start,
                 len: emit.len,
+                direct: emit.direct.is_some(),
                 outcomes: emit.out,
                 counts,
             };
@@ -507,6 +530,10 @@ struct Ticker {
 }
 
 type Out<K, I> = Outcome<<K as Task<I>>::Output, I, <K as Task<I>>::Error>;
+type InPlace<K, I> = (
+    Vec<<K as Task<I>>::Output>,
+    Vec<Box<Failure<I, <K as Task<I>>::Error>>>,
+);
 type Outs<K, I> = Vec<Out<K, I>>;
 type Seg<K, I> = (u64, Outs<K, I>);
 
@@ -544,8 +571,12 @@ pub struct Stream<K: Task<I>, I, It> {
     res_tx: Sender<Done<K::Output, I, K::Error>>,
     recycle_tx: Sender<Vec<I>>,
     recycle_rx: Receiver<Vec<I>>,
-    /// The output buffer while the run writes outcomes in place (see [`OutBuf`]).
-    direct: Option<Arc<OutBuf<Out<K, I>>>>,
+    /// The output buffer while the run writes values in place (see [`OutBuf`]).
+    direct: Option<Arc<OutBuf<K::Output>>>,
+    /// The failures while the run writes values in place.
+    direct_failures: Vec<Box<Failure<I, K::Error>>>,
+    /// The values and failures of the in-place part, once it is complete.
+    in_place: Option<InPlace<K, I>>,
     direct_cap: u64,
     in_flight: usize,
     buffered: usize,
@@ -693,6 +724,8 @@ where
             recycle_tx,
             recycle_rx,
             direct,
+            direct_failures: Vec::new(),
+            in_place: None,
             direct_cap,
             in_flight: 0,
             buffered: 0,
@@ -724,7 +757,7 @@ where
         work_rx: &Receiver<Chunk<I>>,
         res_tx: &Sender<Done<K::Output, I, K::Error>>,
         recycle_tx: &Sender<Vec<I>>,
-        direct: &Option<Arc<OutBuf<Out<K, I>>>>,
+        direct: &Option<Arc<OutBuf<K::Output>>>,
     ) -> Result<(), RunError> {
         let (sh, rx, tx) = (sh.clone(), work_rx.clone(), res_tx.clone());
         let (recycle, direct) = (recycle_tx.clone(), direct.clone());
@@ -959,10 +992,13 @@ where
         if let Some(buf) = &self.direct {
             assert!(start + outcomes.len() as u64 <= self.direct_cap);
             for (k, o) in outcomes.into_iter().enumerate() {
-                // SAFETY: in direct mode the driver only makes outcomes for indices below the
-                // buffer's capacity that no worker was given (never sent, or taken back from
-                // the work channel); each index gets one outcome.
-                unsafe { buf.write(start as usize + k, o) };
+                match o {
+                    // SAFETY: in direct mode the driver only makes outcomes for indices below
+                    // the buffer's capacity that no worker was given (never sent, or taken
+                    // back from the work channel); each index gets one outcome.
+                    Ok(v) => unsafe { buf.write(start as usize + k, v) },
+                    Err(f) => self.direct_failures.push(f),
+                }
             }
             return;
         }
@@ -992,10 +1028,19 @@ where
     fn receive(&mut self, done: Done<K::Output, I, K::Error>) {
         self.in_flight -= done.len;
         self.summary.add_counts(&done.counts);
-        if done.outcomes.len() == done.len {
+        if done.direct {
+            self.direct_failures
+                .extend(done.outcomes.into_iter().filter_map(Result::err));
+        } else {
             self.record(done.start, &done.outcomes);
             self.deliver(done.start, done.outcomes);
         }
+    }
+
+    /// The values and failures written in place (indices `0..n`, for an input of known
+    /// length), once complete: `run` takes them before the segments that follow.
+    pub(crate) fn take_in_place(&mut self) -> Option<InPlace<K, I>> {
+        self.in_place.take()
     }
 
     /// In direct mode, once every outcome below the buffer's capacity is written: hands the
@@ -1004,15 +1049,17 @@ where
     fn end_direct_mode(&mut self) {
         if let Some(buf) = self.direct.take() {
             let len = self.next_index;
-            // SAFETY: `in_flight == 0`: every index below `next_index` was given an outcome,
-            // written by a worker whose `Done` we received (happens-before through the
-            // channel) or by this thread; new chunks are sent in segment mode from now on.
-            let outcomes = unsafe { buf.take(len as usize) };
-            self.buffered += outcomes.len();
+            let mut failures = std::mem::take(&mut self.direct_failures);
+            failures.sort_unstable_by_key(|f| f.index);
+            // SAFETY: `in_flight == 0`: every index below `next_index` was given an outcome: a
+            // value written by a worker whose `Done` we received (happens-before through the
+            // channel) or by this thread, or a failure (listed in `failures`, its slot never
+            // written); new chunks are sent in segment mode from now on.
+            let values = unsafe {
+                buf.take_compact(len as usize, failures.iter().map(|f| f.index as usize))
+            };
             self.next_out = len;
-            if !outcomes.is_empty() {
-                self.ready.push_back((0, outcomes));
-            }
+            self.in_place = Some((values, failures));
         }
     }
 
