@@ -303,6 +303,10 @@ unsafe impl<O: Send> Send for OutBuf<O> {}
 impl<O> OutBuf<O> {
     fn new(cap: usize) -> OutBuf<O> {
         let mut v = std::mem::ManuallyDrop::new(Vec::<O>::with_capacity(cap));
+        hint_huge_pages(
+            v.as_mut_ptr().cast(),
+            v.capacity() * std::mem::size_of::<O>(),
+        );
         OutBuf {
             ptr: v.as_mut_ptr(),
             cap: v.capacity(),
@@ -352,6 +356,31 @@ impl<O> OutBuf<O> {
         // SAFETY: `ptr`/`cap` come from a `Vec<O>` never freed; slots `0..kept` now hold the
         // initialized values, each once; `taken` makes this happen once.
         unsafe { Vec::from_raw_parts(self.ptr, kept, self.cap) }
+    }
+}
+
+/// Asks Linux to back a large output buffer with transparent huge pages: the workers fill it
+/// once, front to back, so 2 MiB pages cut the page faults of a 10M-item run from ~20,000 to
+/// ~40. Only the whole 2 MiB pages inside the buffer are advised; a no-op elsewhere, on small
+/// buffers, and when the kernel says no.
+fn hint_huge_pages(ptr: *mut u8, len: usize) {
+    const HUGE: usize = 2 << 20;
+    if !cfg!(target_os = "linux") || len < 4 * HUGE {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + len) & !(HUGE - 1);
+    if end > start {
+        #[cfg(target_os = "linux")]
+        // SAFETY: advice only (no memory is unmapped or changed): `start..end` lies inside
+        // the allocation the caller owns, and is page aligned.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                start as *mut std::ffi::c_void,
+                end - start,
+                rustix::mm::Advice::LinuxHugepage,
+            )
+        };
     }
 }
 
@@ -434,8 +463,13 @@ where
             },
             len: 0,
         };
+        // The items left for the general loop start at `base`.
+        let mut base = chunk.start;
+        if sh.running.is_none() && sh.retry.max_attempts() == 1 {
+            base += run_plain(sh, chunk.start, &mut chunk.items, &mut emit, &mut counts) as u64;
+        }
         for (k, input) in chunk.items.drain(..).enumerate() {
-            let index = chunk.start + k as u64;
+            let index = base + k as u64;
             if sh.check() != RUN {
                 let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
                 counts[kind(&o)] += 1;
@@ -507,6 +541,78 @@ where
         }
     }
     !abandoned
+}
+
+/// The common case of [`process_chunk`]: items not tracked, no retries. The items are run in
+/// place under one panic guard (set up again only after a panic), not one per item, and the
+/// inputs of failed items are moved into their failures afterwards. Returns how many items
+/// it took off the front of `items`: all of them, unless the run stopped (the caller reports
+/// the rest).
+fn run_plain<K, I>(
+    sh: &Shared<K>,
+    start: u64,
+    items: &mut Vec<I>,
+    emit: &mut Emit<'_, K::Output, I, K::Error>,
+    counts: &mut Counts,
+) -> usize
+where
+    K: Task<I>,
+{
+    let n = items.len();
+    let mut k = 0;
+    // (item, position in `emit.out`) of each failure, whose input is filled in at the end.
+    let mut fix: Vec<(usize, usize)> = Vec::new();
+    let mut stopped = false;
+    while k < n && !stopped {
+        let guarded = unwind::catch(|| {
+            while k < n {
+                if sh.check() != RUN {
+                    stopped = true;
+                    return;
+                }
+                let index = start + k as u64;
+                match sh.task.attempt(&items[k]) {
+                    Ok(v) => {
+                        counts[0] += 1;
+                        emit.push(index, Ok(v));
+                    }
+                    Err(cause) => {
+                        sh.note_failure(emit.len as u64 + 1);
+                        let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
+                        counts[kind(&o)] += 1;
+                        fix.push((k, emit.out.len()));
+                        emit.push(index, o);
+                    }
+                }
+                k += 1;
+            }
+        });
+        if let Err(payload) = guarded {
+            let index = start + k as u64;
+            let cause = Cause::Panic {
+                message: unwind::payload_message(&*payload),
+            };
+            sh.note_failure(emit.len as u64 + 1);
+            let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
+            counts[kind(&o)] += 1;
+            fix.push((k, emit.out.len()));
+            emit.push(index, o);
+            k += 1;
+        }
+    }
+    if fix.is_empty() {
+        items.drain(..k);
+        return k;
+    }
+    let mut fix = fix.into_iter().peekable();
+    for (j, input) in items.drain(..k).enumerate() {
+        if let Some((_, pos)) = fix.next_if(|(item, _)| *item == j) {
+            if let Err(f) = &mut emit.out[pos] {
+                f.input = FailedInput::Value(input);
+            }
+        }
+    }
+    k
 }
 
 /// Journal plumbing captured by [`Batch::journal`](crate::batch::Batch::journal), where the
