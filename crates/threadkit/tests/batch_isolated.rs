@@ -245,3 +245,21 @@ fn run_on_the_task_directly_panics_with_the_crash() {
     let text = payload.downcast_ref::<String>().unwrap();
     assert!(text.contains("SIGABRT"), "{text}");
 }
+
+#[test]
+fn a_shut_down_pool_fails_every_item_with_the_reason() {
+    let pool = std::sync::Arc::new(ProcessPool::new(1).unwrap());
+    pool.shutdown(true);
+    let report = Batch::isolated(pool, triple)
+        .progress(false)
+        .run(0..3u64)
+        .unwrap();
+    assert_eq!(report.summary().crashes, 3);
+    for f in report.failures() {
+        assert!(
+            matches!(&f.cause, Cause::Crashed { message } if message.contains("after shutdown")),
+            "{:?}",
+            f.cause
+        );
+    }
+}

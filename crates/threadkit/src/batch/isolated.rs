@@ -28,6 +28,7 @@ use crate::process::{ProcessPool, TaskError};
 /// | killed by a signal (segfault, abort, `SIGKILL`, the OOM killer) or `exit()` | [`Cause::Crashed`], the signal named |
 /// | killed by `SIGINT` (Ctrl-C reaches the whole process group) | [`Cause::Cancelled`] |
 /// | cancelled or the pool terminated | [`Cause::Cancelled`] |
+/// | the pool refused it (shut down, or broken by its initializer) | [`Cause::Crashed`], saying why |
 ///
 /// The pool replaces a dead worker, so the other items go on.
 ///
@@ -162,7 +163,7 @@ where
             .pool
             .submit(self.f, input.clone())
             .map_err(|e| Cause::Crashed {
-                message: e.to_string(),
+                message: format!("the process pool refused the item: {e}"),
             })?;
         match future.into_result() {
             Ok(Ok(v)) => Ok(v),
