@@ -576,27 +576,16 @@ where
                         counts[0] += 1;
                         emit.push(index, Ok(v));
                     }
-                    Err(cause) => {
-                        sh.note_failure(emit.len as u64 + 1);
-                        let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
-                        counts[kind(&o)] += 1;
-                        fix.push((k, emit.out.len()));
-                        emit.push(index, o);
-                    }
+                    Err(cause) => plain_failure(sh, emit, counts, &mut fix, (k, index), cause),
                 }
                 k += 1;
             }
         });
         if let Err(payload) = guarded {
-            let index = start + k as u64;
             let cause = Cause::Panic {
                 message: unwind::payload_message(&*payload),
             };
-            sh.note_failure(emit.len as u64 + 1);
-            let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
-            counts[kind(&o)] += 1;
-            fix.push((k, emit.out.len()));
-            emit.push(index, o);
+            plain_failure(sh, emit, counts, &mut fix, (k, start + k as u64), cause);
             k += 1;
         }
     }
@@ -613,6 +602,25 @@ where
         }
     }
     k
+}
+
+/// Records the failure of item `k` (input `index`) for [`run_plain`], its input to be moved in
+/// later (listed in `fix`).
+fn plain_failure<K, I>(
+    sh: &Shared<K>,
+    emit: &mut Emit<'_, K::Output, I, K::Error>,
+    counts: &mut Counts,
+    fix: &mut Vec<(usize, usize)>,
+    (k, index): (usize, u64),
+    cause: Cause<K::Error>,
+) where
+    K: Task<I>,
+{
+    sh.note_failure(emit.len as u64 + 1);
+    let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
+    counts[kind(&o)] += 1;
+    fix.push((k, emit.out.len()));
+    emit.push(index, o);
 }
 
 /// Journal plumbing captured by [`Batch::journal`](crate::batch::Batch::journal), where the
