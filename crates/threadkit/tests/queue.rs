@@ -3,7 +3,7 @@
 #![cfg(not(loom))]
 
 use std::cmp::Reverse;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,8 +23,8 @@ fn stress() -> usize {
         .max(1)
 }
 
-/// Every kind of queue with the given bound, named for failure messages. The FIFO kinds include
-/// one bound large enough to take the lock-based engine.
+/// Every kind of queue with the given bound, named for failure messages. A bounded FIFO queue
+/// runs on the lock-free ring; LIFO, priority and unbounded FIFO queues on the lock.
 fn every_kind<T: Ord>(maxsize: usize) -> Vec<(&'static str, Queue<T>)> {
     vec![
         ("fifo", Queue::fifo(maxsize)),
@@ -182,6 +182,66 @@ fn a_queue_larger_than_the_channel_bound_still_bounds() {
     }
     assert!(q.is_full());
     assert!(q.try_put(0).unwrap_err().is_full());
+}
+
+#[test]
+fn bounds_either_side_of_the_ring_limit_hold_exactly() {
+    // 4096 is the largest bound served by the ring engine, 4097 the smallest served by the lock.
+    for bound in [1, 2, 3, 4095, 4096, 4097] {
+        let q = Queue::bounded(bound);
+        for i in 0..bound {
+            assert_eq!(q.try_put(i), Ok(()), "bound {bound}");
+        }
+        assert!(q.is_full(), "bound {bound}");
+        assert_eq!(q.qsize(), bound);
+        assert_eq!(
+            q.try_put(bound),
+            Err(TryPutError::Full(bound)),
+            "bound {bound}"
+        );
+        assert_eq!(q.try_get(), Ok(0));
+        assert!(!q.is_full());
+        assert_eq!(q.try_put(bound), Ok(()));
+        assert_eq!(q.unfinished_tasks(), bound + 1);
+    }
+}
+
+#[test]
+fn fifo_keeps_order_and_books_across_many_laps_of_a_small_bound() {
+    // Bound 3 wraps its slots every three items: fill and drain by varying amounts so the
+    // positions cross lap boundaries at every offset, checking order, qsize and the books.
+    let q = Queue::bounded(3);
+    let (mut next_in, mut next_out, mut done) = (0u64, 0u64, 0usize);
+    for step in 0..300u64 {
+        let n_in = step % 4;
+        for _ in 0..n_in {
+            match q.try_put(next_in) {
+                Ok(()) => next_in += 1,
+                Err(e) => {
+                    assert!(e.is_full());
+                    assert_eq!(next_in - next_out, 3);
+                    assert!(q.is_full());
+                }
+            }
+        }
+        assert_eq!(q.qsize() as u64, next_in - next_out);
+        for _ in 0..(step * 7) % 4 {
+            match q.try_get() {
+                Ok(v) => {
+                    assert_eq!(v, next_out);
+                    next_out += 1;
+                    q.task_done().unwrap();
+                    done += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, TryGetError::Empty);
+                    assert!(q.is_empty());
+                }
+            }
+        }
+        assert_eq!(q.unfinished_tasks() as u64, next_in - done as u64);
+    }
+    assert!(next_in > 200, "the loop exercised many laps");
 }
 
 // ---- timeouts ---------------------------------------------------------------------------------
@@ -781,6 +841,115 @@ fn fifty_threads_with_timeouts_and_try_calls() {
     let total = 25 * per;
     assert_eq!(count, total);
     assert_eq!(sum, total * (total - 1) / 2);
+}
+
+/// An item that adds its value to `sink` when dropped while still armed: the items an
+/// immediate shutdown drops are summed there, and whoever takes an item out disarms it.
+#[derive(Debug)]
+struct Tracked {
+    value: u64,
+    sink: Option<Arc<AtomicU64>>,
+}
+
+impl Tracked {
+    fn disarm(mut self) -> u64 {
+        self.sink = None;
+        self.value
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(sink) = &self.sink {
+            sink.fetch_add(self.value, Ordering::SeqCst);
+        }
+    }
+}
+
+impl PartialEq for Tracked {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl Eq for Tracked {}
+
+impl PartialOrd for Tracked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Tracked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.value.cmp(&other.value)
+    }
+}
+
+#[test]
+fn immediate_shutdown_racing_with_puts_gets_and_task_done_balances_the_books() {
+    // Producers put until refused, consumers get and mark done until refused, and an immediate
+    // shutdown lands mid-flight: every successful put is either got or dropped, exactly once,
+    // and join returns because the dropped items count as done.
+    for round in 0..5 * stress() {
+        for (kind, q) in every_kind::<Tracked>(if round % 2 == 0 { 4 } else { 0 }) {
+            let dropped = Arc::new(AtomicU64::new(0));
+            let taken = Arc::new(AtomicUsize::new(0));
+            let start = Arc::new(Barrier::new(7));
+            let producers: Vec<_> = (0..3u64)
+                .map(|p| {
+                    let (q, start, dropped) = (q.clone(), start.clone(), dropped.clone());
+                    thread::spawn(move || {
+                        start.wait();
+                        let mut sum = 0u64;
+                        for i in 1.. {
+                            let value = p * 1_000_000_000 + i;
+                            let item = Tracked {
+                                value,
+                                sink: Some(dropped.clone()),
+                            };
+                            if let Err(PutError(refused)) = q.put(item) {
+                                refused.disarm();
+                                break;
+                            }
+                            sum += value;
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            let consumers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (q, start, taken) = (q.clone(), start.clone(), taken.clone());
+                    thread::spawn(move || {
+                        start.wait();
+                        let mut sum = 0u64;
+                        while let Ok(item) = q.get() {
+                            sum += item.disarm();
+                            q.task_done().unwrap();
+                            taken.fetch_add(1, Ordering::SeqCst);
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            start.wait();
+            // A count, not a sleep: let some items flow, then shut down at once.
+            wait_for("some traffic", || taken.load(Ordering::SeqCst) >= 50);
+            q.shutdown(true);
+            let put: u64 = producers.into_iter().map(|h| h.join().unwrap()).sum();
+            let got: u64 = consumers.into_iter().map(|h| h.join().unwrap()).sum();
+            q.join_timeout(SOON)
+                .unwrap_or_else(|e| panic!("{kind} round {round}: join: {e}"));
+            assert_eq!(q.unfinished_tasks(), 0, "{kind} round {round}");
+            assert!(q.is_empty(), "{kind} round {round}");
+            assert_eq!(
+                put,
+                got + dropped.load(Ordering::SeqCst),
+                "{kind} round {round}: every item put is got or dropped, once"
+            );
+        }
+    }
 }
 
 #[test]

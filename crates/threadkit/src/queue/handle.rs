@@ -1,11 +1,11 @@
 //! [`Queue`]: the shared state, the handle, and every operation.
 
+use super::engine::{Engine, RING_MAX};
 use super::error::{
     GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError,
     TryGetError, TryPutError,
 };
 use super::iter::{Iter, TryIter};
-use super::locked::Locked;
 use super::store::{Heap, Order, Store};
 use crate::primitive::Arc;
 use std::cmp::Ordering;
@@ -54,7 +54,7 @@ const PREALLOCATE_MAX: usize = 4096;
 /// assert_eq!(consumer.join().unwrap(), 55);
 /// ```
 pub struct Queue<T> {
-    shared: Arc<Locked<T>>,
+    shared: Arc<Engine<T>>,
 }
 
 /// How long an operation may wait.
@@ -76,7 +76,7 @@ pub(super) enum Fail {
 impl<T> Queue<T> {
     fn with_store(store: Store<T>, maxsize: usize) -> Self {
         Queue {
-            shared: Arc::new(Locked::new(store, maxsize)),
+            shared: Arc::new(Engine::locked(store, maxsize)),
         }
     }
 
@@ -129,6 +129,11 @@ impl<T> Queue<T> {
     /// assert_eq!(q.try_iter().collect::<Vec<_>>(), [1, 2, 3]);
     /// ```
     pub fn fifo(maxsize: usize) -> Self {
+        if (1..=RING_MAX).contains(&maxsize) {
+            return Queue {
+                shared: Arc::new(Engine::ring(maxsize)),
+            };
+        }
         let store = Store::Fifo(VecDeque::with_capacity(maxsize.min(PREALLOCATE_MAX)));
         Self::with_store(store, maxsize)
     }

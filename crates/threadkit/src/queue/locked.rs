@@ -1,6 +1,6 @@
-//! The engine of every queue: one mutex over the store and the books, three condition
-//! variables, waiter counts so that nobody notifies when nobody waits, and a short spin before
-//! sleeping.
+//! The engine of unbounded, LIFO and priority queues (and of FIFO bounds too large for the
+//! ring): one mutex over the store and the books, three condition variables, waiter counts so
+//! that nobody notifies when nobody waits, and a short spin before sleeping.
 
 use super::handle::{Fail, Wait};
 use super::store::{Order, Store};

@@ -75,23 +75,36 @@
 //!
 //! # How it works
 //!
-//! One [`parking_lot`](https://docs.rs/parking_lot) mutex guards the items (a `VecDeque`, a
-//! `Vec` or a stable binary heap), the task count and the shutdown flag, with three condition
-//! variables (not empty, not full, all done). The queue counts the threads waiting on each and
-//! notifies only when someone waits, so an uncontended put or get is one lock and one unlock.
-//! A thread that finds the queue empty (or full) first spins and yields briefly, watching the
-//! item count without the lock, and only then sleeps: between busy producers and consumers
-//! most waits end before a sleep would have started, and cost no system call.
+//! A bounded FIFO queue (`Queue::bounded(n)` with `n` up to 4096, the common case between
+//! producer and consumer threads) runs on a lock-free ring of slots: Dmitry Vyukov's bounded
+//! MPMC queue, laid out as crossbeam-channel's array flavour. A put reserves a slot with one
+//! compare-and-swap on the tail position and a get with one on the head, so producers and
+//! consumers do not wait for each other's lock. The books cost nothing extra: the number of
+//! puts so far is read off the tail position, so the queue only counts tasks *done*, and
+//! shutdown is a mark bit in the tail, so a get that finds the ring empty and marked knows no
+//! put can still be landing. A thread that finds the ring full (or empty) spins and yields
+//! briefly, then sleeps on a condition variable; the other side looks at a count of sleepers
+//! after each put or get and takes that lock only when someone sleeps.
 //!
-//! Under `--cfg loom` the same code runs on loom's mutex and condition variable (without the
-//! spin), which is how `tests/loom_queue.rs` model-checks it. The `threadkit-bench queue_mpmc`
-//! comparison measures it against crossbeam-channel, std's `sync_channel` and a textbook
+//! Every other queue (unbounded, LIFO, priority, or bounded above 4096) is one
+//! [`parking_lot`](https://docs.rs/parking_lot) mutex over the items (a `VecDeque`, a `Vec` or
+//! a stable binary heap), the task count and the shutdown flag, with three condition variables
+//! (not empty, not full, all done), waiter counts so nobody notifies when nobody waits, and the
+//! same brief spin before sleeping.
+//!
+//! Both engines have the same semantics, down to the order of checks (a put to a full queue
+//! that is shut down reports the shutdown, as Python does). Under `--cfg loom` the same code
+//! runs on loom's atomics, cells, mutex and condition variable (without the spin), which is how
+//! `tests/loom_queue.rs` model-checks both. The `threadkit-bench queue_mpmc` comparison
+//! measures the ring against crossbeam-channel, std's `sync_channel` and a textbook
 //! mutex-and-condvar queue.
 
+mod engine;
 mod error;
 mod handle;
 mod iter;
 mod locked;
+mod ring;
 mod store;
 
 pub use error::{
