@@ -520,3 +520,21 @@ fn many_threads_spawn_and_join_concurrently() {
     assert_eq!(sum, n * (n - 1) / 2);
     assert_eq!(total.load(Ordering::Relaxed), sum);
 }
+
+#[test]
+fn try_current_never_registers_a_foreign_thread() {
+    let (registered, known_after) = std::thread::spawn(|| {
+        let before = thread::try_current();
+        let listed = thread::enumerate()
+            .iter()
+            .any(|t| t.native_id() == thread::get_native_id());
+        let me = thread::current(); // registers this thread as a dummy
+        let after = thread::try_current().map(|t| t.name().to_owned());
+        assert!(before.is_none());
+        (listed, after == Some(me.name().to_owned()))
+    })
+    .join()
+    .unwrap();
+    assert!(!registered, "try_current registered the thread");
+    assert!(known_after, "once registered, try_current finds it");
+}

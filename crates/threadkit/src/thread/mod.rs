@@ -130,6 +130,6 @@ pub use hook::{
 };
 pub use local::Local;
 pub use registry::{
-    active_count, current, enumerate, get_ident, get_native_id, main_thread, Thread,
+    active_count, current, enumerate, get_ident, get_native_id, main_thread, try_current, Thread,
     ThreadJoinError,
 };

@@ -510,13 +510,6 @@ pub(crate) fn set_current(t: Thread) {
     let _ = CURRENT.try_with(|slot| *slot.0.borrow_mut() = Some(t));
 }
 
-fn try_current() -> Option<Thread> {
-    CURRENT
-        .try_with(|slot| slot.0.borrow().clone())
-        .ok()
-        .flatten()
-}
-
 fn try_current_ident() -> Option<u64> {
     CURRENT
         .try_with(|slot| slot.0.borrow().as_ref().map(Thread::ident))
@@ -595,6 +588,33 @@ pub fn current() -> Thread {
             t
         }
     }
+}
+
+/// The calling thread's [`Thread`] if threadkit already knows it (started by threadkit, the
+/// main thread, or registered earlier by [`current`]); `None` for a foreign thread. Unlike
+/// [`current`], it never registers a dummy thread, so diagnostics can call it from anywhere
+/// without changing what [`enumerate`] shows.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::thread;
+///
+/// assert!(std::thread::spawn(|| thread::try_current().is_none()).join().unwrap());
+/// let name = thread::Builder::new()
+///     .name("known")
+///     .spawn(|| thread::try_current().map(|t| t.name().to_owned()))
+///     .unwrap()
+///     .join()
+///     .unwrap();
+/// assert_eq!(name.as_deref(), Some("known"));
+/// ```
+pub fn try_current() -> Option<Thread> {
+    let known = CURRENT
+        .try_with(|slot| slot.0.borrow().clone())
+        .ok()
+        .flatten();
+    known.or_else(|| is_main_os_thread().then(main_thread))
 }
 
 /// The main thread, the one that runs `main` (Python's `threading.main_thread()`), named

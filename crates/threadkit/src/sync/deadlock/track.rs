@@ -178,17 +178,11 @@ pub(super) fn thread_name(token: u64) -> Option<String> {
     find_thread(token).map(|s| s.name.clone())
 }
 
-/// The calling thread's name: threadkit's name for it when threadkit knows the thread (found
-/// by OS thread id, so that no "dummy" thread gets registered as a side effect), otherwise the
-/// standard library's.
+/// The calling thread's name: threadkit's name for it when threadkit knows the thread
+/// (without registering a "dummy" thread as a side effect), otherwise the standard library's.
 fn current_name() -> String {
-    if let Some(tid) = crate::thread::get_native_id() {
-        if let Some(t) = crate::thread::enumerate()
-            .into_iter()
-            .find(|t| t.native_id() == Some(tid))
-        {
-            return t.name().to_owned();
-        }
+    if let Some(t) = crate::thread::try_current() {
+        return t.name().to_owned();
     }
     let t = std::thread::current();
     match t.name() {
