@@ -25,6 +25,10 @@ fn main() {
     println!("Main process ID:  {}", std::process::id());
 
     let lock = Lock::new().expect("shared memory");
+    // The workers start in a fraction of a millisecond (the fork server), so they could be
+    // done before the first `is_alive`: holding the lock until then makes the demo's
+    // "alive before join" certain instead of a race (Python's slower start hides it).
+    lock.acquire();
     // `Process::spawn` is Python's `Process(target=..., args=...)` followed by `start()`.
     let mut p1 = Process::spawn(worker_1, (lock.clone(), 10)).expect("spawn");
     let mut p2 = Process::spawn(worker_2, (lock.clone(), 10)).expect("spawn");
@@ -32,6 +36,7 @@ fn main() {
     println!("\nBefore Join");
     println!("Worker 1 is alive:  {}", py_bool(p1.is_alive()));
     println!("Worker 2 is alive {}", py_bool(p2.is_alive()));
+    lock.release().expect("held");
 
     p1.join().expect("worker 1");
     println!("Process 1 ID  {}", p1.pid());

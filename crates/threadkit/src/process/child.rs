@@ -5,13 +5,14 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::forkserver::{self, ForkFail, ForkedChild, StartMethod};
 use super::wire::{self, FrameSocket};
 use crate::unwind::{catch, payload_message};
 
@@ -111,6 +112,8 @@ pub(crate) enum Start {
     Once(Call),
     /// Be a pool worker: run the initializer, then calls until the socket closes.
     Worker { initializer: Option<Call> },
+    /// Be the fork server: fork a child for each request until the socket closes.
+    ForkServer,
 }
 
 /// What a call came to, as sent back to the parent.
@@ -245,14 +248,18 @@ fn send_outcome(sock: &FrameSocket, outcome: (Outcome, Vec<OwnedFd>)) -> bool {
     sock.send(&bytes, &fds, None).is_ok()
 }
 
-fn exit(code: i32) -> ! {
+/// Ends a child process: its own fork server (if it started children) first, then buffered
+/// output, then the process.
+pub(crate) fn exit(code: i32) -> ! {
     use std::io::Write;
+    forkserver::stop_server();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
 }
 
-fn child_main(sock: FrameSocket) -> ! {
+/// The life of a child, on its control socket: the first frame says what to be.
+pub(crate) fn child_main(sock: FrameSocket) -> ! {
     let Ok((bytes, fds)) = sock.recv(MAX_CONTROL_FRAME, None) else {
         exit(70)
     };
@@ -260,6 +267,7 @@ fn child_main(sock: FrameSocket) -> ! {
         exit(70)
     };
     match start {
+        Start::ForkServer => forkserver::serve(sock),
         Start::Once(call) => {
             // An empty frame tells the parent the function starts (so that an exit without a
             // result is not mistaken for a `main` without `init()`).
@@ -298,8 +306,53 @@ fn child_main(sock: FrameSocket) -> ! {
     }
 }
 
-/// Starts a child of this executable and sends it `start` (with `fds` attached).
-pub(crate) fn spawn_child(start: &Start, fds: &[OwnedFd]) -> io::Result<(Child, FrameSocket)> {
+/// Starts a child with `method` (falling back to re-executing when there is no fork server)
+/// and sends it `start` (with `fds` attached).
+pub(crate) fn spawn_child(
+    method: StartMethod,
+    start: &Start,
+    fds: &[OwnedFd],
+) -> io::Result<(ChildProc, FrameSocket)> {
+    if method == StartMethod::ForkServer {
+        match forkserver::fork_child() {
+            Ok((forked, ours)) => {
+                let sock = FrameSocket::new(ours);
+                send_start(&sock, start, fds)?;
+                return Ok((
+                    ChildProc {
+                        pid: forked.id(),
+                        kind: Kind::Forked(forked),
+                        status: None,
+                    },
+                    sock,
+                ));
+            }
+            Err(ForkFail::Io(e)) => return Err(e),
+            Err(ForkFail::Unavailable) => {}
+        }
+    }
+    let (child, sock) = exec_child(start, fds)?;
+    Ok((
+        ChildProc {
+            pid: child.id(),
+            kind: Kind::Spawned(child),
+            status: None,
+        },
+        sock,
+    ))
+}
+
+fn send_start(sock: &FrameSocket, start: &Start, fds: &[OwnedFd]) -> io::Result<()> {
+    let (bytes, _) = wire::encode(start).map_err(io::Error::other)?;
+    if let Err(e) = sock.send(&bytes, fds, None) {
+        // The child died at once; the caller finds out from its exit status.
+        let _ = e;
+    }
+    Ok(())
+}
+
+/// Starts a child by re-executing this executable and sends it `start` (with `fds` attached).
+pub(crate) fn exec_child(start: &Start, fds: &[OwnedFd]) -> io::Result<(Child, FrameSocket)> {
     if !is_child() && std::env::var_os(ENV_CHILD).is_some() {
         // Started as a child, but `main` did not call `init()` first: starting children from
         // here would start the whole program again, recursively.
@@ -320,12 +373,121 @@ pub(crate) fn spawn_child(start: &Start, fds: &[OwnedFd]) -> io::Result<(Child, 
     cmd.stdin(std::process::Stdio::from(theirs));
     let child = cmd.spawn()?;
     let sock = FrameSocket::new(ours);
-    let (bytes, _) = wire::encode(start).map_err(io::Error::other)?;
-    if let Err(e) = sock.send(&bytes, fds, None) {
-        // The child died at once; the caller finds out from its exit status.
-        let _ = e;
-    }
+    send_start(&sock, start, fds)?;
     Ok((child, sock))
+}
+
+/// A child process however it was started: its pid, its exit status once known, signals.
+#[derive(Debug)]
+pub(crate) struct ChildProc {
+    pid: u32,
+    kind: Kind,
+    status: Option<ExitStatus>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// Re-executed by this process: its own child, reaped with `wait`.
+    Spawned(Child),
+    /// Forked by the fork server, which reaps it and reports its status.
+    Forked(ForkedChild),
+}
+
+impl ChildProc {
+    /// The process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit status if the child ended (it is reaped then).
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = match &mut self.kind {
+                Kind::Spawned(c) => c.try_wait()?,
+                Kind::Forked(f) => f.read_status(false)?,
+            };
+        }
+        Ok(self.status)
+    }
+
+    /// Waits for the child to end; its exit status.
+    pub(crate) fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let s = match &mut self.kind {
+            Kind::Spawned(c) => c.wait()?,
+            Kind::Forked(f) => match f.read_status(true)? {
+                Some(s) => s,
+                None => return Err(io::Error::other("no exit status")),
+            },
+        };
+        self.status = Some(s);
+        Ok(s)
+    }
+
+    /// Sends `sig`; nothing once the child is known to have ended. Never signals another
+    /// process: a re-executed child is not reaped before its status is known here, and a
+    /// forked one is signalled through its pidfd.
+    pub(crate) fn signal(&self, sig: rustix::process::Signal) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match &self.kind {
+            Kind::Spawned(_) => Killer::Pid(self.pid).signal(sig),
+            Kind::Forked(f) => f.signal(sig),
+        }
+    }
+
+    /// Something that can kill the child from another thread (a pool's `terminate`).
+    pub(crate) fn killer(&self) -> io::Result<Killer> {
+        Ok(match &self.kind {
+            Kind::Spawned(_) => Killer::Pid(self.pid),
+            Kind::Forked(f) => Killer::PidFd(f.pidfd()?),
+        })
+    }
+
+    /// Lets the child run on unwatched: a re-executed one is reaped by a background thread
+    /// when it ends (the fork server reaps the others).
+    pub(crate) fn detach(mut self) {
+        if matches!(self.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        if let Kind::Spawned(mut child) = self.kind {
+            let _ = std::thread::Builder::new()
+                .name("threadkit-reaper".into())
+                .spawn(move || {
+                    let _ = child.wait();
+                });
+        }
+    }
+}
+
+/// Signals a child from elsewhere than its [`ChildProc`].
+#[derive(Debug)]
+pub(crate) enum Killer {
+    /// By pid: valid only while the child is not reaped (its owner must drop the killer first).
+    Pid(u32),
+    /// By pidfd: always safe.
+    PidFd(OwnedFd),
+}
+
+impl Killer {
+    /// Sends `sig`, ignoring a process that already ended.
+    pub(crate) fn signal(&self, sig: rustix::process::Signal) -> io::Result<()> {
+        let r = match self {
+            Killer::Pid(pid) => {
+                let pid = rustix::process::Pid::from_raw(*pid as i32)
+                    .ok_or_else(|| io::Error::other("invalid pid"))?;
+                rustix::process::kill_process(pid, sig)
+            }
+            Killer::PidFd(fd) => rustix::process::pidfd_send_signal(fd, sig),
+        };
+        match r {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// The name of signal `n` (`"SIGKILL"`), or `"signal N"` for one without a common name.

@@ -4,13 +4,14 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child::{self, ChildProc, Outcome, Start, MAX_CONTROL_FRAME};
+use super::forkserver::{get_start_method, StartMethod};
 use super::wire::{self, FrameSocket, RecvFail};
 use crate::primitive::Mutex;
 use crate::TimeoutOverflow;
@@ -174,7 +175,7 @@ impl std::error::Error for JoinTimeoutError {}
 #[derive(Debug)]
 struct State<R> {
     /// `None` only once dropped.
-    child: Option<Child>,
+    child: Option<ChildProc>,
     status: Option<ExitStatus>,
     outcome: Option<Result<R, ProcessError>>,
     finished: bool,
@@ -253,8 +254,44 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     where
         A: Serialize + DeserializeOwned + 'static,
     {
+        Process::spawn_with(get_start_method(), f, args)
+    }
+
+    /// Starts `f(args)` in a child process started with `method` rather than the default
+    /// [`get_start_method`](super::get_start_method) (Python's
+    /// `get_context(method).Process(target=f, args=args).start()`).
+    ///
+    /// With [`StartMethod::ForkServer`], when the fork server cannot start, the child is
+    /// started with [`StartMethod::Spawn`].
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Process::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{Process, StartMethod};
+    ///
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let mut p = Process::spawn_with(StartMethod::Spawn, square, 9).unwrap();
+    /// assert_eq!(p.join(), Ok(81));
+    /// ```
+    pub fn spawn_with<A>(
+        method: StartMethod,
+        f: fn(A) -> R,
+        args: A,
+    ) -> Result<Process<R>, SpawnError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
         let (call, fds) = child::make_call(f, &args).map_err(SpawnError::Call)?;
-        let (child, sock) = child::spawn_child(&Start::Once(call), &fds).map_err(SpawnError::Io)?;
+        let (child, sock) =
+            child::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;
         Ok(Process {
             pid: child.id(),
             sock,
@@ -412,7 +449,7 @@ impl<R> Process<R> {
     fn poll_status(&self) -> Option<ExitStatus> {
         let mut st = self.state.lock();
         if st.status.is_none() {
-            if let Some(Ok(Some(s))) = st.child.as_mut().map(Child::try_wait) {
+            if let Some(Ok(Some(s))) = st.child.as_mut().map(ChildProc::try_wait) {
                 st.status = Some(s);
             }
         }
@@ -450,16 +487,12 @@ impl<R> Process<R> {
     }
 
     fn signal(&self, sig: rustix::process::Signal) -> io::Result<()> {
+        // Under the status lock: a re-executed child is not reaped meanwhile, so its pid is
+        // still its own (a forked one is signalled through its pidfd).
         let st = self.state.lock();
-        if st.status.is_some() {
-            return Ok(());
-        }
-        // The child is not reaped yet (we hold its status lock), so the pid is still ours.
-        let pid = rustix::process::Pid::from_raw(self.pid as i32)
-            .ok_or_else(|| io::Error::other("invalid pid"))?;
-        match rustix::process::kill_process(pid, sig) {
-            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(e) => Err(e.into()),
+        match (&st.status, &st.child) {
+            (None, Some(c)) => c.signal(sig),
+            _ => Ok(()),
         }
     }
 
@@ -518,16 +551,8 @@ impl<R> Process<R> {
 impl<R> Drop for Process<R> {
     fn drop(&mut self) {
         let st = self.state.get_mut();
-        let Some(mut child) = st.child.take() else {
-            return;
-        };
-        if st.status.is_some() || matches!(child.try_wait(), Ok(Some(_))) {
-            return;
+        if let Some(child) = st.child.take() {
+            child.detach();
         }
-        let _ = std::thread::Builder::new()
-            .name("threadkit-reaper".into())
-            .spawn(move || {
-                let _ = child.wait();
-            });
     }
 }

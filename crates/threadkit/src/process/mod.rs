@@ -146,6 +146,7 @@
 //! and error are inherited.
 
 mod child;
+mod forkserver;
 mod handle;
 mod lock;
 mod pipe;
@@ -156,6 +157,7 @@ mod value;
 mod wire;
 
 pub use child::{init, is_child};
+pub use forkserver::{get_start_method, set_start_method, StartMethod};
 pub use handle::{JoinTimeoutError, Process, ProcessError, SpawnError};
 pub use lock::{Event, Lock, LockGuard, ReleaseError};
 pub use pipe::{

@@ -12,7 +12,6 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
-use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, Call, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child::{self, Call, ChildProc, Killer, Outcome, Start, MAX_CONTROL_FRAME};
+use super::forkserver::{get_start_method, StartMethod};
 use super::handle::ProcessError;
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
 use crate::primitive::{Condvar, Mutex};
@@ -517,8 +517,10 @@ struct Shared {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     workers_started: AtomicUsize,
-    /// Pids of live workers, for `terminate`.
-    live: Mutex<Vec<u32>>,
+    /// Live workers by pid, for `terminate`.
+    live: Mutex<Vec<(u32, Killer)>>,
+    /// `None`: the default when a worker starts.
+    start_method: Option<StartMethod>,
 }
 
 /// Builds a [`ProcessPool`] (Python's `ProcessPoolExecutor(...)` / `Pool(...)` arguments).
@@ -549,6 +551,7 @@ pub struct Builder {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     initializer: Option<Result<Initializer, String>>,
+    start_method: Option<StartMethod>,
 }
 
 impl Builder {
@@ -630,6 +633,27 @@ impl Builder {
         self
     }
 
+    /// How workers are started (Python's `context` argument): by default the
+    /// [`get_start_method`](super::get_start_method) of the moment each worker starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{ProcessPool, StartMethod};
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::builder()
+    ///     .max_workers(1)
+    ///     .start_method(StartMethod::Spawn)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().into_result(), Ok(2));
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.start_method = Some(method);
+        self
+    }
+
     /// Builds the pool. Workers start when the first tasks arrive.
     ///
     /// # Errors
@@ -668,6 +692,7 @@ impl Builder {
             task_timeout: self.task_timeout,
             workers_started: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
+            start_method: self.start_method,
         });
         let mut managers = Vec::with_capacity(n);
         for i in 0..n {
@@ -1024,10 +1049,8 @@ impl ProcessPool {
             job.slot.finish(Err(TaskError::Cancelled));
         }
         self.shared.cv.notify_all();
-        for pid in self.shared.live.lock().iter() {
-            if let Some(pid) = rustix::process::Pid::from_raw(*pid as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
+        for (_, killer) in self.shared.live.lock().iter() {
+            let _ = killer.signal(rustix::process::Signal::KILL);
         }
         self.shutdown(true);
     }
@@ -1040,7 +1063,7 @@ impl Drop for ProcessPool {
 }
 
 struct Worker {
-    child: Child,
+    child: ChildProc,
     sock: FrameSocket,
     pid: u32,
     tasks: usize,
@@ -1055,7 +1078,7 @@ impl Worker {
             pid,
             ..
         } = self;
-        shared.live.lock().retain(|p| *p != pid);
+        shared.live.lock().retain(|(p, _)| *p != pid);
         drop(sock);
         let _ = child.wait();
     }
@@ -1063,8 +1086,8 @@ impl Worker {
     /// Kills and reaps the worker; its exit status.
     fn kill(self, shared: &Shared) -> Option<std::process::ExitStatus> {
         let Worker { mut child, pid, .. } = self;
-        shared.live.lock().retain(|p| *p != pid);
-        let _ = child.kill();
+        shared.live.lock().retain(|(p, _)| *p != pid);
+        let _ = child.signal(rustix::process::Signal::KILL);
         child.wait().ok()
     }
 
@@ -1072,7 +1095,7 @@ impl Worker {
     fn died(self, shared: &Shared) -> TaskError {
         let Worker { mut child, pid, .. } = self;
         // Out of `live` before reaping, so that `terminate` never signals a reused pid.
-        shared.live.lock().retain(|p| *p != pid);
+        shared.live.lock().retain(|(p, _)| *p != pid);
         match child.wait() {
             Ok(s) => TaskError::from_process(ProcessError::from_status(s)),
             Err(e) => TaskError::Io {
@@ -1100,11 +1123,20 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartFail> {
         ),
     };
     let has_init = initializer.is_some();
-    let (child, sock) = child::spawn_child(&Start::Worker { initializer }, &fds)
+    let method = shared.start_method.unwrap_or_else(get_start_method);
+    let (child, sock) = child::spawn_child(method, &Start::Worker { initializer }, &fds)
         .map_err(|e| StartFail::Io(e.to_string()))?;
     shared.workers_started.fetch_add(1, Ordering::SeqCst);
     let pid = child.id();
-    shared.live.lock().push(pid);
+    match child.killer() {
+        Ok(killer) => shared.live.lock().push((pid, killer)),
+        Err(e) => {
+            let _ = child.signal(rustix::process::Signal::KILL);
+            let mut child = child;
+            let _ = child.wait();
+            return Err(StartFail::Io(e.to_string()));
+        }
+    }
     let worker = Worker {
         child,
         sock,

@@ -395,6 +395,13 @@ impl FrameSocket {
         }
     }
 
+    /// Whether a whole frame is already read ahead (so `poll` on the socket would not see it).
+    pub(crate) fn has_buffered_frame(&self) -> bool {
+        let st = self.rd.lock();
+        st.buf.len() >= HEADER
+            && st.buf.len() >= HEADER + u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize
+    }
+
     /// Whether a frame (or the end of the stream) can be read without waiting.
     pub(crate) fn poll_readable(&self, deadline: Option<Instant>) -> io::Result<bool> {
         {
