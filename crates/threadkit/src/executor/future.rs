@@ -1,22 +1,29 @@
 //! [`Future`]: the shared handle to a task's eventual outcome, and its state machine.
 //!
-//! A task lives in one allocation (`Task<T, F>`): the job closure `F`, the state behind a
-//! mutex, a condition variable for blocking readers, the done-callbacks and the registrations
-//! of [`wait`](super::wait) / [`as_completed`](super::as_completed). The pool's queue holds the
+//! A task lives in one allocation (`Task<T, F>`, behind an `Arc`): the job closure `F`, the
+//! state byte, the outcome slot, a mutex and a condition variable for blocking readers, and
+//! (allocated on first use) the done-callbacks and the registrations of
+//! [`wait`](super::wait) / [`as_completed`](super::as_completed). The pool's queue holds the
 //! same allocation type-erased as a [`Run`]; every [`Future`] clone holds it as a `TaskRef<T>`.
 //!
-//! States: `Pending -> Running -> Done(outcome)`, `Pending -> Done(Cancelled | BrokenPool)`;
-//! `Done(Ok)` becomes `Taken` when [`Future::into_result`] moves the value out. Whoever moves
-//! the task out of `Pending` (a worker, a waiter running it inline, `cancel`, a drain on
-//! shutdown) is the only one to touch the job closure, and finishes the task.
+//! States: `PENDING -> RUNNING -> DONE(outcome)`; cancelling (or a drain on shutdown) also
+//! goes through `RUNNING`, held only while the closure is dropped. A compare-and-swap moves a
+//! task out of `PENDING`, so exactly one thread (a worker, a waiter running it inline,
+//! `cancel`, a drain on shutdown) touches the job closure and writes the outcome, then
+//! publishes `DONE` with one swap. Nobody waiting means no lock and no notify on that path;
+//! see [`Core`] for how waiters and callbacks register. `DONE(Ok)` becomes taken when
+//! [`Future::into_result`] moves the value out.
 
+use crate::primitive::atomic::{AtomicU8, Ordering};
 use crate::primitive::{Condvar, Mutex, MutexGuard};
 use crate::unwind;
 use crossbeam_channel::Sender;
+#[cfg(not(loom))]
 use crossbeam_utils::Backoff;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "deadlock-detection")]
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,56 +184,85 @@ pub(crate) struct Waiter {
     pub(crate) id: u64,
 }
 
-pub(crate) enum Stage<T> {
+/// The phase bits of [`Core::state`].
+const PHASE: u8 = 0b11;
+/// In the queue (or not yet run): the job closure is in place.
+const PENDING: u8 = 0;
+/// Claimed: running, or being cancelled / aborted by the thread that claimed it.
+const RUNNING: u8 = 1;
+/// Finished: the outcome is written (and read or taken only under the lock).
+const DONE: u8 = 2;
+/// Someone registered interest under the lock (a blocked waiter, a callback, a `wait` /
+/// `as_completed` registration): the finisher must take the lock and wake them. Without it
+/// finishing a task is one atomic swap.
+const WATCHED: u8 = 0b100;
+
+/// A read-only view of a task's stage (for `wait`, `successful`, `Debug`).
+pub(crate) enum Stage<'a, T> {
     Pending,
     Running,
-    /// The failure is boxed to keep plain tasks small.
-    Done(Result<T, Box<TaskError>>),
+    Done(&'a Result<T, Box<TaskError>>),
     /// Done successfully; the value was moved out (or cleared at the end of a scope).
     Taken,
 }
 
-pub(crate) struct State<T> {
-    pub(crate) stage: Stage<T>,
-    /// Callbacks and `wait` / `as_completed` registrations; allocated on first use so a
-    /// plain task stays small.
-    extra: Option<Box<Extra<T>>>,
-}
+/// The outcome slot: `None` until done, and again once a value was taken.
+type Outcome<T> = Option<Result<T, Box<TaskError>>>;
 
+/// Callbacks and `wait` / `as_completed` registrations; allocated on first use so a plain
+/// task stays small.
 pub(crate) struct Extra<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
 }
 
-impl<T> State<T> {
-    fn extra(&mut self) -> &mut Extra<T> {
-        self.extra.get_or_insert_with(|| {
-            Box::new(Extra {
-                callbacks: Vec::new(),
-                waiters: Vec::new(),
-            })
-        })
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        matches!(self.stage, Stage::Done(_) | Stage::Taken)
-    }
-}
-
 /// The part of a task that does not depend on its closure type.
+///
+/// The state machine is one atomic byte (`PENDING -> RUNNING -> DONE`, plus the `WATCHED`
+/// flag). Whoever moves it out of `PENDING` (a compare-and-swap) owns the job closure and is
+/// the only writer of `outcome`, which it fills before publishing `DONE` with a swap. After
+/// `DONE`, `outcome` is only touched while holding `lock` (so clones can read it while another
+/// takes it). Waiters and callbacks register under `lock` and set `WATCHED` with a
+/// read-modify-write on the same byte: either they see `DONE` (and act at once) or the
+/// finisher's swap sees `WATCHED` and takes the lock to wake them; the lock orders the two.
 pub(crate) struct Core<T> {
-    pub(crate) state: Mutex<State<T>>,
-    cond: Condvar,
-    /// Set (after the stage) when the task is done: lets waiters spin briefly without the lock.
-    done: AtomicBool,
+    state: AtomicU8,
     /// The pool whose workers may run this task inline (0: none). `u32` keeps tasks small.
     pool_id: u32,
+    outcome: UnsafeCell<Outcome<T>>,
+    lock: Mutex<Option<Box<Extra<T>>>>,
+    cond: Condvar,
     /// Deadlock detector hook: the thread token of the worker running the task (0: none),
     /// the "holder" a blocked waiter names, and the future's id.
     #[cfg(feature = "deadlock-detection")]
     runner: AtomicU64,
     #[cfg(feature = "deadlock-detection")]
     deadlock_id: crate::sync::deadlock::ResourceId,
+}
+
+// SAFETY: `outcome` is written only by the thread that claimed the task, before `DONE` is
+// published with release ordering, and afterwards accessed only while holding `lock` (see
+// `DoneGuard`); so, as for a `Mutex<T>`, `T: Send` is enough to share the core.
+unsafe impl<T: Send> Sync for Core<T> {}
+
+/// Proof that a task is done, holding its lock: access to the outcome.
+pub(crate) struct DoneGuard<'a, T> {
+    outcome: &'a UnsafeCell<Outcome<T>>,
+    _lock: MutexGuard<'a, Option<Box<Extra<T>>>>,
+}
+
+impl<T> DoneGuard<'_, T> {
+    pub(crate) fn outcome(&self) -> &Outcome<T> {
+        // SAFETY: a `DoneGuard` exists only once `DONE` was observed with acquire ordering
+        // (the finisher's write happened before) and while `lock` is held; after `DONE` every
+        // access to `outcome` holds `lock`, so nobody writes it now.
+        unsafe { &*self.outcome.get() }
+    }
+
+    pub(crate) fn outcome_mut(&mut self) -> &mut Outcome<T> {
+        // SAFETY: as in `outcome`, and `&mut self` makes this the only access through the guard.
+        unsafe { &mut *self.outcome.get() }
+    }
 }
 
 thread_local! {
@@ -245,17 +281,25 @@ pub(crate) fn worker_of() -> u32 {
 }
 
 fn next_waiter_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn new_extra<T>() -> Box<Extra<T>> {
+    Box::new(Extra {
+        callbacks: Vec::new(),
+        waiters: Vec::new(),
+    })
 }
 
 impl<T> Core<T> {
-    fn new(pool_id: u32, stage: Stage<T>) -> Self {
+    fn new(pool_id: u32, phase: u8) -> Self {
         Core {
-            state: Mutex::new(State { stage, extra: None }),
-            cond: Condvar::new(),
-            done: AtomicBool::new(false),
+            state: AtomicU8::new(phase),
             pool_id,
+            outcome: UnsafeCell::new(None),
+            lock: Mutex::new(None),
+            cond: Condvar::new(),
             #[cfg(feature = "deadlock-detection")]
             runner: AtomicU64::new(0),
             #[cfg(feature = "deadlock-detection")]
@@ -263,18 +307,95 @@ impl<T> Core<T> {
         }
     }
 
-    /// Publishes `outcome`, wakes every kind of waiter, then runs the callbacks.
-    pub(crate) fn finish(
-        &self,
-        mut st: MutexGuard<'_, State<T>>,
-        outcome: Result<T, TaskError>,
-        me: &dyn Fn() -> Future<T>,
-    ) {
-        st.stage = Stage::Done(outcome.map_err(Box::new));
-        self.done.store(true, Ordering::Release);
-        let extra = st.extra.take();
-        drop(st);
-        // Cheap when nobody waits (parking_lot checks an atomic first).
+    fn phase(&self) -> u8 {
+        self.state.load(Ordering::Acquire) & PHASE
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        self.phase() == PENDING
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.phase() == RUNNING
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.phase() == DONE
+    }
+
+    /// Moves the task from `PENDING` to `RUNNING`; true when this thread did (and so owns the
+    /// job closure and must finish the task).
+    fn claim(&self) -> bool {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur & PHASE != PENDING {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                (cur & !PHASE) | RUNNING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The outcome through exclusive access, when the task is done.
+    fn outcome_if_done(&mut self) -> Option<&mut Outcome<T>> {
+        if self.is_done() {
+            Some(self.outcome.get_mut())
+        } else {
+            None
+        }
+    }
+
+    /// The lock, when the task is done.
+    pub(crate) fn done_guard(&self) -> Option<DoneGuard<'_, T>> {
+        if !self.is_done() {
+            return None;
+        }
+        Some(DoneGuard {
+            outcome: &self.outcome,
+            _lock: self.lock.lock(),
+        })
+    }
+
+    /// Takes the lock and sets `WATCHED`; the guard comes back as a [`DoneGuard`] when the
+    /// task is already done (`Err`), else as the plain guard to register under (`Ok`).
+    #[allow(clippy::type_complexity)]
+    fn watch(&self) -> Result<MutexGuard<'_, Option<Box<Extra<T>>>>, DoneGuard<'_, T>> {
+        let guard = self.lock.lock();
+        if self.state.fetch_or(WATCHED, Ordering::AcqRel) & PHASE == DONE {
+            return Err(DoneGuard {
+                outcome: &self.outcome,
+                _lock: guard,
+            });
+        }
+        Ok(guard)
+    }
+
+    /// Publishes `outcome` (the caller claimed the task, or made it `RUNNING`), wakes every
+    /// kind of waiter, then runs the callbacks.
+    pub(crate) fn finish(&self, outcome: Result<T, TaskError>, me: &dyn Fn() -> Future<T>) {
+        // SAFETY: the caller moved the task out of `PENDING` (or created it `RUNNING`), so it
+        // is the only thread touching `outcome` until the swap below publishes `DONE`.
+        unsafe { *self.outcome.get() = Some(outcome.map_err(Box::new)) };
+        let prev = self.state.swap(DONE, Ordering::AcqRel);
+        debug_assert_eq!(prev & PHASE, RUNNING);
+        if prev & WATCHED != 0 {
+            self.wake(me);
+        }
+    }
+
+    /// The slow part of [`finish`](Core::finish), when someone registered.
+    #[cold]
+    fn wake(&self, me: &dyn Fn() -> Future<T>) {
+        // Registrations hold the lock from setting `WATCHED` until they are in place, so
+        // taking it here sees them all (and blocked waiters are already asleep on `cond`).
+        let extra = self.lock.lock().take();
         self.cond.notify_all();
         if let Some(extra) = extra {
             for w in extra.waiters {
@@ -288,13 +409,19 @@ impl<T> Core<T> {
         }
     }
 
-    /// Blocks until done or `deadline`; returns the guard and whether it is done.
-    fn wait_done(&self, deadline: Option<Instant>) -> (MutexGuard<'_, State<T>>, bool) {
+    /// Blocks until done or `deadline`; `None` when the deadline passed first.
+    fn wait_done(&self, deadline: Option<Instant>) -> Option<DoneGuard<'_, T>> {
         // Tasks are often about to finish: spin a little before sleeping on the condvar,
         // as crossbeam-channel's receivers do.
-        let backoff = Backoff::new();
-        while !self.done.load(Ordering::Acquire) && !backoff.is_completed() {
-            backoff.snooze();
+        #[cfg(not(loom))]
+        {
+            let backoff = Backoff::new();
+            while !self.is_done() && !backoff.is_completed() {
+                backoff.snooze();
+            }
+        }
+        if let Some(done) = self.done_guard() {
+            return Some(done);
         }
         // Deadlock detector hook: the watchdog sees this thread blocked on the future, held by
         // the worker running it.
@@ -306,41 +433,64 @@ impl<T> Core<T> {
             },
             &self.runner,
         );
-        let mut st = self.state.lock();
-        while !st.is_done() {
+        let mut guard = match self.watch() {
+            Ok(guard) => guard,
+            Err(done) => return Some(done),
+        };
+        loop {
             let timed_out = match deadline {
-                Some(d) => self.cond.wait_until(&mut st, d),
+                Some(d) => self.cond.wait_until(&mut guard, d),
                 None => {
-                    self.cond.wait(&mut st);
+                    self.cond.wait(&mut guard);
                     false
                 }
             };
-            if timed_out && !st.is_done() {
-                return (st, false);
+            if self.is_done() {
+                return Some(DoneGuard {
+                    outcome: &self.outcome,
+                    _lock: guard,
+                });
+            }
+            if timed_out {
+                return None;
             }
         }
-        (st, true)
     }
 
     /// Registers a `wait` / `as_completed` waiter unless already done; returns whether done.
     pub(crate) fn register(&self, tx: &Sender<usize>, index: usize, id: u64) -> bool {
-        let mut st = self.state.lock();
-        if st.is_done() {
-            return true;
+        match self.watch() {
+            Err(_done) => true,
+            Ok(mut guard) => {
+                guard.get_or_insert_with(new_extra).waiters.push(Waiter {
+                    tx: tx.clone(),
+                    index,
+                    id,
+                });
+                false
+            }
         }
-        st.extra().waiters.push(Waiter {
-            tx: tx.clone(),
-            index,
-            id,
-        });
-        false
     }
 
     /// Removes the registrations with `id`.
     pub(crate) fn unregister(&self, id: u64) {
-        let mut st = self.state.lock();
-        if let Some(extra) = &mut st.extra {
+        if let Some(extra) = &mut *self.lock.lock() {
             extra.waiters.retain(|w| w.id != id);
+        }
+    }
+
+    /// Calls `f` with a view of the stage.
+    pub(crate) fn with_stage<R>(&self, f: impl FnOnce(Stage<'_, T>) -> R) -> R {
+        match self.phase() {
+            PENDING => f(Stage::Pending),
+            RUNNING => f(Stage::Running),
+            _ => {
+                let done = self.done_guard().expect("the phase is DONE");
+                match done.outcome() {
+                    Some(outcome) => f(Stage::Done(outcome)),
+                    None => f(Stage::Taken),
+                }
+            }
         }
     }
 }
@@ -360,6 +510,8 @@ fn run_callbacks<T>(callbacks: Vec<Callback<T>>, fut: &Future<T>) {
 /// (for the queue).
 pub(crate) trait TaskRef<T>: Send + Sync {
     fn core(&self) -> &Core<T>;
+    /// The core through the only handle left.
+    fn core_mut(&mut self) -> &mut Core<T>;
     /// Runs the task on this thread if it is still pending; returns whether it did.
     fn run_if_pending(&self, me: &dyn Fn() -> Future<T>) -> bool;
     /// Finishes the task with `error` if it is still pending; returns whether it did.
@@ -374,17 +526,19 @@ pub(crate) trait Run: Send + Sync {
     fn abort(self: Arc<Self>, error: TaskError);
 }
 
+/// A task: its state, its closure and its outcome in one allocation, which the queue (as a
+/// [`Run`]) and every [`Future`] clone (as a [`TaskRef`]) share.
 pub(crate) struct Task<T, F> {
     core: Core<T>,
-    /// Taken exactly once, under `core.state`'s lock, by whoever moves the task out of
-    /// `Pending`.
+    /// Taken exactly once, by the thread whose [`Core::claim`] succeeded.
     job: UnsafeCell<Option<F>>,
     /// The scope this task belongs to, told when the task is completely finished.
     scope: Option<Arc<ScopeState>>,
 }
 
-// SAFETY: `job` is only accessed while holding `core.state`'s lock (see `claim`), so the
-// `F: Send` closure is moved to at most one thread; `core` is Sync when `T: Send` (a mutex).
+// SAFETY: `job` is only accessed by the one thread that moved `core` out of `PENDING` (a
+// compare-and-swap only one thread wins), so the `F: Send` closure is moved to at most one
+// thread; `core` is Sync when `T: Send`.
 unsafe impl<T: Send, F: Send> Sync for Task<T, F> {}
 
 impl<T, F> Task<T, F>
@@ -394,53 +548,47 @@ where
 {
     pub(crate) fn new(job: F, pool_id: u32, scope: Option<Arc<ScopeState>>) -> Self {
         Task {
-            core: Core::new(pool_id, Stage::Pending),
+            core: Core::new(pool_id, PENDING),
             job: UnsafeCell::new(Some(job)),
             scope,
         }
     }
 
-    /// Moves the task out of `Pending` into `next` and hands back the closure, if pending.
-    fn claim(&self, st: &mut MutexGuard<'_, State<T>>, next: Stage<T>) -> Option<F> {
-        if !matches!(st.stage, Stage::Pending) {
+    /// Moves the task out of `PENDING` and hands back the closure, if pending.
+    fn claim(&self) -> Option<F> {
+        if !self.core.claim() {
             return None;
         }
-        st.stage = next;
-        // SAFETY: we hold `core.state`'s lock (`st` borrows it) and the stage was `Pending`,
-        // which only the holder of that lock can leave; so no other thread accesses `job`
-        // now, and no one will again (the stage is no longer `Pending`).
+        // SAFETY: this thread won the claim: no other thread accesses `job` now or ever again
+        // (only the claimant does, and a task is claimed once).
         unsafe { (*self.job.get()).take() }
     }
 
     fn execute(&self, me: &dyn Fn() -> Future<T>) -> bool {
-        let job = {
-            let mut st = self.core.state.lock();
-            match self.claim(&mut st, Stage::Running) {
-                Some(job) => job,
-                None => return false,
-            }
+        let Some(job) = self.claim() else {
+            return false;
         };
         #[cfg(feature = "deadlock-detection")]
-        self.core
-            .runner
-            .store(crate::primitive::thread_token(), Ordering::Relaxed);
+        self.core.runner.store(
+            crate::primitive::thread_token(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let outcome = unwind::catch(job).map_err(|payload| TaskError::Panicked {
             message: unwind::payload_message(&*payload),
         });
         #[cfg(feature = "deadlock-detection")]
-        self.core.runner.store(0, Ordering::Relaxed);
-        let st = self.core.state.lock();
-        self.core.finish(st, outcome, me);
+        self.core
+            .runner
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.core.finish(outcome, me);
         self.finished();
         true
     }
 
     fn abort_pending(&self, error: TaskError, me: &dyn Fn() -> Future<T>) -> bool {
-        let mut st = self.core.state.lock();
-        let Some(job) = self.claim(&mut st, Stage::Running) else {
+        let Some(job) = self.claim() else {
             return false;
         };
-        drop(st);
         // The closure's captures are dropped before anyone can see the task finished.
         if let Err(payload) = unwind::catch(move || drop(job)) {
             tracing::error!(
@@ -448,8 +596,7 @@ where
                 "dropping a cancelled task's closure panicked"
             );
         }
-        let st = self.core.state.lock();
-        self.core.finish(st, Err(error), me);
+        self.core.finish(Err(error), me);
         self.finished();
         true
     }
@@ -468,6 +615,9 @@ where
 {
     fn core(&self) -> &Core<T> {
         &self.core
+    }
+    fn core_mut(&mut self) -> &mut Core<T> {
+        &mut self.core
     }
     fn run_if_pending(&self, me: &dyn Fn() -> Future<T>) -> bool {
         self.execute(me)
@@ -555,12 +705,14 @@ where
         self.execute(&|| unreachable!("scoped tasks have no callbacks"))
     }
     fn clear(&self) {
-        let mut st = self.core.state.lock();
-        let old = match st.stage {
-            Stage::Done(Ok(_)) => std::mem::replace(&mut st.stage, Stage::Taken),
+        let Some(mut done) = self.core.done_guard() else {
+            return;
+        };
+        let old = match done.outcome_mut() {
+            slot @ Some(Ok(_)) => slot.take(),
             _ => return,
         };
-        drop(st);
+        drop(done);
         drop(old);
     }
 }
@@ -585,7 +737,8 @@ pub(crate) struct Promise<T> {
 impl<T: Send + 'static> Promise<T> {
     pub(crate) fn new() -> (Promise<T>, Future<T>) {
         let task: Task<T, fn() -> T> = Task {
-            core: Core::new(0, Stage::Running),
+            // Made `RUNNING`: only `complete` finishes it (it cannot be cancelled).
+            core: Core::new(0, RUNNING),
             job: UnsafeCell::new(None),
             scope: None,
         };
@@ -596,10 +749,8 @@ impl<T: Send + 'static> Promise<T> {
     }
 
     pub(crate) fn complete(self, outcome: Result<T, TaskError>) {
-        let core = self.fut.task.core();
-        let st = core.state.lock();
         let fut = &self.fut;
-        core.finish(st, outcome, &|| fut.clone());
+        fut.task.core().finish(outcome, &|| fut.clone());
     }
 }
 
@@ -655,14 +806,13 @@ impl<T> Clone for Future<T> {
 
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.task.core().state.lock();
-        let state = match &st.stage {
+        let state = self.task.core().with_stage(|stage| match stage {
             Stage::Pending => "pending",
             Stage::Running => "running",
             Stage::Done(Ok(_)) | Stage::Taken => "finished",
             Stage::Done(Err(e)) if **e == TaskError::Cancelled => "cancelled",
             Stage::Done(Err(_)) => "finished with an error",
-        };
+        });
         f.debug_struct("Future").field("state", &state).finish()
     }
 }
@@ -707,12 +857,14 @@ impl<T> Future<T> {
 
     /// Whether the task is still waiting in the queue (not started, not cancelled).
     pub(crate) fn is_pending(&self) -> bool {
-        matches!(self.core().state.lock().stage, Stage::Pending)
+        self.core().is_pending()
     }
 
-    fn wait_guard(&self) -> MutexGuard<'_, State<T>> {
+    fn wait_guard(&self) -> DoneGuard<'_, T> {
         self.help();
-        self.core().wait_done(None).0
+        self.core()
+            .wait_done(None)
+            .expect("an untimed wait ends done")
     }
 
     /// Whether the task has finished: with a value, a panic, cancelled or failed (Python's
@@ -727,7 +879,7 @@ impl<T> Future<T> {
     /// assert!(f.is_done());
     /// ```
     pub fn is_done(&self) -> bool {
-        self.core().state.lock().is_done()
+        self.core().is_done()
     }
 
     /// Whether the task is running right now (Python's `running()`).
@@ -748,7 +900,7 @@ impl<T> Future<T> {
     /// assert!(!f.is_running());
     /// ```
     pub fn is_running(&self) -> bool {
-        matches!(self.core().state.lock().stage, Stage::Running)
+        self.core().is_running()
     }
 
     /// Whether the future was cancelled (Python's `cancelled()`).
@@ -757,10 +909,8 @@ impl<T> Future<T> {
     ///
     /// See [`cancel`](Future::cancel).
     pub fn is_cancelled(&self) -> bool {
-        matches!(
-            self.core().state.lock().stage,
-            Stage::Done(Err(ref e)) if **e == TaskError::Cancelled
-        )
+        self.core()
+            .with_stage(|stage| matches!(stage, Stage::Done(Err(e)) if **e == TaskError::Cancelled))
     }
 
     /// Cancels the task if it has not started: returns `true` when the future is now (or
@@ -829,7 +979,7 @@ impl<T> Future<T> {
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
         let deadline = crate::deadline_after(timeout)?;
-        Ok(self.core().wait_done(Some(deadline)).1)
+        Ok(self.core().wait_done(Some(deadline)).is_some())
     }
 
     /// Blocks until done and returns the failure, or `None` when the task produced a value
@@ -847,9 +997,8 @@ impl<T> Future<T> {
     /// assert_eq!(bad.failure(), Some(TaskError::Panicked { message: "no".into() }));
     /// ```
     pub fn failure(&self) -> Option<TaskError> {
-        let st = self.wait_guard();
-        match &st.stage {
-            Stage::Done(Err(e)) => Some((**e).clone()),
+        match self.wait_guard().outcome() {
+            Some(Err(e)) => Some((**e).clone()),
             _ => None,
         }
     }
@@ -869,9 +1018,15 @@ impl<T> Future<T> {
     /// let f = pool.submit(|| vec![1, 2, 3]).unwrap();
     /// assert_eq!(f.into_result(), Ok(vec![1, 2, 3]));
     /// ```
-    pub fn into_result(self) -> Result<T, TaskError> {
-        let mut st = self.wait_guard();
-        take_outcome(&mut st)
+    pub fn into_result(mut self) -> Result<T, TaskError> {
+        // The only handle left (the queue, the worker and every clone let go): no lock needed.
+        // A task still queued or running has another handle, so this is a finished one.
+        if let Some(task) = Arc::get_mut(&mut self.task) {
+            if let Some(outcome) = task.core_mut().outcome_if_done() {
+                return take_outcome(outcome);
+            }
+        }
+        take_outcome(self.wait_guard().outcome_mut())
     }
 
     /// Registers `callback` to run with this future when it is done (Python's
@@ -892,38 +1047,37 @@ impl<T> Future<T> {
     /// assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(5));
     /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static) {
-        let mut st = self.core().state.lock();
-        if !st.is_done() {
-            st.extra().callbacks.push(Box::new(callback));
-            return;
+        match self.core().watch() {
+            Ok(mut guard) => {
+                guard
+                    .get_or_insert_with(new_extra)
+                    .callbacks
+                    .push(Box::new(callback));
+                return;
+            }
+            Err(done) => drop(done),
         }
-        drop(st);
         run_callbacks(vec![Box::new(callback) as Callback<T>], self);
     }
 }
 
-pub(crate) fn take_outcome<T>(st: &mut State<T>) -> Result<T, TaskError> {
-    match std::mem::replace(&mut st.stage, Stage::Taken) {
-        Stage::Done(Ok(v)) => Ok(v),
-        Stage::Done(Err(e)) => {
-            let err = (*e).clone();
-            st.stage = Stage::Done(Err(e));
-            Err(err)
-        }
-        Stage::Taken => Err(TaskError::ResultTaken),
-        other => {
-            st.stage = other;
-            unreachable!("take_outcome on an unfinished task")
-        }
+/// Moves a done task's value out (leaving `None`: taken); a failure stays in place.
+pub(crate) fn take_outcome<T>(slot: &mut Outcome<T>) -> Result<T, TaskError> {
+    match slot {
+        Some(Err(e)) => Err((**e).clone()),
+        Some(Ok(_)) => match slot.take() {
+            Some(Ok(v)) => Ok(v),
+            _ => unreachable!("checked just above"),
+        },
+        None => Err(TaskError::ResultTaken),
     }
 }
 
-fn read_outcome<T: Clone>(st: &State<T>) -> Result<T, TaskError> {
-    match &st.stage {
-        Stage::Done(Ok(v)) => Ok(v.clone()),
-        Stage::Done(Err(e)) => Err((**e).clone()),
-        Stage::Taken => Err(TaskError::ResultTaken),
-        Stage::Pending | Stage::Running => unreachable!("read_outcome on an unfinished task"),
+fn read_outcome<T: Clone>(slot: &Outcome<T>) -> Result<T, TaskError> {
+    match slot {
+        Some(Ok(v)) => Ok(v.clone()),
+        Some(Err(e)) => Err((**e).clone()),
+        None => Err(TaskError::ResultTaken),
     }
 }
 
@@ -947,7 +1101,7 @@ impl<T: Clone> Future<T> {
     /// assert_eq!(f.result().as_deref(), Ok("hi")); // still there
     /// ```
     pub fn result(&self) -> Result<T, TaskError> {
-        read_outcome(&self.wait_guard())
+        read_outcome(self.wait_guard().outcome())
     }
 
     /// Like [`result`](Future::result), giving up after `timeout` (Python's
@@ -971,11 +1125,10 @@ impl<T: Clone> Future<T> {
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, ResultTimeoutError> {
         let deadline =
             crate::deadline_after(timeout).map_err(ResultTimeoutError::TimeoutOverflow)?;
-        let (st, done) = self.core().wait_done(Some(deadline));
-        if !done {
+        let Some(done) = self.core().wait_done(Some(deadline)) else {
             return Err(ResultTimeoutError::Timeout);
-        }
-        read_outcome(&st).map_err(ResultTimeoutError::Task)
+        };
+        read_outcome(done.outcome()).map_err(ResultTimeoutError::Task)
     }
 
     /// The value if the task is done, without blocking.
@@ -996,14 +1149,53 @@ impl<T: Clone> Future<T> {
     /// assert_eq!(f.try_result(), Ok(1));
     /// ```
     pub fn try_result(&self) -> Result<T, TryResultError> {
-        let st = self.core().state.lock();
-        if !st.is_done() {
+        let Some(done) = self.core().done_guard() else {
             return Err(TryResultError::NotDone);
-        }
-        read_outcome(&st).map_err(TryResultError::Task)
+        };
+        read_outcome(done.outcome()).map_err(TryResultError::Task)
     }
 }
 
 pub(crate) fn new_waiter_id() -> u64 {
     next_waiter_id()
+}
+
+/// A task made without a pool, for the loom models of the future's state machine
+/// (`tests/loom_executor.rs`): [`loom_task`] gives its [`Future`] and this queue entry, which a
+/// model thread runs or aborts as a worker or a shutdown drain would.
+#[cfg(loom)]
+#[doc(hidden)]
+pub struct LoomTask(Arc<dyn Run>);
+
+#[cfg(loom)]
+impl fmt::Debug for LoomTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LoomTask")
+    }
+}
+
+#[cfg(loom)]
+impl LoomTask {
+    /// Runs the task as a worker popping it from the queue would.
+    pub fn run(self) {
+        self.0.run();
+    }
+
+    /// Fails the task with [`TaskError::Cancelled`] unless it already started, as
+    /// `shutdown_with(cancel_futures)` does to queued tasks.
+    pub fn abort(self) {
+        self.0.abort(TaskError::Cancelled);
+    }
+}
+
+/// A pool-less task and its future (loom models only).
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn loom_task<T, F>(f: F) -> (Future<T>, LoomTask)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let task = Arc::new(Task::new(f, 0, None));
+    (Future::from_task(task.clone()), LoomTask(task))
 }

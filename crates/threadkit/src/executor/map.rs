@@ -823,13 +823,12 @@ impl<R> AsyncResult<R> {
     /// assert_eq!(r.successful(), Ok(false));
     /// ```
     pub fn successful(&self) -> Result<bool, NotReady> {
-        let st = self.fut.core().state.lock();
-        match &st.stage {
+        self.fut.core().with_stage(|stage| match stage {
             Stage::Pending | Stage::Running => Err(NotReady),
             Stage::Done(Ok(v)) => Ok((self.ok)(v)),
             Stage::Done(Err(_)) => Ok(false),
             Stage::Taken => Ok(true),
-        }
+        })
     }
 
     /// Blocks until ready and returns the value (`get()`).

@@ -69,6 +69,9 @@ mod pool;
 mod scope;
 mod wait;
 
+#[cfg(loom)]
+#[doc(hidden)]
+pub use future::{loom_task, LoomTask};
 pub use future::{Future, ResultTimeoutError, TaskError, TryResultError};
 pub use map::{
     AsyncResult, GetTimeoutError, ItemResults, MapItemError, MapOptions, MapResults, NotReady,

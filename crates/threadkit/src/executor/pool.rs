@@ -4,8 +4,9 @@ use crate::primitive::{Condvar, Mutex, MutexGuard};
 use crate::thread::JoinHandle;
 use crate::unwind;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_utils::CachePadded;
 use std::fmt;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::future::{set_worker_of, worker_of, Future, Run, Task, TaskError};
@@ -293,15 +294,16 @@ impl Builder {
             shared: Arc::new(Shared {
                 id: (number % (u32::MAX as usize)) as u32 + 1,
                 rx,
-                state: Mutex::new(PoolState {
+                state: CachePadded::new(Mutex::new(PoolState {
                     tx: Some(tx),
                     broken: None,
                     spawned: 0,
                     live: 0,
                     handles: Vec::new(),
-                }),
+                })),
                 exited: Condvar::new(),
                 idle: AtomicUsize::new(0),
+                grown: AtomicBool::new(false),
                 max_workers,
                 prefix,
                 initializer: self.initializer,
@@ -330,10 +332,16 @@ pub(crate) struct Shared {
     /// Non-zero (unique among the last 2^32 - 1 pools): the worker threads' `worker_of()`.
     pub(crate) id: u32,
     pub(crate) rx: Receiver<Job>,
-    state: Mutex<PoolState>,
+    /// Locked by every submission: on a cache line of its own, so workers reading `rx` and
+    /// `grown` in their loop do not steal it from the submitting thread each time.
+    state: CachePadded<Mutex<PoolState>>,
     exited: Condvar,
     /// Workers blocked waiting for a job.
     idle: AtomicUsize,
+    /// Set once all `max_workers` workers were started: from then on nothing reads `idle`,
+    /// so workers stop maintaining it (two read-modify-writes and a fence saved each time a
+    /// worker finds the queue empty).
+    grown: AtomicBool,
     max_workers: usize,
     prefix: String,
     initializer: Option<Initializer>,
@@ -425,6 +433,9 @@ impl Shared {
         let handle = b.spawn(move || worker_main(shared, index))?;
         st.spawned += 1;
         st.live += 1;
+        if st.spawned == self.max_workers {
+            self.grown.store(true, Ordering::Relaxed);
+        }
         st.handles.push((index, handle));
         Ok(())
     }
@@ -506,6 +517,11 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
         loop {
             let job = match shared.rx.try_recv() {
                 Ok(job) => job,
+                Err(TryRecvError::Empty) if shared.grown.load(Ordering::Relaxed) => {
+                    // Fully grown: no idle bookkeeping is needed.
+                    let Ok(job) = shared.rx.recv() else { break };
+                    job
+                }
                 Err(TryRecvError::Empty) => {
                     shared.idle.fetch_add(1, Ordering::SeqCst);
                     let job = shared.rx.recv();

@@ -99,12 +99,12 @@ enum Status {
 }
 
 fn status<T>(f: &Future<T>) -> Status {
-    match &f.core().state.lock().stage {
+    f.core().with_stage(|stage| match stage {
         Stage::Pending | Stage::Running => Status::NotDone,
         Stage::Done(Err(e)) if **e == TaskError::Cancelled => Status::Done,
         Stage::Done(Err(_)) => Status::Failed,
         Stage::Done(Ok(_)) | Stage::Taken => Status::Done,
-    }
+    })
 }
 
 fn satisfied(return_when: ReturnWhen, done: usize, failed: bool, total: usize) -> bool {

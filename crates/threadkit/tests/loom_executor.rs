@@ -1,0 +1,109 @@
+//! loom models of the executor's `Future` state machine (one atomic state byte; a lock and a
+//! condition variable only for registered waiters and callbacks): every interleaving of a
+//! task finishing on one thread while others wait on, cancel or add callbacks to its future.
+//! Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p threadkit --release --test loom_executor`.
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use threadkit::executor::{loom_task, TaskError, TryResultError};
+
+#[test]
+fn a_blocked_reader_is_woken_by_the_finisher() {
+    loom::model(|| {
+        let (fut, task) = loom_task(|| 7);
+        let worker = thread::spawn(move || task.run());
+        // Blocks (registers, sleeps on the condvar) or finds it done: never misses the wakeup.
+        assert_eq!(fut.result(), Ok(7));
+        assert!(fut.is_done() && !fut.is_running() && !fut.is_cancelled());
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn cancel_racing_with_the_worker_has_one_winner() {
+    loom::model(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (fut, task) = {
+            let ran = ran.clone();
+            loom_task(move || ran.fetch_add(1, Ordering::SeqCst))
+        };
+        let worker = thread::spawn(move || task.run());
+        let cancelled = fut.cancel();
+        worker.join().unwrap();
+        let result = fut.result();
+        if cancelled {
+            assert_eq!(result, Err(TaskError::Cancelled));
+            assert_eq!(ran.load(Ordering::SeqCst), 0);
+            assert!(fut.is_cancelled());
+        } else {
+            assert_eq!(result, Ok(0));
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+            assert!(!fut.is_cancelled());
+        }
+    });
+}
+
+#[test]
+fn a_callback_added_during_the_run_runs_exactly_once_on_a_done_future() {
+    loom::model(|| {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (fut, task) = loom_task(|| 5);
+        let worker = thread::spawn(move || task.run());
+        {
+            let calls = calls.clone();
+            fut.add_done_callback(move |f| {
+                assert_eq!(f.try_result(), Ok(5));
+                calls.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        worker.join().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn abort_and_a_timed_reader_and_a_taker() {
+    loom::model(|| {
+        let (fut, task) = loom_task(|| String::from("v"));
+        let reader = {
+            let fut = fut.clone();
+            // Under loom a timed wait waits for the notify: it must come.
+            thread::spawn(move || fut.result_timeout(std::time::Duration::from_secs(60)).ok())
+        };
+        let drain = thread::spawn(move || task.abort());
+        let taken = fut.clone().into_result();
+        drain.join().unwrap();
+        let read = reader.join().unwrap();
+        assert_eq!(taken, Err(TaskError::Cancelled));
+        assert_eq!(read, None);
+        assert_eq!(
+            fut.try_result(),
+            Err(TryResultError::Task(TaskError::Cancelled))
+        );
+    });
+}
+
+#[test]
+fn a_value_is_taken_once_while_a_clone_reads_it() {
+    loom::model(|| {
+        let (fut, task) = loom_task(|| 9u32);
+        let worker = thread::spawn(move || task.run());
+        let reader = {
+            let fut = fut.clone();
+            thread::spawn(move || fut.result())
+        };
+        let taken = fut.clone().into_result();
+        worker.join().unwrap();
+        let read = reader.join().unwrap();
+        assert_eq!(taken, Ok(9));
+        // The reader either cloned the value before the take or found it taken.
+        assert!(read == Ok(9) || read == Err(TaskError::ResultTaken));
+        assert_eq!(
+            fut.try_result(),
+            Err(TryResultError::Task(TaskError::ResultTaken))
+        );
+    });
+}
