@@ -40,9 +40,10 @@ static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 /// [`ProcessPool`](super::ProcessPool) it never returns: it runs the function the parent asked
 /// for, sends back its result (or its panic), and exits the process.
 ///
-/// A child is the same executable re-executed through `/proc/self/exe` (so always the very file
-/// the parent runs, even if it was replaced on disk since), with an environment variable naming
-/// an inherited socket. Command-line arguments for libtest are added too (see
+/// A child (or the fork server that forks children, see
+/// [`StartMethod`](super::StartMethod)) is the same executable re-executed through
+/// `/proc/self/exe` (so always the very file the parent runs, even if it was replaced on disk
+/// since), with an environment variable naming an inherited socket. Command-line arguments for libtest are added too (see
 /// [`enable_test_support!`](crate::process::enable_test_support)); a `main` that calls `init()`
 /// first never sees them.
 ///
