@@ -395,6 +395,17 @@ fn start_server() -> Option<Client> {
     }
 }
 
+/// Reaps this process's fork server if it died (so that it does not stay a zombie until the
+/// next child is started); the next child starts a new one.
+fn reap_dead_server() {
+    let mut slot = SERVER.lock();
+    if let Slot::Running(c) = &mut *slot {
+        if c.owner == std::process::id() && matches!(c.server.try_wait(), Ok(Some(_))) {
+            *slot = Slot::NotStarted;
+        }
+    }
+}
+
 /// Ends this process's fork server, if it started one, and reaps it (so that a child that
 /// started children leaves no orphan behind when it exits).
 pub(crate) fn stop_server() {
@@ -446,6 +457,7 @@ impl ForkedChild {
                 Ok((_, 0)) => {
                     // The server was killed: the status is lost. As Python's forkserver, report
                     // exit code 255, once the child has really ended (its pidfd says so).
+                    reap_dead_server();
                     let deadline = if block { None } else { Some(Instant::now()) };
                     if !wire::wait_fd(self.pidfd.as_fd(), PollFlags::IN, deadline)? {
                         return Ok(None);
