@@ -185,13 +185,14 @@ struct State<R> {
 
 /// A Rust function running in a child process (Python's `multiprocessing.Process`, started).
 ///
-/// [`Process::spawn`] re-executes this program as a child that runs `f(args)` and sends back
+/// [`Process::spawn`] starts a child of this program (forked by the fork server, or the program
+/// re-executed: see [`StartMethod`](super::StartMethod)) that runs `f(args)` and sends back
 /// the return value; [`join`](Process::join) waits and returns it, or why there is none (a
 /// panic with its message, a signal by name, an exit code). The executable must call
 /// [`init`](super::init) first thing in `main`.
 ///
 /// Dropping a `Process` that is still running leaves it running (as Python's non-daemon
-/// processes); a background thread reaps it when it ends.
+/// processes); it is reaped when it ends (by the fork server, or a background thread).
 ///
 /// # Examples
 ///
