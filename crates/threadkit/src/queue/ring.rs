@@ -35,6 +35,20 @@ fn dekker_fence() {
     atomic::fence(Ordering::SeqCst);
 }
 
+/// True once `deadline` has passed: a thread that keeps being woken (or finding the condition
+/// true) only to lose the race for it still gives up in time. Under loom, where time is not
+/// modelled, never.
+#[inline]
+fn passed(deadline: Option<Instant>) -> bool {
+    #[cfg(not(loom))]
+    return deadline.is_some_and(|d| Instant::now() >= d);
+    #[cfg(loom)]
+    {
+        let _ = deadline;
+        false
+    }
+}
+
 /// Spinning while another thread finishes a step, or briefly before sleeping. Under loom every
 /// spin is a yield to the model's scheduler, and there is no pre-sleep spin at all.
 struct Spin {
@@ -475,7 +489,7 @@ impl<T> Ring<T> {
                 Wait::Forever => None,
                 Wait::Until(d) => Some(d),
             };
-            if timed_out {
+            if timed_out || passed(deadline) {
                 return Err((Fail::Timeout, item));
             }
             if !spin.before_sleep() {
@@ -499,7 +513,7 @@ impl<T> Ring<T> {
                 Wait::Forever => None,
                 Wait::Until(d) => Some(d),
             };
-            if timed_out {
+            if timed_out || passed(deadline) {
                 return Err(Fail::Timeout);
             }
             if !spin.before_sleep() {
@@ -556,7 +570,7 @@ impl<T> Ring<T> {
             if self.unfinished() == 0 {
                 return true;
             }
-            if timed_out {
+            if timed_out || passed(deadline) {
                 return false;
             }
             timed_out = self.joiners.sleep(|| self.unfinished() == 0, deadline);
