@@ -214,6 +214,8 @@ type Outcome<T> = Option<Result<T, Box<TaskError>>>;
 pub(crate) struct Extra<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
+    /// Where blocked readers sleep (made by the first one; each holds a clone while asleep).
+    cond: Option<Arc<Condvar>>,
 }
 
 /// The part of a task that does not depend on its closure type.
@@ -231,7 +233,6 @@ pub(crate) struct Core<T> {
     pool_id: u32,
     outcome: UnsafeCell<Outcome<T>>,
     lock: Mutex<Option<Box<Extra<T>>>>,
-    cond: Condvar,
     /// Deadlock detector hook: the thread token of the worker running the task (0: none),
     /// the "holder" a blocked waiter names, and the future's id.
     #[cfg(feature = "deadlock-detection")]
@@ -289,6 +290,7 @@ fn new_extra<T>() -> Box<Extra<T>> {
     Box::new(Extra {
         callbacks: Vec::new(),
         waiters: Vec::new(),
+        cond: None,
     })
 }
 
@@ -299,7 +301,6 @@ impl<T> Core<T> {
             pool_id,
             outcome: UnsafeCell::new(None),
             lock: Mutex::new(None),
-            cond: Condvar::new(),
             #[cfg(feature = "deadlock-detection")]
             runner: AtomicU64::new(0),
             #[cfg(feature = "deadlock-detection")]
@@ -394,10 +395,12 @@ impl<T> Core<T> {
     #[cold]
     fn wake(&self, me: &dyn Fn() -> Future<T>) {
         // Registrations hold the lock from setting `WATCHED` until they are in place, so
-        // taking it here sees them all (and blocked waiters are already asleep on `cond`).
+        // taking it here sees them all (and blocked waiters are already asleep on its `cond`).
         let extra = self.lock.lock().take();
-        self.cond.notify_all();
         if let Some(extra) = extra {
+            if let Some(cond) = &extra.cond {
+                cond.notify_all();
+            }
             for w in extra.waiters {
                 // The receiver may be gone (the waiting call returned); that is fine.
                 let _ = w.tx.send(w.index);
@@ -437,11 +440,17 @@ impl<T> Core<T> {
             Ok(guard) => guard,
             Err(done) => return Some(done),
         };
+        // Not done, so the finisher has not taken `Extra` yet: it will notify this condvar.
+        let cond = guard
+            .get_or_insert_with(new_extra)
+            .cond
+            .get_or_insert_with(|| Arc::new(Condvar::new()))
+            .clone();
         loop {
             let timed_out = match deadline {
-                Some(d) => self.cond.wait_until(&mut guard, d),
+                Some(d) => cond.wait_until(&mut guard, d),
                 None => {
-                    self.cond.wait(&mut guard);
+                    cond.wait(&mut guard);
                     false
                 }
             };
@@ -528,25 +537,45 @@ pub(crate) trait Run: Send + Sync {
 
 /// A task: its state, its closure and its outcome in one allocation, which the queue (as a
 /// [`Run`]) and every [`Future`] clone (as a [`TaskRef`]) share.
-pub(crate) struct Task<T, F> {
+pub(crate) struct Task<T, F, S = NoScope> {
     core: Core<T>,
     /// Taken exactly once, by the thread whose [`Core::claim`] succeeded.
     job: UnsafeCell<Option<F>>,
     /// The scope this task belongs to, told when the task is completely finished.
-    scope: Option<Arc<ScopeState>>,
+    scope: S,
+}
+
+/// What a task tells when it is completely finished: nothing for pool tasks (zero-sized, so
+/// it costs no space), its scope's count for scoped ones.
+pub(crate) trait Finished: Send + Sync {
+    fn finished(&self);
+}
+
+/// The [`Finished`] of tasks outside a scope.
+pub(crate) struct NoScope;
+
+impl Finished for NoScope {
+    fn finished(&self) {}
+}
+
+impl Finished for Arc<ScopeState> {
+    fn finished(&self) {
+        self.task_finished();
+    }
 }
 
 // SAFETY: `job` is only accessed by the one thread that moved `core` out of `PENDING` (a
 // compare-and-swap only one thread wins), so the `F: Send` closure is moved to at most one
 // thread; `core` is Sync when `T: Send`.
-unsafe impl<T: Send, F: Send> Sync for Task<T, F> {}
+unsafe impl<T: Send, F: Send, S: Sync> Sync for Task<T, F, S> {}
 
-impl<T, F> Task<T, F>
+impl<T, F, S> Task<T, F, S>
 where
     F: FnOnce() -> T + Send,
     T: Send,
+    S: Finished,
 {
-    pub(crate) fn new(job: F, pool_id: u32, scope: Option<Arc<ScopeState>>) -> Self {
+    pub(crate) fn new(job: F, pool_id: u32, scope: S) -> Self {
         Task {
             core: Core::new(pool_id, PENDING),
             job: UnsafeCell::new(Some(job)),
@@ -602,16 +631,15 @@ where
     }
 
     fn finished(&self) {
-        if let Some(scope) = &self.scope {
-            scope.task_finished();
-        }
+        self.scope.finished();
     }
 }
 
-impl<T, F> TaskRef<T> for Task<T, F>
+impl<T, F, S> TaskRef<T> for Task<T, F, S>
 where
     F: FnOnce() -> T + Send,
     T: Send,
+    S: Finished,
 {
     fn core(&self) -> &Core<T> {
         &self.core
@@ -627,14 +655,16 @@ where
     }
 }
 
-fn as_task_ref<'a, T: Send + 'a, F: FnOnce() -> T + Send + 'a>(
-    task: Arc<Task<T, F>>,
+fn as_task_ref<'a, T: Send + 'a, F: FnOnce() -> T + Send + 'a, S: Finished + 'a>(
+    task: Arc<Task<T, F, S>>,
 ) -> Arc<dyn TaskRef<T> + 'a> {
     task
 }
 
 /// A `Future` for a task seen through the queue. Only called when the task has callbacks.
-fn queue_future<T: Send, F: FnOnce() -> T + Send>(task: &Arc<Task<T, F>>) -> Future<T> {
+fn queue_future<T: Send, F: FnOnce() -> T + Send, S: Finished>(
+    task: &Arc<Task<T, F, S>>,
+) -> Future<T> {
     // SAFETY: callbacks can only be added through a public `Future<T>`, which exists only for
     // tasks of `ThreadPool::submit` and friends, whose `F` and `T` are `'static` (the
     // lifetime is unchanged). Scoped tasks (non-`'static`) are reachable only through
@@ -642,10 +672,11 @@ fn queue_future<T: Send, F: FnOnce() -> T + Send>(task: &Arc<Task<T, F>>) -> Fut
     Future::from_task(unsafe { erase_task_ref(as_task_ref(task.clone())) })
 }
 
-impl<T, F> Run for Task<T, F>
+impl<T, F, S> Run for Task<T, F, S>
 where
     F: FnOnce() -> T + Send,
     T: Send,
+    S: Finished,
 {
     fn run(self: Arc<Self>) {
         let me = || queue_future(&self);
@@ -693,10 +724,11 @@ pub(crate) trait ScopedTask: Send + Sync {
     fn clear(&self);
 }
 
-impl<T, F> ScopedTask for Task<T, F>
+impl<T, F, S> ScopedTask for Task<T, F, S>
 where
     F: FnOnce() -> T + Send,
     T: Send,
+    S: Finished,
 {
     fn help(&self) -> bool {
         if self.core.pool_id == 0 || worker_of() != self.core.pool_id {
@@ -740,7 +772,7 @@ impl<T: Send + 'static> Promise<T> {
             // Made `RUNNING`: only `complete` finishes it (it cannot be cancelled).
             core: Core::new(0, RUNNING),
             job: UnsafeCell::new(None),
-            scope: None,
+            scope: NoScope,
         };
         let fut = Future {
             task: Arc::new(task),
@@ -1196,6 +1228,6 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let task = Arc::new(Task::new(f, 0, None));
+    let task = Arc::new(Task::new(f, 0, NoScope));
     (Future::from_task(task.clone()), LoomTask(task))
 }

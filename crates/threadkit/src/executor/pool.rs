@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::future::{set_worker_of, worker_of, Future, Run, Task, TaskError};
+use super::future::{set_worker_of, worker_of, Future, NoScope, Run, Task, TaskError};
 
 /// A job in the pool's queue.
 pub(crate) type Job = Arc<dyn Run>;
@@ -412,7 +412,7 @@ impl Shared {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let task = Arc::new(Task::new(f, self.id, None));
+        let task = Arc::new(Task::new(f, self.id, NoScope));
         let fut = Future::from_task(task.clone());
         self.enqueue(task)?;
         Ok(fut)

@@ -150,7 +150,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        let task = Arc::new(Task::new(f, self.shared.id, Some(self.state.clone())));
+        let task = Arc::new(Task::new(f, self.shared.id, self.state.clone()));
         let as_ref: Arc<dyn TaskRef<T> + 'scope> = task.clone();
         let as_run: Arc<dyn Run + 'scope> = task.clone();
         let as_scoped: Arc<dyn ScopedTask + 'scope> = task;
