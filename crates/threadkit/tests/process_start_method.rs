@@ -1,14 +1,15 @@
 //! Integration tests for start methods: `Spawn` and `ForkServer` children behave the same
 //! (results, panics, exit codes, signals, `is_alive`), fork-server children come from one helper
-//! process, which reaps them, ends with its parent, and is replaced when it is killed.
+//! process, which reaps them, ends with its parent, and is replaced when it is killed; every
+//! kind of handle works in children of both methods.
 #![cfg(not(loom))]
 
 use std::os::unix::process::parent_id;
 use std::time::{Duration, Instant};
 
 use threadkit::process::{
-    get_start_method, pipe, set_start_method, Connection, JoinTimeoutError, Process, ProcessError,
-    ProcessPool, StartMethod, TaskError,
+    get_start_method, pipe, set_start_method, Array, Connection, Event, JoinTimeoutError, Lock,
+    Process, ProcessError, ProcessPool, Queue, StartMethod, TaskError, Value,
 };
 
 threadkit::process::enable_test_support!();
@@ -329,5 +330,60 @@ fn pool_workers_use_the_chosen_start_method() {
             "{m}"
         );
         assert_eq!(out[5], Ok(50), "{m}");
+    }
+}
+
+type Handles = (
+    Value<u64>,
+    Array<u32>,
+    Lock,
+    Event,
+    Queue<u32>,
+    Connection<String>,
+);
+
+/// Uses every kind of handle it was given.
+fn use_handles((total, array, lock, done, queue, conn): Handles) -> u32 {
+    {
+        let _held = lock.lock();
+        total.update(|t| t + 5);
+    }
+    array.set(1, 42).unwrap();
+    queue.put(7).unwrap();
+    conn.send(&"hello".to_owned()).unwrap();
+    let reply = conn.recv().unwrap();
+    done.set();
+    reply.len() as u32
+}
+
+#[test]
+fn every_kind_of_handle_works_in_children_of_both_methods() {
+    for m in METHODS {
+        let total = Value::new(10u64).unwrap();
+        let array = Array::from_slice(&[0u32; 3]).unwrap();
+        let lock = Lock::new().unwrap();
+        let done = Event::new().unwrap();
+        let queue = Queue::new().unwrap();
+        let (ours, theirs) = pipe::<String>().unwrap();
+        let handles = (
+            total.clone(),
+            array.clone(),
+            lock.clone(),
+            done.clone(),
+            queue.clone(),
+            theirs,
+        );
+        let mut p = Process::spawn_with(m, use_handles, handles).unwrap();
+        assert_eq!(
+            ours.recv_timeout(Duration::from_secs(30)).unwrap(),
+            "hello",
+            "{m}"
+        );
+        ours.send(&"four".to_owned()).unwrap();
+        assert_eq!(done.wait_timeout(Duration::from_secs(30)), Ok(true), "{m}");
+        assert_eq!(p.join(), Ok(4), "{m}");
+        assert_eq!(total.get(), 15, "{m}");
+        assert_eq!(array.to_vec(), vec![0, 42, 0], "{m}");
+        assert_eq!(queue.get_timeout(Duration::from_secs(30)), Ok(7), "{m}");
     }
 }
