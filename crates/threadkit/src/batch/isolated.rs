@@ -24,7 +24,7 @@ use crate::process::{ProcessPool, TaskError};
 /// | --- | --- |
 /// | `Err(e)` | [`Cause::Error`]`(e)` |
 /// | a panic | [`Cause::Panic`] with its message |
-/// | past the pool's [`task_timeout`](crate::process::Builder::task_timeout): the worker is killed | [`Cause::Timeout`] |
+/// | past the pool's [`task_timeout`](crate::process::ProcessPoolBuilder::task_timeout): the worker is killed | [`Cause::Timeout`] |
 /// | killed by a signal (segfault, abort, `SIGKILL`, the OOM killer) or `exit()` | [`Cause::Crashed`], the signal named |
 /// | killed by `SIGINT` (Ctrl-C reaches the whole process group) | [`Cause::Cancelled`] |
 /// | cancelled or the pool terminated | [`Cause::Cancelled`] |

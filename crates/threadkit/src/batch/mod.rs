@@ -491,7 +491,7 @@ where
     /// One batch thread per pool worker hands items over one at a time
     /// ([`workers`](Batch::workers) defaults to the pool's size and
     /// [`chunk_size`](Batch::chunk_size) to 1). For a hard per-item timeout, build the pool
-    /// with [`task_timeout`](crate::process::Builder::task_timeout): an item past it has its
+    /// with [`task_timeout`](crate::process::ProcessPoolBuilder::task_timeout): an item past it has its
     /// worker killed and replaced, and is reported as [`Cause::Timeout`]. The report,
     /// policies, retries, progress and journal are the same as for threads.
     ///
