@@ -1255,3 +1255,51 @@ fn stress_cancel_races_with_workers() {
         }
     }
 }
+
+#[test]
+fn stress_readers_callbacks_and_waits_racing_with_completion() {
+    // The completion path takes no lock unless someone registered: race blocked readers (one
+    // of which timed out first), callbacks, `wait` registrations and the finishing worker.
+    let p = pool(2);
+    for _ in 0..100 * stress() {
+        let (f, started, go) = blocker(&p);
+        started.recv().unwrap();
+        assert_eq!(
+            f.result_timeout(Duration::from_millis(1)),
+            Err(ResultTimeoutError::Timeout)
+        );
+        let (called_tx, called) = unbounded();
+        let barrier = Arc::new(Barrier::new(4));
+        let readers: Vec<_> = (0..3)
+            .map(|i| {
+                let (f, called_tx, barrier) = (f.clone(), called_tx.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    match i {
+                        0 => f.result().unwrap(),
+                        1 => {
+                            f.add_done_callback(move |f| {
+                                called_tx.send(f.is_done()).unwrap();
+                            });
+                            f.result_timeout(LONG).unwrap()
+                        }
+                        _ => {
+                            let w = wait(std::slice::from_ref(&f), ReturnWhen::AllCompleted);
+                            assert_eq!(w.done, vec![0]);
+                            f.try_result().unwrap()
+                        }
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        go.send(()).unwrap();
+        for r in readers {
+            assert_eq!(r.join().unwrap(), "blocker");
+        }
+        // The callback runs once, on the worker or at once on its thread, seeing a done future.
+        assert_eq!(called.recv_timeout(LONG), Ok(true));
+        assert!(called.try_recv().is_err());
+        assert_eq!(f.into_result(), Ok("blocker"));
+    }
+}
