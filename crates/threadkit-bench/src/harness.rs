@@ -11,12 +11,23 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// How many alternating rounds of ours/peer to time.
+    /// The fewest alternating rounds of ours/peer to time.
     pub(crate) fn rounds(&self) -> usize {
         if self.quick {
             3
         } else {
             7
+        }
+    }
+
+    /// Short comparisons keep alternating rounds until the comparison has run this long (at
+    /// most [`MAX_ROUNDS`]): on 2 cores a contended 30 ms round swings with one preemption,
+    /// and the median of many rounds does not.
+    pub(crate) fn budget_s(&self) -> f64 {
+        if self.quick {
+            0.3
+        } else {
+            2.0
         }
     }
 
@@ -60,6 +71,9 @@ pub(crate) enum Peer<'a> {
     Timed(&'a str, Box<dyn FnMut() -> Result<f64, String> + 'a>),
 }
 
+/// The most rounds a short comparison runs (see [`Ctx::budget_s`]).
+const MAX_ROUNDS: usize = 101;
+
 /// Seconds one call of `f` takes.
 pub(crate) fn time(mut f: impl FnMut()) -> f64 {
     let start = Instant::now();
@@ -82,7 +96,8 @@ fn round(x: f64) -> f64 {
     (x * p).round() / p
 }
 
-/// Times `ours` and each peer alternately for `ctx.rounds()` rounds (after one warm-up round
+/// Times `ours` and each peer alternately for `ctx.rounds()` rounds, or more while the
+/// comparison is under `ctx.budget_s()` (after one warm-up round
 /// each) and returns one [`Line`] per peer, with medians.
 pub(crate) fn compare(
     ctx: &Ctx,
@@ -106,7 +121,10 @@ pub(crate) fn compare(
             }
         }
     }
-    for _ in 0..rounds {
+    let started = Instant::now();
+    while ours_t.len() < rounds
+        || (started.elapsed().as_secs_f64() < ctx.budget_s() && ours_t.len() < MAX_ROUNDS)
+    {
         ours_t.push(time(&mut ours));
         for (p, slot) in peers.iter_mut().zip(peer_t.iter_mut()) {
             let Ok(times) = slot else { continue };

@@ -5,7 +5,7 @@
 //! | `batch_map_10m` | 10M trivial items (1M quick) through `Batch::run` from a range, progress on (a hidden indicatif bar), failure capture on | `rayon` `(0..n).into_par_iter().map(f).collect::<Vec<_>>()` | <= 1.25 |
 //! | `batch_imbalanced` | heavy-tailed (Pareto) spin costs, `Batch::run` | `rayon` par_iter map collect | <= 1.05 |
 //! | `batch_vs_python` | 100k trivial items, `Batch::run`, hidden bar | seed 000's `EnhancedThreadPool` (`bench/peers/batch_enhanced_pool.py`, needs tqdm) | <= 0.01 |
-//! | `batch_io` | 2,000 items each sleeping 5 ms on 200 workers | `ideal`: total blocking / workers = 50 ms | <= 1.2 |
+//! | `batch_io` | 2,000 items each sleeping 5 ms on 200 workers | `ideal`: total blocking / workers = 50 ms; `std-threads`: 200 threads with 10 items each | <= 1.2 vs ideal |
 //! | `progress_overhead` | the `batch_map_10m` workload with the bar on (hidden target) | the same with progress `off` | <= 1.03 |
 //!
 //! Every Rust pool has as many workers as the machine has cores (except `batch_io`).
@@ -184,7 +184,30 @@ fn batch_io(ctx: &Ctx) -> Vec<Line> {
                 .expect("batch runs");
             assert_eq!(r.summary().succeeded, n);
         },
-        vec![Peer::Timed("ideal", Box::new(move || Ok(ideal)))],
+        vec![
+            Peer::Timed("ideal", Box::new(move || Ok(ideal))),
+            // The best a hand-written program does here: 200 threads started for the run, each
+            // with its fixed tenth of the items (no queue, no results). What it loses to
+            // `ideal` is thread start-up and 200 wake-ups every 5 ms on 2 cores.
+            Peer::Run(
+                "std-threads",
+                Box::new(move || {
+                    let per = n as usize / workers;
+                    let threads: Vec<_> = (0..workers)
+                        .map(|_| {
+                            std::thread::spawn(move || {
+                                for _ in 0..per {
+                                    std::thread::sleep(each);
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in threads {
+                        t.join().expect("peer thread");
+                    }
+                }),
+            ),
+        ],
     )
 }
 
