@@ -285,10 +285,11 @@ fn kill_the_fork_server(_: ()) -> (bool, Option<i32>, bool) {
     drop(ours);
     let returned = a.join().is_ok();
     let code = a.exitcode();
-    // The dead server was reaped when its loss was noticed: not left a zombie.
-    let reaped = gone(server);
     let mut b = Process::spawn_with(StartMethod::ForkServer, ppid, ()).unwrap();
     let new_server = b.join().unwrap();
+    // The dead server was reaped (when its loss was noticed, or at the latest when the next
+    // child needed a server): not left a zombie.
+    let reaped = gone(server);
     (
         returned && reaped,
         code,
