@@ -288,6 +288,8 @@ fn cancel_a_queued_task() {
             (started.clone(), gate.clone()),
         )
         .unwrap();
+    // With one worker, the task right behind `busy` may already be sent to it.
+    let next = pool.submit(square, 4).unwrap();
     let queued = pool.submit(square, 5).unwrap();
     assert!(queued.cancel());
     assert!(queued.is_done());
@@ -296,6 +298,7 @@ fn cancel_a_queued_task() {
     assert!(!busy.cancel(), "a running task cannot be cancelled");
     gate.set();
     assert_eq!(busy.into_result(), Ok(1));
+    assert_eq!(next.into_result(), Ok(16));
     assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
 }
 
@@ -304,10 +307,16 @@ fn terminate_kills_running_and_cancels_queued() {
     let pool = ProcessPool::new(1).unwrap();
     let started = Event::new().unwrap();
     let running = pool.submit(park_after, (started.clone(), 3)).unwrap();
+    let next = pool.submit(square, 1).unwrap();
     let queued = pool.submit(square, 1).unwrap();
     assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
     pool.terminate();
     assert_eq!(running.into_result(), Err(TaskError::Terminated));
+    // Sent to the worker behind `running`, or not yet.
+    assert!(matches!(
+        next.into_result(),
+        Err(TaskError::Terminated | TaskError::Cancelled)
+    ));
     assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
     assert_eq!(pool.submit(square, 1).unwrap_err(), SubmitError::ShutDown);
 }
@@ -362,6 +371,8 @@ fn done_callbacks_fire_for_results_crashes_and_cancellations() {
     let ok = pool.submit(square, 4).unwrap();
     let crash = pool.submit(aborts, ()).unwrap();
     let blocker = pool.submit(park_after, (started.clone(), 9)).unwrap();
+    // May be sent to the worker behind `blocker`; it then runs on the replacement worker.
+    let filler = pool.submit(square, 6).unwrap();
     let queued = pool.submit(square, 5).unwrap();
     for (name, f) in [("ok", &ok), ("queued", &queued)] {
         let tx = tx.clone();
@@ -392,4 +403,227 @@ fn done_callbacks_fire_for_results_crashes_and_cancellations() {
         blocker.into_result(),
         Err(TaskError::Signaled { signal: 9, .. })
     ));
+    assert_eq!(filler.into_result(), Ok(36));
+}
+
+// Tasks sent ahead: each worker gets its next task while it runs one.
+
+/// Waits for `gate`, then returns 1; `started` says it runs.
+fn held((started, gate): (Event, Event)) -> u8 {
+    started.set();
+    gate.wait();
+    1
+}
+
+/// A one-worker pool with `running` and then `ahead` in flight on its worker: a first task held
+/// at a gate keeps them queued until its result arrives, and the manager sends the next tasks
+/// before it hands a result over.
+struct Ahead<A, B> {
+    pool: ProcessPool,
+    running: threadkit::process::Future<A>,
+    ahead: threadkit::process::Future<B>,
+    queued: threadkit::process::Future<u64>,
+}
+
+fn with_task_sent_ahead<A, B>(
+    pool: ProcessPool,
+    running: impl FnOnce(&ProcessPool) -> threadkit::process::Future<A>,
+    ahead: impl FnOnce(&ProcessPool) -> threadkit::process::Future<B>,
+) -> Ahead<A, B> {
+    let first_started = Event::new().unwrap();
+    let gate = Event::new().unwrap();
+    let first = pool.submit(held, (first_started, gate.clone())).unwrap();
+    let running = running(&pool);
+    let ahead = ahead(&pool);
+    let queued = pool.submit(square, 8).unwrap();
+    gate.set();
+    assert_eq!(first.wait_timeout(Duration::from_secs(30)), Ok(true));
+    assert!(running.is_running());
+    assert!(ahead.is_running(), "sent ahead, so it counts as running");
+    assert_eq!(ahead.worker_pid(), running.worker_pid());
+    assert!(!queued.is_running(), "one task ahead per worker");
+    Ahead {
+        pool,
+        running,
+        ahead,
+        queued,
+    }
+}
+
+#[test]
+fn a_task_sent_ahead_is_running_and_cannot_be_cancelled() {
+    let started = Event::new().unwrap();
+    let gate = Event::new().unwrap();
+    let v = Value::new(0u64).unwrap();
+    let t = with_task_sent_ahead(
+        ProcessPool::new(1).unwrap(),
+        |p| p.submit(held, (started.clone(), gate.clone())).unwrap(),
+        // It carries a descriptor (the shared value's segment).
+        |p| p.submit(add_to, (v.clone(), 10)).unwrap(),
+    );
+    assert!(!t.ahead.cancel());
+    assert!(t.queued.cancel());
+    gate.set();
+    assert_eq!(t.running.into_result(), Ok(1));
+    assert_eq!(t.ahead.into_result(), Ok(()));
+    assert_eq!(v.get(), 10);
+    assert_eq!(t.queued.into_result(), Err(TaskError::Cancelled));
+    assert_eq!(t.pool.workers_started(), 1);
+}
+
+#[test]
+fn sigkill_fails_the_running_task_and_requeues_the_one_sent_ahead() {
+    let started = Event::new().unwrap();
+    let t = with_task_sent_ahead(
+        ProcessPool::new(1).unwrap(),
+        |p| p.submit(park_after, (started.clone(), 5)).unwrap(),
+        |p| p.submit(pid, ()).unwrap(),
+    );
+    assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
+    let victim = t.running.worker_pid().unwrap();
+    kill_pid(victim);
+    assert_eq!(
+        t.running.into_result(),
+        Err(TaskError::Signaled {
+            signal: 9,
+            name: "SIGKILL".into()
+        })
+    );
+    let ran_on = t.ahead.into_result().unwrap();
+    assert_ne!(ran_on, victim, "it ran on the replacement worker");
+    assert_eq!(t.queued.into_result(), Ok(64));
+    assert_eq!(t.pool.workers_started(), 2);
+}
+
+#[test]
+fn exits_and_crashes_fail_only_the_running_task() {
+    type Run = fn(&ProcessPool) -> threadkit::process::Future<()>;
+    let cases: [(Run, TaskError); 3] = [
+        (
+            |p| p.submit(exit_with, 3).unwrap(),
+            TaskError::Exited { code: 3 },
+        ),
+        (
+            |p| p.submit(aborts, ()).unwrap(),
+            TaskError::Signaled {
+                signal: 6,
+                name: "SIGABRT".into(),
+            },
+        ),
+        (
+            |p| p.submit(segfaults, ()).unwrap(),
+            TaskError::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            },
+        ),
+    ];
+    for (run, expected) in cases {
+        // Whether the next task is sent before the crash or after it, it must not fail.
+        let pool = ProcessPool::new(1).unwrap();
+        let doomed = run(&pool);
+        let after: Vec<_> = (0..3).map(|x| pool.submit(square, x).unwrap()).collect();
+        assert_eq!(doomed.into_result(), Err(expected));
+        for (x, f) in after.into_iter().enumerate() {
+            assert_eq!(f.into_result(), Ok((x * x) as u64));
+        }
+        assert_eq!(pool.workers_started(), 2);
+    }
+}
+
+#[test]
+fn the_hard_timeout_of_a_task_sent_ahead_starts_at_the_result_before_it() {
+    let started = Event::new().unwrap();
+    let gate = Event::new().unwrap();
+    let timeout = Duration::from_millis(300);
+    let t = with_task_sent_ahead(
+        ProcessPool::new(1).unwrap(),
+        |p| p.submit(held, (started.clone(), gate.clone())).unwrap(),
+        |p| p.submit_with_timeout(square, 5, timeout).unwrap(),
+    );
+    // Let the ahead task's timeout pass while it waits behind `running` (time passing, not
+    // synchronization).
+    std::thread::sleep(timeout * 2);
+    gate.set();
+    assert_eq!(t.running.into_result(), Ok(1));
+    assert_eq!(t.ahead.into_result(), Ok(25));
+    assert_eq!(t.queued.into_result(), Ok(64));
+    // A hung task still times out; the one sent behind it runs on the replacement worker.
+    let hung_started = Event::new().unwrap();
+    let hung = t
+        .pool
+        .submit_with_timeout(park_after, (hung_started, 6), timeout)
+        .unwrap();
+    let after = t.pool.submit(square, 9).unwrap();
+    assert_eq!(hung.into_result(), Err(TaskError::TimedOut { timeout }));
+    assert_eq!(after.into_result(), Ok(81));
+    assert_eq!(t.pool.workers_started(), 2);
+}
+
+#[test]
+fn terminate_fails_the_running_task_and_the_one_sent_ahead() {
+    let started = Event::new().unwrap();
+    let t = with_task_sent_ahead(
+        ProcessPool::new(1).unwrap(),
+        |p| p.submit(park_after, (started.clone(), 7)).unwrap(),
+        |p| p.submit(square, 3).unwrap(),
+    );
+    assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
+    t.pool.terminate();
+    assert_eq!(t.running.into_result(), Err(TaskError::Terminated));
+    assert_eq!(t.ahead.into_result(), Err(TaskError::Terminated));
+    assert_eq!(t.queued.into_result(), Err(TaskError::Cancelled));
+}
+
+#[test]
+fn shutdown_waits_for_the_task_sent_ahead() {
+    let started = Event::new().unwrap();
+    let gate = Event::new().unwrap();
+    let t = with_task_sent_ahead(
+        ProcessPool::new(1).unwrap(),
+        |p| p.submit(held, (started.clone(), gate.clone())).unwrap(),
+        |p| p.submit(square, 3).unwrap(),
+    );
+    t.pool.shutdown(false);
+    gate.set();
+    t.pool.shutdown(true);
+    assert!(t.running.is_done() && t.ahead.is_done() && t.queued.is_done());
+    assert_eq!(t.running.into_result(), Ok(1));
+    assert_eq!(t.ahead.into_result(), Ok(9));
+    assert_eq!(t.queued.into_result(), Ok(64));
+}
+
+#[test]
+fn max_tasks_per_child_counts_tasks_sent_ahead() {
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .max_tasks_per_child(2)
+        .build()
+        .unwrap();
+    let pids: Vec<u32> = pool
+        .map(pid, vec![(); 7])
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for pair in pids.chunks(2) {
+        assert!(pair.iter().all(|p| *p == pair[0]), "{pids:?}");
+    }
+    let distinct: HashSet<_> = pids.iter().collect();
+    assert_eq!(distinct.len(), 4, "{pids:?}");
+    assert_eq!(pool.workers_started(), 4);
+}
+
+#[test]
+fn large_arguments_are_not_sent_ahead_but_still_run() {
+    fn len(v: Vec<u8>) -> usize {
+        v.len()
+    }
+    let pool = ProcessPool::new(1).unwrap();
+    let sizes = [1usize << 20, 10, 3 << 20, 100_000, 5];
+    let out: Vec<usize> = pool
+        .map(len, sizes.iter().map(|&n| vec![7u8; n]))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out, sizes);
 }

@@ -6,6 +6,13 @@
 //! manager sees the death as the end of the socket, reaps the process, fails the task it was
 //! running with the signal by name, and starts a new worker for the next task. A task past its
 //! hard timeout gets its worker killed and replaced the same way.
+//!
+//! Like Python's `ProcessPoolExecutor` (whose call queue holds `max_workers + 1` calls), the
+//! manager sends a worker its next task while it runs one, so that the worker finds it waiting
+//! when it sends its result. Such a task counts as running (it can no longer be cancelled);
+//! results come back in order, so when a worker dies only the task it was running fails and
+//! the one sent ahead goes back to the head of the queue, for the replacement worker. The hard
+//! timeout of a task sent ahead starts when the result before it arrives.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -279,7 +286,8 @@ impl<R> Future<R> {
         )
     }
 
-    /// Whether a worker is running the task now.
+    /// Whether a worker is running the task now, or has it queued right behind the task it
+    /// runs (as Python marks the calls in its call queue running).
     ///
     /// # Examples
     ///
@@ -314,6 +322,10 @@ impl<R> Future<R> {
 
     /// Cancels the task if it has not started (Python's `cancel()`); `true` when cancelled.
     ///
+    /// A task already sent to a worker counts as started: each worker gets its next task
+    /// while it runs one (as Python's call queue does), so with one worker the task right
+    /// behind the running one may no longer be cancellable; the ones after it are.
+    ///
     /// # Examples
     ///
     /// ```
@@ -324,11 +336,13 @@ impl<R> Future<R> {
     /// let pool = ProcessPool::new(1).unwrap();
     /// let gate = Event::new().unwrap();
     /// let busy = pool.submit(|e: Event| e.wait(), gate.clone()).unwrap();
-    /// let queued = pool.submit(|(): ()| 1u8, ()).unwrap();
+    /// let next = pool.submit(|(): ()| 1u8, ()).unwrap();
+    /// let queued = pool.submit(|(): ()| 2u8, ()).unwrap();
     /// assert!(queued.cancel());
     /// gate.set();
     /// assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
     /// busy.into_result().unwrap();
+    /// assert_eq!(next.into_result(), Ok(1));
     /// ```
     pub fn cancel(&self) -> bool {
         let mut st = self.slot.state.lock();
@@ -1014,7 +1028,9 @@ impl ProcessPool {
     }
 
     /// Cancels queued tasks and kills the workers (Python's `Pool.terminate()`); running tasks
-    /// fail with [`TaskError::Terminated`]. Waits until every worker is gone.
+    /// (including those already sent to a worker behind the one it runs, see
+    /// [`Future::is_running`]) fail with [`TaskError::Terminated`]. Waits until every worker
+    /// is gone.
     ///
     /// # Examples
     ///
@@ -1032,10 +1048,13 @@ impl ProcessPool {
     /// let pool = ProcessPool::new(1).unwrap();
     /// let started = Event::new().unwrap();
     /// let running = pool.submit(stuck, started.clone()).unwrap();
+    /// let next = pool.submit(|(): ()| (), ()).unwrap();
     /// let queued = pool.submit(|(): ()| (), ()).unwrap();
     /// started.wait();
     /// pool.terminate();
     /// assert_eq!(running.into_result(), Err(TaskError::Terminated));
+    /// // Sent to the worker behind `running`, or still queued.
+    /// assert!(matches!(next.into_result(), Err(TaskError::Terminated | TaskError::Cancelled)));
     /// assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
     /// ```
     pub fn terminate(&self) {
@@ -1066,7 +1085,8 @@ struct Worker {
     child: ChildProc,
     sock: FrameSocket,
     pid: u32,
-    tasks: usize,
+    /// Tasks sent to it (for `max_tasks_per_child`).
+    sent: usize,
 }
 
 impl Worker {
@@ -1141,7 +1161,7 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartFail> {
         child,
         sock,
         pid,
-        tasks: 0,
+        sent: 0,
     };
     if has_init {
         match worker.sock.recv(MAX_CONTROL_FRAME, None) {
@@ -1182,6 +1202,55 @@ fn next_job(shared: &Shared) -> Option<Job> {
     }
 }
 
+/// The largest argument payload sent ahead of a running task. The worker reads nothing while a
+/// task runs, so a task sent ahead must fit in the socket's buffer (a few hundred KiB) or its
+/// send would wait for the task before it; larger ones are sent when the worker is idle.
+const AHEAD_MAX_PAYLOAD: usize = 16 * 1024;
+
+/// Takes the next job that was not cancelled without waiting; `None` when there is none, or the
+/// pool is broken or terminated, or (`ahead`) the next one is too large to be sent ahead.
+fn try_next_job(shared: &Shared, ahead: bool) -> Option<Job> {
+    let mut q = shared.queue.lock();
+    if q.broken.is_some() || q.terminated {
+        return None;
+    }
+    loop {
+        let front = q.jobs.front()?;
+        if !matches!(*front.slot.state.lock(), SlotState::Pending) {
+            q.jobs.pop_front();
+            continue;
+        }
+        if ahead && front.call.payload.len() > AHEAD_MAX_PAYLOAD {
+            return None;
+        }
+        return q.jobs.pop_front();
+    }
+}
+
+/// Puts tasks that were sent to a worker that is gone, and never answered, back at the head of
+/// the queue in their order (their results come in order, so none of them had started); when the
+/// pool is terminated they fail with [`TaskError::Terminated`] instead.
+fn requeue(shared: &Shared, jobs: impl DoubleEndedIterator<Item = Job>) {
+    let mut q = shared.queue.lock();
+    if q.terminated {
+        drop(q);
+        for job in jobs {
+            job.slot.finish(Err(TaskError::Terminated));
+        }
+        return;
+    }
+    for job in jobs.rev() {
+        let mut st = job.slot.state.lock();
+        if matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
+            *st = SlotState::Pending;
+            drop(st);
+            q.jobs.push_front(job);
+        }
+    }
+    drop(q);
+    shared.cv.notify_all();
+}
+
 fn break_pool(shared: &Shared, reason: &str) {
     let jobs: Vec<Job> = {
         let mut q = shared.queue.lock();
@@ -1195,19 +1264,92 @@ fn break_pool(shared: &Shared, reason: &str) {
     }
 }
 
-/// One manager thread per worker slot: feeds tasks to its worker one at a time and watches it.
+/// A task sent to the worker whose result has not come back yet.
+struct InFlight {
+    job: Job,
+    /// Its hard deadline, counted from the moment its result is the next one expected: when
+    /// it is sent to an idle worker, or when the result of the task before it arrives.
+    deadline: Option<Instant>,
+}
+
+fn deadline_of(job: &Job) -> Option<Instant> {
+    job.timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+fn fail(shared: &Shared, job: Job, err: TaskError) {
+    if let TaskError::BrokenPool { reason } = &err {
+        break_pool(shared, reason);
+    }
+    job.slot.finish(Err(err));
+}
+
+/// One manager thread per worker slot. It keeps up to two tasks in flight on its worker, as
+/// Python's call queue does: the one running, and the next one sent ahead, so that the worker
+/// finds it waiting when it sends a result. Results come back in order, so when the worker
+/// dies the first unanswered task is the one it was running: only that one fails; the one sent
+/// ahead goes back to the head of the queue.
 fn manage(shared: &Shared) {
     let mut worker: Option<Worker> = None;
-    while let Some(job) = next_job(shared) {
-        if let Some(reason) = shared.queue.lock().broken.clone() {
-            job.slot.finish(Err(TaskError::BrokenPool { reason }));
-            continue;
+    let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(2);
+    loop {
+        if inflight.is_empty() {
+            let Some(job) = next_job(shared) else { break };
+            if let Some(reason) = shared.queue.lock().broken.clone() {
+                job.slot.finish(Err(TaskError::BrokenPool { reason }));
+                continue;
+            }
+            match send_first(shared, &mut worker, &job) {
+                Ok(deadline) => inflight.push_back(InFlight { job, deadline }),
+                Err(e) => {
+                    fail(shared, job, e);
+                    continue;
+                }
+            }
         }
-        let result = run_job(shared, &mut worker, &job);
-        if let Err(TaskError::BrokenPool { reason }) = &result {
-            break_pool(shared, reason);
+        top_up(shared, &mut worker, &mut inflight);
+        let deadline = inflight.front().expect("a task is in flight").deadline;
+        let w = worker.as_mut().expect("a task is in flight");
+        match w.sock.recv(MAX_CONTROL_FRAME, deadline) {
+            Ok((bytes, fds)) => {
+                let done = inflight.pop_front().expect("in flight");
+                let result = match wire::decode::<Outcome>(&bytes, Vec::new()) {
+                    Ok(Outcome::Returned(b)) => Ok((b, fds)),
+                    Ok(Outcome::Panicked(message)) => Err(TaskError::Panicked { message }),
+                    Ok(Outcome::Failed(message)) => Err(TaskError::Serialization { message }),
+                    Err(message) => Err(TaskError::Serialization { message }),
+                };
+                if let Some(next) = inflight.front_mut() {
+                    next.deadline = deadline_of(&next.job);
+                }
+                if inflight.is_empty()
+                    && shared
+                        .max_tasks_per_child
+                        .is_some_and(|max| worker.as_ref().is_some_and(|w| w.sent >= max))
+                {
+                    worker.take().expect("some").retire(shared);
+                }
+                // Feed the worker before handing this result over.
+                top_up(shared, &mut worker, &mut inflight);
+                done.job.slot.finish(result);
+            }
+            Err(RecvFail::Timeout) => {
+                worker.take().expect("some").kill(shared);
+                let done = inflight.pop_front().expect("in flight");
+                requeue(shared, inflight.drain(..).map(|f| f.job));
+                let timeout = done.job.timeout.unwrap_or_default();
+                done.job.slot.finish(Err(TaskError::TimedOut { timeout }));
+            }
+            Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) | Err(RecvFail::Io(_)) => {
+                let err = worker.take().expect("some").died(shared);
+                let done = inflight.pop_front().expect("in flight");
+                requeue(shared, inflight.drain(..).map(|f| f.job));
+                if shared.queue.lock().terminated {
+                    done.job.slot.finish(Err(TaskError::Terminated));
+                } else {
+                    done.job.slot.finish(Err(err));
+                }
+            }
         }
-        job.slot.finish(result);
     }
     if let Some(w) = worker.take() {
         if shared.queue.lock().terminated {
@@ -1218,14 +1360,98 @@ fn manage(shared: &Shared) {
     }
 }
 
-fn run_job(
+/// Fills the worker's pipeline up to two tasks with jobs that are already queued (never
+/// waiting for one), within `max_tasks_per_child`.
+fn top_up(shared: &Shared, worker: &mut Option<Worker>, inflight: &mut VecDeque<InFlight>) {
+    while inflight.len() < 2 {
+        let Some(w) = worker.as_mut() else { return };
+        if shared.max_tasks_per_child.is_some_and(|max| w.sent >= max) {
+            return;
+        }
+        let ahead = !inflight.is_empty();
+        let Some(job) = try_next_job(shared, ahead) else {
+            return;
+        };
+        if !ahead {
+            match send_first(shared, worker, &job) {
+                Ok(deadline) => inflight.push_back(InFlight { job, deadline }),
+                Err(e) => fail(shared, job, e),
+            }
+            continue;
+        }
+        match send_ahead(w, &job) {
+            Ahead::Sent => inflight.push_back(InFlight {
+                job,
+                deadline: None,
+            }),
+            Ahead::Gone => {}
+            Ahead::Failed(e) => fail(shared, job, e),
+            Ahead::NotSent => {
+                requeue(shared, std::iter::once(job));
+                return;
+            }
+        }
+    }
+}
+
+fn mark_running(job: &Job, pid: u32) -> bool {
+    let mut st = job.slot.state.lock();
+    match *st {
+        SlotState::Pending | SlotState::Running { .. } => {
+            *st = SlotState::Running { pid };
+            true
+        }
+        // Cancelled meanwhile.
+        _ => false,
+    }
+}
+
+fn encode_job(job: &Job) -> Result<Vec<u8>, TaskError> {
+    Ok(wire::encode(&job.call)
+        .map_err(|message| TaskError::Serialization { message })?
+        .0)
+}
+
+enum Ahead {
+    Sent,
+    /// Cancelled before it was marked running.
+    Gone,
+    Failed(TaskError),
+    /// Not sent (the worker is gone, or the socket failed): the job goes back to the queue.
+    NotSent,
+}
+
+/// Sends `job` to a worker that is running another task; it counts as running from now on.
+fn send_ahead(w: &mut Worker, job: &Job) -> Ahead {
+    let frame = match encode_job(job) {
+        Ok(f) => f,
+        Err(e) => return Ahead::Failed(e),
+    };
+    let Ok(fds) = dup_fds(&job.fds) else {
+        return Ahead::NotSent;
+    };
+    if !mark_running(job, w.pid) {
+        return Ahead::Gone;
+    }
+    // No deadline: the worker has read (or is reading) the task before this one, and this
+    // one fits in the socket's buffer (`AHEAD_MAX_PAYLOAD`), so the send ends without waiting
+    // for the worker; a worker that dies makes it fail at once.
+    match w.sock.send(&frame, &fds, None) {
+        Ok(()) => {
+            w.sent += 1;
+            Ahead::Sent
+        }
+        Err(_) => Ahead::NotSent,
+    }
+}
+
+/// Sends `job` to an idle worker, starting one if there is none; the task's hard deadline.
+fn send_first(
     shared: &Shared,
     worker: &mut Option<Worker>,
     job: &Job,
-) -> Result<(Vec<u8>, Vec<OwnedFd>), TaskError> {
-    let frame = wire::encode(&job.call)
-        .map_err(|message| TaskError::Serialization { message })?
-        .0;
+) -> Result<Option<Instant>, TaskError> {
+    let frame = encode_job(job)?;
     // A worker that died between tasks never started this one: try once more on a new one.
     for attempt in 0..2 {
         if worker.is_none() {
@@ -1236,25 +1462,21 @@ fn run_job(
             });
         }
         let w = worker.as_mut().expect("started above");
-        {
-            let mut st = job.slot.state.lock();
-            match *st {
-                SlotState::Pending | SlotState::Running { .. } => {
-                    *st = SlotState::Running { pid: w.pid }
-                }
-                // Cancelled meanwhile.
-                _ => return Err(TaskError::Cancelled),
-            }
+        if !mark_running(job, w.pid) {
+            return Err(TaskError::Cancelled);
         }
         if shared.queue.lock().terminated {
             return Err(TaskError::Terminated);
         }
-        let deadline = job.timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = deadline_of(job);
         let fds = dup_fds(&job.fds).map_err(|e| TaskError::Io {
             message: e.to_string(),
         })?;
         match w.sock.send(&frame, &fds, deadline) {
-            Ok(()) => {}
+            Ok(()) => {
+                w.sent += 1;
+                return Ok(deadline);
+            }
             Err(SendFail::Disconnected) if attempt == 0 => {
                 let _ = worker.take().map(|w| w.died(shared));
                 continue;
@@ -1273,37 +1495,6 @@ fn run_job(
                 });
             }
         }
-        let result = match w.sock.recv(MAX_CONTROL_FRAME, deadline) {
-            Ok((bytes, fds)) => {
-                w.tasks += 1;
-                match wire::decode::<Outcome>(&bytes, Vec::new()) {
-                    Ok(Outcome::Returned(b)) => Ok((b, fds)),
-                    Ok(Outcome::Panicked(message)) => Err(TaskError::Panicked { message }),
-                    Ok(Outcome::Failed(message)) => Err(TaskError::Serialization { message }),
-                    Err(message) => Err(TaskError::Serialization { message }),
-                }
-            }
-            Err(RecvFail::Timeout) => {
-                worker.take().expect("some").kill(shared);
-                return Err(TaskError::TimedOut {
-                    timeout: job.timeout.unwrap_or_default(),
-                });
-            }
-            Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) | Err(RecvFail::Io(_)) => {
-                let err = worker.take().expect("some").died(shared);
-                if shared.queue.lock().terminated {
-                    return Err(TaskError::Terminated);
-                }
-                return Err(err);
-            }
-        };
-        if shared
-            .max_tasks_per_child
-            .is_some_and(|max| worker.as_ref().is_some_and(|w| w.tasks >= max))
-        {
-            worker.take().expect("some").retire(shared);
-        }
-        return result;
     }
     unreachable!("the second attempt returns")
 }
