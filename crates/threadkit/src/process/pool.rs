@@ -12,7 +12,10 @@
 //! when it sends its result. Such a task counts as running (it can no longer be cancelled);
 //! results come back in order, so when a worker dies only the task it was running fails and
 //! the one sent ahead goes back to the head of the queue, for the replacement worker. The hard
-//! timeout of a task sent ahead starts when the result before it arrives.
+//! timeout of a task sent ahead starts when the result before it arrives. Unlike Python's shared
+//! call queue, a task sent ahead is bound to its worker, so nothing is sent ahead while another
+//! worker is idle, and [`Builder::send_ahead`]`(false)` turns it off for tasks that wait for
+//! other tasks of the pool.
 
 use std::collections::VecDeque;
 use std::fmt;
