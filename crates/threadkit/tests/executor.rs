@@ -1303,3 +1303,151 @@ fn stress_readers_callbacks_and_waits_racing_with_completion() {
         assert_eq!(f.into_result(), Ok("blocker"));
     }
 }
+
+// ---------------------------------------------------------------- idle timeout
+
+/// The names of the registered threads starting with `prefix`.
+fn threads_named(prefix: &str) -> Vec<String> {
+    threadkit::thread::enumerate()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Waits (up to `LONG`) until no registered thread's name starts with `prefix`.
+fn wait_until_no_thread_named(prefix: &str) -> Vec<String> {
+    let give_up = Instant::now() + LONG;
+    loop {
+        let left = threads_named(prefix);
+        if left.is_empty() || Instant::now() > give_up {
+            return left;
+        }
+        // Lets time pass for the idle timeout; the assertion is on the registry.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_idle_worker_exits_after_the_idle_timeout_and_a_later_submit_starts_another() {
+    let p = ThreadPool::builder()
+        .max_workers(2)
+        .thread_name_prefix("idle-exit")
+        .idle_timeout(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let name = || threadkit::thread::current().name().to_owned();
+    assert_eq!(p.submit(name).unwrap().result().unwrap(), "idle-exit_0");
+    assert_eq!(
+        wait_until_no_thread_named("idle-exit_"),
+        Vec::<String>::new()
+    );
+    assert!(format!("{p:?}").contains("workers: 0"), "{p:?}");
+    // The pool starts a new worker on demand; names are never reused.
+    assert_eq!(p.submit(name).unwrap().result().unwrap(), "idle-exit_1");
+    p.shutdown();
+    assert_eq!(
+        wait_until_no_thread_named("idle-exit_"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn without_an_idle_timeout_idle_workers_stay() {
+    let p = ThreadPool::builder()
+        .max_workers(1)
+        .thread_name_prefix("idle-stay")
+        .build()
+        .unwrap();
+    p.submit(|| ()).unwrap().result().unwrap();
+    // Lets time pass: an idle worker must not leave on its own.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(threads_named("idle-stay_"), ["idle-stay_0"]);
+}
+
+#[test]
+fn workers_retiring_all_the_time_never_strand_a_task() {
+    // With a zero idle timeout every worker leaves as soon as the queue is empty, racing the
+    // submissions: each task must still run, whether a retiring worker saw it or the
+    // submission saw the worker gone and started another.
+    for (k, timeout) in [Duration::ZERO, Duration::from_micros(50)]
+        .into_iter()
+        .enumerate()
+    {
+        let prefix = format!("idle-race-{k}");
+        let p = Arc::new(
+            ThreadPool::builder()
+                .max_workers(3)
+                .thread_name_prefix(prefix.as_str())
+                .idle_timeout(timeout)
+                .build()
+                .unwrap(),
+        );
+        let per = 150 * stress();
+        let start = Arc::new(Barrier::new(4));
+        let submitters: Vec<_> = (0..4)
+            .map(|t| {
+                let (p, start) = (p.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mut futures = Vec::with_capacity(per);
+                    for i in 0..per {
+                        futures.push(p.submit(move || t * per + i).unwrap());
+                        if i % 8 == 0 {
+                            // Let the queue run dry now and then, so workers retire.
+                            let f = futures.last().unwrap();
+                            f.result_timeout(LONG).unwrap();
+                        }
+                    }
+                    futures
+                        .into_iter()
+                        .map(|f| f.result_timeout(LONG).expect("a task was stranded"))
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        let total: usize = submitters.into_iter().map(|s| s.join().unwrap()).sum();
+        let n = 4 * per;
+        assert_eq!(total, n * (n - 1) / 2);
+        // Once the queue is empty every worker leaves; the next task gets a new one.
+        let mine = format!("{prefix}_");
+        assert_eq!(wait_until_no_thread_named(&mine), Vec::<String>::new());
+        let last = p
+            .submit(|| threadkit::thread::current().name().to_owned())
+            .unwrap()
+            .result_timeout(LONG)
+            .unwrap();
+        let index: usize = last.trim_start_matches(&mine).parse().unwrap();
+        assert!(index >= 1, "{last}");
+        p.shutdown();
+        assert_eq!(wait_until_no_thread_named(&mine), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_task_submitted_as_the_idle_timeout_expires_still_runs() {
+    // One worker, and each task submitted about when the worker's idle timeout expires: the
+    // worker either takes the task or leaves and the submission starts another, never
+    // leaves it queued with no worker.
+    let p = ThreadPool::builder()
+        .max_workers(1)
+        .thread_name_prefix("idle-edge")
+        .idle_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let mut retired = 0;
+    let mut last = String::new();
+    for i in 0..300 * stress() as u64 {
+        // Lets time pass up to around the idle timeout (0.8 to 1.2 ms).
+        std::thread::sleep(Duration::from_micros(800 + (i * 37) % 400));
+        let name = p
+            .submit(|| threadkit::thread::current().name().to_owned())
+            .unwrap()
+            .result_timeout(Duration::from_secs(5))
+            .expect("a task was left queued with no worker");
+        retired += usize::from(name != last);
+        last = name;
+    }
+    // Some of the waits outlasted the timeout: workers did leave.
+    assert!(retired > 1, "{retired}");
+}

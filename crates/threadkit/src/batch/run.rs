@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -43,26 +43,195 @@ pub(crate) trait Engine: Send + Sync {
     fn launch(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), String>;
 }
 
-pub(crate) struct ThreadEngine {
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The most threads the process-wide batch pool keeps: worker loops past this many at once
+/// (several large runs at the same time) go to a pool of their run's own.
+const SHARED_MAX_THREADS: usize = 1024;
+/// How long a thread of the process-wide batch pool waits for another run before it exits.
+const SHARED_IDLE: Duration = Duration::from_secs(5);
+
+/// The process-wide pool that worker loops run on, so that a run reuses the threads earlier
+/// runs left idle instead of starting its own (200 thread starts cost 20-70 ms on a small
+/// machine; waking 200 idle threads costs well under 1 ms). Its threads (named `batch_N`)
+/// exit after [`SHARED_IDLE`] without work.
+///
+/// Each worker loop holds its thread for the whole run, so a loop queued behind busy threads
+/// would wait for another run to end. `busy` counts the loops running or queued on the pool
+/// (a loop counts until it returns, an abandoned one included): a launch takes a place only
+/// while fewer than `max_workers` are taken, which guarantees it a thread at once (an idle
+/// one or a new one).
+///
+/// A child made by `fork` inherits the pool's bookkeeping but none of its threads, so the pool
+/// belongs to the process that made it (`pid`): elsewhere each run has its own pool.
+struct SharedPool {
     pool: ThreadPool,
+    busy: AtomicUsize,
+    pid: u32,
+}
+
+/// Gives back a place in the [`SharedPool`] when a worker loop returns (or unwinds).
+struct Place(&'static AtomicUsize);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl SharedPool {
+    /// The pool, made on first use; `None` when it cannot be made or in a forked child (each
+    /// run then has its own).
+    fn get() -> Option<&'static SharedPool> {
+        static POOL: OnceLock<Option<SharedPool>> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let pool = ThreadPool::builder()
+                .max_workers(SHARED_MAX_THREADS)
+                .thread_name_prefix("batch")
+                .idle_timeout(SHARED_IDLE)
+                .build();
+            match pool {
+                Ok(pool) => Some(SharedPool {
+                    pool,
+                    busy: AtomicUsize::new(0),
+                    pid: std::process::id(),
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "batch: no shared pool, each run starts its own");
+                    None
+                }
+            }
+        })
+        .as_ref()
+        .filter(|shared| shared.pid == std::process::id())
+    }
+
+    /// Runs `job` on a thread of the pool, or hands it back when every place is taken or the
+    /// pool refused it.
+    fn try_launch(&'static self, job: Job) -> Result<(), Job> {
+        let took = self
+            .busy
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < SHARED_MAX_THREADS).then_some(n + 1)
+            })
+            .is_ok();
+        if !took {
+            return Err(job);
+        }
+        // Kept here too, so that a refused submission hands the job back.
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let theirs = slot.clone();
+        let busy = &self.busy;
+        let submitted = self.pool.submit(move || {
+            let _place = Place(busy);
+            let job = theirs.lock().take();
+            if let Some(job) = job {
+                job();
+            }
+        });
+        match submitted {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // The closure was dropped unrun: its place was never taken over.
+                busy.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(error = %e, "batch: the shared pool refused a worker");
+                // Always there: the closure that takes it never ran.
+                let job = slot.lock().take();
+                job.map_or(Ok(()), Err)
+            }
+        }
+    }
+}
+
+/// Runs a run's worker loops: on the [`SharedPool`] while it has room, else on a pool of the
+/// run's own (made on first need, sized for the whole run), so that a run never gets fewer
+/// threads than it asked for.
+pub(crate) struct ThreadEngine {
+    /// The size of the run's own pool, if it needs one.
+    threads: usize,
+    state: Mutex<EngineState>,
+}
+
+struct EngineState {
+    own: Option<ThreadPool>,
+    closed: bool,
 }
 
 impl ThreadEngine {
-    pub(crate) fn new(threads: usize) -> Result<ThreadEngine, RunError> {
-        let pool = ThreadPool::builder()
-            .max_workers(threads.max(1))
-            .thread_name_prefix("batch")
-            .build()
-            .map_err(|e| RunError::Engine {
-                message: e.to_string(),
-            })?;
-        Ok(ThreadEngine { pool })
+    pub(crate) fn new(threads: usize) -> ThreadEngine {
+        ThreadEngine {
+            threads: threads.max(1),
+            state: Mutex::new(EngineState {
+                own: None,
+                closed: false,
+            }),
+        }
+    }
+
+    /// Refuses launches from now on, and lets go of the run's own pool, if it has one. The
+    /// shared pool's threads need nothing: each goes back to the pool when its loop sees the
+    /// work channel closed (a thread stuck in an abandoned call, when that call returns).
+    fn close(&self) {
+        let own = {
+            let mut st = self.state.lock();
+            st.closed = true;
+            st.own.take()
+        };
+        reap(own);
+    }
+
+    fn own_pool(&self) -> Result<crate::executor::PoolHandle, String> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err("the run is over".into());
+        }
+        if st.own.is_none() {
+            let pool = ThreadPool::builder()
+                .max_workers(self.threads)
+                .thread_name_prefix("batch-run")
+                .build()
+                .map_err(|e| e.to_string())?;
+            st.own = Some(pool);
+        }
+        Ok(st.own.as_ref().map(ThreadPool::handle).expect("just made"))
     }
 }
 
 impl Engine for ThreadEngine {
-    fn launch(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), String> {
-        self.pool.submit(job).map(drop).map_err(|e| e.to_string())
+    fn launch(&self, job: Job) -> Result<(), String> {
+        if self.state.lock().closed {
+            return Err("the run is over".into());
+        }
+        let job = match SharedPool::get() {
+            Some(shared) => match shared.try_launch(job) {
+                Ok(()) => return Ok(()),
+                Err(job) => job,
+            },
+            None => job,
+        };
+        self.own_pool()?
+            .submit(job)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for ThreadEngine {
+    fn drop(&mut self) {
+        reap(self.state.get_mut().own.take());
+    }
+}
+
+/// Hands a run's own pool to a thread that drops it (joins its threads): waiting for its idle
+/// threads to exit, or for a call that never returns, is no part of the run.
+fn reap(own: Option<ThreadPool>) {
+    if let Some(pool) = own {
+        let spawned = std::thread::Builder::new()
+            .name("batch-reaper".into())
+            .spawn(move || drop(pool));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "batch: could not start the reaper thread");
+        }
     }
 }
 
@@ -198,7 +367,7 @@ impl<K> Shared<K> {
 
 /// Starts worker loops from inside the pool, two per started worker.
 struct Launcher<K: Task<I>, I> {
-    handle: crate::executor::PoolHandle,
+    engine: Arc<ThreadEngine>,
     pending: AtomicUsize,
     sh: Arc<Shared<K>>,
     work_rx: Receiver<Chunk<I>>,
@@ -222,7 +391,7 @@ where
                 if took {
                     // A failed start leaves the run with fewer workers, not stuck: the
                     // driver runs chunks itself while it waits.
-                    let _ = this.handle.submit(Launcher::job(this.clone()));
+                    let _ = this.engine.launch(Box::new(Launcher::job(this.clone())));
                 }
             }
             worker_loop(
@@ -678,7 +847,7 @@ pub struct Stream<K: Task<I>, I, It> {
     next_index: u64,
     total: Option<u64>,
     sh: Arc<Shared<K>>,
-    engine: Option<ThreadEngine>,
+    engine: Option<Arc<ThreadEngine>>,
     work_tx: Option<Sender<Chunk<I>>>,
     work_rx: Receiver<Chunk<I>>,
     res_rx: Receiver<Done<K::Output, I, K::Error>>,
@@ -771,7 +940,7 @@ where
             max_abandoned: cfg.max_abandoned,
         });
         let extra = if tracked { cfg.max_abandoned } else { 0 };
-        let engine = ThreadEngine::new(workers + extra)?;
+        let engine = Arc::new(ThreadEngine::new(workers + extra));
         let (work_tx, work_rx) = crossbeam_channel::unbounded::<Chunk<I>>();
         let (res_tx, res_rx) = crossbeam_channel::unbounded();
         let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
@@ -788,7 +957,7 @@ where
         let pool_workers = if tracked { workers } else { workers - 1 };
         if pool_workers > 0 {
             let launcher = Arc::new(Launcher {
-                handle: engine.pool.handle(),
+                engine: engine.clone(),
                 pending: AtomicUsize::new(pool_workers - 1),
                 sh: sh.clone(),
                 work_rx: work_rx.clone(),
@@ -796,9 +965,10 @@ where
                 recycle_tx: recycle_tx.clone(),
                 direct: direct.clone(),
             });
-            engine
-                .launch(Box::new(Launcher::job(launcher)))
-                .map_err(|message| RunError::Engine { message })?;
+            if let Err(message) = engine.launch(Box::new(Launcher::job(launcher))) {
+                engine.close();
+                return Err(RunError::Engine { message });
+            }
         }
         let sink = cfg.sink();
         sink.start(total);
@@ -816,8 +986,11 @@ where
                         });
                     }
                 })
-                .map_err(|e| RunError::Engine {
-                    message: format!("cannot start the progress thread: {e}"),
+                .map_err(|e| {
+                    engine.close();
+                    RunError::Engine {
+                        message: format!("cannot start the progress thread: {e}"),
+                    }
                 })?;
             Some(Ticker { stop, handle })
         } else {
@@ -1448,16 +1621,10 @@ where
         self.sh.request_stop(NOW, REASON_NONE);
         // Workers exit once the work channel is closed and empty.
         while self.work_rx.try_recv().is_ok() {}
+        // Workers go back to the shared pool as they see the work channel closed; a run's own
+        // pool, if it needed one, is joined on a thread of its own.
         if let Some(engine) = self.engine.take() {
-            // Dropping the pool joins its threads: waiting for hundreds of idle threads to
-            // exit (or for a task that never returns) is no part of the run, so a thread of
-            // its own does it.
-            let spawned = std::thread::Builder::new()
-                .name("batch-reaper".into())
-                .spawn(move || drop(engine));
-            if let Err(e) = spawned {
-                tracing::warn!(error = %e, "batch: could not start the reaper thread");
-            }
+            engine.close();
         }
         self.ctrl_c = None;
     }
@@ -1516,9 +1683,7 @@ impl<K: Task<I>, I, It> Drop for Stream<K, I, It> {
             self.sh.request_stop(NOW, REASON_CANCEL);
             while self.work_rx.try_recv().is_ok() {}
             if let Some(engine) = self.engine.take() {
-                let _ = std::thread::Builder::new()
-                    .name("batch-reaper".into())
-                    .spawn(move || drop(engine));
+                engine.close();
             }
         }
     }

@@ -3,11 +3,12 @@
 use crate::primitive::{Condvar, Mutex, MutexGuard};
 use crate::thread::JoinHandle;
 use crate::unwind;
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::future::{set_worker_of, worker_of, Future, NoScope, Run, Task, TaskError};
 
@@ -160,6 +161,7 @@ pub struct Builder {
     prefix: Option<String>,
     initializer: Option<Initializer>,
     stack_size: Option<usize>,
+    idle_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Builder {
@@ -169,6 +171,7 @@ impl fmt::Debug for Builder {
             .field("thread_name_prefix", &self.prefix)
             .field("initializer", &self.initializer.as_ref().map(|_| ".."))
             .field("stack_size", &self.stack_size)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
@@ -195,6 +198,7 @@ impl Builder {
             prefix: None,
             initializer: None,
             stack_size: None,
+            idle_timeout: None,
         }
     }
 
@@ -265,6 +269,48 @@ impl Builder {
         self
     }
 
+    /// Lets a worker that waited `timeout` for a task exit; the pool starts a new one on
+    /// demand later (as for a new pool: when a task is submitted while no worker is idle).
+    /// A pool that is busy now and then keeps no idle threads in between, and one that is
+    /// busy all the time pays nothing for it. By default workers stay until the pool shuts
+    /// down (as Python's `ThreadPoolExecutor`).
+    ///
+    /// A worker's [`initializer`](Builder::initializer) runs again in each new worker, and
+    /// names keep counting up (`{prefix}_{i}` is never reused). `Duration::MAX` keeps workers
+    /// for good, as the default does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use threadkit::executor::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder()
+    ///     .thread_name_prefix("brief")
+    ///     .idle_timeout(Duration::from_millis(20))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.submit(|| 1).unwrap().result(), Ok(1));
+    /// let workers = || {
+    ///     threadkit::thread::enumerate()
+    ///         .iter()
+    ///         .filter(|t| t.name().starts_with("brief_"))
+    ///         .count()
+    /// };
+    /// // The worker leaves once it has been idle for 20 ms.
+    /// let give_up = Instant::now() + Duration::from_secs(10);
+    /// while workers() > 0 && Instant::now() < give_up {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// assert_eq!(workers(), 0);
+    /// // A new one is started for the next task.
+    /// assert_eq!(pool.submit(|| 2).unwrap().result(), Ok(2));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Builder {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
     /// Creates the pool. No thread is started until the first task is submitted.
     ///
     /// # Errors
@@ -298,6 +344,7 @@ impl Builder {
                     tx: Some(tx),
                     broken: None,
                     spawned: 0,
+                    named: 0,
                     live: 0,
                     handles: Vec::new(),
                 })),
@@ -308,6 +355,7 @@ impl Builder {
                 prefix,
                 initializer: self.initializer,
                 stack_size: self.stack_size,
+                idle_timeout: self.idle_timeout,
             }),
         })
     }
@@ -323,7 +371,10 @@ struct PoolState {
     /// The queue's sending side; `None` once shut down.
     tx: Option<Sender<Job>>,
     broken: Option<String>,
+    /// Workers started and not retired (what `max_workers` bounds).
     spawned: usize,
+    /// Workers ever started: the next worker's name index.
+    named: usize,
     live: usize,
     handles: Vec<(usize, JoinHandle<()>)>,
 }
@@ -340,12 +391,14 @@ pub(crate) struct Shared {
     idle: AtomicUsize,
     /// Set once all `max_workers` workers were started: from then on nothing reads `idle`,
     /// so workers stop maintaining it (two read-modify-writes and a fence saved each time a
-    /// worker finds the queue empty).
+    /// worker finds the queue empty). Never set with an idle timeout: workers retire, so the
+    /// pool can shrink and grow again.
     grown: AtomicBool,
     max_workers: usize,
     prefix: String,
     initializer: Option<Initializer>,
     stack_size: Option<usize>,
+    idle_timeout: Option<Duration>,
 }
 
 thread_local! {
@@ -422,7 +475,7 @@ impl Shared {
         self: &Arc<Self>,
         st: &mut MutexGuard<'_, PoolState>,
     ) -> Result<(), crate::thread::SpawnError> {
-        let index = st.spawned;
+        let index = st.named;
         let mut b = crate::thread::Builder::new()
             .name(format!("{}_{index}", self.prefix))
             .daemon(true);
@@ -432,8 +485,9 @@ impl Shared {
         let shared = self.clone();
         let handle = b.spawn(move || worker_main(shared, index))?;
         st.spawned += 1;
+        st.named += 1;
         st.live += 1;
-        if st.spawned == self.max_workers {
+        if st.spawned == self.max_workers && self.idle_timeout.is_none() {
             self.grown.store(true, Ordering::Relaxed);
         }
         st.handles.push((index, handle));
@@ -442,6 +496,25 @@ impl Shared {
 
     fn is_shutdown(&self) -> bool {
         self.state.lock().tx.is_none()
+    }
+
+    /// Called by worker `index` after it waited the idle timeout for a task: whether it
+    /// leaves. It does unless a task arrived meanwhile or the pool is shutting down (then it
+    /// goes on as usual). A submission sends its task and reads `idle` under the same lock,
+    /// and this worker left `idle` before taking it, so either that submission sees this
+    /// worker gone (and starts another if no worker is idle) or this worker sees its task.
+    fn retire(&self, index: usize) -> bool {
+        let mut st = self.state.lock();
+        if st.tx.is_none() || !self.rx.is_empty() {
+            return false;
+        }
+        st.spawned -= 1;
+        st.live -= 1;
+        if let Some(at) = st.handles.iter().position(|(i, _)| *i == index) {
+            // Detaches the thread: it is about to return.
+            drop(st.handles.swap_remove(at));
+        }
+        true
     }
 
     fn shutdown(&self, opts: ShutdownOptions) {
@@ -513,6 +586,7 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
         },
         None => true,
     };
+    let mut retired = false;
     if initialized {
         loop {
             let job = match shared.rx.try_recv() {
@@ -524,9 +598,22 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                 }
                 Err(TryRecvError::Empty) => {
                     shared.idle.fetch_add(1, Ordering::SeqCst);
-                    let job = shared.rx.recv();
+                    let job = match shared.idle_timeout {
+                        None => shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        Some(t) => shared.rx.recv_timeout(t),
+                    };
                     shared.idle.fetch_sub(1, Ordering::SeqCst);
-                    let Ok(job) = job else { break };
+                    let job = match job {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if shared.retire(index) {
+                                retired = true;
+                                break;
+                            }
+                            continue;
+                        }
+                    };
                     // Pairs with the fence in `enqueue` (see there).
                     fence(Ordering::SeqCst);
                     if !shared.rx.is_empty() && shared.idle.load(Ordering::SeqCst) == 0 {
@@ -540,9 +627,11 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
         }
     }
     set_worker_of(0);
-    let mut st = shared.state.lock();
-    st.live -= 1;
-    drop(st);
+    if !retired {
+        let mut st = shared.state.lock();
+        st.live -= 1;
+        drop(st);
+    }
     shared.exited.notify_all();
 }
 

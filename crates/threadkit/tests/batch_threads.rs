@@ -1,0 +1,135 @@
+#![cfg(not(loom))]
+//! The batch runner's threads: runs reuse the worker threads earlier runs left idle, runs at
+//! the same time each get all their workers, and a thread stuck in an abandoned call stays
+//! out of later runs until the call returns.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use threadkit::batch::{Batch, Cause};
+use threadkit::sync::Barrier;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn stress() -> usize {
+    std::env::var("THREADKIT_STRESS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+    fn wait(&self, max: Duration) -> bool {
+        let g = self.open.lock().unwrap();
+        let (g, _) = self.cv.wait_timeout_while(g, max, |o| !*o).unwrap();
+        *g
+    }
+}
+
+/// Runs `workers` items that all wait for each other (so each runs on a thread of its own,
+/// all at once) and returns the threads' idents and names. The timeout makes the run tracked:
+/// every item runs on a pool thread, none on the caller's.
+fn run_all_at_once(workers: usize, barrier: Arc<Barrier>) -> Vec<(u64, String)> {
+    let report = Batch::new(move |_: &usize| {
+        barrier.wait_timeout(LONG).map_err(|e| e.to_string())?;
+        let me = threadkit::thread::current();
+        Ok::<_, String>((me.ident(), me.name().to_owned()))
+    })
+    .workers(workers)
+    .timeout(LONG)
+    .progress(false)
+    .run(0..workers)
+    .unwrap();
+    assert_eq!(report.summary().succeeded, workers as u64, "{report}");
+    report.values().cloned().collect()
+}
+
+#[test]
+fn runs_reuse_the_threads_earlier_runs_left_idle() {
+    let workers = 6;
+    let runs = 10 * stress();
+    let mut seen = HashSet::new();
+    for _ in 0..runs {
+        let threads = run_all_at_once(workers, Arc::new(Barrier::new(workers).unwrap()));
+        let idents: HashSet<u64> = threads.iter().map(|(id, _)| *id).collect();
+        assert_eq!(idents.len(), workers, "one thread per item: {threads:?}");
+        for (_, name) in &threads {
+            assert!(name.starts_with("batch_"), "{name}");
+        }
+        seen.extend(idents);
+    }
+    // A pool per run would have started `runs * workers` threads. With reuse, a run starts a
+    // thread only when none is idle: at most the previous run's threads can still be on
+    // their way back, so the process never holds more than two runs' worth (a margin for a
+    // slow machine on top).
+    assert!(
+        seen.len() <= 3 * workers,
+        "{} threads for {runs} runs of {workers}",
+        seen.len()
+    );
+}
+
+#[test]
+fn runs_at_the_same_time_each_get_all_their_workers() {
+    // Every item of both runs waits for every other: a run short of a worker would hang
+    // (and fail at the barrier's timeout).
+    let workers = 5;
+    let barrier = Arc::new(Barrier::new(2 * workers).unwrap());
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let b = barrier.clone();
+            std::thread::spawn(move || run_all_at_once(workers, b))
+        })
+        .collect();
+    let mut idents = HashSet::new();
+    for r in runs {
+        idents.extend(r.join().unwrap().into_iter().map(|(id, _)| id));
+    }
+    assert_eq!(idents.len(), 2 * workers);
+}
+
+#[test]
+fn a_thread_stuck_in_an_abandoned_call_stays_out_until_the_call_returns() {
+    let gate = Arc::new(Gate::default());
+    let (stuck_tx, stuck_rx) = crossbeam_channel::bounded(1);
+    let g = gate.clone();
+    let report = Batch::new(move |i: &u32| {
+        if *i == 0 {
+            stuck_tx.send(threadkit::thread::get_ident()).unwrap();
+            g.wait(LONG);
+        }
+        Ok::<_, String>(*i)
+    })
+    .workers(2)
+    .timeout(Duration::from_millis(50))
+    .progress(false)
+    .run(0..4u32)
+    .unwrap();
+    let s = report.summary();
+    assert_eq!((s.timeouts, s.succeeded), (1, 3), "{report}");
+    assert_eq!(
+        report.failures().next().unwrap().cause,
+        Cause::Timeout {
+            after: Duration::from_millis(50)
+        }
+    );
+    let stuck = stuck_rx.recv_timeout(LONG).unwrap();
+    // The next runs need every worker they ask for at once; the stuck thread is not one
+    // of them.
+    for _ in 0..3 {
+        let threads = run_all_at_once(4, Arc::new(Barrier::new(4).unwrap()));
+        assert!(threads.iter().all(|(id, _)| *id != stuck), "{threads:?}");
+    }
+    gate.open();
+}
