@@ -807,9 +807,19 @@ pub(crate) struct JournalHook<I, T, E> {
 #[cfg(not(feature = "journal"))]
 pub(crate) struct JournalHook<I, T, E>(PhantomData<fn(&I, T, E)>);
 
+/// The progress ticker, a loop on a thread of the engine (a reused one, like the workers').
 struct Ticker {
     stop: Sender<()>,
-    handle: std::thread::JoinHandle<()>,
+    /// Disconnected once the ticker's loop has returned (or its job was dropped unrun).
+    done: Receiver<()>,
+}
+
+impl Ticker {
+    /// Stops the ticker and waits until it no longer touches the sink.
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.recv();
+    }
 }
 
 type Out<K, I> = Outcome<<K as Task<I>>::Output, I, <K as Task<I>>::Error>;
@@ -940,7 +950,8 @@ where
             max_abandoned: cfg.max_abandoned,
         });
         let extra = if tracked { cfg.max_abandoned } else { 0 };
-        let engine = Arc::new(ThreadEngine::new(workers + extra));
+        // One more for the progress ticker.
+        let engine = Arc::new(ThreadEngine::new(workers + extra + 1));
         let (work_tx, work_rx) = crossbeam_channel::unbounded::<Chunk<I>>();
         let (res_tx, res_rx) = crossbeam_channel::unbounded();
         let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
@@ -974,25 +985,25 @@ where
         sink.start(total);
         let ticker = if cfg.progress_enabled() {
             let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
+            let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
             let (sink2, sh2, every) = (sink.clone(), sh.clone(), cfg.progress_interval);
-            let handle = std::thread::Builder::new()
-                .name("batch-progress".into())
-                .spawn(move || {
-                    while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
-                        sink2.update(Snapshot {
-                            done: sh2.done.load(Ordering::Relaxed),
-                            failed: sh2.failed.load(Ordering::Relaxed),
-                            total,
-                        });
-                    }
-                })
-                .map_err(|e| {
-                    engine.close();
-                    RunError::Engine {
-                        message: format!("cannot start the progress thread: {e}"),
-                    }
-                })?;
-            Some(Ticker { stop, handle })
+            let launched = engine.launch(Box::new(move || {
+                let _done = done_tx;
+                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
+                    sink2.update(Snapshot {
+                        done: sh2.done.load(Ordering::Relaxed),
+                        failed: sh2.failed.load(Ordering::Relaxed),
+                        total,
+                    });
+                }
+            }));
+            if let Err(e) = launched {
+                engine.close();
+                return Err(RunError::Engine {
+                    message: format!("cannot start the progress ticker: {e}"),
+                });
+            }
+            Some(Ticker { stop, done })
         } else {
             None
         };
@@ -1614,8 +1625,7 @@ where
 
     fn shutdown(&mut self) {
         if let Some(t) = self.ticker.take() {
-            let _ = t.stop.send(());
-            let _ = t.handle.join();
+            t.stop();
         }
         self.work_tx = None;
         self.sh.request_stop(NOW, REASON_NONE);
@@ -1675,8 +1685,7 @@ where
 impl<K: Task<I>, I, It> Drop for Stream<K, I, It> {
     fn drop(&mut self) {
         if let Some(t) = self.ticker.take() {
-            let _ = t.stop.send(());
-            let _ = t.handle.join();
+            t.stop();
         }
         self.work_tx = None;
         if !self.finished {
