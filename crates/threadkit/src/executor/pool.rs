@@ -351,6 +351,7 @@ impl Builder {
                 exited: Condvar::new(),
                 idle: AtomicUsize::new(0),
                 grown: AtomicBool::new(false),
+                full: AtomicBool::new(false),
                 max_workers,
                 prefix,
                 initializer: self.initializer,
@@ -394,6 +395,9 @@ pub(crate) struct Shared {
     /// worker finds the queue empty). Never set with an idle timeout: workers retire, so the
     /// pool can shrink and grow again.
     grown: AtomicBool,
+    /// Whether `max_workers` workers are running now (a hint, kept under the state lock; unlike
+    /// `grown` it is cleared when a worker retires).
+    full: AtomicBool,
     max_workers: usize,
     prefix: String,
     initializer: Option<Initializer>,
@@ -443,6 +447,23 @@ impl Shared {
         Ok(())
     }
 
+    /// Called by a worker that took a job without waiting (a new worker, or one going from
+    /// job to job) while the pool can still grow: if jobs are still queued and no worker is
+    /// idle, starts another. Submissions that saw an idle worker start none, and several can
+    /// count on the same one (it leaves the idle state only once it has a job), so without
+    /// this a job queued behind them could wait for a busy worker although the pool may grow:
+    /// for jobs that hold their worker a long time (a batch run's worker loops), for good.
+    fn grow_if_queued(self: &Arc<Self>) {
+        // Pairs with the fence in `enqueue`, as in the idle path of `worker_main`.
+        fence(Ordering::SeqCst);
+        if !self.full.load(Ordering::SeqCst)
+            && !self.rx.is_empty()
+            && self.idle.load(Ordering::SeqCst) == 0
+        {
+            self.grow_if_starved();
+        }
+    }
+
     /// Called by a worker that just left the idle state while jobs are still queued: starts
     /// another worker if none is idle, so that no queued job waits behind a busy pool that
     /// could still grow.
@@ -487,8 +508,11 @@ impl Shared {
         st.spawned += 1;
         st.named += 1;
         st.live += 1;
-        if st.spawned == self.max_workers && self.idle_timeout.is_none() {
-            self.grown.store(true, Ordering::Relaxed);
+        if st.spawned == self.max_workers {
+            self.full.store(true, Ordering::SeqCst);
+            if self.idle_timeout.is_none() {
+                self.grown.store(true, Ordering::Relaxed);
+            }
         }
         st.handles.push((index, handle));
         Ok(())
@@ -510,6 +534,7 @@ impl Shared {
         }
         st.spawned -= 1;
         st.live -= 1;
+        self.full.store(false, Ordering::SeqCst);
         if let Some(at) = st.handles.iter().position(|(i, _)| *i == index) {
             // Detaches the thread: it is about to return.
             drop(st.handles.swap_remove(at));
@@ -590,7 +615,12 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
     if initialized {
         loop {
             let job = match shared.rx.try_recv() {
-                Ok(job) => job,
+                Ok(job) => {
+                    if !shared.grown.load(Ordering::Relaxed) {
+                        shared.grow_if_queued();
+                    }
+                    job
+                }
                 Err(TryRecvError::Empty) if shared.grown.load(Ordering::Relaxed) => {
                     // Fully grown: no idle bookkeeping is needed.
                     let Ok(job) = shared.rx.recv() else { break };
