@@ -2,22 +2,18 @@
 //! Integration tests for `threadkit::batch`: outcomes, policies, retries, timeouts,
 //! cancellation, progress, streaming.
 
+mod common;
+
+use common::{stress, Gate};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use threadkit::batch::{
     Backoff, Batch, CancelToken, Cause, FailedInput, FailurePolicy, Halt, Retry, StopReason,
 };
 use threadkit::progress::{ProgressSink, Snapshot};
-
-fn stress() -> u64 {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 const EXPECTED: &str = "expected test panic";
 
@@ -40,29 +36,10 @@ fn quiet_expected_panics() {
     });
 }
 
-/// A gate tasks can wait on (with a bound, so a failed test cannot hang).
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.cv.notify_all();
-    }
-    fn wait(&self, max: Duration) -> bool {
-        let g = self.open.lock().unwrap();
-        let (g, _) = self.cv.wait_timeout_while(g, max, |o| !*o).unwrap();
-        *g
-    }
-}
-
 #[test]
 fn every_input_has_one_outcome_with_errors_and_panics() {
     quiet_expected_panics();
-    let n = 100_000 * stress();
+    let n = 100_000 * stress::<u64>();
     let report = Batch::new(|i: &u64| {
         if i % 10 == 3 {
             Err(format!("error {i}"))
@@ -410,7 +387,7 @@ fn progress_counter_ends_exactly_at_the_total() {
 fn stream_keeps_a_bounded_window() {
     let pulled = Arc::new(AtomicU64::new(0));
     let p2 = pulled.clone();
-    let n = 1_000_000 * stress();
+    let n = 1_000_000 * stress::<u64>();
     let window = 5_000u64;
     let inputs = (0..n).inspect(move |_| {
         p2.fetch_add(1, Ordering::Relaxed);
@@ -596,7 +573,7 @@ fn workers_bounds_the_items_running_at_once() {
 #[test]
 fn tracked_runs_under_churn_give_one_outcome_per_input() {
     quiet_expected_panics();
-    let rounds = 3 * stress();
+    let rounds = 3 * stress::<u64>();
     for round in 0..rounds {
         let n = 600u64;
         let token = CancelToken::new();

@@ -2,6 +2,9 @@
 //! worker process, crashes and hard timeouts reported per input, retries, the journal.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::stress;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,14 +12,6 @@ use threadkit::batch::{Batch, Cause, FailurePolicy, Journal, Retry, Task};
 use threadkit::process::ProcessPool;
 
 threadkit::process::enable_test_support!();
-
-fn stress() -> u64 {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1)
-}
 
 /// Sends `sig` to the worker itself and waits to die.
 fn die_by(sig: &str) -> ! {
@@ -43,7 +38,7 @@ fn mixed(x: u64) -> Result<u64, String> {
 
 #[test]
 fn every_failure_is_tied_to_its_input_and_nothing_else_is_lost() {
-    let n = 60 * stress();
+    let n = 60 * stress::<u64>();
     let pool = ProcessPool::new(2).unwrap();
     let report = Batch::isolated(pool, mixed)
         .progress(false)

@@ -3,39 +3,17 @@
 //! the same time each get all their workers, and a thread stuck in an abandoned call stays
 //! out of later runs until the call returns.
 
+mod common;
+
+use common::{stress, Gate};
 use std::collections::HashSet;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use threadkit::batch::{Batch, Cause};
 use threadkit::sync::Barrier;
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn stress() -> usize {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.cv.notify_all();
-    }
-    fn wait(&self, max: Duration) -> bool {
-        let g = self.open.lock().unwrap();
-        let (g, _) = self.cv.wait_timeout_while(g, max, |o| !*o).unwrap();
-        *g
-    }
-}
 
 /// Runs `workers` items that all wait for each other (so each runs on a thread of its own,
 /// all at once) and returns the threads' idents and names. The timeout makes the run tracked:
@@ -58,7 +36,7 @@ fn run_all_at_once(workers: usize, barrier: Arc<Barrier>) -> Vec<(u64, String)> 
 #[test]
 fn runs_reuse_the_threads_earlier_runs_left_idle() {
     let workers = 6;
-    let runs = 10 * stress();
+    let runs = 10 * stress::<usize>();
     let mut seen = HashSet::new();
     for _ in 0..runs {
         let threads = run_all_at_once(workers, Arc::new(Barrier::new(workers).unwrap()));
@@ -139,7 +117,7 @@ fn a_run_larger_than_the_idle_threads_still_gets_all_its_workers() {
     // submissions that found an idle thread must not leave the rest of the run's workers
     // queued with no thread (every item waits for every other, so a missing worker fails
     // the barrier).
-    for _ in 0..5 * stress() {
+    for _ in 0..5 * stress::<usize>() {
         run_all_at_once(3, Arc::new(Barrier::new(3).unwrap()));
         run_all_at_once(40, Arc::new(Barrier::new(40).unwrap()));
     }

@@ -1,6 +1,9 @@
 #![cfg(not(loom))]
 //! Integration tests of `threadkit::executor`.
 
+mod common;
+
+use common::stress;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -12,13 +15,6 @@ use threadkit::executor::{
 };
 
 const LONG: Duration = Duration::from_secs(20);
-
-fn stress() -> usize {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 fn pool(n: usize) -> ThreadPool {
     ThreadPool::builder().max_workers(n).build().unwrap()
@@ -558,7 +554,7 @@ fn submit_after_shutdown_is_an_error() {
 fn shutdown_wait_runs_everything_queued() {
     let p = pool(2);
     let count = Arc::new(AtomicUsize::new(0));
-    let n = 200 * stress();
+    let n = 200 * stress::<usize>();
     for _ in 0..n {
         let c = count.clone();
         p.submit(move || {
@@ -1218,7 +1214,7 @@ fn timed_wait_inside_a_full_pool_times_out_instead_of_running_inline() {
 #[test]
 fn stress_many_submitters_many_tasks() {
     let p = Arc::new(pool(4));
-    let n = 2_000 * stress();
+    let n = 2_000 * stress::<usize>();
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let p = p.clone();
@@ -1240,7 +1236,7 @@ fn stress_many_submitters_many_tasks() {
 #[test]
 fn stress_cancel_races_with_workers() {
     let p = pool(2);
-    for _ in 0..200 * stress() {
+    for _ in 0..200 * stress::<usize>() {
         let ran = Arc::new(AtomicBool::new(false));
         let r = ran.clone();
         let f = p.submit(move || r.store(true, Ordering::SeqCst)).unwrap();
@@ -1261,7 +1257,7 @@ fn stress_readers_callbacks_and_waits_racing_with_completion() {
     // The completion path takes no lock unless someone registered: race blocked readers (one
     // of which timed out first), callbacks, `wait` registrations and the finishing worker.
     let p = pool(2);
-    for _ in 0..100 * stress() {
+    for _ in 0..100 * stress::<usize>() {
         let (f, started, go) = blocker(&p);
         started.recv().unwrap();
         assert_eq!(
@@ -1383,7 +1379,7 @@ fn workers_retiring_all_the_time_never_strand_a_task() {
                 .build()
                 .unwrap(),
         );
-        let per = 150 * stress();
+        let per = 150 * stress::<usize>();
         let start = Arc::new(Barrier::new(4));
         let submitters: Vec<_> = (0..4)
             .map(|t| {
@@ -1436,7 +1432,7 @@ fn a_task_submitted_as_the_idle_timeout_expires_still_runs() {
         .build()
         .unwrap();
     let name = || threadkit::thread::current().name().to_owned();
-    for i in 0..300 * stress() as u64 {
+    for i in 0..300 * stress::<usize>() as u64 {
         // Lets time pass up to around the idle timeout (0.8 to 1.2 ms).
         std::thread::sleep(Duration::from_micros(800 + (i * 37) % 400));
         p.submit(name)

@@ -1,19 +1,15 @@
 //! Integration tests for the cross-process `threadkit::process::Queue`.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::stress;
 use std::collections::HashSet;
 use std::time::Duration;
 
 use threadkit::process::{Event, GetTimeoutError, Lock, Process, PutTimeoutError, Queue};
 
 threadkit::process::enable_test_support!();
-
-fn stress() -> u64 {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 fn produce((q, id, n): (Queue<Option<(u64, u64)>>, u64, u64)) {
     for i in 0..n {
@@ -31,7 +27,7 @@ fn consume(q: Queue<Option<(u64, u64)>>) -> Vec<(u64, u64)> {
 
 #[test]
 fn four_producers_four_consumers_lose_nothing() {
-    let n = 2_000 * stress();
+    let n = 2_000 * stress::<u64>();
     let q = Queue::new().unwrap();
     let mut consumers: Vec<_> = (0..4)
         .map(|_| Process::spawn(consume, q.clone()).unwrap())

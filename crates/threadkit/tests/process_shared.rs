@@ -2,6 +2,9 @@
 //! `threadkit::process`.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::stress;
 use std::time::Duration;
 
 use threadkit::process::{
@@ -9,13 +12,6 @@ use threadkit::process::{
 };
 
 threadkit::process::enable_test_support!();
-
-fn stress() -> u64 {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 /// Non-atomic read-modify-write under the value's lock, with a yield inside the critical
 /// section so that the processes really interleave.
@@ -33,7 +29,7 @@ fn increment_locked((counter, start, n): (Value<u64>, Event, u64)) {
 
 #[test]
 fn value_counter_from_four_processes_is_exact() {
-    let n = 5_000 * stress();
+    let n = 5_000 * stress::<u64>();
     let counter = Value::new(0u64).unwrap();
     let start = Event::new().unwrap();
     let mut ps: Vec<_> = (0..4)
@@ -54,7 +50,7 @@ fn fetch_adds((v, n): (RawValue<i64>, i64)) {
 
 #[test]
 fn raw_value_fetch_add_from_four_processes() {
-    let n = 20_000 * stress() as i64;
+    let n = 20_000 * stress::<u64>() as i64;
     let v = RawValue::new(0i64).unwrap();
     let mut ps: Vec<_> = (0..4)
         .map(|_| Process::spawn(fetch_adds, (v.clone(), n)).unwrap())

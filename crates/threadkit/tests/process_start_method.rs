@@ -4,6 +4,9 @@
 //! kind of handle works in children of both methods.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::stress;
 use std::os::unix::process::parent_id;
 use std::time::{Duration, Instant};
 
@@ -15,13 +18,6 @@ use threadkit::process::{
 threadkit::process::enable_test_support!();
 
 const METHODS: [StartMethod; 2] = [StartMethod::Spawn, StartMethod::ForkServer];
-
-fn stress() -> usize {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 fn square(x: u64) -> u64 {
     x * x
@@ -188,7 +184,7 @@ fn fork_server_children_come_from_one_helper_and_spawn_children_are_ours() {
 
 #[test]
 fn many_threads_start_children_through_the_fork_server_at_once() {
-    let per_thread = 25 * stress() as u64;
+    let per_thread = 25 * stress::<usize>() as u64;
     std::thread::scope(|s| {
         for t in 0..4u64 {
             s.spawn(move || {

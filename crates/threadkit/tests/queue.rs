@@ -2,6 +2,9 @@
 //! iteration, and many threads at once. Stress counts scale with `THREADKIT_STRESS`.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::stress;
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -14,14 +17,6 @@ use threadkit::queue::{
 
 /// Generous bound for anything that should happen "soon" in a loaded CI machine.
 const SOON: Duration = Duration::from_secs(20);
-
-fn stress() -> usize {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1)
-}
 
 /// Every kind of queue with the given bound, named for failure messages. A bounded FIFO queue
 /// runs on the lock-free ring; LIFO, priority and unbounded FIFO queues on the lock.
@@ -427,7 +422,7 @@ fn join_waits_for_every_task_done_in_several_threads_more_than_once() {
 fn task_done_right_after_get_never_reports_too_many() {
     // One producer, one consumer marking each item done as soon as it has it: on the FIFO engine
     // the consumer often takes an item before its put has counted it.
-    let n = 20_000 * stress();
+    let n = 20_000 * stress::<usize>();
     for (kind, q) in every_kind(0) {
         let q2 = q.clone();
         let consumer = thread::spawn(move || {
@@ -603,7 +598,7 @@ fn shutdown_wakes_every_blocked_putter_and_keeps_the_queued_items() {
 fn shutdown_while_many_threads_block_in_put_and_get() {
     // Two queues chained: workers block getting from `empty` and others block putting into
     // `full`; one shutdown of each wakes them all.
-    let n = 12 * stress().min(4);
+    let n = 12 * stress::<usize>().min(4);
     let empty = Queue::<usize>::bounded(3);
     let full = Queue::<usize>::bounded(3);
     for i in 0..3 {
@@ -699,7 +694,7 @@ fn handles_are_send_sync_clone_and_debug() {
 fn fifty_threads(kind: &str, q: Queue<u64>) {
     const PRODUCERS: u64 = 25;
     const CONSUMERS: usize = 25;
-    let per_producer = 400 * stress() as u64;
+    let per_producer = 400 * stress::<usize>() as u64;
     let total = PRODUCERS * per_producer;
     let seen: Arc<Vec<AtomicBool>> = Arc::new((0..total).map(|_| AtomicBool::new(false)).collect());
     let start = Arc::new(Barrier::new(PRODUCERS as usize + CONSUMERS));
@@ -779,7 +774,7 @@ fn fifty_threads_with_timeouts_and_try_calls() {
     // Mixed flavours: producers use put_timeout / try_put, consumers get_timeout / try_get,
     // retrying on Timeout / Full / Empty; nothing may be lost or duplicated.
     let q = Queue::bounded(4);
-    let per = 200 * stress() as u64;
+    let per = 200 * stress::<usize>() as u64;
     let producers: Vec<_> = (0..25u64)
         .map(|p| {
             let q = q.clone();
@@ -891,7 +886,7 @@ fn immediate_shutdown_racing_with_puts_gets_and_task_done_balances_the_books() {
     // Producers put until refused, consumers get and mark done until refused, and an immediate
     // shutdown lands mid-flight: every successful put is either got or dropped, exactly once,
     // and join returns because the dropped items count as done.
-    for round in 0..5 * stress() {
+    for round in 0..5 * stress::<usize>() {
         for (kind, q) in every_kind::<Tracked>(if round % 2 == 0 { 4 } else { 0 }) {
             let dropped = Arc::new(AtomicU64::new(0));
             let taken = Arc::new(AtomicUsize::new(0));
@@ -956,7 +951,7 @@ fn immediate_shutdown_racing_with_puts_gets_and_task_done_balances_the_books() {
 fn shutdown_racing_with_puts_and_gets_loses_nothing() {
     // Producers put until refused; consumers get until refused; shutdown lands in the middle.
     // Every item whose put succeeded must be got exactly once.
-    for round in 0..5 * stress() {
+    for round in 0..5 * stress::<usize>() {
         for (kind, q) in every_kind::<u64>(if round % 2 == 0 { 4 } else { 0 }) {
             let start = Arc::new(Barrier::new(9));
             let producers: Vec<_> = (0..4u64)

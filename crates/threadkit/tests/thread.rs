@@ -2,6 +2,9 @@
 //! Integration tests for `threadkit::thread`: spawning, names, joining (with timeouts),
 //! panics as values, the registry, dummy threads, daemon flags, stack size.
 
+mod common;
+
+use common::stress;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
@@ -10,13 +13,6 @@ use std::time::{Duration, Instant};
 use threadkit::thread::{
     self, Builder, ExitWaitError, JoinTimeoutError, Runnable, Thread, ThreadJoinError,
 };
-
-fn stress() -> usize {
-    std::env::var("THREADKIT_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 /// The number in a default name `Thread-N` or `Thread-N (target)`.
 fn default_name_number(name: &str) -> u64 {
@@ -325,7 +321,7 @@ fn foreign_threads_become_dummy_threads_until_they_exit() {
 
 #[test]
 fn idents_are_unique_and_match_get_ident() {
-    let count = 16 * stress();
+    let count = 16 * stress::<usize>();
     let handles: Vec<_> = (0..count)
         .map(|_| thread::spawn(thread::get_ident))
         .collect();
@@ -502,7 +498,7 @@ fn spawn_failure_is_a_typed_error_and_leaves_no_trace() {
 
 #[test]
 fn many_threads_spawn_and_join_concurrently() {
-    let n = 64 * stress();
+    let n = 64 * stress::<usize>();
     let total = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..n)
         .map(|i| {
