@@ -24,7 +24,6 @@
 //! which get the disposition back; it also blocks it, so that a `SIGINT` sent to a child in the
 //! instant before the child restored the disposition is not lost (see [`shield_sigint`]).
 
-use std::ffi::c_int;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -199,29 +198,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the parent waits for the answer to one request (a `fork` and a `pidfd_open`).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The C library's `sigset_t` (1024 bits in glibc and musl).
-#[repr(C)]
-struct SigSet([u64; 16]);
-
-extern "C" {
-    // The C library's own `fork` (not a raw system call), so that its fork handlers run and
-    // the child's C library state (malloc, thread ids) is consistent.
-    fn fork() -> c_int;
-    fn signal(signum: c_int, handler: usize) -> usize;
-    fn sigemptyset(set: *mut SigSet) -> c_int;
-    fn sigaddset(set: *mut SigSet, signum: c_int) -> c_int;
-    fn pthread_sigmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
-}
-
-const SIGINT: c_int = 2;
-const SIG_IGN: usize = 1;
-const SIG_BLOCK: c_int = 0;
-const SIG_SETMASK: c_int = 2;
-
 /// What the server changes about `SIGINT`, to give it back to each child.
 struct SigintSaved {
-    disposition: usize,
-    mask: SigSet,
+    disposition: libc::sighandler_t,
+    mask: libc::sigset_t,
 }
 
 /// Makes the server immune to `SIGINT`: ignored (for the whole process) and blocked (in this
@@ -229,19 +209,22 @@ struct SigintSaved {
 /// disposition stays pending (Linux never discards a blocked signal) instead of being ignored,
 /// and is delivered once [`restore_sigint`] unblocks it.
 fn shield_sigint() -> SigintSaved {
-    let mut block = SigSet([0; 16]);
+    // SAFETY: `sigset_t` is plain data, for which all zeroes is a valid value (`sigemptyset`
+    // then makes it the empty set).
+    let mut block: libc::sigset_t = unsafe { std::mem::zeroed() };
     let mut saved = SigintSaved {
-        disposition: 0,
-        mask: SigSet([0; 16]),
+        disposition: libc::SIG_DFL,
+        // SAFETY: as above; `pthread_sigmask` fills it in.
+        mask: unsafe { std::mem::zeroed() },
     };
-    // SAFETY: the sets are valid, writable `sigset_t`-sized buffers; blocking and ignoring
-    // SIGINT install no handler code. This runs before the server serves, with no other thread
-    // of ours running (a test harness's main thread only waits).
+    // SAFETY: the sets are valid, writable `sigset_t`s; blocking and ignoring SIGINT install no
+    // handler code. This runs before the server serves, with no other thread of ours running (a
+    // test harness's main thread only waits).
     unsafe {
-        sigemptyset(&mut block);
-        sigaddset(&mut block, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &block, &mut saved.mask);
-        saved.disposition = signal(SIGINT, SIG_IGN);
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut saved.mask);
+        saved.disposition = libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
     saved
 }
@@ -251,8 +234,8 @@ fn shield_sigint() -> SigintSaved {
 fn restore_sigint(saved: &SigintSaved) {
     // SAFETY: `saved` holds what `shield_sigint` read; the child is single-threaded.
     unsafe {
-        signal(SIGINT, saved.disposition);
-        pthread_sigmask(SIG_SETMASK, &saved.mask, std::ptr::null_mut());
+        libc::signal(libc::SIGINT, saved.disposition);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &saved.mask, std::ptr::null_mut());
     }
 }
 
@@ -565,10 +548,12 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
             answer(&sock, &Err("malformed fork request".to_owned()), &[]);
             continue;
         };
+        // The C library's own `fork` (not a raw system call), so that its fork handlers run and
+        // the child's C library state (malloc, thread ids) is consistent.
         // SAFETY: this process is single-threaded (but for a test harness's main thread waiting
         // for this test, which holds no lock), so the child may run any code; `fork` has no
         // other precondition.
-        let pid = unsafe { fork() };
+        let pid = unsafe { libc::fork() };
         if pid == 0 {
             // The child: none of the server's descriptors, SIGINT as the program had it.
             drop(sock);
