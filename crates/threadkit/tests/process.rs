@@ -1,6 +1,9 @@
 //! Integration tests for `threadkit::process::Process`: children, results, panics, signals.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::{aborts, exits, panics, parks};
 use std::time::Duration;
 
 use threadkit::process::{JoinTimeoutError, Process, ProcessError};
@@ -13,24 +16,6 @@ fn square(x: u64) -> u64 {
 
 fn my_pid(_: ()) -> u32 {
     std::process::id()
-}
-
-fn panics(msg: String) {
-    panic!("{msg}");
-}
-
-fn exits(code: i32) {
-    std::process::exit(code);
-}
-
-fn parks(_: ()) {
-    loop {
-        std::thread::park();
-    }
-}
-
-fn aborts(_: ()) {
-    std::process::abort();
 }
 
 fn nested(x: u64) -> u64 {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::stress;
+use common::{aborts, exits, panics, parks, stress};
 use std::os::unix::process::parent_id;
 use std::time::{Duration, Instant};
 
@@ -25,24 +25,6 @@ fn square(x: u64) -> u64 {
 
 fn ppid(_: ()) -> u32 {
     parent_id()
-}
-
-fn panics(msg: String) {
-    panic!("{msg}");
-}
-
-fn exits(code: i32) {
-    std::process::exit(code);
-}
-
-fn parks(_: ()) {
-    loop {
-        std::thread::park();
-    }
-}
-
-fn aborts(_: ()) {
-    std::process::abort();
 }
 
 /// Sends (own pid, parent pid), then waits until the other end closes.

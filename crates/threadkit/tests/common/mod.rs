@@ -36,3 +36,26 @@ impl Gate {
         *g
     }
 }
+
+/// Child-process targets for the process tests: a panic with `msg`, exit with `code`, park for
+/// good (until killed), abort.
+pub(crate) fn panics(msg: String) {
+    panic!("{msg}");
+}
+
+/// See [`panics`].
+pub(crate) fn exits(code: i32) {
+    std::process::exit(code);
+}
+
+/// See [`panics`].
+pub(crate) fn parks(_: ()) {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// See [`panics`].
+pub(crate) fn aborts(_: ()) {
+    std::process::abort();
+}
