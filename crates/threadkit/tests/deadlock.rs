@@ -700,3 +700,40 @@ fn rlock_levels_survive_a_wait_that_unwinds() {
     assert!(!rlock.locked());
     assert!(rlock.release().is_err());
 }
+
+#[test]
+fn a_report_callback_that_panics_does_not_stop_the_watchdog() {
+    let _s = serial();
+    let (tx, rx) = channel();
+    let tx = Mutex::new(tx);
+    deadlock::set_report_callback(move |r| {
+        let _ = tx.lock().unwrap().send(r.clone());
+        panic!("report callback panics: {r}");
+    });
+    let dog = Watchdog::start(Duration::from_millis(50));
+    let sem = Arc::new(Semaphore::new(0));
+    let s1 = Arc::clone(&sem);
+    let h = Builder::new()
+        .name("blocked twice")
+        .spawn(move || {
+            assert_eq!(s1.acquire_timeout(GENEROUS), Ok(true));
+            assert_eq!(s1.acquire_timeout(GENEROUS), Ok(true));
+        })
+        .unwrap();
+    // Two separate waits, each reported although the callback panicked on the first.
+    for _ in 0..2 {
+        loop {
+            match rx
+                .recv_timeout(GENEROUS)
+                .expect("the watchdog still reports")
+            {
+                Report::StuckThread(s) if s.waiting_for == sem.deadlock_resource() => break,
+                _ => continue,
+            }
+        }
+        sem.release();
+    }
+    h.join().unwrap();
+    dog.stop();
+    deadlock::clear_report_callback();
+}
