@@ -506,9 +506,9 @@ impl<T> Core<T> {
 
 fn run_callbacks<T>(callbacks: Vec<Callback<T>>, fut: &Future<T>) {
     for cb in callbacks {
-        if let Err(payload) = unwind::catch(|| cb(fut)) {
+        if let Err(message) = unwind::catch_message(|| cb(fut)) {
             tracing::error!(
-                panic = %unwind::payload_message(&*payload),
+                panic = %message,
                 "exception calling callback for future (a done-callback panicked)"
             );
         }
@@ -602,9 +602,9 @@ where
             crate::primitive::thread_token(),
             std::sync::atomic::Ordering::Relaxed,
         );
-        let outcome = unwind::catch(job).map_err(|payload| TaskError::Panicked {
-            message: unwind::payload_message(&*payload),
-        });
+        // `catch_message`: not even a panic payload whose `Drop` panics may skip `finish`
+        // (the future would stay `RUNNING`, its readers blocked forever).
+        let outcome = unwind::catch_message(job).map_err(|message| TaskError::Panicked { message });
         #[cfg(feature = "deadlock-detection")]
         self.core
             .runner
@@ -619,9 +619,9 @@ where
             return false;
         };
         // The closure's captures are dropped before anyone can see the task finished.
-        if let Err(payload) = unwind::catch(move || drop(job)) {
+        if let Err(message) = unwind::catch_message(move || drop(job)) {
             tracing::error!(
-                panic = %unwind::payload_message(&*payload),
+                panic = %message,
                 "dropping a cancelled task's closure panicked"
             );
         }
