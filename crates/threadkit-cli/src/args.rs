@@ -39,7 +39,7 @@ pub(crate) struct Args {
     pub(crate) tag: bool,
 
     /// Kill a job running longer than this: TERM to its process group, KILL after --term-grace.
-    /// Seconds, or with a suffix s, m, h, d.
+    /// Seconds, or with a suffix s, m, h, d; 0 means no timeout (as in GNU parallel).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
 

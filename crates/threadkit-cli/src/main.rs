@@ -145,7 +145,8 @@ fn try_main(args: Args) -> anyhow::Result<i32> {
         keep_order: args.keep_order,
         line_buffer: args.line_buffer,
         limits: Limits {
-            timeout: args.timeout,
+            // GNU parallel's `--timeout 0`: no timeout.
+            timeout: args.timeout.filter(|t| !t.is_zero()),
             grace: args.term_grace,
         },
         retries: args.retries,

@@ -283,6 +283,22 @@ fn timeout_sends_kill_after_the_grace_period() {
 }
 
 #[test]
+fn timeout_zero_means_no_timeout() {
+    // GNU parallel's `--timeout 0` is "no timeout". The job outlives a zero deadline by far
+    // (it sleeps), so a zero deadline kills it; no timing assumption either way.
+    for t in ["0", "0s", "0.0"] {
+        let out = run(&["--timeout", t, "sleep 0.3; echo ok # {}", ":::", "x"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--timeout {t}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "ok\n", "--timeout {t}");
+    }
+}
+
+#[test]
 fn retries_run_a_failing_job_n_times_and_stop_at_success() {
     let d = TempDir::new("retries");
     let runs = d.s("runs");

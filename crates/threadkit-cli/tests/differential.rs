@@ -200,6 +200,8 @@ fn exit_codes_agree() {
     let mut args = vec!["-j8", "false", ":::"];
     args.extend(many.iter().map(String::as_str));
     same_sorted(&args);
+    // `--timeout 0` is no timeout in GNU parallel.
+    same_exact(&["--timeout", "0", "sleep 0.2; echo {}", ":::", "a"]);
 }
 
 #[test]
