@@ -22,7 +22,14 @@ use crate::inputs::SourceSpec;
 #[command(name = "threadkit", version, about, long_about, after_help = EXAMPLES)]
 pub(crate) struct Args {
     /// Jobs to run at once: N, N% of the CPU cores, +N / -N cores, or 0 for as many as possible.
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "100%")]
+    // allow_hyphen_values: `-j -1` takes `-1` as the value (clap reads it as a flag otherwise).
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        default_value = "100%",
+        allow_hyphen_values = true
+    )]
     pub(crate) jobs: String,
 
     /// Print job outputs in input order (still running jobs in parallel).
@@ -56,7 +63,8 @@ pub(crate) struct Args {
     #[arg(
         long = "halt",
         visible_alias = "halt-on-error",
-        value_name = "WHEN,WHY=N"
+        value_name = "WHEN,WHY=N",
+        allow_hyphen_values = true
     )]
     pub(crate) halt: Option<String>,
 

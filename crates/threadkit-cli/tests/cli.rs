@@ -145,6 +145,19 @@ fn jobs_forms_are_accepted_and_bad_ones_refused() {
         let out = run(&[&format!("--jobs={j}"), "-k", "echo", ":::", "a", "b"]);
         assert_eq!(stdout(&out), "a\nb\n", "-j {j}");
     }
+    // `-N` as a separate word (documented as `-j -1`) and glued to the flag.
+    for form in [
+        &["-j", "-1"][..],
+        &["-j-1"],
+        &["--jobs", "-1"],
+        &["-j", "+1"],
+    ] {
+        let mut a = form.to_vec();
+        a.extend(["-k", "echo", ":::", "a", "b"]);
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(0), "{form:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "a\nb\n", "{form:?}");
+    }
     let out = run(&["-j", "x", "echo", ":::", "a"]);
     assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("invalid -j"), "{}", stderr(&out));
@@ -376,6 +389,9 @@ fn halt_success_stops_with_exit_zero() {
     let out = run(&["-j2", "--halt", "now,success=1", ":::", "sleep 30", "true"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(t0.elapsed() < Duration::from_secs(10));
+    // The shorthand `-1` (soon,success=1) as a separate word.
+    let out = run(&["-j1", "--halt", "-1", "exit {}", ":::", "1", "0", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = run(&["--halt", "bogus", "true", ":::", "a"]);
     assert_eq!(out.status.code(), Some(255));
 }
