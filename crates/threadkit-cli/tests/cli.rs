@@ -352,6 +352,82 @@ fn halt_soon_fail_starts_no_more_jobs() {
 }
 
 #[test]
+fn halt_soon_fail_exits_with_the_code_of_the_job_that_triggered_it() {
+    // Four jobs run at once (each waits until all four have started). Job `3` fails first; the
+    // others fail only after threadkit has logged job 3 (its joblog line), so they finish after
+    // the halt was triggered. The exit code is 3, the trigger's (GNU parallel: 3), not the code
+    // of whichever failure came last.
+    let d = TempDir::new("halt-trigger");
+    std::fs::create_dir(d.path("started")).unwrap();
+    let (started, log) = (d.s("started"), d.s("log"));
+    let script = format!(
+        "touch {started}/{{}}; until [ $(ls {started} | wc -l) -ge 4 ]; do sleep 0.01; done; \
+         if [ {{}} = 3 ]; then exit 3; fi; \
+         until [ $(wc -l < {log}) -ge 2 ]; do sleep 0.01; done; exit {{}}"
+    );
+    let out = run(&[
+        "-j4",
+        "--halt",
+        "soon,fail=1",
+        "--joblog",
+        &log,
+        &script,
+        ":::",
+        "3",
+        "5",
+        "7",
+        "9",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        lines(&d.path("log")).len(),
+        5,
+        "every started job is logged"
+    );
+}
+
+#[test]
+fn halt_values_are_checked_in_the_cli_vocabulary() {
+    // Refused before any job starts: exit 255; the message.
+    let refused = |value: &str| {
+        let out = run(&["--halt", value, "true", ":::", "a"]);
+        assert_eq!(out.status.code(), Some(255), "--halt {value}");
+        stderr(&out)
+    };
+    for zero in [
+        "soon,fail=0",
+        "now,success=0",
+        "soon,done=0",
+        "soon,fail=0%",
+        "now,done=0%",
+    ] {
+        let err = refused(zero);
+        assert!(
+            err.contains(&format!("--halt {zero}")) && err.contains("--halt never"),
+            "--halt {zero}: {err}"
+        );
+    }
+    for bad in [
+        "soon,fail=abc",
+        "later,fail=1",
+        "soon,boom=1",
+        "soon",
+        "soon,fail=101%",
+    ] {
+        let err = refused(bad);
+        assert!(
+            err.contains(&format!("invalid --halt {bad:?}")),
+            "--halt {bad}: {err}"
+        );
+        // The library's parser speaks of `all` / `fast` failure policies: not CLI words.
+        assert!(
+            !err.contains("failure policy") && !err.contains("`fast`"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn halt_now_fail_kills_running_jobs() {
     let t0 = Instant::now();
     let out = run(&[
