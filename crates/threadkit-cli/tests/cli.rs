@@ -134,6 +134,47 @@ fn hostile_inputs_stay_one_argument_and_never_run() {
 }
 
 #[test]
+fn replacement_strings_inside_quotes_are_not_protected() {
+    // docs/cli.md warns about this (GNU parallel does the same) and shows the right way; each
+    // command of its example behaves as the docs say.
+    let docs = include_str!("../../../docs/cli.md");
+    assert!(
+        docs.contains("Never put a replacement string inside quotes in the command"),
+        "docs/cli.md lost its warning about quoted replacement strings"
+    );
+    let d = TempDir::new("quoted-repl");
+    let cases = [
+        ("echo \"{}\"", "$(touch pwned)", true),
+        ("echo 'got {}'", "; touch pwned #", true),
+        ("echo {}", "$(touch pwned)", false),
+        ("echo \"got: \"{}", "$(touch pwned)", false),
+    ];
+    for (cmd, input, runs) in cases {
+        assert!(
+            docs.contains(&format!("threadkit '{cmd}'"))
+                || docs.contains(&format!("threadkit \"{cmd}\"")),
+            "{cmd} not in docs/cli.md"
+        );
+        let out = threadkit()
+            .current_dir(&d.0)
+            .args([cmd, ":::", input])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+        let pwned = d.path("pwned");
+        assert_eq!(pwned.exists(), runs, "{cmd} with input {input:?}");
+        let _ = std::fs::remove_file(pwned);
+        if !runs {
+            assert!(
+                stdout(&out).ends_with(&format!("{input}\n")),
+                "{cmd}: {}",
+                stdout(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn empty_command_runs_each_input_as_a_command() {
     let out = run(&["-k", ":::", "echo a; echo b", "echo c"]);
     assert_eq!(stdout(&out), "a\nb\nc\n");
