@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -30,10 +31,10 @@ use crate::template::Template;
 pub(crate) struct JobInput {
     /// `{#}`: position in the input, from 1.
     pub(crate) seq: u64,
-    /// One value per input source.
-    pub(crate) args: Vec<String>,
-    /// Stable journal key: the inputs as a JSON array, `#N` appended for the Nth repeat of the
-    /// same inputs. Not the sequence number: adding or removing inputs does not shift it.
+    /// One value per input source (bytes, as read).
+    pub(crate) args: Vec<Vec<u8>>,
+    /// Stable journal key: the inputs as a JSON array ([`crate::bytes::List`]: lossless for
+    /// inputs that are not UTF-8), `#N` appended for the Nth repeat of the same inputs. Not the sequence number: adding or removing inputs does not shift it.
     pub(crate) key: String,
     /// Attempts so far (retries).
     attempts: AtomicU32,
@@ -57,11 +58,11 @@ impl Keyer {
     }
 
     /// The next job of these inputs.
-    pub(crate) fn job(&mut self, args: Vec<String>) -> JobInput {
+    pub(crate) fn job(&mut self, args: Vec<Vec<u8>>) -> JobInput {
         self.seq += 1;
         let mut key = String::new();
         if let Some(seen) = &mut self.seen {
-            key = serde_json::to_string(&args).unwrap_or_default();
+            key = serde_json::to_string(&crate::bytes::List(&args)).unwrap_or_default();
             let mut h = std::hash::DefaultHasher::new();
             key.hash(&mut h);
             let n = seen.entry(h.finish()).or_insert(0);
@@ -83,9 +84,9 @@ impl Keyer {
 #[derive(Debug)]
 pub(crate) struct Ran {
     seq: u64,
-    args: Vec<String>,
+    args: Vec<Vec<u8>>,
     attempts: u32,
-    line: String,
+    line: Vec<u8>,
     attempt: Attempt,
 }
 
@@ -381,7 +382,7 @@ impl Shared {
                 seq: job.seq,
                 args: job.args.clone(),
                 attempts,
-                line: String::new(),
+                line: Vec::new(),
                 attempt,
             });
             return Err(JobFailed {
@@ -394,7 +395,8 @@ impl Shared {
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
         if self.trace {
-            eprintln!("{line}");
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&[&line[..], b"\n"].concat());
         }
         let sink = self
             .line_buffer
@@ -766,12 +768,17 @@ mod tests {
     #[test]
     fn keys_are_inputs_with_repeat_counts() {
         let mut k = Keyer::new(true);
-        let a = k.job(vec!["a".into(), "1".into()]);
-        let b = k.job(vec!["a".into(), "1".into()]);
-        let c = k.job(vec!["b".into()]);
+        let a = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
+        let b = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
+        let c = k.job(vec![b"b".to_vec()]);
         assert_eq!((a.seq, a.key.as_str()), (1, r#"["a","1"]"#));
         assert_eq!((b.seq, b.key.as_str()), (2, r#"["a","1"]#2"#));
         assert_eq!((c.seq, c.key.as_str()), (3, r#"["b"]"#));
+        // Not UTF-8: lossless, so apart from its U+FFFD lookalike.
+        let d = k.job(vec![b"\xe9".to_vec()]);
+        let e = k.job(vec!["\u{FFFD}".as_bytes().to_vec()]);
+        assert_eq!(d.key, "[{\"hex\":\"e9\",\"lossy\":\"\u{FFFD}\"}]");
+        assert_eq!(e.key, "[\"\u{FFFD}\"]");
     }
 
     #[test]
