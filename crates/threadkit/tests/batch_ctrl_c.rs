@@ -2,27 +2,50 @@
 //! Ctrl-C during a batch: a re-executed child of this test binary runs the batch and is sent
 //! SIGINT by the parent.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Gate;
+use signal_hook::consts::SIGINT;
+use signal_hook::iterator::Signals;
 use threadkit::batch::Batch;
 
 const CHILD_ENV: &str = "THREADKIT_BATCH_CTRL_C_CHILD";
 
 /// In the child: runs a slow batch with Ctrl-C handling, prints `started` once the first item
-/// runs, then the report's JSON, and exits with the report's exit code.
+/// runs and `interrupted` at each SIGINT, then the report's JSON, and exits with the report's
+/// exit code. In `slow` mode the items wait for the first SIGINT, then take 20 ms each: the run
+/// cannot end before the parent's first press, however late it comes. In `hang` mode they take
+/// 60 s each.
 fn child(mode: &str) -> ! {
     let hang = mode == "hang";
+    let interrupted = Arc::new(Gate::default());
     let started = std::sync::Once::new();
-    let started = Box::leak(Box::new(started));
+    let i2 = interrupted;
     let report = Batch::infallible(move |_: &u32| {
-        started.call_once(|| println!("started"));
-        std::thread::sleep(if hang {
-            Duration::from_secs(60)
-        } else {
-            Duration::from_millis(20)
+        started.call_once(|| {
+            // Registered after the run's own handler (installed when the run started), so
+            // that the run has counted a press when it is acknowledged.
+            let mut sigint = Signals::new([SIGINT]).unwrap();
+            let i3 = i2.clone();
+            std::thread::spawn(move || {
+                for _ in sigint.forever() {
+                    i3.open();
+                    println!("interrupted");
+                }
+            });
+            println!("started");
         });
+        if hang {
+            std::thread::sleep(Duration::from_secs(60));
+        } else {
+            i2.wait(Duration::from_secs(600));
+            std::thread::sleep(Duration::from_millis(20));
+        }
     })
     .workers(2)
     .ctrl_c(true)
@@ -34,31 +57,43 @@ fn child(mode: &str) -> ! {
     std::process::exit(report.exit_code().into());
 }
 
+/// Reads the child's stdout until a line ends with `word`.
+fn read_until(out: &mut impl BufRead, word: &str) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child ended before {word:?}"
+        );
+        if line.trim().ends_with(word) {
+            return;
+        }
+    }
+}
+
+/// Runs the child, presses Ctrl-C `presses` times (each once the child has seen the one
+/// before: two signals pending at once would count as one), and returns its exit code, the
+/// rest of its output and the time from the first press to its end.
 fn run_child(test: &str, mode: &str, presses: usize) -> (i32, String, Duration) {
-    let mut c = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+    let mut c = common::this_test(test)
         .env(CHILD_ENV, mode)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(c.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
-        if line.trim().ends_with("started") {
-            break;
-        }
-    }
+    read_until(&mut out, "started");
     let t0 = Instant::now();
-    for _ in 0..presses {
+    for k in 0..presses {
+        if k > 0 {
+            read_until(&mut out, "interrupted");
+        }
         let ok = Command::new("kill")
             .args(["-INT", &c.id().to_string()])
             .status()
             .unwrap()
             .success();
         assert!(ok);
-        std::thread::sleep(Duration::from_millis(100));
     }
     let mut rest = String::new();
     for l in out.lines() {

@@ -1,16 +1,25 @@
 //! The batch journal: resume after SIGKILL, retry-failed, refusing foreign or corrupt files.
 #![cfg(all(not(loom), feature = "journal"))]
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use threadkit::batch::{Batch, Cause, Journal, JournalError};
+use threadkit::batch::{Batch, Cause, Journal, JournalError, Task};
 
+const KILL_TEST: &str = "resume_after_sigkill_loses_nothing_and_redoes_nothing_done";
 const CHILD_ENV: &str = "THREADKIT_BATCH_JOURNAL_CHILD";
+/// What the child prints once the journal holds committed outcomes.
+const READY: &str = "child: outcomes committed, kill me";
 const N: u64 = 3_000;
+/// In the child, inputs from here on never finish (until the child is killed).
+const PARK_FROM: u64 = 2_500;
+/// The journal commits at least every 2,048 records (its documented policy).
+const COMMIT_EVERY: u64 = 2_048;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tk-batch-journal-{}-{name}", std::process::id()));
@@ -20,11 +29,21 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The batch both the killed child and the resuming parent run: each execution appends the
-/// input to `log` (one line, written with O_APPEND) before returning.
-fn run_batch(journal: &Path, log: &Path) -> threadkit::batch::Report<u64, u64, String> {
+/// input to `log` (one line, written with O_APPEND) before returning; with `park_from`, the
+/// executions of the inputs from there on never return. The timeout makes the run tracked:
+/// items run on pool threads only, never on the thread that reads the outcomes.
+fn kill_test_batch(
+    journal: &Path,
+    log: &Path,
+    park_from: Option<u64>,
+) -> Batch<u64, impl Task<u64, Output = u64, Error = String>> {
     let log = log.to_path_buf();
     Batch::new(move |i: &u64| -> Result<u64, String> {
-        std::thread::sleep(Duration::from_millis(1));
+        if park_from.is_some_and(|p| *i >= p) {
+            loop {
+                std::thread::park();
+            }
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -35,11 +54,10 @@ fn run_batch(journal: &Path, log: &Path) -> threadkit::batch::Report<u64, u64, S
         Ok(i * 3)
     })
     .workers(4)
+    .timeout(Duration::from_secs(3600))
     .progress(false)
     .journal(Journal::open(journal, "journal-kill-test").unwrap())
     .journal_key(|i: &u64| i.to_string())
-    .run(0..N)
-    .unwrap()
 }
 
 fn executions(log: &Path) -> Vec<u64> {
@@ -53,40 +71,51 @@ fn executions(log: &Path) -> Vec<u64> {
 #[test]
 fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        // The child: run until killed.
+        // The child: every input below PARK_FROM finishes, the others never do. The stream
+        // hands out an outcome only after recording it in the journal, which commits at
+        // least every COMMIT_EVERY records: once PARK_FROM outcomes are out, all but at most
+        // COMMIT_EVERY - 1 of them are committed. Say so, then wait to be killed mid-run,
+        // perhaps mid-transaction (the stream stays alive: dropping it would end the run).
         let dir = PathBuf::from(dir);
-        run_batch(&dir.join("j.db"), &dir.join("exec1.log"));
-        return;
+        let mut stream =
+            kill_test_batch(&dir.join("j.db"), &dir.join("exec1.log"), Some(PARK_FROM))
+                .stream(0..N)
+                .unwrap();
+        assert_eq!(
+            stream.by_ref().take(PARK_FROM as usize).count(),
+            PARK_FROM as usize
+        );
+        println!("{READY}");
+        std::io::stdout().flush().unwrap();
+        loop {
+            std::thread::park();
+        }
     }
     let dir = scratch("kill");
     let journal = dir.join("j.db");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "resume_after_sigkill_loses_nothing_and_redoes_nothing_done",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = common::this_test(KILL_TEST)
         .env(CHILD_ENV, &dir)
-        .stdout(std::process::Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the journal to show progress, then SIGKILL the child mid-run.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "the child made no progress");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child finished before it was killed"
-        );
-        if journal.exists() {
-            if let Ok(j) = Journal::open(&journal, "journal-kill-test") {
-                if j.counts().map(|c| c.done).unwrap_or(0) >= 300 {
-                    break;
-                }
-            }
+    // The child's word, not a clock, says when to kill it (libtest may print the test's name
+    // on the same line).
+    let out = child.stdout.take().unwrap();
+    let (said, ready) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let ready = BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.ends_with(READY));
+        let _ = said.send(ready);
+    });
+    match ready.recv_timeout(Duration::from_secs(300)) {
+        Ok(true) => {}
+        Ok(false) => panic!("the child ended without its word: {:?}", child.wait()),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("no word from the child in 5 minutes");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -98,16 +127,21 @@ fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
         .iter()
         .map(|k| k.parse().unwrap())
         .collect();
-    assert!(done_before.len() >= 300);
     assert!(
-        (done_before.len() as u64) < N,
-        "killed too late to test anything"
+        done_before.len() as u64 > PARK_FROM - COMMIT_EVERY,
+        "{} committed",
+        done_before.len()
     );
-    let first_run: HashSet<u64> = executions(&dir.join("exec1.log")).into_iter().collect();
-    // Never marked done without having run.
-    assert!(done_before.is_subset(&first_run));
+    // Nothing that never finished is marked done; everything that finished ran once.
+    assert!(done_before.iter().all(|i| *i < PARK_FROM));
+    let first_run = executions(&dir.join("exec1.log"));
+    assert_eq!(first_run.len() as u64, PARK_FROM);
+    let first_run: HashSet<u64> = first_run.into_iter().collect();
+    assert_eq!(first_run, (0..PARK_FROM).collect());
 
-    let report = run_batch(&journal, &dir.join("exec2.log"));
+    let report = kill_test_batch(&journal, &dir.join("exec2.log"), None)
+        .run(0..N)
+        .unwrap();
     assert!(report.is_success(), "{report}");
     assert_eq!(report.summary().total, N);
     assert_eq!(report.summary().skipped, done_before.len() as u64);

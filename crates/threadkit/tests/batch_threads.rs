@@ -19,7 +19,18 @@ const LONG: Duration = Duration::from_secs(30);
 /// all at once) and returns the threads' idents and names. The timeout makes the run tracked:
 /// every item runs on a pool thread, none on the caller's.
 fn run_all_at_once(workers: usize, barrier: Arc<Barrier>) -> Vec<(u64, String)> {
+    run_all_at_once_holding(workers, barrier, ())
+}
+
+/// [`run_all_at_once`] with a task that holds `held`: it is dropped with the task, once the
+/// run is over and every worker loop of the run has returned.
+fn run_all_at_once_holding(
+    workers: usize,
+    barrier: Arc<Barrier>,
+    held: impl Send + Sync + 'static,
+) -> Vec<(u64, String)> {
     let report = Batch::new(move |_: &usize| {
+        let _ = &held;
         barrier.wait_timeout(LONG).map_err(|e| e.to_string())?;
         let me = threadkit::thread::current();
         Ok::<_, String>((me.ident(), me.name().to_owned()))
@@ -35,23 +46,42 @@ fn run_all_at_once(workers: usize, barrier: Arc<Barrier>) -> Vec<(u64, String)> 
 
 #[test]
 fn runs_reuse_the_threads_earlier_runs_left_idle() {
+    // It counts the threads of the process-wide batch pool: no other test may use the pool
+    // meanwhile (under plain `cargo test` the tests of this file share a process).
+    if !common::alone("runs_reuse_the_threads_earlier_runs_left_idle") {
+        return;
+    }
     let workers = 6;
     let runs = 10 * stress::<usize>();
     let mut seen = HashSet::new();
     for _ in 0..runs {
-        let threads = run_all_at_once(workers, Arc::new(Barrier::new(workers).unwrap()));
+        let (held, task_dropped) = crossbeam_channel::bounded::<()>(0);
+        let barrier = Arc::new(Barrier::new(workers).unwrap());
+        let threads = run_all_at_once_holding(workers, barrier, held);
         let idents: HashSet<u64> = threads.iter().map(|(id, _)| *id).collect();
         assert_eq!(idents.len(), workers, "one thread per item: {threads:?}");
         for (_, name) in &threads {
             assert!(name.starts_with("batch_"), "{name}");
         }
         seen.extend(idents);
+        // `run` returns once it has every outcome; its worker loops return a little later,
+        // when they see the work channel closed. Wait for that (the last loop to return drops
+        // the task), so that the next run starts after every loop of this one has ended.
+        assert_eq!(
+            task_dropped.recv_timeout(LONG),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected),
+            "the run's worker loops did not return"
+        );
     }
-    // A pool per run starts `runs * workers` threads. With reuse a run starts threads only
-    // when none is idle: typically the first run's, plus a few while the previous run's
-    // threads are still on their way back to the pool (more on a loaded machine).
+    // A pool per run would start `runs * workers` threads. The shared pool starts a thread
+    // only for a worker loop that finds none idle. When a run starts, every thread of the
+    // pool is idle but at most the previous run's `workers`, which have returned from their
+    // loops and are taking their last steps back to the idle state (the threads of the runs
+    // before had a whole run, `workers` threads meeting at a barrier, to take those steps).
+    // So a run finds at least `threads - workers` idle and starts at most `2 * workers -
+    // threads`: never more than `2 * workers` in all, whatever the number of runs.
     assert!(
-        seen.len() <= runs * workers / 2,
+        seen.len() <= 2 * workers,
         "{} threads for {runs} runs of {workers}",
         seen.len()
     );

@@ -572,16 +572,13 @@ fn shutdown_cancel_futures_cancels_pending_and_lets_running_finish() {
     let (busy, started, go) = blocker(&p);
     started.recv().unwrap();
     let queued: Vec<_> = (0..5).map(|i| p.submit(move || i).unwrap()).collect();
-    let opener = std::thread::spawn(move || {
-        // Let the running task finish a little after shutdown started.
-        std::thread::sleep(Duration::from_millis(20));
-        go.send(()).unwrap();
-    });
+    // The running task finishes once the last queued task is done with: during the shutdown,
+    // after it cancelled the queue (an event, not a timer racing the shutdown).
+    queued[4].add_done_callback(move |_| go.send(()).unwrap());
     p.shutdown_with(ShutdownOptions {
         wait: true,
         cancel_futures: true,
     });
-    opener.join().unwrap();
     assert_eq!(busy.result(), Ok("blocker"));
     for f in &queued {
         assert!(f.is_cancelled());

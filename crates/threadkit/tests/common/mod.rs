@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (each test file that needs them says `mod common;`).
 #![allow(dead_code)]
 
+use std::process::Command;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,48 @@ impl Gate {
         let (g, _) = self.cv.wait_timeout_while(g, max, |o| !*o).unwrap();
         *g
     }
+}
+
+/// The test binary again, running only the test `name` (exactly that one, on one thread, its
+/// output not captured): for a test that needs a process of its own, or a child process to
+/// kill.
+pub(crate) fn this_test(name: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().expect("the test binary's path"));
+    c.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    c
+}
+
+/// Set to the test's name in the child process [`alone`] starts.
+const ALONE_ENV: &str = "THREADKIT_TEST_ALONE";
+
+/// For a test that needs its process to itself (one that counts the threads of a process-wide
+/// pool, say): plain `cargo test` runs the tests of a file as threads of one process, nextest
+/// runs each in a process of its own. Whether the caller runs the test's body here: under
+/// nextest, or in the child this function started. Otherwise it runs the test `name` again in
+/// a child process ([`this_test`]), asserts that the child passed, and returns false.
+///
+/// ```ignore
+/// if !common::alone("my_test") {
+///     return;
+/// }
+/// ```
+pub(crate) fn alone(name: &str) -> bool {
+    let own_process =
+        std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test");
+    if own_process || std::env::var_os(ALONE_ENV).is_some_and(|v| v == name) {
+        return true;
+    }
+    let out = this_test(name)
+        .env(ALONE_ENV, name)
+        .output()
+        .expect("cannot run the test binary again");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{name} in a process of its own: {}\n{text}",
+        out.status
+    );
+    false
 }
 
 /// Child-process targets for the process tests: a panic with `msg`, exit with `code`, park for
