@@ -597,6 +597,9 @@ pub(crate) fn run(
     while shared.live.load(Ordering::SeqCst) > 0 && running.stopping() {
         std::thread::sleep(Duration::from_millis(5));
     }
+    if running.stopping() {
+        running.wait_lingering();
+    }
     out.interrupted = interrupted.load(Ordering::SeqCst);
     out.total = stream.summary().total;
     if let Some(e) = journal_error {
