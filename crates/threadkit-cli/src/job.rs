@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{kill_process_group, pidfd_open, Pid, PidfdFlags, Signal};
 
+use crate::spill::Capture;
 use crate::template::Launch;
 
 /// The shell commands run under.
@@ -40,12 +41,13 @@ pub(crate) enum Stream {
 
 /// Receives output lines as they come (`--line-buffer`).
 pub(crate) trait LineSink: Sync {
-    /// One complete line, including its newline (the last line of a stream may lack it).
-    fn line(&self, stream: Stream, line: &[u8]);
+    /// Complete lines: `pending` (the start of the first one, read earlier) then `complete`,
+    /// which ends with a newline (the last line of a stream may lack it).
+    fn lines(&self, stream: Stream, pending: &Capture, complete: &[u8]);
 }
 
 /// What one run of a command produced.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Attempt {
     /// Wall-clock start.
     pub(crate) start: SystemTime,
@@ -59,9 +61,9 @@ pub(crate) struct Attempt {
     /// It ran past `--timeout` and was killed.
     pub(crate) timed_out: bool,
     /// Captured stdout (empty when streamed with `--line-buffer`).
-    pub(crate) stdout: Vec<u8>,
+    pub(crate) stdout: Capture,
     /// Captured stderr (empty when streamed with `--line-buffer`).
-    pub(crate) stderr: Vec<u8>,
+    pub(crate) stderr: Capture,
     /// Bytes of output, also when streamed.
     pub(crate) received: u64,
 }
@@ -75,8 +77,8 @@ impl Attempt {
             exit: None,
             signal: None,
             timed_out: false,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+            stdout: Capture::default(),
+            stderr: Capture::default(),
             received: 0,
         }
     }
@@ -412,8 +414,8 @@ pub(crate) fn run(
         exit: None,
         signal: None,
         timed_out: false,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
+        stdout: Capture::default(),
+        stderr: Capture::default(),
         received: 0,
     };
     let mut child = match cmd.spawn() {
@@ -431,8 +433,8 @@ pub(crate) fn run(
             let msg = format!("threadkit: {program}: {what}\n");
             attempt.received = msg.len() as u64;
             match lines {
-                Some(sink) => sink.line(Stream::Err, msg.as_bytes()),
-                None => attempt.stderr = msg.into_bytes(),
+                Some(sink) => sink.lines(Stream::Err, &Capture::default(), msg.as_bytes()),
+                None => attempt.stderr = Capture::from(msg.into_bytes()),
             }
             attempt.exit = Some(code);
             attempt.duration = t0.elapsed();
@@ -474,7 +476,8 @@ pub(crate) fn run(
 /// Per-stream reading state.
 struct Pipe<R> {
     reader: Option<R>,
-    buf: Vec<u8>,
+    /// The output so far; with `--line-buffer`, the start of a line not yet complete.
+    buf: Capture,
     stream: Stream,
 }
 
@@ -484,7 +487,7 @@ impl<R: Read + AsFd> Pipe<R> {
         let Some(r) = self.reader.as_mut() else {
             return false;
         };
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = [0u8; 64 * 1024];
         match r.read(&mut chunk) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
             Ok(0) | Err(_) => {
@@ -493,14 +496,15 @@ impl<R: Read + AsFd> Pipe<R> {
             }
             Ok(n) => {
                 *received += n as u64;
-                self.buf.extend_from_slice(&chunk[..n]);
-                if let Some(sink) = lines {
-                    if let Some(last_nl) = self.buf.iter().rposition(|&b| b == b'\n') {
-                        for l in self.buf[..=last_nl].split_inclusive(|&b| b == b'\n') {
-                            sink.line(self.stream, l);
-                        }
-                        self.buf.drain(..=last_nl);
+                let data = &chunk[..n];
+                // Only the new bytes are searched for a newline: linear in a line's length.
+                match lines.map(|sink| (sink, data.iter().rposition(|&b| b == b'\n'))) {
+                    Some((sink, Some(nl))) => {
+                        sink.lines(self.stream, &self.buf, &data[..=nl]);
+                        self.buf.clear();
+                        self.buf.push(&data[nl + 1..]);
                     }
+                    _ => self.buf.push(data),
                 }
                 true
             }
@@ -527,7 +531,7 @@ impl<R: Read + AsFd> Pipe<R> {
     fn close(&mut self, lines: Option<&dyn LineSink>) {
         if let Some(sink) = lines {
             if !self.buf.is_empty() {
-                sink.line(self.stream, &self.buf);
+                sink.lines(self.stream, &self.buf, &[]);
                 self.buf.clear();
             }
         }
@@ -550,12 +554,12 @@ fn watch(
 ) -> io::Result<Option<Instant>> {
     let mut out = Pipe {
         reader: child.stdout.take(),
-        buf: Vec::new(),
+        buf: Capture::default(),
         stream: Stream::Out,
     };
     let mut err = Pipe {
         reader: child.stderr.take(),
-        buf: Vec::new(),
+        buf: Capture::default(),
         stream: Stream::Err,
     };
     let pidfd: Option<OwnedFd> = pidfd_open(pid, PidfdFlags::empty()).ok();

@@ -142,8 +142,8 @@ impl Results {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
             duration_s: a.duration.as_secs_f64(),
-            stdout: String::from_utf8_lossy(&a.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&a.stderr).into_owned(),
+            stdout: String::from_utf8_lossy(&a.stdout.to_vec()).into_owned(),
+            stderr: String::from_utf8_lossy(&a.stderr.to_vec()).into_owned(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod joblog;
 mod output;
 mod quote;
 mod run;
+mod spill;
 mod template;
 
 use std::io::{IsTerminal, Write};

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 
 use crate::job::{LineSink, Stream};
+use crate::spill::Capture;
 
 /// Where job output goes (stdout and stderr of the runner).
 #[derive(Debug)]
@@ -33,19 +34,27 @@ impl Printer {
     }
 
     /// Print one finished job's captured output: stdout, then stderr.
-    pub(crate) fn job(&self, prefix: Option<&[u8]>, stdout: &[u8], stderr: &[u8]) {
+    ///
+    /// # Errors
+    ///
+    /// The first error writing to stdout or stderr (or reading spilled output back).
+    pub(crate) fn job(
+        &self,
+        prefix: Option<&[u8]>,
+        stdout: &Capture,
+        stderr: &Capture,
+    ) -> io::Result<()> {
         if stdout.is_empty() && stderr.is_empty() {
-            return;
+            return Ok(());
         }
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         if !stdout.is_empty() {
-            let mut out = io::stdout().lock();
-            let _ = write_tagged(&mut out, prefix, stdout).and_then(|()| out.flush());
+            write_lines(&mut io::stdout().lock(), prefix, stdout, &[])?;
         }
         if !stderr.is_empty() {
-            let mut err = io::stderr().lock();
-            let _ = write_tagged(&mut err, prefix, stderr).and_then(|()| err.flush());
+            write_lines(&mut io::stderr().lock(), prefix, stderr, &[])?;
         }
+        Ok(())
     }
 
     /// A line sink for one job (`--line-buffer`).
@@ -57,18 +66,46 @@ impl Printer {
     }
 }
 
-/// Write `data`, with `prefix` before every line when given.
-fn write_tagged(w: &mut impl Write, prefix: Option<&[u8]>, data: &[u8]) -> io::Result<()> {
-    match prefix {
-        None => w.write_all(data),
-        Some(p) => {
-            for line in data.split_inclusive(|&b| b == b'\n') {
-                w.write_all(p)?;
-                w.write_all(line)?;
-            }
-            Ok(())
+/// Writes data with a prefix at the start of every line (`--tag`), across calls.
+struct Tagger<'a> {
+    prefix: Option<&'a [u8]>,
+    at_line_start: bool,
+}
+
+impl<'a> Tagger<'a> {
+    fn new(prefix: Option<&'a [u8]>) -> Tagger<'a> {
+        Tagger {
+            prefix,
+            at_line_start: true,
         }
     }
+
+    fn write(&mut self, w: &mut impl Write, data: &[u8]) -> io::Result<()> {
+        let Some(p) = self.prefix else {
+            return w.write_all(data);
+        };
+        for line in data.split_inclusive(|&b| b == b'\n') {
+            if self.at_line_start {
+                w.write_all(p)?;
+            }
+            w.write_all(line)?;
+            self.at_line_start = line.ends_with(b"\n");
+        }
+        Ok(())
+    }
+}
+
+/// Write `head` then `tail` (tagged when `prefix` is given) and flush.
+fn write_lines(
+    w: &mut impl Write,
+    prefix: Option<&[u8]>,
+    head: &Capture,
+    tail: &[u8],
+) -> io::Result<()> {
+    let mut t = Tagger::new(prefix);
+    head.write_to(&mut |b| t.write(w, b))?;
+    t.write(w, tail)?;
+    w.flush()
 }
 
 /// Output lines of one running job, printed as they complete.
@@ -79,18 +116,12 @@ pub(crate) struct JobLines<'a> {
 }
 
 impl LineSink for JobLines<'_> {
-    fn line(&self, stream: Stream, line: &[u8]) {
+    fn lines(&self, stream: Stream, pending: &Capture, complete: &[u8]) {
         let _g = self.printer.lock.lock().unwrap_or_else(|e| e.into_inner());
         let p = self.prefix.as_deref();
         let _ = match stream {
-            Stream::Out => {
-                let mut o = io::stdout().lock();
-                write_tagged(&mut o, p, line).and_then(|()| o.flush())
-            }
-            Stream::Err => {
-                let mut o = io::stderr().lock();
-                write_tagged(&mut o, p, line).and_then(|()| o.flush())
-            }
+            Stream::Out => write_lines(&mut io::stdout().lock(), p, pending, complete),
+            Stream::Err => write_lines(&mut io::stderr().lock(), p, pending, complete),
         };
     }
 }
@@ -100,9 +131,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_every_line() {
+    fn tags_every_line_across_pieces() {
         let mut v = Vec::new();
-        write_tagged(&mut v, Some(b"a 1\t"), b"x\ny\nz").unwrap();
-        assert_eq!(v, b"a 1\tx\na 1\ty\na 1\tz");
+        let mut t = Tagger::new(Some(b"a 1\t"));
+        t.write(&mut v, b"x\ny").unwrap();
+        t.write(&mut v, b"y\nz").unwrap();
+        assert_eq!(v, b"a 1\tx\na 1\tyy\na 1\tz");
     }
 }

@@ -652,7 +652,7 @@ fn halt_message(h: HaltSpec, now: bool) {
 fn record(plan: &mut Plan, printer: &Printer, ran: &Ran, streamed: bool) {
     let a = &ran.attempt;
     if !streamed {
-        printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+        let _ = printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
     }
     if let Some(log) = &mut plan.joblog {
         if let Err(e) = log.write(ran.seq, a, &ran.line) {
