@@ -8,7 +8,7 @@
 //! ([`Running`]); `--halt success=` and `done=` (the runner's halt counts failures only); the
 //! `{%}` slot number; `--delay`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -492,9 +492,9 @@ pub(crate) fn run(
         .retry(Retry::new(plan.retries.saturating_sub(1)))
         .on_failure(policy)
         .cancel_token(token.clone());
-    if !plan.keep_order {
-        batch = batch.unordered();
-    }
+    // Outcomes come as jobs finish, also with -k: a slow job must not hold the other slots
+    // (the window counts outcomes not yet taken); `Delivery` puts the output in order.
+    batch = batch.unordered();
     if let Some((journal, retry_failed)) = plan.journal.take() {
         batch = batch
             .journal(journal)
@@ -505,84 +505,93 @@ pub(crate) fn run(
     let mut out = Outcome::default();
     let halt_now = plan.halt.when() == Some(HaltWhen::Now);
     let mut finished = 0u64;
-    for (_, outcome) in &mut stream {
-        let (ran, ok) = match outcome {
-            Ok(Succeeded { ran: Some(ran), .. }) => (ran, true),
-            Ok(Succeeded { ran: None, .. }) => {
-                out.skipped += 1;
-                continue;
-            }
-            Err(f) => match f.cause {
-                Cause::Error(e) if !e.started => continue,
-                Cause::Error(e) => {
-                    if !e.interrupted {
-                        out.failed += 1;
-                        let a = &e.ran.attempt;
-                        out.last_failed_exit = Some(
-                            a.exit
-                                .filter(|_| a.signal.is_none() && !a.timed_out)
-                                .unwrap_or(255),
+    let mut delivery = Delivery::new(plan.keep_order, shared.line_buffer);
+    // `finished` counts only the outcomes that get past the `break 'job`s, not every one.
+    #[allow(clippy::explicit_counter_loop)]
+    for (index, outcome) in &mut stream {
+        // The job's record: printed now, or with -k once the jobs before it are printed.
+        let ran = 'job: {
+            let (ran, ok) = match outcome {
+                Ok(Succeeded { ran: Some(ran), .. }) => (ran, true),
+                Ok(Succeeded { ran: None, .. }) => {
+                    out.skipped += 1;
+                    break 'job None;
+                }
+                Err(f) => match f.cause {
+                    Cause::Error(e) if !e.started => break 'job None,
+                    Cause::Error(e) => {
+                        if !e.interrupted {
+                            out.failed += 1;
+                            let a = &e.ran.attempt;
+                            out.last_failed_exit = Some(
+                                a.exit
+                                    .filter(|_| a.signal.is_none() && !a.timed_out)
+                                    .unwrap_or(255),
+                            );
+                        }
+                        (e.ran, false)
+                    }
+                    Cause::Panic { message } => {
+                        eprintln!(
+                            "threadkit: internal error in job {}: {message}",
+                            f.index + 1
                         );
+                        out.failed += 1;
+                        break 'job None;
                     }
-                    (e.ran, false)
-                }
-                Cause::Panic { message } => {
-                    eprintln!(
-                        "threadkit: internal error in job {}: {message}",
-                        f.index + 1
-                    );
-                    out.failed += 1;
-                    continue;
-                }
-                Cause::Timeout { .. } | Cause::Crashed { .. } => {
-                    out.failed += 1;
-                    continue;
-                }
-                Cause::Cancelled | Cause::NotRun => {
-                    if !out.halted && !interrupted.load(Ordering::SeqCst) {
-                        out.halted = true;
-                        halt_message(plan.halt, halt_now);
+                    Cause::Timeout { .. } | Cause::Crashed { .. } => {
+                        out.failed += 1;
+                        break 'job None;
                     }
-                    if halt_now {
+                    Cause::Cancelled | Cause::NotRun => {
+                        if !out.halted && !interrupted.load(Ordering::SeqCst) {
+                            out.halted = true;
+                            halt_message(plan.halt, halt_now);
+                        }
+                        if halt_now {
+                            running.terminate_all(plan.limits.grace);
+                        }
+                        break 'job None;
+                    }
+                    Cause::Journaled { .. } => {
+                        out.skipped += 1;
+                        break 'job None;
+                    }
+                },
+            };
+            if ok {
+                out.succeeded += 1;
+            }
+            finished += 1;
+            log(&mut plan, &ran);
+            if let HaltSpec::Count {
+                when,
+                threshold,
+                done,
+            } = plan.halt
+            {
+                let count = if done { finished } else { out.succeeded };
+                let reached = match threshold {
+                    Threshold::Count(n) => count >= n,
+                    Threshold::Percent(p) => plan
+                        .total
+                        .is_some_and(|t| t > 0 && count as f64 * 100.0 >= p * t as f64),
+                };
+                if reached && !out.halted_on_count {
+                    out.halted_on_count = true;
+                    out.halted = true;
+                    halt_message(plan.halt, when == HaltWhen::Now);
+                    token.cancel();
+                    if when == HaltWhen::Now {
                         running.terminate_all(plan.limits.grace);
                     }
-                    continue;
-                }
-                Cause::Journaled { .. } => {
-                    out.skipped += 1;
-                    continue;
-                }
-            },
-        };
-        if ok {
-            out.succeeded += 1;
-        }
-        finished += 1;
-        record(&mut plan, &printer, &ran, shared.line_buffer);
-        if let HaltSpec::Count {
-            when,
-            threshold,
-            done,
-        } = plan.halt
-        {
-            let count = if done { finished } else { out.succeeded };
-            let reached = match threshold {
-                Threshold::Count(n) => count >= n,
-                Threshold::Percent(p) => plan
-                    .total
-                    .is_some_and(|t| t > 0 && count as f64 * 100.0 >= p * t as f64),
-            };
-            if reached && !out.halted_on_count {
-                out.halted_on_count = true;
-                out.halted = true;
-                halt_message(plan.halt, when == HaltWhen::Now);
-                token.cancel();
-                if when == HaltWhen::Now {
-                    running.terminate_all(plan.limits.grace);
                 }
             }
-        }
+            Some(ran)
+        };
+        delivery.put(index, ran, &printer);
     }
+    delivery.finish(&printer);
     if shared.counts.reached.load(Ordering::SeqCst) {
         if !out.halted && !interrupted.load(Ordering::SeqCst) {
             halt_message(plan.halt, plan.halt.when() == Some(HaltWhen::Now));
@@ -647,13 +656,89 @@ fn halt_message(h: HaltSpec, now: bool) {
     }
 }
 
-/// Print a finished job's output (captured output is printed here, on the driver thread: in
-/// input order with `-k`) and write its joblog / results lines.
-fn record(plan: &mut Plan, printer: &Printer, ran: &Ran, streamed: bool) {
-    let a = &ran.attempt;
-    if !streamed {
-        let _ = printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+/// Bytes of held-back output (`-k`) kept in memory in all; past this, output that has to
+/// wait is moved to the spill file.
+const HELD_RAM: usize = 8 << 20;
+
+/// Prints finished jobs' output: at once, or with `-k` in input order, holding back the
+/// output of jobs that finished before an earlier one (spilled to disk past [`HELD_RAM`]).
+/// Output is printed here, on the driver thread, so it is never interleaved.
+struct Delivery {
+    keep_order: bool,
+    streamed: bool,
+    /// The index of the next job to print (`-k`).
+    next: u64,
+    waiting: BTreeMap<u64, Option<Box<Ran>>>,
+    ram: usize,
+}
+
+impl Delivery {
+    fn new(keep_order: bool, streamed: bool) -> Delivery {
+        Delivery {
+            keep_order,
+            streamed,
+            next: 0,
+            waiting: BTreeMap::new(),
+            ram: 0,
+        }
     }
+
+    /// The job at `index` finished (`None`: it has nothing to print).
+    fn put(&mut self, index: u64, ran: Option<Box<Ran>>, printer: &Printer) {
+        if !self.keep_order {
+            if let Some(r) = ran {
+                self.print(&r, printer);
+            }
+            return;
+        }
+        if index != self.next {
+            let mut ran = ran;
+            if let Some(r) = &mut ran {
+                let a = &mut r.attempt;
+                if self.ram + a.stdout.ram() + a.stderr.ram() > HELD_RAM {
+                    a.stdout.spill_all();
+                    a.stderr.spill_all();
+                }
+                self.ram += a.stdout.ram() + a.stderr.ram();
+            }
+            self.waiting.insert(index, ran);
+            return;
+        }
+        if let Some(r) = ran {
+            self.print(&r, printer);
+        }
+        self.next += 1;
+        while let Some(e) = self.waiting.first_entry() {
+            if *e.key() != self.next {
+                break;
+            }
+            if let Some(r) = e.remove() {
+                self.ram -= r.attempt.stdout.ram() + r.attempt.stderr.ram();
+                self.print(&r, printer);
+            }
+            self.next += 1;
+        }
+    }
+
+    /// The run ended: print what still waits (behind jobs that never ran), in order.
+    fn finish(&mut self, printer: &Printer) {
+        for r in std::mem::take(&mut self.waiting).into_values().flatten() {
+            self.print(&r, printer);
+        }
+    }
+
+    fn print(&self, ran: &Ran, printer: &Printer) {
+        if !self.streamed {
+            let a = &ran.attempt;
+            let _ = printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+        }
+    }
+}
+
+/// Write a finished job's joblog / results lines (as it finishes, also with `-k`, so a killed
+/// run leaves a log of everything that finished).
+fn log(plan: &mut Plan, ran: &Ran) {
+    let a = &ran.attempt;
     if let Some(log) = &mut plan.joblog {
         if let Err(e) = log.write(ran.seq, a, &ran.line) {
             eprintln!("threadkit: cannot write the joblog: {e}");

@@ -200,6 +200,11 @@ impl Capture {
         self.len == 0
     }
 
+    /// Bytes held in memory.
+    pub(crate) fn ram(&self) -> usize {
+        self.ram
+    }
+
     /// Append `data`.
     pub(crate) fn push(&mut self, mut data: &[u8]) {
         self.len += data.len() as u64;
@@ -235,6 +240,24 @@ impl Capture {
                 None => self.limit = usize::MAX,
             }
         }
+    }
+
+    /// Move what is in memory to the spill file (for output held back by `-k`).
+    pub(crate) fn spill_all(&mut self) {
+        if self.ram == 0 {
+            return;
+        }
+        let parts = std::mem::take(&mut self.parts);
+        let len = self.len;
+        self.limit = 0;
+        self.ram = 0;
+        for p in parts {
+            match p {
+                Part::Mem(v) => self.push(&v),
+                disk => self.parts.push(disk),
+            }
+        }
+        self.len = len;
     }
 
     /// Hand the captured bytes, in order, to `out` (in pieces of at most 64 KiB from disk).
@@ -304,6 +327,10 @@ mod tests {
             c.push(piece);
         }
         assert_eq!(c.len(), data.len() as u64);
+        assert_eq!(c.ram(), RAM_PER_STREAM);
+        assert_eq!(c.to_vec(), data);
+        c.spill_all();
+        assert_eq!(c.ram(), 0);
         assert_eq!(c.to_vec(), data);
         c.clear();
         assert!(c.is_empty());

@@ -1,5 +1,6 @@
 //! Job output larger than memory should hold: spilled to disk past a small buffer per job
-//! (peak RSS bounded, output byte-exact, with and without `-k`); `--line-buffer` linear in the length of a line.
+//! (peak RSS bounded, output byte-exact, with and without `-k`); `-k` holding finished jobs
+//! back without stalling the slots; `--line-buffer` linear in the length of a line.
 //!
 //! Its own test binary: the peak RSS is read with wait4(2) for each threadkit child.
 //! `THREADKIT_STRESS=32` makes the outputs 1 GiB per job (the figure).
@@ -8,7 +9,7 @@ mod common;
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -131,6 +132,38 @@ fn big_outputs_are_exact_in_bounded_memory_with_keep_order() {
     let (order, peak_mib) = four_big_jobs(true);
     assert_eq!(order, b"1234");
     assert!(peak_mib <= 64.0, "peak RSS {peak_mib:.1} MiB");
+}
+
+#[test]
+fn keep_order_holds_finished_jobs_back_while_the_slots_keep_running() {
+    let d = TempDir::new("k-slots");
+    let dir = d.s("");
+    // Job 1 waits until every other job has run: with -k its slot stays busy, and the other
+    // slot must go on running jobs 2..8 while their output waits for job 1's.
+    let script = format!(
+        "if [ {{}} = 1 ]; then until [ -e {dir}/go ]; do sleep 0.01; done; fi; touch {dir}/done.{{}}; echo {{}}"
+    );
+    let inputs: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
+    let mut args = vec!["-k", "-j2", &script, ":::"];
+    args.extend(inputs.iter().map(String::as_str));
+    let mut child = threadkit()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("jobs 2..8 to run while job 1 is running", || {
+        (2..=8).all(|i| d.path(&format!("done.{i}")).exists())
+    });
+    std::fs::write(d.path("go"), "").unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(wait_bounded(&mut child, Duration::from_secs(30)).success());
+    assert_eq!(out, "1\n2\n3\n4\n5\n6\n7\n8\n");
 }
 
 /// Seconds `threadkit --line-buffer --tag` takes to pass on one line of `n` bytes with no
