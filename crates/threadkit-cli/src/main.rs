@@ -194,10 +194,20 @@ fn dry_run(inputs: Inputs, template: &Template) -> anyhow::Result<i32> {
     for (seq, args) in inputs.enumerate() {
         let args = args?;
         let line = template.render(&args, seq as u64 + 1, 1);
-        if writeln!(out, "{line}").is_err() {
-            return Ok(0); // stdout closed (e.g. `| head`): stop quietly.
+        if let Err(e) = writeln!(out, "{line}") {
+            return dry_run_write_failed(&e);
         }
     }
-    let _ = out.flush();
-    Ok(0)
+    match out.flush() {
+        Ok(()) => Ok(0),
+        Err(e) => dry_run_write_failed(&e),
+    }
+}
+
+/// stdout closed (e.g. `| head`): stop quietly; any other write error is an error.
+fn dry_run_write_failed(e: &std::io::Error) -> anyhow::Result<i32> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Ok(0);
+    }
+    anyhow::bail!("cannot write to stdout: {e}")
 }

@@ -1,18 +1,41 @@
 //! Printing job output: grouped per job (the default: a job's output appears in one piece when
 //! it finishes, never interleaved with another's), in input order with `-k`, or line by line as
 //! it comes with `--line-buffer`; `--tag` prefixes each line with the job's input.
+//!
+//! A write that fails is not ignored: the first failure stops the run (see [`Failure`]), and
+//! nothing more is written after it, so the output is never silently cut in the middle.
 
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::job::{LineSink, Stream};
 use crate::spill::Capture;
 
+/// Why job output could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// stdout or stderr was closed by its reader (EPIPE, e.g. `| head`): the run ends quietly,
+    /// as other tools do.
+    Closed,
+    /// Any other write error (a full disk...): reported, and the run exits 255.
+    Error(String),
+}
+
+/// Called once, on the first failed write (stops the run).
+type OnFailure = Box<dyn Fn(&Failure) + Send + Sync>;
+
 /// Where job output goes (stdout and stderr of the runner).
-#[derive(Debug)]
 pub(crate) struct Printer {
     tag: bool,
-    lock: Mutex<()>,
+    /// Held while writing; holds the first failure.
+    lock: Mutex<Option<Failure>>,
+    on_failure: OnceLock<OnFailure>,
+}
+
+impl std::fmt::Debug for Printer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printer").field("tag", &self.tag).finish()
+    }
 }
 
 impl Printer {
@@ -20,7 +43,40 @@ impl Printer {
     pub(crate) fn new(tag: bool) -> Printer {
         Printer {
             tag,
-            lock: Mutex::new(()),
+            lock: Mutex::new(None),
+            on_failure: OnceLock::new(),
+        }
+    }
+
+    /// What to do on the first failed write.
+    pub(crate) fn on_failure(&self, f: OnFailure) {
+        let _ = self.on_failure.set(f);
+    }
+
+    /// The first failed write, if any.
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Run `write` under the output lock unless a write failed before; note its failure.
+    fn guarded(&self, what: &str, write: impl FnOnce() -> io::Result<()>) {
+        let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_some() {
+            return;
+        }
+        if let Err(e) = write() {
+            let failure = if e.kind() == io::ErrorKind::BrokenPipe {
+                Failure::Closed
+            } else {
+                Failure::Error(format!("cannot write job output to {what}: {e}"))
+            };
+            if let Failure::Error(msg) = &failure {
+                eprintln!("threadkit: {msg}; starting no more jobs");
+            }
+            if let Some(f) = self.on_failure.get() {
+                f(&failure);
+            }
+            *g = Some(failure);
         }
     }
 
@@ -33,28 +89,19 @@ impl Printer {
         })
     }
 
-    /// Print one finished job's captured output: stdout, then stderr.
-    ///
-    /// # Errors
-    ///
-    /// The first error writing to stdout or stderr (or reading spilled output back).
-    pub(crate) fn job(
-        &self,
-        prefix: Option<&[u8]>,
-        stdout: &Capture,
-        stderr: &Capture,
-    ) -> io::Result<()> {
-        if stdout.is_empty() && stderr.is_empty() {
-            return Ok(());
-        }
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+    /// Print one finished job's captured output: stdout, then stderr. A failure is kept
+    /// (see [`Printer::failure`]) and ends the printing.
+    pub(crate) fn job(&self, prefix: Option<&[u8]>, stdout: &Capture, stderr: &Capture) {
         if !stdout.is_empty() {
-            write_lines(&mut io::stdout().lock(), prefix, stdout, &[])?;
+            self.guarded("stdout", || {
+                write_lines(&mut io::stdout().lock(), prefix, stdout, &[])
+            });
         }
         if !stderr.is_empty() {
-            write_lines(&mut io::stderr().lock(), prefix, stderr, &[])?;
+            self.guarded("stderr", || {
+                write_lines(&mut io::stderr().lock(), prefix, stderr, &[])
+            });
         }
-        Ok(())
     }
 
     /// A line sink for one job (`--line-buffer`).
@@ -117,12 +164,15 @@ pub(crate) struct JobLines<'a> {
 
 impl LineSink for JobLines<'_> {
     fn lines(&self, stream: Stream, pending: &Capture, complete: &[u8]) {
-        let _g = self.printer.lock.lock().unwrap_or_else(|e| e.into_inner());
         let p = self.prefix.as_deref();
-        let _ = match stream {
-            Stream::Out => write_lines(&mut io::stdout().lock(), p, pending, complete),
-            Stream::Err => write_lines(&mut io::stderr().lock(), p, pending, complete),
-        };
+        match stream {
+            Stream::Out => self.printer.guarded("stdout", || {
+                write_lines(&mut io::stdout().lock(), p, pending, complete)
+            }),
+            Stream::Err => self.printer.guarded("stderr", || {
+                write_lines(&mut io::stderr().lock(), p, pending, complete)
+            }),
+        }
     }
 }
 

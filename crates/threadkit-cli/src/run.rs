@@ -22,7 +22,7 @@ use threadkit::batch::{
 
 use crate::job::{self, Attempt, Limits, LineSink, Running};
 use crate::joblog::{JobLog, Results};
-use crate::output::Printer;
+use crate::output::{Failure, Printer};
 use crate::template::Template;
 
 /// One job: its number, its inputs (one per source) and its journal key.
@@ -236,6 +236,8 @@ pub(crate) struct Outcome {
     pub(crate) last_failed_exit: Option<i32>,
     /// Jobs in all, counted as they were read.
     pub(crate) total: u64,
+    /// Output, the joblog or the results file could not be written (reported; exit 255).
+    pub(crate) error: bool,
 }
 
 /// State shared by the batch task (on worker threads) and the driver.
@@ -455,6 +457,16 @@ pub(crate) fn run(
         interrupted.clone(),
     )?;
     let printer = Arc::new(std::mem::replace(&mut plan.printer, Printer::new(false)));
+    {
+        // Output that cannot be written (stdout closed, disk full): no more jobs, and the
+        // running ones are stopped, since their output has nowhere to go.
+        let token = token.clone();
+        let grace = plan.limits.grace;
+        printer.on_failure(Box::new(move |_| {
+            token.cancel();
+            running.terminate_all(grace);
+        }));
+    }
     let uses_slot = plan.template.uses_slot();
     let shared = Arc::new(Shared {
         template: plan.template.clone(),
@@ -563,7 +575,10 @@ pub(crate) fn run(
                 out.succeeded += 1;
             }
             finished += 1;
-            log(&mut plan, &ran);
+            if !log(&mut plan, &ran) {
+                out.error = true;
+                token.cancel();
+            }
             if let HaltSpec::Count {
                 when,
                 threshold,
@@ -610,6 +625,7 @@ pub(crate) fn run(
         running.wait_lingering();
     }
     out.interrupted = interrupted.load(Ordering::SeqCst);
+    out.error |= matches!(printer.failure(), Some(Failure::Error(_)));
     out.total = stream.summary().total;
     if let Some(e) = journal_error {
         anyhow::bail!("{e}; the run stopped early");
@@ -620,6 +636,9 @@ pub(crate) fn run(
 impl Outcome {
     /// GNU parallel's exit status for this run (see docs/cli.md).
     pub(crate) fn exit_code(&self, halt: HaltSpec) -> i32 {
+        if self.error {
+            return 255;
+        }
         if self.interrupted {
             return 130;
         }
@@ -730,19 +749,22 @@ impl Delivery {
     fn print(&self, ran: &Ran, printer: &Printer) {
         if !self.streamed {
             let a = &ran.attempt;
-            let _ = printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+            printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
         }
     }
 }
 
 /// Write a finished job's joblog / results lines (as it finishes, also with `-k`, so a killed
-/// run leaves a log of everything that finished).
-fn log(plan: &mut Plan, ran: &Ran) {
+/// run leaves a log of everything that finished). A failed write is reported, that log is
+/// closed, and the result is false: the caller stops the run, which exits 255.
+fn log(plan: &mut Plan, ran: &Ran) -> bool {
     let a = &ran.attempt;
+    let mut ok = true;
     if let Some(log) = &mut plan.joblog {
         if let Err(e) = log.write(ran.seq, a, &ran.line) {
-            eprintln!("threadkit: cannot write the joblog: {e}");
+            eprintln!("threadkit: cannot write the joblog: {e}; starting no more jobs");
             plan.joblog = None;
+            ok = false;
         }
     }
     if let Some(res) = &mut plan.results {
@@ -753,10 +775,12 @@ fn log(plan: &mut Plan, ran: &Ran) {
             a,
             ran.attempts,
         )) {
-            eprintln!("threadkit: cannot write the results file: {e}");
+            eprintln!("threadkit: cannot write the results file: {e}; starting no more jobs");
             plan.results = None;
+            ok = false;
         }
     }
+    ok
 }
 
 #[cfg(test)]

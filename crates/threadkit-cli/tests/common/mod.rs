@@ -173,3 +173,31 @@ pub(crate) fn kill(sig: &str, pid: &str) {
         .unwrap()
         .success());
 }
+
+/// Run the command with `resource` limited to `soft` (and `hard`, when given) and SIGXFSZ
+/// ignored (so a file size limit makes writes fail with EFBIG instead of killing the process).
+pub(crate) fn limit(cmd: &mut Command, resource: i32, soft: u64, hard: Option<u64>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls getrlimit, setrlimit and signal, which are
+    // async-signal-safe, on memory it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut cur = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(resource as _, &mut cur) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let new = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard.map_or(cur.rlim_max, |h| h as libc::rlim_t),
+            };
+            if libc::setrlimit(resource as _, &new) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
