@@ -291,6 +291,8 @@ impl Running {
         };
         if st.is_some() {
             g.running.remove(&seq);
+            // A job waiting for resources to start may try again.
+            self.wake.notify_all();
             // Right after the reap the id cannot have been reused yet: success means members.
             if rustix::process::test_kill_process_group(pid).is_ok() {
                 if let Some(l) = Lingering::find(pid) {
@@ -389,7 +391,7 @@ pub(crate) fn run(
     limits: Limits,
     running: &Running,
     lines: Option<&dyn LineSink>,
-) -> Attempt {
+) -> Result<Attempt, io::Error> {
     let start = SystemTime::now();
     let t0 = Instant::now();
     let mut cmd = match launch {
@@ -418,8 +420,9 @@ pub(crate) fn run(
         stderr: Capture::default(),
         received: 0,
     };
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn(&mut cmd, running) {
         Ok(c) => c,
+        Err(e) if own_resource_error(&e) => return Err(e),
         Err(e) => {
             let program = match launch {
                 Launch::Direct(argv) => argv[0].as_str(),
@@ -438,7 +441,7 @@ pub(crate) fn run(
             }
             attempt.exit = Some(code);
             attempt.duration = t0.elapsed();
-            return attempt;
+            return Ok(attempt);
         }
     };
     let pid = Pid::from_child(&child);
@@ -470,7 +473,87 @@ pub(crate) fn run(
         }
     }
     attempt.duration = t0.elapsed();
-    attempt
+    Ok(attempt)
+}
+
+/// A resource of threadkit's own ran out (descriptors, processes, memory): not the job's
+/// failure, which must not be recorded as if the job had run.
+fn own_resource_error(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(e),
+        Some(Errno::MFILE | Errno::NFILE | Errno::AGAIN | Errno::NOMEM)
+    )
+}
+
+/// Spawn, and while that fails for want of a resource of our own, wait for another job to
+/// finish (which frees its descriptors and process) and retry; give up when none is running.
+fn spawn(cmd: &mut Command, running: &Running) -> io::Result<Child> {
+    loop {
+        match cmd.spawn() {
+            Err(e) if own_resource_error(&e) => {
+                let g = running.lock();
+                if g.running.is_empty() {
+                    return Err(e);
+                }
+                let _ = running
+                    .wake
+                    .wait_timeout(g, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Descriptors one job slot holds at most: its stdout and stderr pipes (both ends while it
+/// starts), `/dev/null` for its stdin, and a pidfd.
+const FDS_PER_SLOT: u64 = 6;
+
+/// Descriptors kept free for everything else: the journal, the logs, input files, the spill
+/// file, the Ctrl-C handler, /proc scans.
+const FDS_RESERVED: u64 = 32;
+
+/// Raise the soft open-file limit to the hard one (as GNU parallel does).
+pub(crate) fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current.is_some() && lim.current != lim.maximum {
+        let want = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if setrlimit(Resource::Nofile, want).is_err() {
+            // An unlimited hard limit is more than the kernel allows: try its ceiling.
+            if let Some(max) = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                let _ = setrlimit(
+                    Resource::Nofile,
+                    Rlimit {
+                        current: Some(max),
+                        maximum: lim.maximum,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// How many of `slots` job slots the open-file limit allows, given the descriptors already
+/// open; with the limit when that is fewer.
+pub(crate) fn slots_for_open_files(slots: usize) -> (usize, Option<u64>) {
+    let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current else {
+        return (slots, None);
+    };
+    let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count() as u64);
+    let room = limit.saturating_sub(open + FDS_RESERVED) / FDS_PER_SLOT;
+    if room >= slots as u64 {
+        (slots, None)
+    } else {
+        (room.max(1) as usize, Some(limit))
+    }
 }
 
 /// Per-stream reading state.

@@ -87,6 +87,7 @@ impl Iterator for Jobs {
 }
 
 fn try_main(args: Args) -> anyhow::Result<i32> {
+    job::raise_open_file_limit();
     let cl = args.command_line()?;
     let sep = Separator(args.separator()?);
     let slots = args.job_slots()?;
@@ -139,6 +140,16 @@ fn try_main(args: Args) -> anyhow::Result<i32> {
         .as_deref()
         .map(|p| joblog::Results::open(p, resuming))
         .transpose()?;
+    let slots = match job::slots_for_open_files(slots) {
+        (n, Some(limit)) => {
+            eprintln!(
+                "threadkit: warning: only {n} job slot{}: the open-file limit ({limit}) allows no more; raise it with `ulimit -n`",
+                if n == 1 { "" } else { "s" }
+            );
+            n
+        }
+        (n, None) => n,
+    };
     let total = inputs.size_hint().1.map(|n| n as u64);
     let plan = Plan {
         template,

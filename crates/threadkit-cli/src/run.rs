@@ -108,6 +108,23 @@ pub(crate) struct JobFailed {
     started: bool,
 }
 
+impl JobFailed {
+    /// A job that was handed over but not started (a stop came first).
+    fn not_started(job: &JobInput, attempts: u32) -> JobFailed {
+        JobFailed {
+            ran: Box::new(Ran {
+                seq: job.seq,
+                args: job.args.clone(),
+                attempts,
+                line: String::new(),
+                attempt: Attempt::not_started(),
+            }),
+            interrupted: true,
+            started: false,
+        }
+    }
+}
+
 impl fmt::Display for JobFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let a = &self.ran.attempt;
@@ -236,7 +253,8 @@ pub(crate) struct Outcome {
     pub(crate) last_failed_exit: Option<i32>,
     /// Jobs in all, counted as they were read.
     pub(crate) total: u64,
-    /// Output, the joblog or the results file could not be written (reported; exit 255).
+    /// Output, the joblog or the results file could not be written, or a job could not start
+    /// for want of a resource of threadkit's own (reported; exit 255).
     pub(crate) error: bool,
 }
 
@@ -260,6 +278,8 @@ struct Shared {
     total: Option<u64>,
     token: CancelToken,
     counts: HaltCounts,
+    /// A job could not start for want of a resource of threadkit's own (EMFILE...).
+    own_error: Mutex<Option<String>>,
 }
 
 /// Jobs finished (after their last attempt), counted by the task for `--halt`.
@@ -348,27 +368,23 @@ impl Shared {
         }
     }
 
+    /// True once a job could not start for want of a resource of ours.
+    fn own_error_seen(&self) -> bool {
+        self.own_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// One attempt of one job: the batch task.
     fn attempt(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
         self.live.fetch_add(1, Ordering::SeqCst);
         let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         self.wait_turn();
-        if self.running.stopping() {
+        if self.running.stopping() || self.own_error_seen() {
             // Handed over just as a stop came: do not start it.
             self.live.fetch_sub(1, Ordering::SeqCst);
-            let attempt = job::Attempt::not_started();
-            let ran = Box::new(Ran {
-                seq: job.seq,
-                args: job.args.clone(),
-                attempts,
-                line: String::new(),
-                attempt,
-            });
-            return Err(JobFailed {
-                ran,
-                interrupted: true,
-                started: false,
-            });
+            return Err(JobFailed::not_started(job, attempts));
         }
         let slot = self.take_slot();
         let line = self.template.render(&job.args, job.seq, slot);
@@ -388,6 +404,25 @@ impl Shared {
             sink.as_ref().map(|s| s as &dyn LineSink),
         );
         self.put_slot(slot);
+        let attempt = match attempt {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors or processes with no job left to free any: our error,
+                // not the job's, which is not recorded as run.
+                let mut own = self.own_error.lock().unwrap_or_else(|p| p.into_inner());
+                if own.is_none() {
+                    eprintln!(
+                        "threadkit: cannot start job {}: {e}; starting no more jobs (it did not run)",
+                        job.seq
+                    );
+                    *own = Some(e.to_string());
+                    self.token.cancel();
+                }
+                drop(own);
+                self.live.fetch_sub(1, Ordering::SeqCst);
+                return Err(JobFailed::not_started(job, attempts));
+            }
+        };
         let ok = attempt.succeeded();
         let interrupted = !ok && self.running.stopping();
         let ran = Box::new(Ran {
@@ -483,6 +518,7 @@ pub(crate) fn run(
         total: plan.total,
         token: token.clone(),
         counts: HaltCounts::default(),
+        own_error: Mutex::new(None),
     });
     let task_shared = shared.clone();
     let policy = match plan.halt {
@@ -625,7 +661,7 @@ pub(crate) fn run(
         running.wait_lingering();
     }
     out.interrupted = interrupted.load(Ordering::SeqCst);
-    out.error |= matches!(printer.failure(), Some(Failure::Error(_)));
+    out.error |= matches!(printer.failure(), Some(Failure::Error(_))) || shared.own_error_seen();
     out.total = stream.summary().total;
     if let Some(e) = journal_error {
         anyhow::bail!("{e}; the run stopped early");
