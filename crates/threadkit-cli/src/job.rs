@@ -487,13 +487,14 @@ fn own_resource_error(e: &io::Error) -> bool {
 }
 
 /// Spawn, and while that fails for want of a resource of our own, wait for another job to
-/// finish (which frees its descriptors and process) and retry; give up when none is running.
+/// finish (which frees its descriptors and process) and retry; give up when none is running
+/// or the run is being stopped.
 fn spawn(cmd: &mut Command, running: &Running) -> io::Result<Child> {
     loop {
         match cmd.spawn() {
             Err(e) if own_resource_error(&e) => {
                 let g = running.lock();
-                if g.running.is_empty() {
+                if g.running.is_empty() || running.stopping() {
                     return Err(e);
                 }
                 let _ = running

@@ -408,9 +408,9 @@ impl Shared {
             Ok(a) => a,
             Err(e) => {
                 // Out of descriptors or processes with no job left to free any: our error,
-                // not the job's, which is not recorded as run.
+                // not the job's, which is not recorded as run (unless a stop came meanwhile).
                 let mut own = self.own_error.lock().unwrap_or_else(|p| p.into_inner());
-                if own.is_none() {
+                if own.is_none() && !self.running.stopping() {
                     eprintln!(
                         "threadkit: cannot start job {}: {e}; starting no more jobs (it did not run)",
                         job.seq
