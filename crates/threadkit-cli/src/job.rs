@@ -4,8 +4,13 @@
 //! Spawning uses `std::process::Command` with `process_group(0)` and no `pre_exec`, so std keeps
 //! its `posix_spawn` path. A job is waited for with one `poll(2)` over its stdout, its stderr and
 //! a pidfd (Linux 5.3+; older kernels fall back to a 20 ms `try_wait` tick), so a slot costs one
-//! thread and no extra reader threads. A job is finished when its process has exited and its
-//! stdout and stderr are closed (as with `$(...)` in the shell).
+//! thread and no extra reader threads.
+//!
+//! A job is finished when its process (the leader of its process group) has exited, as in GNU
+//! parallel: what it wrote is read, and its pipes are closed even if a background process it
+//! started still holds them (so a daemonizing job never hangs the run). Such a group is kept
+//! as "lingering" in [`Running`] while it has members, so Ctrl-C, `--halt now` and a pending
+//! timeout KILL still reach it after its leader was reaped.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -21,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{kill_process_group, pidfd_open, Pid, PidfdFlags, Signal};
 
+use crate::spill::Capture;
 use crate::template::Launch;
 
 /// The shell commands run under.
@@ -37,12 +43,13 @@ pub(crate) enum Stream {
 
 /// Receives output lines as they come (`--line-buffer`).
 pub(crate) trait LineSink: Sync {
-    /// One complete line, including its newline (the last line of a stream may lack it).
-    fn line(&self, stream: Stream, line: &[u8]);
+    /// Complete lines: `pending` (the start of the first one, read earlier) then `complete`,
+    /// which ends with a newline (the last line of a stream may lack it).
+    fn lines(&self, stream: Stream, pending: &Capture, complete: &[u8]);
 }
 
 /// What one run of a command produced.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Attempt {
     /// Wall-clock start.
     pub(crate) start: SystemTime,
@@ -56,9 +63,9 @@ pub(crate) struct Attempt {
     /// It ran past `--timeout` and was killed.
     pub(crate) timed_out: bool,
     /// Captured stdout (empty when streamed with `--line-buffer`).
-    pub(crate) stdout: Vec<u8>,
+    pub(crate) stdout: Capture,
     /// Captured stderr (empty when streamed with `--line-buffer`).
-    pub(crate) stderr: Vec<u8>,
+    pub(crate) stderr: Capture,
     /// Bytes of output, also when streamed.
     pub(crate) received: u64,
 }
@@ -72,8 +79,8 @@ impl Attempt {
             exit: None,
             signal: None,
             timed_out: false,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+            stdout: Capture::default(),
+            stderr: Capture::default(),
             received: 0,
         }
     }
@@ -84,18 +91,115 @@ impl Attempt {
     }
 }
 
-/// Process groups of running jobs, so halt-now and Ctrl-C can signal all of them.
+/// Process groups of jobs, so `--halt now` and Ctrl-C can signal all of them: those of
+/// running jobs, and those of finished jobs whose leader exited but left background processes
+/// in its group ("lingering").
 #[derive(Debug, Default)]
 pub(crate) struct Running {
-    groups: Mutex<HashMap<u64, Pid>>,
+    groups: Mutex<Groups>,
     /// 0: run; 1: TERM sent to everything; 2: KILL sent to everything.
     level: AtomicU8,
     wake: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct Groups {
+    /// Running jobs by sequence number: the group id is the leader's pid, which cannot be
+    /// reused while the leader is unreaped.
+    running: HashMap<u64, Pid>,
+    /// Groups whose leader was reaped while other processes were still in them.
+    lingering: Vec<Lingering>,
+}
+
+/// A process group whose leader was reaped. Its id stays reserved (no new process or group
+/// gets it) while a member lives; `member` is a pidfd of one live member, so the group is
+/// only signalled while it provably is still ours, never after its id may have been reused.
+#[derive(Debug)]
+struct Lingering {
+    pgid: Pid,
+    member: Option<OwnedFd>,
+}
+
+impl Lingering {
+    /// Find a live member of `pgid` (scanning /proc: only done for groups that outlive their
+    /// leader, which are rare).
+    fn find(pgid: Pid) -> Option<Lingering> {
+        let member = find_member(pgid)?;
+        Some(Lingering {
+            pgid,
+            member: Some(member),
+        })
+    }
+
+    /// True while the group still has a member (re-found if the known one exited).
+    fn still_ours(&mut self) -> bool {
+        if let Some(fd) = &self.member {
+            if !pidfd_exited(fd) {
+                return true;
+            }
+        }
+        match find_member(self.pgid) {
+            Some(fd) => {
+                self.member = Some(fd);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// True once the process behind `pidfd` has exited.
+fn pidfd_exited(pidfd: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    !matches!(poll(&mut fds, Some(&zero)), Ok(0))
+}
+
+/// The group id of process `pid` and whether it is a zombie, from /proc/PID/stat.
+fn proc_group(pid: &str) -> Option<(i32, bool)> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid pgrp ...": comm may hold anything, so parse after the last ')'.
+    let rest = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let mut fields = std::str::from_utf8(rest).ok()?.split_ascii_whitespace();
+    let state = fields.next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((pgrp, state == "Z"))
+}
+
+/// A pidfd of a live (not zombie) process in group `pgid`, if there is one.
+fn find_member(pgid: Pid) -> Option<OwnedFd> {
+    let want = pgid.as_raw_nonzero().get();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Ok(raw) = name.parse::<i32>() else {
+            continue;
+        };
+        if proc_group(name) != Some((want, false)) {
+            continue;
+        }
+        let Some(pid) = Pid::from_raw(raw) else {
+            continue;
+        };
+        let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else {
+            continue;
+        };
+        // The pidfd names the process we looked at only if it is still there, in the group.
+        if proc_group(name) == Some((want, false)) && !pidfd_exited(&fd) {
+            return Some(fd);
+        }
+    }
+    None
+}
+
 impl Running {
-    /// Send TERM to every running job now and to any started later, then KILL after `grace`
-    /// unless [`Running::kill_all`] comes first. Returns at once (a thread waits out the grace).
+    /// Send TERM to every job's group now (running ones and lingering ones) and to any started
+    /// later, then KILL after `grace` unless [`Running::kill_all`] comes first. Returns at
+    /// once (a thread waits out the grace).
     pub(crate) fn terminate_all(&'static self, grace: Duration) {
         if self
             .level
@@ -109,7 +213,7 @@ impl Running {
             .name("threadkit-grace".into())
             .spawn(move || {
                 let deadline = Instant::now() + grace;
-                let mut g = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+                let mut g = self.lock();
                 while self.level.load(Ordering::SeqCst) < 2 {
                     let now = Instant::now();
                     if now >= deadline {
@@ -126,46 +230,146 @@ impl Running {
             });
     }
 
-    /// Send KILL to every running job now and to any started later.
+    /// Send KILL to every job's group now and to any started later.
     pub(crate) fn kill_all(&self) {
         self.level.store(2, Ordering::SeqCst);
         self.signal_all(Signal::KILL);
         self.wake.notify_all();
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Groups> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn signal_all(&self, sig: Signal) {
-        let g = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        for pid in g.values() {
+        let mut g = self.lock();
+        for pid in g.running.values() {
             let _ = kill_process_group(*pid, sig);
+        }
+        g.lingering.retain_mut(|l| {
+            let ours = l.still_ours();
+            if ours {
+                let _ = kill_process_group(l.pgid, sig);
+            }
+            ours
+        });
+    }
+
+    /// The signal a job started now must get at once (a stop raced with its start).
+    fn pending_signal(&self) -> Option<Signal> {
+        match self.level.load(Ordering::SeqCst) {
+            0 => None,
+            1 => Some(Signal::TERM),
+            _ => Some(Signal::KILL),
         }
     }
 
     fn register(&self, seq: u64, pid: Pid) {
-        let mut g = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        g.insert(seq, pid);
+        let mut g = self.lock();
+        g.running.insert(seq, pid);
+        // Forget lingering groups that have emptied since.
+        g.lingering.retain_mut(Lingering::still_ours);
         // A stop that raced with this spawn still reaches the new job.
-        match self.level.load(Ordering::SeqCst) {
-            0 => {}
-            1 => {
-                let _ = kill_process_group(pid, Signal::TERM);
-            }
-            _ => {
-                let _ = kill_process_group(pid, Signal::KILL);
-            }
+        if let Some(sig) = self.pending_signal() {
+            let _ = kill_process_group(pid, sig);
         }
     }
 
-    /// Forget a job before it is reaped, so its pid is never signalled after reuse.
+    /// Reap the job's leader (which has exited or is about to), keeping its group as
+    /// lingering if other processes remain in it. Done under the lock, so a concurrent stop
+    /// signals the group either as running or as lingering, and never a reused id.
+    fn reap(
+        &self,
+        seq: u64,
+        pid: Pid,
+        child: &mut Child,
+        block: bool,
+    ) -> io::Result<Option<std::process::ExitStatus>> {
+        let mut g = self.lock();
+        let st = if block {
+            Some(child.wait()?)
+        } else {
+            child.try_wait()?
+        };
+        if st.is_some() {
+            g.running.remove(&seq);
+            // A job waiting for resources to start may try again.
+            self.wake.notify_all();
+            // Right after the reap the id cannot have been reused yet: success means members.
+            if rustix::process::test_kill_process_group(pid).is_ok() {
+                if let Some(l) = Lingering::find(pid) {
+                    if let Some(sig) = self.pending_signal() {
+                        let _ = kill_process_group(pid, sig);
+                    }
+                    g.lingering.push(l);
+                }
+            }
+        }
+        Ok(st)
+    }
+
+    /// Forget a job whose leader could not be watched (it was KILLed and is reaped next).
     fn unregister(&self, seq: u64) {
-        self.groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&seq);
+        self.lock().running.remove(&seq);
+    }
+
+    /// After a timeout's TERM killed the leader: KILL what is left of its group at `at`
+    /// (the end of the grace period), unless the group empties first.
+    fn kill_lingering_at(&self, pgid: Pid, at: Instant) {
+        loop {
+            let member = {
+                let mut g = self.lock();
+                let Some(i) = g.lingering.iter().position(|l| l.pgid == pgid) else {
+                    return;
+                };
+                if !g.lingering[i].still_ours() {
+                    g.lingering.swap_remove(i);
+                    return;
+                }
+                if Instant::now() >= at {
+                    let _ = kill_process_group(pgid, Signal::KILL);
+                    return;
+                }
+                g.lingering[i].member.as_ref().map(|fd| fd.try_clone())
+            };
+            // Wait for the known member to exit, or for the deadline.
+            let left = at.saturating_duration_since(Instant::now());
+            match member {
+                Some(Ok(fd)) => {
+                    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                    let t = rustix::event::Timespec::try_from(left).unwrap_or(
+                        rustix::event::Timespec {
+                            tv_sec: 1,
+                            tv_nsec: 0,
+                        },
+                    );
+                    let _ = poll(&mut fds, Some(&t));
+                }
+                _ => std::thread::sleep(left.min(Duration::from_millis(10))),
+            }
+        }
     }
 
     /// True once a stop (halt now, Ctrl-C) was requested.
     pub(crate) fn stopping(&self) -> bool {
         self.level.load(Ordering::SeqCst) > 0
+    }
+
+    /// After a stop: wait until the lingering groups are gone or were sent KILL, so that no
+    /// process of a job outlives the run it was stopped with.
+    pub(crate) fn wait_lingering(&self) {
+        let mut g = self.lock();
+        loop {
+            g.lingering.retain_mut(Lingering::still_ours);
+            if g.lingering.is_empty() || self.level.load(Ordering::SeqCst) >= 2 {
+                return;
+            }
+            g = self
+                .wake
+                .wait_timeout(g, Duration::from_millis(10))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 
@@ -189,7 +393,7 @@ pub(crate) fn run(
     limits: Limits,
     running: &Running,
     lines: Option<&dyn LineSink>,
-) -> Attempt {
+) -> Result<Attempt, io::Error> {
     let start = SystemTime::now();
     let t0 = Instant::now();
     let mut cmd = match launch {
@@ -214,12 +418,13 @@ pub(crate) fn run(
         exit: None,
         signal: None,
         timed_out: false,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
+        stdout: Capture::default(),
+        stderr: Capture::default(),
         received: 0,
     };
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn(&mut cmd, running) {
         Ok(c) => c,
+        Err(e) if own_resource_error(&e) => return Err(e),
         Err(e) => {
             let program = match launch {
                 Launch::Direct(argv) => String::from_utf8_lossy(&argv[0]),
@@ -233,12 +438,12 @@ pub(crate) fn run(
             let msg = format!("threadkit: {program}: {what}\n");
             attempt.received = msg.len() as u64;
             match lines {
-                Some(sink) => sink.line(Stream::Err, msg.as_bytes()),
-                None => attempt.stderr = msg.into_bytes(),
+                Some(sink) => sink.lines(Stream::Err, &Capture::default(), msg.as_bytes()),
+                None => attempt.stderr = Capture::from(msg.into_bytes()),
             }
             attempt.exit = Some(code);
             attempt.duration = t0.elapsed();
-            return attempt;
+            return Ok(attempt);
         }
     };
     let pid = Pid::from_child(&child);
@@ -253,23 +458,112 @@ pub(crate) fn run(
         lines,
         &mut attempt,
     );
-    if result.is_err() {
-        // Could not watch the child (poll failed): make sure it is gone, then reap it.
-        let _ = kill_process_group(pid, Signal::KILL);
-        running.unregister(seq);
-        if let Ok(st) = child.wait() {
-            attempt.exit = st.code();
-            attempt.signal = st.signal();
+    match result {
+        Ok(Some(kill_at)) => {
+            // Timed out and TERMed: what is left of the group gets KILL after the grace.
+            running.kill_lingering_at(pid, kill_at);
+        }
+        Ok(None) => {}
+        Err(_) => {
+            // Could not watch the child (poll failed): make sure it is gone, then reap it.
+            let _ = kill_process_group(pid, Signal::KILL);
+            running.unregister(seq);
+            if let Ok(st) = child.wait() {
+                attempt.exit = st.code();
+                attempt.signal = st.signal();
+            }
         }
     }
     attempt.duration = t0.elapsed();
-    attempt
+    Ok(attempt)
+}
+
+/// A resource of threadkit's own ran out (descriptors, processes, memory): not the job's
+/// failure, which must not be recorded as if the job had run.
+fn own_resource_error(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(e),
+        Some(Errno::MFILE | Errno::NFILE | Errno::AGAIN | Errno::NOMEM)
+    )
+}
+
+/// Spawn, and while that fails for want of a resource of our own, wait for another job to
+/// finish (which frees its descriptors and process) and retry; give up when none is running
+/// or the run is being stopped.
+fn spawn(cmd: &mut Command, running: &Running) -> io::Result<Child> {
+    loop {
+        match cmd.spawn() {
+            Err(e) if own_resource_error(&e) => {
+                let g = running.lock();
+                if g.running.is_empty() || running.stopping() {
+                    return Err(e);
+                }
+                let _ = running
+                    .wake
+                    .wait_timeout(g, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Descriptors one job slot holds at most: its stdout and stderr pipes (both ends while it
+/// starts), `/dev/null` for its stdin, and a pidfd.
+const FDS_PER_SLOT: u64 = 6;
+
+/// Descriptors kept free for everything else: the journal, the logs, input files, the spill
+/// file, the Ctrl-C handler, /proc scans.
+const FDS_RESERVED: u64 = 32;
+
+/// Raise the soft open-file limit to the hard one (as GNU parallel does).
+pub(crate) fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current.is_some() && lim.current != lim.maximum {
+        let want = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if setrlimit(Resource::Nofile, want).is_err() {
+            // An unlimited hard limit is more than the kernel allows: try its ceiling.
+            if let Some(max) = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                let _ = setrlimit(
+                    Resource::Nofile,
+                    Rlimit {
+                        current: Some(max),
+                        maximum: lim.maximum,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// How many of `slots` job slots the open-file limit allows, given the descriptors already
+/// open; with the limit when that is fewer.
+pub(crate) fn slots_for_open_files(slots: usize) -> (usize, Option<u64>) {
+    let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current else {
+        return (slots, None);
+    };
+    let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count() as u64);
+    let room = limit.saturating_sub(open + FDS_RESERVED) / FDS_PER_SLOT;
+    if room >= slots as u64 {
+        (slots, None)
+    } else {
+        (room.max(1) as usize, Some(limit))
+    }
 }
 
 /// Per-stream reading state.
 struct Pipe<R> {
     reader: Option<R>,
-    buf: Vec<u8>,
+    /// The output so far; with `--line-buffer`, the start of a line not yet complete.
+    buf: Capture,
     stream: Stream,
 }
 
@@ -279,35 +573,60 @@ impl<R: Read + AsFd> Pipe<R> {
         let Some(r) = self.reader.as_mut() else {
             return false;
         };
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = [0u8; 64 * 1024];
         match r.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
             Ok(0) | Err(_) => {
-                if let Some(sink) = lines {
-                    if !self.buf.is_empty() {
-                        sink.line(self.stream, &self.buf);
-                        self.buf.clear();
-                    }
-                }
-                self.reader = None;
+                self.close(lines);
                 false
             }
             Ok(n) => {
                 *received += n as u64;
-                self.buf.extend_from_slice(&chunk[..n]);
-                if let Some(sink) = lines {
-                    if let Some(last_nl) = self.buf.iter().rposition(|&b| b == b'\n') {
-                        for l in self.buf[..=last_nl].split_inclusive(|&b| b == b'\n') {
-                            sink.line(self.stream, l);
-                        }
-                        self.buf.drain(..=last_nl);
+                let data = &chunk[..n];
+                // Only the new bytes are searched for a newline: linear in a line's length.
+                match lines.map(|sink| (sink, data.iter().rposition(|&b| b == b'\n'))) {
+                    Some((sink, Some(nl))) => {
+                        sink.lines(self.stream, &self.buf, &data[..=nl]);
+                        self.buf.clear();
+                        self.buf.push(&data[nl + 1..]);
                     }
+                    _ => self.buf.push(data),
                 }
                 true
             }
         }
     }
+
+    /// The job's leader exited: read what is in the pipe now (everything the leader wrote),
+    /// then close it. Background processes of the job that still hold the pipe's other end
+    /// get EPIPE (SIGPIPE) if they write later.
+    fn drain(&mut self, lines: Option<&dyn LineSink>, received: &mut u64) {
+        let Some(r) = &self.reader else { return };
+        let mut left = rustix::io::ioctl_fionread(r).unwrap_or(0);
+        while left > 0 {
+            let before = *received;
+            if !self.pump(lines, received) {
+                return;
+            }
+            left = left.saturating_sub(*received - before);
+        }
+        self.close(lines);
+    }
+
+    /// End of this stream: hand over a last line without a newline, stop reading.
+    fn close(&mut self, lines: Option<&dyn LineSink>) {
+        if let Some(sink) = lines {
+            if !self.buf.is_empty() {
+                sink.lines(self.stream, &self.buf, &[]);
+                self.buf.clear();
+            }
+        }
+        self.reader = None;
+    }
 }
 
+/// Watch the job until its leader exits: read its output, enforce its timeout. Returns the
+/// time at which what is left of its group must get KILL, when a timeout's TERM is pending.
 #[allow(clippy::too_many_arguments)]
 fn watch(
     child: &mut Child,
@@ -318,29 +637,25 @@ fn watch(
     running: &Running,
     lines: Option<&dyn LineSink>,
     attempt: &mut Attempt,
-) -> io::Result<()> {
+) -> io::Result<Option<Instant>> {
     let mut out = Pipe {
         reader: child.stdout.take(),
-        buf: Vec::new(),
+        buf: Capture::default(),
         stream: Stream::Out,
     };
     let mut err = Pipe {
         reader: child.stderr.take(),
-        buf: Vec::new(),
+        buf: Capture::default(),
         stream: Stream::Err,
     };
     let pidfd: Option<OwnedFd> = pidfd_open(pid, PidfdFlags::empty()).ok();
     let mut deadline = limits.timeout.map(|t| t0 + t);
     let mut kill_at: Option<Instant> = None;
-    let mut status = None;
-    loop {
-        if status.is_none() && pidfd.is_none() {
-            if let Some(st) = try_reap(child, seq, running, false)? {
-                status = Some(st);
+    let status = loop {
+        if pidfd.is_none() {
+            if let Some(st) = running.reap(seq, pid, child, false)? {
+                break st;
             }
-        }
-        if status.is_some() && out.reader.is_none() && err.reader.is_none() {
-            break;
         }
         let now = Instant::now();
         if let Some(d) = deadline {
@@ -362,7 +677,7 @@ fn watch(
             .flatten()
             .min()
             .map(|d| d.saturating_duration_since(now));
-        if pidfd.is_none() && status.is_none() {
+        if pidfd.is_none() {
             wait = Some(wait.map_or(Duration::from_millis(20), |w| {
                 w.min(Duration::from_millis(20))
             }));
@@ -384,7 +699,7 @@ fn watch(
                 idx[1] = fds.len();
                 fds.push(PollFd::new(r, PollFlags::IN));
             }
-            if let (Some(p), None) = (&pidfd, &status) {
+            if let Some(p) = &pidfd {
                 idx[2] = fds.len();
                 fds.push(PollFd::new(p, PollFlags::IN));
             }
@@ -402,39 +717,22 @@ fn watch(
         if ready_err {
             err.pump(lines, &mut attempt.received);
         }
-        if ready_pid && status.is_none() {
-            status = try_reap(child, seq, running, true)?;
+        if ready_pid {
+            // The pidfd is readable once the leader has exited: the wait does not block.
+            if let Some(st) = running.reap(seq, pid, child, true)? {
+                break st;
+            }
         }
-    }
-    let status = status.expect("loop exits with a status");
+    };
+    // The job is finished when its leader has exited (as in GNU parallel): take what it wrote
+    // and stop reading, also if a background process keeps the pipes open.
+    out.drain(lines, &mut attempt.received);
+    err.drain(lines, &mut attempt.received);
     attempt.exit = status.code();
     attempt.signal = status.signal();
     if lines.is_none() {
         attempt.stdout = out.buf;
         attempt.stderr = err.buf;
     }
-    Ok(())
-}
-
-/// Reap the child if it has exited. With a pidfd that reported readiness the child is a
-/// zombie, so unregistering first then waiting never blocks and never races pid reuse.
-fn try_reap(
-    child: &mut Child,
-    seq: u64,
-    running: &Running,
-    exited: bool,
-) -> io::Result<Option<std::process::ExitStatus>> {
-    if exited {
-        running.unregister(seq);
-        return child.wait().map(Some);
-    }
-    // No pidfd: peek with waitid(WNOWAIT) semantics are not in std; try_wait reaps, so hold the
-    // registry lock across it to keep a concurrent group signal from hitting a reused pid.
-    let g = running.groups.lock().unwrap_or_else(|e| e.into_inner());
-    let st = child.try_wait()?;
-    drop(g);
-    if st.is_some() {
-        running.unregister(seq);
-    }
-    Ok(st)
+    Ok(kill_at)
 }

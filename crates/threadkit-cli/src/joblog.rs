@@ -129,12 +129,13 @@ impl Results {
         self.out.flush()
     }
 
-    /// The record of one attempt.
+    /// The record of one attempt, with its captured (stdout, stderr) read back into memory.
     pub(crate) fn record<'a>(
         seq: u64,
         input: &'a [Vec<u8>],
         command: &'a [u8],
         a: &'a Attempt,
+        output: (&'a [u8], &'a [u8]),
         attempts: u32,
     ) -> ResultRecord<'a> {
         ResultRecord {
@@ -150,8 +151,8 @@ impl Results {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
             duration_s: a.duration.as_secs_f64(),
-            stdout: Bytes(&a.stdout),
-            stderr: Bytes(&a.stderr),
+            stdout: Bytes(output.0),
+            stderr: Bytes(output.1),
         }
     }
 }

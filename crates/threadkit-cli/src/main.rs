@@ -19,6 +19,7 @@ mod joblog;
 mod output;
 mod quote;
 mod run;
+mod spill;
 mod template;
 
 use std::io::{IsTerminal, Write};
@@ -87,6 +88,7 @@ impl Iterator for Jobs {
 }
 
 fn try_main(args: Args) -> anyhow::Result<i32> {
+    job::raise_open_file_limit();
     let cl = args.command_line()?;
     let sep = Separator(args.separator()?);
     let slots = args.job_slots()?;
@@ -139,6 +141,16 @@ fn try_main(args: Args) -> anyhow::Result<i32> {
         .as_deref()
         .map(|p| joblog::Results::open(p, resuming))
         .transpose()?;
+    let slots = match job::slots_for_open_files(slots) {
+        (n, Some(limit)) => {
+            eprintln!(
+                "threadkit: warning: only {n} job slot{}: the open-file limit ({limit}) allows no more; raise it with `ulimit -n`",
+                if n == 1 { "" } else { "s" }
+            );
+            n
+        }
+        (n, None) => n,
+    };
     let total = inputs.size_hint().1.map(|n| n as u64);
     let plan = Plan {
         template,
@@ -199,14 +211,20 @@ fn dry_run(inputs: Inputs, template: &Template) -> anyhow::Result<i32> {
     for (seq, args) in inputs.enumerate() {
         let args = args?;
         let line = template.render(&args, seq as u64 + 1, 1);
-        if out
-            .write_all(&line)
-            .and_then(|()| out.write_all(b"\n"))
-            .is_err()
-        {
-            return Ok(0); // stdout closed (e.g. `| head`): stop quietly.
+        if let Err(e) = out.write_all(&line).and_then(|()| out.write_all(b"\n")) {
+            return dry_run_write_failed(&e);
         }
     }
-    let _ = out.flush();
-    Ok(0)
+    match out.flush() {
+        Ok(()) => Ok(0),
+        Err(e) => dry_run_write_failed(&e),
+    }
+}
+
+/// stdout closed (e.g. `| head`): stop quietly; any other write error is an error.
+fn dry_run_write_failed(e: &std::io::Error) -> anyhow::Result<i32> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Ok(0);
+    }
+    anyhow::bail!("cannot write to stdout: {e}")
 }

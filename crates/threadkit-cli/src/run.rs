@@ -8,7 +8,7 @@
 //! ([`Running`]); `--halt success=` and `done=` (the runner's halt counts failures only); the
 //! `{%}` slot number; `--delay`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -23,7 +23,7 @@ use threadkit::batch::{
 
 use crate::job::{self, Attempt, Limits, LineSink, Running};
 use crate::joblog::{JobLog, Results};
-use crate::output::Printer;
+use crate::output::{Failure, Printer};
 use crate::template::Template;
 
 /// One job: its number, its inputs (one per source) and its journal key.
@@ -107,6 +107,23 @@ pub(crate) struct JobFailed {
     interrupted: bool,
     /// False when a stop came before the job could start (nothing ran).
     started: bool,
+}
+
+impl JobFailed {
+    /// A job that was handed over but not started (a stop came first).
+    fn not_started(job: &JobInput, attempts: u32) -> JobFailed {
+        JobFailed {
+            ran: Box::new(Ran {
+                seq: job.seq,
+                args: job.args.clone(),
+                attempts,
+                line: Vec::new(),
+                attempt: Attempt::not_started(),
+            }),
+            interrupted: true,
+            started: false,
+        }
+    }
 }
 
 impl fmt::Display for JobFailed {
@@ -253,6 +270,9 @@ pub(crate) struct Outcome {
     pub(crate) halt_trigger_exit: Option<i32>,
     /// Jobs in all, counted as they were read.
     pub(crate) total: u64,
+    /// Output, the joblog or the results file could not be written, or a job could not start
+    /// for want of a resource of threadkit's own (reported; exit 255).
+    pub(crate) error: bool,
 }
 
 /// State shared by the batch task (on worker threads) and the driver.
@@ -275,6 +295,8 @@ struct Shared {
     total: Option<u64>,
     token: CancelToken,
     counts: HaltCounts,
+    /// A job could not start for want of a resource of threadkit's own (EMFILE...).
+    own_error: Mutex<Option<String>>,
 }
 
 /// Jobs finished (after their last attempt), counted by the task for `--halt`.
@@ -369,27 +391,23 @@ impl Shared {
         }
     }
 
+    /// True once a job could not start for want of a resource of ours.
+    fn own_error_seen(&self) -> bool {
+        self.own_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// One attempt of one job: the batch task.
     fn attempt(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
         self.live.fetch_add(1, Ordering::SeqCst);
         let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         self.wait_turn();
-        if self.running.stopping() {
+        if self.running.stopping() || self.own_error_seen() {
             // Handed over just as a stop came: do not start it.
             self.live.fetch_sub(1, Ordering::SeqCst);
-            let attempt = job::Attempt::not_started();
-            let ran = Box::new(Ran {
-                seq: job.seq,
-                args: job.args.clone(),
-                attempts,
-                line: Vec::new(),
-                attempt,
-            });
-            return Err(JobFailed {
-                ran,
-                interrupted: true,
-                started: false,
-            });
+            return Err(JobFailed::not_started(job, attempts));
         }
         let slot = self.take_slot();
         let line = self.template.render(&job.args, job.seq, slot);
@@ -410,6 +428,25 @@ impl Shared {
             sink.as_ref().map(|s| s as &dyn LineSink),
         );
         self.put_slot(slot);
+        let attempt = match attempt {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors or processes with no job left to free any: our error,
+                // not the job's, which is not recorded as run (unless a stop came meanwhile).
+                let mut own = self.own_error.lock().unwrap_or_else(|p| p.into_inner());
+                if own.is_none() && !self.running.stopping() {
+                    eprintln!(
+                        "threadkit: cannot start job {}: {e}; starting no more jobs (it did not run)",
+                        job.seq
+                    );
+                    *own = Some(e.to_string());
+                    self.token.cancel();
+                }
+                drop(own);
+                self.live.fetch_sub(1, Ordering::SeqCst);
+                return Err(JobFailed::not_started(job, attempts));
+            }
+        };
         let ok = attempt.succeeded();
         let interrupted = !ok && self.running.stopping();
         let ran = Box::new(Ran {
@@ -483,6 +520,16 @@ pub(crate) fn run(
         interrupted.clone(),
     )?;
     let printer = Arc::new(std::mem::replace(&mut plan.printer, Printer::new(false)));
+    {
+        // Output that cannot be written (stdout closed, disk full): no more jobs, and the
+        // running ones are stopped, since their output has nowhere to go.
+        let token = token.clone();
+        let grace = plan.limits.grace;
+        printer.on_failure(Box::new(move |_| {
+            token.cancel();
+            running.terminate_all(grace);
+        }));
+    }
     let uses_slot = plan.template.uses_slot();
     let shared = Arc::new(Shared {
         template: plan.template.clone(),
@@ -499,6 +546,7 @@ pub(crate) fn run(
         total: plan.total,
         token: token.clone(),
         counts: HaltCounts::default(),
+        own_error: Mutex::new(None),
     });
     let task_shared = shared.clone();
     let policy = match plan.halt {
@@ -520,9 +568,9 @@ pub(crate) fn run(
         .retry(Retry::new(plan.retries.saturating_sub(1)))
         .on_failure(policy)
         .cancel_token(token.clone());
-    if !plan.keep_order {
-        batch = batch.unordered();
-    }
+    // Outcomes come as jobs finish, also with -k: a slow job must not hold the other slots
+    // (the window counts outcomes not yet taken); `Delivery` puts the output in order.
+    batch = batch.unordered();
     if let Some((journal, retry_failed)) = plan.journal.take() {
         batch = batch
             .journal(journal)
@@ -533,79 +581,91 @@ pub(crate) fn run(
     let mut out = Outcome::default();
     let halt_now = plan.halt.when() == Some(HaltWhen::Now);
     let mut finished = 0u64;
-    for (_, outcome) in &mut stream {
-        let (ran, ok) = match outcome {
-            Ok(Succeeded { ran: Some(ran), .. }) => (ran, true),
-            Ok(Succeeded { ran: None, .. }) => {
-                out.skipped += 1;
-                continue;
-            }
-            Err(f) => match f.cause {
-                Cause::Error(e) if !e.started => continue,
-                Cause::Error(e) => {
-                    if !e.interrupted {
+    let mut delivery = Delivery::new(plan.keep_order, shared.line_buffer);
+    // `finished` counts only the outcomes that get past the `break 'job`s, not every one.
+    #[allow(clippy::explicit_counter_loop)]
+    for (index, outcome) in &mut stream {
+        // The job's record: printed now, or with -k once the jobs before it are printed.
+        let ran = 'job: {
+            let (ran, ok) = match outcome {
+                Ok(Succeeded { ran: Some(ran), .. }) => (ran, true),
+                Ok(Succeeded { ran: None, .. }) => {
+                    out.skipped += 1;
+                    break 'job None;
+                }
+                Err(f) => match f.cause {
+                    Cause::Error(e) if !e.started => break 'job None,
+                    Cause::Error(e) => {
+                        if !e.interrupted {
+                            out.failed += 1;
+                            out.last_failed_exit = Some(failure_code(&e.ran.attempt));
+                        }
+                        (e.ran, false)
+                    }
+                    Cause::Panic { message } => {
+                        eprintln!(
+                            "threadkit: internal error in job {}: {message}",
+                            f.index + 1
+                        );
                         out.failed += 1;
-                        out.last_failed_exit = Some(failure_code(&e.ran.attempt));
+                        break 'job None;
                     }
-                    (e.ran, false)
-                }
-                Cause::Panic { message } => {
-                    eprintln!(
-                        "threadkit: internal error in job {}: {message}",
-                        f.index + 1
-                    );
-                    out.failed += 1;
-                    continue;
-                }
-                Cause::Timeout { .. } | Cause::Crashed { .. } => {
-                    out.failed += 1;
-                    continue;
-                }
-                Cause::Cancelled | Cause::NotRun => {
-                    if !out.halted && !interrupted.load(Ordering::SeqCst) {
-                        out.halted = true;
-                        halt_message(plan.halt, halt_now);
+                    Cause::Timeout { .. } | Cause::Crashed { .. } => {
+                        out.failed += 1;
+                        break 'job None;
                     }
-                    if halt_now {
+                    Cause::Cancelled | Cause::NotRun => {
+                        if !out.halted && !interrupted.load(Ordering::SeqCst) {
+                            out.halted = true;
+                            halt_message(plan.halt, halt_now);
+                        }
+                        if halt_now {
+                            running.terminate_all(plan.limits.grace);
+                        }
+                        break 'job None;
+                    }
+                    Cause::Journaled { .. } => {
+                        out.skipped += 1;
+                        break 'job None;
+                    }
+                },
+            };
+            if ok {
+                out.succeeded += 1;
+            }
+            finished += 1;
+            if !log(&mut plan, &ran) {
+                out.error = true;
+                token.cancel();
+            }
+            if let HaltSpec::Count {
+                when,
+                threshold,
+                done,
+            } = plan.halt
+            {
+                let count = if done { finished } else { out.succeeded };
+                let reached = match threshold {
+                    Threshold::Count(n) => count >= n,
+                    Threshold::Percent(p) => plan
+                        .total
+                        .is_some_and(|t| t > 0 && count as f64 * 100.0 >= p * t as f64),
+                };
+                if reached && !out.halted_on_count {
+                    out.halted_on_count = true;
+                    out.halted = true;
+                    halt_message(plan.halt, when == HaltWhen::Now);
+                    token.cancel();
+                    if when == HaltWhen::Now {
                         running.terminate_all(plan.limits.grace);
                     }
-                    continue;
-                }
-                Cause::Journaled { .. } => {
-                    out.skipped += 1;
-                    continue;
-                }
-            },
-        };
-        if ok {
-            out.succeeded += 1;
-        }
-        finished += 1;
-        record(&mut plan, &printer, &ran, shared.line_buffer);
-        if let HaltSpec::Count {
-            when,
-            threshold,
-            done,
-        } = plan.halt
-        {
-            let count = if done { finished } else { out.succeeded };
-            let reached = match threshold {
-                Threshold::Count(n) => count >= n,
-                Threshold::Percent(p) => plan
-                    .total
-                    .is_some_and(|t| t > 0 && count as f64 * 100.0 >= p * t as f64),
-            };
-            if reached && !out.halted_on_count {
-                out.halted_on_count = true;
-                out.halted = true;
-                halt_message(plan.halt, when == HaltWhen::Now);
-                token.cancel();
-                if when == HaltWhen::Now {
-                    running.terminate_all(plan.limits.grace);
                 }
             }
-        }
+            Some(ran)
+        };
+        delivery.put(index, ran, &printer);
     }
+    delivery.finish(&printer);
     out.halt_trigger_exit = shared.counts.trigger_exit.get().copied();
     if shared.counts.reached.load(Ordering::SeqCst) {
         if !out.halted && !interrupted.load(Ordering::SeqCst) {
@@ -621,7 +681,11 @@ pub(crate) fn run(
     while shared.live.load(Ordering::SeqCst) > 0 && running.stopping() {
         std::thread::sleep(Duration::from_millis(5));
     }
+    if running.stopping() {
+        running.wait_lingering();
+    }
     out.interrupted = interrupted.load(Ordering::SeqCst);
+    out.error |= matches!(printer.failure(), Some(Failure::Error(_))) || shared.own_error_seen();
     out.total = stream.summary().total;
     if let Some(e) = journal_error {
         anyhow::bail!("{e}; the run stopped early");
@@ -632,6 +696,9 @@ pub(crate) fn run(
 impl Outcome {
     /// GNU parallel's exit status for this run (see docs/cli.md).
     pub(crate) fn exit_code(&self, halt: HaltSpec) -> i32 {
+        if self.error {
+            return 255;
+        }
         if self.interrupted {
             return 130;
         }
@@ -684,31 +751,114 @@ fn halt_message(h: HaltSpec, now: bool) {
     }
 }
 
-/// Print a finished job's output (captured output is printed here, on the driver thread: in
-/// input order with `-k`) and write its joblog / results lines.
-fn record(plan: &mut Plan, printer: &Printer, ran: &Ran, streamed: bool) {
-    let a = &ran.attempt;
-    if !streamed {
-        printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+/// Bytes of held-back output (`-k`) kept in memory in all; past this, output that has to
+/// wait is moved to the spill file.
+const HELD_RAM: usize = 8 << 20;
+
+/// Prints finished jobs' output: at once, or with `-k` in input order, holding back the
+/// output of jobs that finished before an earlier one (spilled to disk past [`HELD_RAM`]).
+/// Output is printed here, on the driver thread, so it is never interleaved.
+struct Delivery {
+    keep_order: bool,
+    streamed: bool,
+    /// The index of the next job to print (`-k`).
+    next: u64,
+    waiting: BTreeMap<u64, Option<Box<Ran>>>,
+    ram: usize,
+}
+
+impl Delivery {
+    fn new(keep_order: bool, streamed: bool) -> Delivery {
+        Delivery {
+            keep_order,
+            streamed,
+            next: 0,
+            waiting: BTreeMap::new(),
+            ram: 0,
+        }
     }
+
+    /// The job at `index` finished (`None`: it has nothing to print).
+    fn put(&mut self, index: u64, ran: Option<Box<Ran>>, printer: &Printer) {
+        if !self.keep_order {
+            if let Some(r) = ran {
+                self.print(&r, printer);
+            }
+            return;
+        }
+        if index != self.next {
+            let mut ran = ran;
+            if let Some(r) = &mut ran {
+                let a = &mut r.attempt;
+                if self.ram + a.stdout.ram() + a.stderr.ram() > HELD_RAM {
+                    a.stdout.spill_all();
+                    a.stderr.spill_all();
+                }
+                self.ram += a.stdout.ram() + a.stderr.ram();
+            }
+            self.waiting.insert(index, ran);
+            return;
+        }
+        if let Some(r) = ran {
+            self.print(&r, printer);
+        }
+        self.next += 1;
+        while let Some(e) = self.waiting.first_entry() {
+            if *e.key() != self.next {
+                break;
+            }
+            if let Some(r) = e.remove() {
+                self.ram -= r.attempt.stdout.ram() + r.attempt.stderr.ram();
+                self.print(&r, printer);
+            }
+            self.next += 1;
+        }
+    }
+
+    /// The run ended: print what still waits (behind jobs that never ran), in order.
+    fn finish(&mut self, printer: &Printer) {
+        for r in std::mem::take(&mut self.waiting).into_values().flatten() {
+            self.print(&r, printer);
+        }
+    }
+
+    fn print(&self, ran: &Ran, printer: &Printer) {
+        if !self.streamed {
+            let a = &ran.attempt;
+            printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+        }
+    }
+}
+
+/// Write a finished job's joblog / results lines (as it finishes, also with `-k`, so a killed
+/// run leaves a log of everything that finished). A failed write is reported, that log is
+/// closed, and the result is false: the caller stops the run, which exits 255.
+fn log(plan: &mut Plan, ran: &Ran) -> bool {
+    let a = &ran.attempt;
+    let mut ok = true;
     if let Some(log) = &mut plan.joblog {
         if let Err(e) = log.write(ran.seq, a, &ran.line) {
-            eprintln!("threadkit: cannot write the joblog: {e}");
+            eprintln!("threadkit: cannot write the joblog: {e}; starting no more jobs");
             plan.joblog = None;
+            ok = false;
         }
     }
     if let Some(res) = &mut plan.results {
+        let (stdout, stderr) = (a.stdout.to_vec(), a.stderr.to_vec());
         if let Err(e) = res.write(&Results::record(
             ran.seq,
             &ran.args,
             &ran.line,
             a,
+            (&stdout, &stderr),
             ran.attempts,
         )) {
-            eprintln!("threadkit: cannot write the results file: {e}");
+            eprintln!("threadkit: cannot write the results file: {e}; starting no more jobs");
             plan.results = None;
+            ok = false;
         }
     }
+    ok
 }
 
 #[cfg(test)]

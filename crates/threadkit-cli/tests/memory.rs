@@ -49,17 +49,10 @@ fn one_million_stdin_lines_in_bounded_memory() {
     });
     writer.join().unwrap();
     let (count, tail) = reader.join().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our unreaped child; `status` and `usage` are valid for writes.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    std::mem::forget(child); // reaped above
+    let (status, peak_mib) = wait_peak_mib(child);
+    assert!(status.success());
     assert_eq!(count, 1_000_000);
     assert!(tail.ends_with("echo line-999999 1000000\n"), "{tail}");
-    let peak_mib = usage.ru_maxrss as f64 / 1024.0;
     eprintln!("peak RSS for 1M lines: {peak_mib:.1} MiB");
     assert!(peak_mib < 64.0, "peak RSS {peak_mib:.1} MiB");
 }

@@ -6,6 +6,12 @@
 //! * `cli_memory_1m`: 1M stdin lines through `threadkit --dry-run echo {}`; prints the peak RSS
 //!   as `"peak_mib"` (target <= 64) in its own JSON line, and times it against `xargs -n1000
 //!   echo` reading the same lines.
+//! * `cli_big_output`: 4 jobs writing 1 GiB each (128 MiB under `--quick`), `threadkit -j4
+//!   'head -c N /dev/zero' ::: 1 2 3 4` against GNU parallel; prints the peak RSS of both as
+//!   `"peak_mib"` / `"peer_peak_mib"` (target <= 64) in its own JSON line.
+//! * `cli_keep_order`: `threadkit -k -j4 'sleep {}' ::: 4 and 24 x 0.5` (a slow first job;
+//!   1 and 0.125 under `--quick`) against the same without `-k` (target ratio <= 1.1), and
+//!   against GNU parallel `-k`.
 //!
 //! The `threadkit` binary is looked for next to this one (`target/release/threadkit`) and built
 //! with `cargo build --release -p threadkit-cli` when missing. Peers that are not installed are
@@ -30,6 +36,16 @@ pub(super) fn benches() -> Vec<Bench> {
             name: "cli_memory_1m",
             about: "threadkit --dry-run over 1M stdin lines: peak RSS (peak_mib) and time vs xargs",
             run: cli_memory_1m,
+        },
+        Bench {
+            name: "cli_big_output",
+            about: "4 jobs writing 1 GiB each: peak RSS (peak_mib) and time vs GNU parallel",
+            run: cli_big_output,
+        },
+        Bench {
+            name: "cli_keep_order",
+            about: "-k -j4 with a slow first job, over the same without -k (and GNU parallel -k)",
+            run: cli_keep_order,
         },
     ]
 }
@@ -104,16 +120,7 @@ fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
             .map_err(|e| e.to_string())
     }) {
         Ok(b) => b,
-        Err(why) => {
-            return ["xargs", "gnu-parallel"]
-                .iter()
-                .map(|p| Line::Skipped {
-                    bench: "cli_true_5000".into(),
-                    peer: (*p).into(),
-                    skipped: why.clone(),
-                })
-                .collect()
-        }
+        Err(why) => return skipped("cli_true_5000", &["xargs", "gnu-parallel"], &why),
     };
     let ours = || {
         let mut c = Command::new(&bin);
@@ -190,18 +197,29 @@ fn million_lines() -> Vec<u8> {
 
 /// Runs `cmd` with `input` on stdin, output discarded; returns (seconds, peak KiB).
 fn run_fed(mut cmd: Command, input: &[u8]) -> Result<(f64, u64), String> {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    run_watched(&mut cmd, Some(input))
+}
+
+/// Runs `cmd` (with `input` on stdin, or none), output discarded; returns (seconds, peak KiB).
+fn run_watched(cmd: &mut Command, input: Option<&[u8]>) -> Result<(f64, u64), String> {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     let t0 = Instant::now();
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let stdin = child.stdin.take();
     let peak = std::thread::scope(|s| {
-        s.spawn(move || {
-            let _ = stdin.write_all(input);
-        });
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            s.spawn(move || {
+                let _ = stdin.write_all(input);
+            });
+        }
         watch_peak_kib(&mut child)
     });
     let status = child.wait().map_err(|e| e.to_string())?;
@@ -216,13 +234,7 @@ fn cli_memory_1m(ctx: &Ctx) -> Vec<Line> {
     let n = 1_000_000u64;
     let bin = match threadkit_bin() {
         Ok(b) => b,
-        Err(why) => {
-            return vec![Line::Skipped {
-                bench: "cli_memory_1m".into(),
-                peer: "xargs".into(),
-                skipped: why,
-            }]
-        }
+        Err(why) => return skipped("cli_memory_1m", &["xargs"], &why),
     };
     let input = million_lines();
     let mut peak_kib = 0;
@@ -248,7 +260,118 @@ fn cli_memory_1m(ctx: &Ctx) -> Vec<Line> {
     // The harness's line has no memory field: the peak goes in a line of its own.
     println!(
         "{}",
-        serde_json::json!({"bench": "cli_memory_1m", "peak_mib": (peak_kib as f64 / 1024.0 * 10.0).round() / 10.0, "target_mib": 64, "n": n})
+        serde_json::json!({"bench": "cli_memory_1m", "peak_mib": mib(peak_kib), "target_mib": 64, "n": n})
     );
     lines
+}
+
+/// The skipped lines of a comparison whose own side cannot run.
+fn skipped(bench: &str, peers: &[&str], why: &str) -> Vec<Line> {
+    peers
+        .iter()
+        .map(|p| Line::Skipped {
+            bench: bench.into(),
+            peer: (*p).into(),
+            skipped: why.into(),
+        })
+        .collect()
+}
+
+/// MiB with one decimal.
+fn mib(kib: u64) -> f64 {
+    (kib as f64 / 1024.0 * 10.0).round() / 10.0
+}
+
+fn cli_big_output(ctx: &Ctx) -> Vec<Line> {
+    let size = ctx.scale(1 << 30, 128 << 20);
+    let bin = match threadkit_bin() {
+        Ok(b) => b,
+        Err(why) => return skipped("cli_big_output", &["gnu-parallel"], &why),
+    };
+    let cmd = format!("head -c {size} /dev/zero # {{}}");
+    let jobs = ["-j4", &cmd, ":::", "1", "2", "3", "4"];
+    let mut peak_kib = 0;
+    let ours = || {
+        let mut c = Command::new(&bin);
+        c.args(jobs);
+        let (_, kib) = run_watched(&mut c, None).expect("threadkit run failed");
+        peak_kib = peak_kib.max(kib);
+    };
+    let mut peer_kib = 0;
+    let gnu = || -> Result<f64, String> {
+        have("parallel", "GNU parallel")?;
+        let mut c = Command::new("parallel");
+        c.arg("--will-cite").args(jobs);
+        let (s, kib) = run_watched(&mut c, None)?;
+        peer_kib = peer_kib.max(kib);
+        Ok(s)
+    };
+    let lines = compare(
+        ctx,
+        "cli_big_output",
+        4 * size,
+        ours,
+        vec![Peer::Timed("gnu-parallel", Box::new(gnu))],
+    );
+    let mut extra = serde_json::json!({"bench": "cli_big_output", "peak_mib": mib(peak_kib), "target_mib": 64, "n": 4 * size});
+    if peer_kib > 0 {
+        extra["peer"] = "gnu-parallel".into();
+        extra["peer_peak_mib"] = mib(peer_kib).into();
+    }
+    println!("{extra}");
+    lines
+}
+
+fn cli_keep_order(ctx: &Ctx) -> Vec<Line> {
+    let bin = match threadkit_bin() {
+        Ok(b) => b,
+        Err(why) => {
+            return skipped(
+                "cli_keep_order",
+                &["threadkit-without-k", "gnu-parallel"],
+                &why,
+            )
+        }
+    };
+    let (slow, fast) = if ctx.quick {
+        ("1", "0.125")
+    } else {
+        ("4", "0.5")
+    };
+    let mut inputs = vec![slow];
+    inputs.extend(std::iter::repeat_n(fast, 24));
+    let args = |keep: bool| {
+        let mut a = vec!["-j4", "sleep {}", ":::"];
+        if keep {
+            a.insert(0, "-k");
+        }
+        a.extend(&inputs);
+        a
+    };
+    let ours = || {
+        let mut c = Command::new(&bin);
+        c.args(args(true));
+        timed(c).expect("threadkit -k run failed");
+    };
+    let without = || {
+        let mut c = Command::new(&bin);
+        c.args(args(false));
+        timed(c)
+    };
+    let gnu = || -> Result<f64, String> {
+        have("parallel", "GNU parallel")?;
+        let mut c = Command::new("parallel");
+        c.arg("--will-cite").args(args(true));
+        timed(c)
+    };
+    compare(
+        ctx,
+        "cli_keep_order",
+        inputs.len() as u64,
+        ours,
+        vec![
+            Peer::Timed("threadkit-without-k", Box::new(without)),
+            Peer::Timed("gnu-parallel", Box::new(gnu)),
+        ],
+    )
 }

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -118,4 +118,102 @@ pub(crate) fn sorted(s: &str) -> Vec<String> {
     let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
     v.sort();
     v
+}
+
+/// The stress multiplier: `THREADKIT_STRESS` (default 1, at least 1).
+pub(crate) fn stress() -> u64 {
+    std::env::var("THREADKIT_STRESS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1u64)
+        .max(1)
+}
+
+/// Wait for `child` to exit (bounded: killed and a panic after `limit`).
+pub(crate) fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("threadkit still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait for `child` to exit and return its status and peak RSS in MiB (wait4(2)'s rusage of
+/// this one child).
+pub(crate) fn wait_peak_mib(child: std::process::Child) -> (ExitStatus, f64) {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our unreaped child; `status` and `usage` are valid for writes.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    std::mem::forget(child); // reaped above
+    (
+        ExitStatus::from_raw(status),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+/// True while process `pid` exists and is not a zombie.
+pub(crate) fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("State:") && !l.contains('Z'))
+}
+
+/// The pid written to `path` by a job (waits for it, bounded).
+pub(crate) fn pid_in(path: &Path) -> String {
+    let mut pid = String::new();
+    wait_until(&format!("a pid in {}", path.display()), || {
+        pid = std::fs::read_to_string(path).unwrap_or_default();
+        pid.ends_with('\n')
+    });
+    pid.trim().to_owned()
+}
+
+/// Send `sig` (e.g. "-INT") to a process.
+pub(crate) fn kill(sig: &str, pid: &str) {
+    assert!(Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Run the command with `resource` limited to `soft` (and `hard`, when given) and SIGXFSZ
+/// ignored (so a file size limit makes writes fail with EFBIG instead of killing the process).
+pub(crate) fn limit(cmd: &mut Command, resource: i32, soft: u64, hard: Option<u64>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls getrlimit, setrlimit and signal, which are
+    // async-signal-safe, on memory it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut cur = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(resource as _, &mut cur) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let new = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard.map_or(cur.rlim_max, |h| h as libc::rlim_t),
+            };
+            if libc::setrlimit(resource as _, &new) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
 }
