@@ -46,11 +46,42 @@
 //! ```
 //!
 //! This is Python's `tqdm` around a pool (seed 000's `EnhancedThreadPool` draws one from a
-//! polling loop): the bar counts *finished* items, shows failures so far, the rate and the ETA.
+//! polling loop): the bar counts *finished* items, shows failures so far, the rate
+//! ([`format_rate`]: `1,012/s`, `3.4/s`) and, once an item has finished, the ETA.
+//!
+//! # Printing while a bar is drawn
+//!
+//! A plain `println!` from an item function lands on the bar's row, and the next redraw leaves
+//! a stale copy of the bar above the following lines. [`write`] is Python's `tqdm.write`: it
+//! clears the live bar, prints the line on stdout and draws the bar again below it, so the
+//! terminal shows the lines in order and one bar at the bottom. [`suspend`] does the same around
+//! any code that writes to the terminal (stderr, several lines, a child's output). Both work
+//! from any thread and simply write when no bar is drawn (stderr is not a terminal, progress is
+//! off), so an item function can always use them:
+//!
+//! ```
+//! use threadkit::batch::Batch;
+//! use threadkit::progress;
+//!
+//! let report = Batch::new(|n: &u32| -> Result<u32, std::io::Error> {
+//!     progress::write(format_args!("checking {n}"))?; // above the bar, never on it
+//!     Ok(n * 2)
+//! })
+//! .run(1..=3u32)
+//! .unwrap();
+//! assert_eq!(report.values().count(), 3);
+//! ```
 
+use std::cell::Cell;
 use std::fmt;
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanCount, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
+};
 
 /// How far a run has come: what a [`ProgressSink`] is shown.
 ///
@@ -128,7 +159,138 @@ impl ProgressSink for Silent {
     fn finish(&self, _snapshot: Snapshot) {}
 }
 
-/// A live progress bar drawn by [`indicatif`]: done / total, failures so far, rate and ETA.
+/// Prints `line` and a newline on stdout above the live progress bar (Python's `tqdm.write`).
+///
+/// The bars being drawn are cleared first and drawn again after the line, so the line never
+/// lands on a bar's row and no stale bar is left above it. With no bar on the terminal this is
+/// a locked `println!` that reports errors instead of panicking. Safe to call from any thread,
+/// including a batch's item functions; lines from different threads never mix.
+///
+/// # Errors
+///
+/// Writing to stdout failed (a closed pipe, a full disk).
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::progress;
+///
+/// progress::write("starting")?;
+/// progress::write(format_args!("{} of {}", 1, 3))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write(line: impl fmt::Display) -> io::Result<()> {
+    suspend(|| {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()
+    })
+}
+
+/// Runs `f` with every live progress bar cleared from the terminal, then draws them again.
+///
+/// Use it around any write to the terminal while a bar may be drawn: several lines at once,
+/// stderr, a subprocess that inherits the terminal. `f` runs while the bars are held, so keep
+/// it short (a bar is not redrawn until it returns). Calls from several threads run one at a
+/// time; a call inside `f` (on the same thread) just runs its own closure. With no bar on the
+/// terminal, `f` simply runs.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use threadkit::progress;
+///
+/// let written = progress::suspend(|| {
+///     let mut err = std::io::stderr().lock();
+///     writeln!(err, "warning: input 3 is empty").is_ok()
+/// });
+/// # let _ = written;
+/// ```
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    thread_local! {
+        static INSIDE: Cell<bool> = const { Cell::new(false) };
+    }
+    if LIVE.load(Ordering::Acquire) == 0 || INSIDE.with(Cell::get) {
+        return f();
+    }
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            INSIDE.with(|c| c.set(false));
+        }
+    }
+    let live = live_bars();
+    INSIDE.with(|c| c.set(true));
+    let _reset = Reset;
+    // Held until the bars are drawn again: a bar cannot finish (and leave the registry) while
+    // it is cleared, and writers take turns.
+    suspend_all(&live, f)
+}
+
+/// Clears `bars[0]`, then the rest, runs `f`, and redraws them in reverse order.
+fn suspend_all<R>(bars: &[(u64, ProgressBar)], f: impl FnOnce() -> R) -> R {
+    match bars.split_first() {
+        None => f(),
+        Some(((_, bar), rest)) => bar.suspend(|| suspend_all(rest, f)),
+    }
+}
+
+/// The bars drawn on a terminal right now (started, not yet finished), with their ids.
+static BARS: Mutex<Vec<(u64, ProgressBar)>> = Mutex::new(Vec::new());
+/// `BARS.len()`, read without the lock so that [`suspend`] costs one load when no bar is drawn.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn live_bars() -> MutexGuard<'static, Vec<(u64, ProgressBar)>> {
+    BARS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes bar `id` out of the registry of live bars (it is finished or dropped).
+fn retire(bars: &mut Vec<(u64, ProgressBar)>, id: u64) {
+    bars.retain(|(b, _)| *b != id);
+    LIVE.store(bars.len(), Ordering::Release);
+}
+
+/// Formats a rate of items per second with a precision a person can read at a glance:
+/// whole numbers with thousands separators from 100 up, no decimals from 10 up, one decimal
+/// from 1 up, two significant digits below 1, and `0/s` for no progress (or a rate that is not a
+/// finite positive number).
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::progress::format_rate;
+///
+/// assert_eq!(format_rate(1012.4255), "1,012/s");
+/// assert_eq!(format_rate(42.7), "43/s");
+/// assert_eq!(format_rate(3.4189), "3.4/s");
+/// assert_eq!(format_rate(0.25), "0.25/s");
+/// assert_eq!(format_rate(0.0), "0/s");
+/// ```
+pub fn format_rate(per_sec: f64) -> String {
+    // The thresholds sit where rounding would carry into the next range (9.96 shows as `10/s`,
+    // not `10.0/s`).
+    if !per_sec.is_finite() || per_sec < 1e-6 {
+        "0/s".to_string()
+    } else if per_sec >= 99.5 {
+        format!("{}/s", HumanCount(per_sec.round() as u64))
+    } else if per_sec >= 9.95 {
+        format!("{per_sec:.0}/s")
+    } else if per_sec >= 0.995 {
+        format!("{per_sec:.1}/s")
+    } else {
+        let decimals = (1 - per_sec.log10().floor() as i32).clamp(2, 7) as usize;
+        format!("{per_sec:.decimals$}/s")
+    }
+}
+
+/// A live progress bar drawn by [`indicatif`]: done / total, failures so far, rate and ETA, for
+/// example `00:00:04 [=====>    ] 1,200/2,400 (3 failed) 301/s ETA 4s`.
+///
+/// The ETA appears once an item has finished (before that there is nothing to estimate from),
+/// and the finished bar keeps the final count and the average rate as the run's summary line.
+/// While the bar is drawn, print through [`write`] or [`suspend`] so that output never lands on
+/// the bar's row.
 ///
 /// [`Bar::stderr`] draws on stderr and hides itself when stderr is not a terminal;
 /// [`Bar::hidden`] draws nowhere (it still does all the bookkeeping, which is what a benchmark
@@ -148,6 +310,10 @@ impl ProgressSink for Silent {
 #[derive(Debug)]
 pub struct Bar {
     bar: ProgressBar,
+    /// Failures so far, read by the bar's `{stats}` key.
+    failed: Arc<AtomicU64>,
+    /// This bar's key in the registry of live bars.
+    id: u64,
 }
 
 impl Bar {
@@ -176,8 +342,12 @@ impl Bar {
     }
 
     fn with_target(target: ProgressDrawTarget) -> Bar {
-        let bar = ProgressBar::with_draw_target(None, target);
-        Bar { bar }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Bar {
+            bar: ProgressBar::with_draw_target(None, target),
+            failed: Arc::new(AtomicU64::new(0)),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// Whether nothing is drawn (hidden target, or stderr is not a terminal).
@@ -211,36 +381,84 @@ impl Bar {
                 self.bar.set_length(t);
             }
         }
+        self.failed.store(s.failed, Ordering::Relaxed);
         self.bar.set_position(s.done);
-        let msg = if s.failed == 0 {
-            String::new()
-        } else {
-            format!("{} failed", s.failed)
-        };
-        if self.bar.message() != msg {
-            self.bar.set_message(msg);
+    }
+
+    /// The `{stats}` key: `40/100 (1 failed) 3.4/s ETA 12s`, each part only when it means
+    /// something, one space between parts.
+    fn stats_key(&self) -> impl Fn(&ProgressState, &mut dyn fmt::Write) + Send + Sync + Clone {
+        let failed = self.failed.clone();
+        move |state: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = write_stats(state, failed.load(Ordering::Relaxed), w);
         }
     }
 }
 
-const BAR_TEMPLATE: &str =
-    "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} {msg} {per_sec} ETA {eta}";
-const COUNTER_TEMPLATE: &str = "{spinner} {elapsed_precise} {human_pos} done {msg} {per_sec}";
+fn write_stats(state: &ProgressState, failed: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+    let pos = state.pos();
+    match state.len() {
+        Some(len) => write!(w, "{}/{}", HumanCount(pos), HumanCount(len))?,
+        None => write!(w, "{} done", HumanCount(pos))?,
+    }
+    if failed > 0 {
+        write!(w, " ({} failed)", HumanCount(failed))?;
+    }
+    if pos == 0 {
+        return Ok(()); // No rate or ETA before the first item finishes.
+    }
+    let rate = if state.is_finished() {
+        // The run's average, for the summary line.
+        pos as f64 / state.elapsed().as_secs_f64().max(1e-9)
+    } else {
+        state.per_sec()
+    };
+    write!(w, " {}", format_rate(rate))?;
+    let running = !state.is_finished() && state.len().is_some_and(|len| pos < len);
+    let eta = state.eta();
+    // An ETA that would read `0s` says nothing.
+    if running && eta >= Duration::from_millis(500) {
+        write!(w, " ETA {:#}", HumanDuration(eta))?;
+    }
+    Ok(())
+}
+
+const BAR_TEMPLATE: &str = "{elapsed_precise} [{wide_bar}] {stats}";
+const COUNTER_TEMPLATE: &str = "{spinner} {elapsed_precise} {stats}";
+/// The counter's summary line: a finished spinner would only leave a blank column.
+const COUNTER_DONE_TEMPLATE: &str = "{elapsed_precise} {stats}";
+
+impl Bar {
+    fn set_template(&self, template: &str) {
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(
+                style
+                    .with_key("stats", self.stats_key())
+                    .progress_chars("=> "),
+            );
+        }
+    }
+}
 
 impl ProgressSink for Bar {
     fn start(&self, total: Option<u64>) {
-        let template = if total.is_some() {
+        self.set_template(if total.is_some() {
             BAR_TEMPLATE
         } else {
             COUNTER_TEMPLATE
-        };
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            self.bar.set_style(style.progress_chars("=> "));
-        }
+        });
         if let Some(t) = total {
             self.bar.set_length(t);
         }
+        self.failed.store(0, Ordering::Relaxed);
         self.bar.reset();
+        if !self.bar.is_hidden() {
+            let mut bars = live_bars();
+            if !bars.iter().any(|(id, _)| *id == self.id) {
+                bars.push((self.id, self.bar.clone()));
+            }
+            LIVE.store(bars.len(), Ordering::Release);
+        }
     }
 
     fn update(&self, snapshot: Snapshot) {
@@ -248,7 +466,20 @@ impl ProgressSink for Bar {
     }
 
     fn finish(&self, snapshot: Snapshot) {
+        // Under the registry's lock: a writer in `suspend` has put the bar back before the final
+        // draw, and a writer after it finds the bar gone and writes below the summary line.
+        let mut bars = live_bars();
+        if self.bar.length().is_none() {
+            self.set_template(COUNTER_DONE_TEMPLATE);
+        }
         self.show(snapshot);
         self.bar.finish();
+        retire(&mut bars, self.id);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        retire(&mut live_bars(), self.id);
     }
 }

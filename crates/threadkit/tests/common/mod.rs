@@ -59,3 +59,5 @@ pub(crate) fn parks(_: ()) {
 pub(crate) fn aborts(_: ()) {
     std::process::abort();
 }
+
+pub(crate) mod pty;
