@@ -38,14 +38,17 @@ impl Printer {
             return;
         }
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !stdout.is_empty() {
-            let mut out = io::stdout().lock();
-            let _ = write_tagged(&mut out, prefix, stdout).and_then(|()| out.flush());
-        }
-        if !stderr.is_empty() {
-            let mut err = io::stderr().lock();
-            let _ = write_tagged(&mut err, prefix, stderr).and_then(|()| err.flush());
-        }
+        // With `--bar`, the bar is cleared first and drawn again below the output.
+        threadkit::progress::suspend(|| {
+            if !stdout.is_empty() {
+                let mut out = io::stdout().lock();
+                let _ = write_tagged(&mut out, prefix, stdout).and_then(|()| out.flush());
+            }
+            if !stderr.is_empty() {
+                let mut err = io::stderr().lock();
+                let _ = write_tagged(&mut err, prefix, stderr).and_then(|()| err.flush());
+            }
+        });
     }
 
     /// A line sink for one job (`--line-buffer`).
@@ -82,7 +85,7 @@ impl LineSink for JobLines<'_> {
     fn line(&self, stream: Stream, line: &[u8]) {
         let _g = self.printer.lock.lock().unwrap_or_else(|e| e.into_inner());
         let p = self.prefix.as_deref();
-        let _ = match stream {
+        let _ = threadkit::progress::suspend(|| match stream {
             Stream::Out => {
                 let mut o = io::stdout().lock();
                 write_tagged(&mut o, p, line).and_then(|()| o.flush())
@@ -91,7 +94,7 @@ impl LineSink for JobLines<'_> {
                 let mut o = io::stderr().lock();
                 write_tagged(&mut o, p, line).and_then(|()| o.flush())
             }
-        };
+        });
     }
 }
 

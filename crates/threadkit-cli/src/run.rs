@@ -372,7 +372,7 @@ impl Shared {
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
         if self.trace {
-            eprintln!("{line}");
+            threadkit::progress::suspend(|| eprintln!("{line}"));
         }
         let sink = self
             .line_buffer
@@ -430,7 +430,7 @@ fn install_signals(
             if n == 0 {
                 flag.store(true, Ordering::SeqCst);
                 token.cancel();
-                eprintln!("threadkit: interrupted: starting no more jobs, sending TERM to the running ones (Ctrl-C again to KILL)");
+                threadkit::progress::suspend(|| eprintln!("threadkit: interrupted: starting no more jobs, sending TERM to the running ones (Ctrl-C again to KILL)"));
                 running.terminate_all(grace);
             } else {
                 running.kill_all();
@@ -637,11 +637,12 @@ fn halt_message(h: HaltSpec, now: bool) {
         HaltSpec::Count { done: true, .. } => "the done count",
         HaltSpec::Never => return,
     };
-    if now {
-        eprintln!("threadkit: halting: {what} was reached; killing the running jobs");
+    let then = if now {
+        "killing the running jobs"
     } else {
-        eprintln!("threadkit: halting: {what} was reached; waiting for the running jobs, starting no more");
-    }
+        "waiting for the running jobs, starting no more"
+    };
+    threadkit::progress::suspend(|| eprintln!("threadkit: halting: {what} was reached; {then}"));
 }
 
 /// Print a finished job's output (captured output is printed here, on the driver thread: in
