@@ -2,7 +2,7 @@
 //! it finishes, never interleaved with another's), in input order with `-k`, or line by line as
 //! it comes with `--line-buffer`; `--tag` prefixes each line with the job's input.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
 
 use crate::job::{LineSink, Stream};
@@ -12,6 +12,8 @@ use crate::job::{LineSink, Stream};
 pub(crate) struct Printer {
     tag: bool,
     lock: Mutex<()>,
+    /// stdout is a terminal: writing to it clears the progress bar first (`--bar`).
+    stdout_tty: bool,
 }
 
 impl Printer {
@@ -20,6 +22,7 @@ impl Printer {
         Printer {
             tag,
             lock: Mutex::new(()),
+            stdout_tty: io::stdout().is_terminal(),
         }
     }
 
@@ -38,8 +41,7 @@ impl Printer {
             return;
         }
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        // With `--bar`, the bar is cleared first and drawn again below the output.
-        threadkit::progress::suspend(|| {
+        self.around_bar(stderr.is_empty(), || {
             if !stdout.is_empty() {
                 let mut out = io::stdout().lock();
                 let _ = write_tagged(&mut out, prefix, stdout).and_then(|()| out.flush());
@@ -49,6 +51,16 @@ impl Printer {
                 let _ = write_tagged(&mut err, prefix, stderr).and_then(|()| err.flush());
             }
         });
+    }
+
+    /// Runs `write` with the progress bar (`--bar`) cleared first and drawn again below the
+    /// output, unless the output goes to stdout only and stdout is not a terminal.
+    fn around_bar<R>(&self, stdout_only: bool, write: impl FnOnce() -> R) -> R {
+        if stdout_only && !self.stdout_tty {
+            write()
+        } else {
+            threadkit::progress::suspend(write)
+        }
     }
 
     /// A line sink for one job (`--line-buffer`).
@@ -85,7 +97,8 @@ impl LineSink for JobLines<'_> {
     fn line(&self, stream: Stream, line: &[u8]) {
         let _g = self.printer.lock.lock().unwrap_or_else(|e| e.into_inner());
         let p = self.prefix.as_deref();
-        let _ = threadkit::progress::suspend(|| match stream {
+        let stdout_only = matches!(stream, Stream::Out);
+        let _ = self.printer.around_bar(stdout_only, || match stream {
             Stream::Out => {
                 let mut o = io::stdout().lock();
                 write_tagged(&mut o, p, line).and_then(|()| o.flush())

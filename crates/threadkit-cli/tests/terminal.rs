@@ -138,3 +138,39 @@ fn readme_main_job_shows_the_hashes_then_one_summary() {
     let n = files.len();
     check_screen(&root, &a, &expected, true, &format!("{n}/{n}"));
 }
+
+#[test]
+fn bar_stays_put_when_stdout_is_redirected() {
+    // `threadkit --bar ... > file`: the output never reaches the terminal, so the bar is never
+    // cleared for it (no flicker), and the screen shows only the summary.
+    let d = TempDir::new("bar-redirected");
+    let inputs = seq(10);
+    let mut cmd = Command::new("sh");
+    cmd.current_dir(&d.0).args([
+        "-c",
+        "exec \"$0\" \"$@\" > out",
+        env!("CARGO_BIN_EXE_threadkit"),
+        "--bar",
+        "-k",
+        "-j3",
+        "sleep 0.05; echo {}",
+        ":::",
+    ]);
+    cmd.args(&inputs);
+    let screen = pty::run_on_pty(cmd, COLS, ROWS, Duration::from_secs(120));
+    let raw = String::from_utf8_lossy(&screen.raw);
+    assert!(screen.status.success(), "{screen:#?}");
+    assert_eq!(
+        std::fs::read_to_string(d.path("out")).unwrap(),
+        inputs.join("\n") + "\n"
+    );
+    let lines = screen.text_lines();
+    assert!(
+        lines.len() == 1 && lines[0].contains(" 10/10 "),
+        "only the summary: {lines:#?}"
+    );
+    assert!(
+        !raw.contains("\r\x1b[K\r"),
+        "the bar was cleared for output that went to a file: {raw:?}"
+    );
+}

@@ -74,7 +74,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal, Write as _};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -82,6 +82,10 @@ use std::time::Duration;
 use indicatif::{
     HumanCount, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
 };
+
+use line::{Line, LineTerm};
+
+mod line;
 
 /// How far a run has come: what a [`ProgressSink`] is shown.
 ///
@@ -180,14 +184,22 @@ impl ProgressSink for Silent {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn write(line: impl fmt::Display) -> io::Result<()> {
-    suspend(|| {
+    let print = || {
         let mut out = io::stdout().lock();
         writeln!(out, "{line}")?;
         out.flush()
-    })
+    };
+    // Redirected to a file or a pipe, the line does not reach the terminal: the bar stays.
+    if io::stdout().is_terminal() {
+        suspend(print)
+    } else {
+        print()
+    }
 }
 
-/// Runs `f` with every live progress bar cleared from the terminal, then draws them again.
+/// Runs `f` with every live progress bar cleared from the terminal, then draws them again
+/// below what `f` wrote: at once when a bar's last frame is 100 ms old or more, else with its
+/// next frame (so a flood of writes costs one short clear each, not a redraw each).
 ///
 /// Use it around any write to the terminal while a bar may be drawn: several lines at once,
 /// stderr, a subprocess that inherits the terminal. `f` runs while the bars are held, so keep
@@ -220,33 +232,29 @@ pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
             INSIDE.with(|c| c.set(false));
         }
     }
+    // The registry and the bars' rows stay locked until the bars are restored: a bar cannot
+    // finish (or draw a frame) while it is cleared, and writers take turns.
     let live = live_bars();
+    let mut rows: Vec<_> = live.iter().map(|(_, line)| line.lock()).collect();
     INSIDE.with(|c| c.set(true));
     let _reset = Reset;
-    // Held until the bars are drawn again: a bar cannot finish (and leave the registry) while
-    // it is cleared, and writers take turns.
-    suspend_all(&live, f)
-}
-
-/// Clears `bars[0]`, then the rest, runs `f`, and redraws them in reverse order.
-fn suspend_all<R>(bars: &[(u64, ProgressBar)], f: impl FnOnce() -> R) -> R {
-    match bars.split_first() {
-        None => f(),
-        Some(((_, bar), rest)) => bar.suspend(|| suspend_all(rest, f)),
-    }
+    rows.iter_mut().for_each(|r| r.clear());
+    let out = f();
+    rows.iter_mut().for_each(|r| r.restore());
+    out
 }
 
 /// The bars drawn on a terminal right now (started, not yet finished), with their ids.
-static BARS: Mutex<Vec<(u64, ProgressBar)>> = Mutex::new(Vec::new());
+static BARS: Mutex<Vec<(u64, Arc<Line>)>> = Mutex::new(Vec::new());
 /// `BARS.len()`, read without the lock so that [`suspend`] costs one load when no bar is drawn.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-fn live_bars() -> MutexGuard<'static, Vec<(u64, ProgressBar)>> {
+fn live_bars() -> MutexGuard<'static, Vec<(u64, Arc<Line>)>> {
     BARS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Takes bar `id` out of the registry of live bars (it is finished or dropped).
-fn retire(bars: &mut Vec<(u64, ProgressBar)>, id: u64) {
+fn retire(bars: &mut Vec<(u64, Arc<Line>)>, id: u64) {
     bars.retain(|(b, _)| *b != id);
     LIVE.store(bars.len(), Ordering::Release);
 }
@@ -310,6 +318,8 @@ pub fn format_rate(per_sec: f64) -> String {
 #[derive(Debug)]
 pub struct Bar {
     bar: ProgressBar,
+    /// The terminal row the bar is drawn on; `None` when it is drawn nowhere.
+    line: Option<Arc<Line>>,
     /// Failures so far, read by the bar's `{stats}` key.
     failed: Arc<AtomicU64>,
     /// This bar's key in the registry of live bars.
@@ -327,7 +337,13 @@ impl Bar {
     /// # let _ = bar;
     /// ```
     pub fn stderr() -> Bar {
-        Bar::with_target(ProgressDrawTarget::stderr_with_hz(10))
+        match Line::stderr() {
+            Some(line) => {
+                let term = Box::new(LineTerm(line.clone()));
+                Bar::with_target(ProgressDrawTarget::term_like_with_hz(term, 10), Some(line))
+            }
+            None => Bar::hidden(),
+        }
     }
 
     /// A bar that is never drawn.
@@ -338,13 +354,14 @@ impl Bar {
     /// assert!(threadkit::progress::Bar::hidden().is_hidden());
     /// ```
     pub fn hidden() -> Bar {
-        Bar::with_target(ProgressDrawTarget::hidden())
+        Bar::with_target(ProgressDrawTarget::hidden(), None)
     }
 
-    fn with_target(target: ProgressDrawTarget) -> Bar {
+    fn with_target(target: ProgressDrawTarget, line: Option<Arc<Line>>) -> Bar {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Bar {
             bar: ProgressBar::with_draw_target(None, target),
+            line,
             failed: Arc::new(AtomicU64::new(0)),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -451,18 +468,21 @@ impl ProgressSink for Bar {
             self.bar.set_length(t);
         }
         self.failed.store(0, Ordering::Relaxed);
-        self.bar.reset();
-        if !self.bar.is_hidden() {
+        if let Some(line) = &self.line {
             let mut bars = live_bars();
             if !bars.iter().any(|(id, _)| *id == self.id) {
-                bars.push((self.id, self.bar.clone()));
+                bars.push((self.id, line.clone()));
             }
             LIVE.store(bars.len(), Ordering::Release);
         }
+        self.bar.reset();
     }
 
     fn update(&self, snapshot: Snapshot) {
         self.show(snapshot);
+        if let Some(line) = &self.line {
+            line.refresh();
+        }
     }
 
     fn finish(&self, snapshot: Snapshot) {
@@ -474,12 +494,24 @@ impl ProgressSink for Bar {
         }
         self.show(snapshot);
         self.bar.finish();
-        retire(&mut bars, self.id);
+        self.close(&mut bars);
+    }
+}
+
+impl Bar {
+    /// Leaves the bar's last frame on the terminal, moves below it, and takes the bar out of
+    /// the registry.
+    fn close(&self, bars: &mut Vec<(u64, Arc<Line>)>) {
+        if let Some(line) = &self.line {
+            line.close();
+        }
+        retire(bars, self.id);
     }
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
-        retire(&mut live_bars(), self.id);
+        // A bar dropped unfinished (a stream dropped early) keeps its last frame too.
+        self.close(&mut live_bars());
     }
 }
