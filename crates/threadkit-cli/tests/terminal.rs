@@ -174,3 +174,48 @@ fn bar_stays_put_when_stdout_is_redirected() {
         "the bar was cleared for output that went to a file: {raw:?}"
     );
 }
+
+#[test]
+fn ctrl_c_leaves_no_stale_bar() {
+    // Ctrl-C typed on the terminal: the terminal echoes `^C` at the cursor (the end of the
+    // bar's row) and threadkit prints its message above the bar; the `^C` must not push a
+    // stale copy of the bar up the screen.
+    let inputs = seq(20);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_threadkit"));
+    cmd.args(args(
+        &["--bar", "-j2", "sleep 0.3; echo {}", ":::"],
+        &inputs,
+    ));
+    let mut session = pty::Session::spawn(cmd, COLS, ROWS, true);
+    session.wait_for("a bar with an ETA", Duration::from_secs(120), |raw| {
+        let text = String::from_utf8_lossy(raw);
+        let last = text.rsplit('\r').next().unwrap_or("");
+        text.ends_with("\x1b[K") && last.contains(" ETA ")
+    });
+    session.type_bytes(b"\x03");
+    let screen = session.finish(Duration::from_secs(120));
+    let lines = screen.text_lines();
+    let shown = format!(
+        "screen: {lines:#?}\nraw: {:?}",
+        String::from_utf8_lossy(&screen.raw)
+    );
+    assert_eq!(screen.status.code(), Some(130), "{shown}");
+    let (summary, rest) = lines.split_last().expect("lines");
+    assert!(
+        summary.contains("/20 ") && !summary.contains("ETA"),
+        "{shown}"
+    );
+    let message = "threadkit: interrupted: starting no more jobs";
+    for line in rest {
+        let line = line.trim_start_matches("^C");
+        assert!(
+            line.starts_with(message) || inputs.iter().any(|i| i == line),
+            "a stale bar or a garbled line: {line:?}\n{shown}"
+        );
+    }
+    assert_eq!(
+        rest.iter().filter(|l| l.contains(message)).count(),
+        1,
+        "{shown}"
+    );
+}

@@ -22,6 +22,9 @@ use indicatif::TermLike;
 /// otherwise the next frame brings it back.
 const REDRAW_AFTER: Duration = Duration::from_millis(100);
 
+/// Columns left free at the end of the bar's row: the terminal's `^C` echo fits there.
+const ECHO_ROOM: u16 = 3;
+
 /// The terminal row of one live bar on stderr.
 #[derive(Debug)]
 pub(super) struct Line {
@@ -109,8 +112,8 @@ impl State {
     }
 
     fn draw(&mut self) {
-        let width = usize::from(stderr_size().1).max(2);
-        let text: String = self.latest.chars().take(width - 1).collect();
+        let width = usize::from(stderr_size().1.saturating_sub(ECHO_ROOM)).max(1);
+        let text: String = self.latest.chars().take(width).collect();
         self.emit(format!("\r{text}\x1b[K").as_bytes());
         self.shown = true;
         self.drawn_at = Some(Instant::now());
@@ -130,8 +133,9 @@ pub(super) struct LineTerm(pub(super) Arc<Line>);
 
 impl TermLike for LineTerm {
     fn width(&self) -> u16 {
-        // One column short of the row: a frame never leaves the cursor in the wrap position.
-        stderr_size().1.saturating_sub(1).max(1)
+        // Short of the row by the `^C` the terminal echoes at the cursor on Ctrl-C, so that the
+        // echo stays on the bar's row (and is cleared with it) instead of wrapping below it.
+        stderr_size().1.saturating_sub(ECHO_ROOM).max(1)
     }
 
     fn height(&self) -> u16 {

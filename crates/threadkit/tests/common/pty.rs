@@ -6,9 +6,10 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Command, ExitStatus, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a command left on a terminal.
@@ -36,29 +37,106 @@ impl Screen {
 /// Runs `cmd` with stdout and stderr on a new `cols` x `rows` pty (stdin empty, `TERM=xterm`) and
 /// returns what the terminal shows once it exits. Panics after `deadline` (killing the command)
 /// so that a test cannot hang.
-pub(crate) fn run_on_pty(mut cmd: Command, cols: u16, rows: u16, deadline: Duration) -> Screen {
-    let (master, slave) = open_pty(cols, rows);
-    let mut child = cmd
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(slave.try_clone().expect("dup the pty")))
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .expect("spawn the command on the pty");
-    // The Command holds copies of the slave: without dropping them the master never sees EOF.
-    drop(cmd);
-    let raw = read_until_closed(&master, deadline).unwrap_or_else(|partial| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "the command did not finish within {deadline:?}; it wrote:\n{}",
-            String::from_utf8_lossy(&partial)
-        )
-    });
-    let status = child.wait().expect("wait for the command");
-    let lines = replay(&raw, usize::from(cols), usize::from(rows));
-    Screen { lines, raw, status }
+pub(crate) fn run_on_pty(cmd: Command, cols: u16, rows: u16, deadline: Duration) -> Screen {
+    Session::spawn(cmd, cols, rows, false).finish(deadline)
+}
+
+/// A command running on a pty, to type into while it runs.
+pub(crate) struct Session {
+    master: File,
+    child: Child,
+    raw: Vec<u8>,
+    cols: u16,
+    rows: u16,
+}
+
+impl Session {
+    /// Starts `cmd` on a new pty. With `controlling`, the pty is also its stdin and its
+    /// controlling terminal (a new session), so that typing Ctrl-C ([`Session::type_bytes`]
+    /// `b"\x03"`) echoes `^C` and sends SIGINT to it, as in a shell.
+    pub(crate) fn spawn(mut cmd: Command, cols: u16, rows: u16, controlling: bool) -> Session {
+        let (master, slave) = open_pty(cols, rows);
+        let dup = || Stdio::from(slave.try_clone().expect("dup the pty"));
+        cmd.env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .stdout(dup())
+            .stderr(dup());
+        if controlling {
+            cmd.stdin(dup());
+            // SAFETY: the closure runs in the child between fork and exec and calls only
+            // async-signal-safe functions (setsid, ioctl), allocating nothing.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let child = cmd.spawn().expect("spawn the command on the pty");
+        // The Command holds copies of the slave: without dropping them (and ours) the master
+        // never sees the end.
+        drop(cmd);
+        drop(slave);
+        Session {
+            master: File::from(master),
+            child,
+            raw: Vec::new(),
+            cols,
+            rows,
+        }
+    }
+
+    /// Reads what the command writes until `seen` holds for all of it so far; panics (killing
+    /// the command) if that has not happened within `deadline` or the command ended first.
+    pub(crate) fn wait_for(
+        &mut self,
+        what: &str,
+        deadline: Duration,
+        seen: impl Fn(&[u8]) -> bool,
+    ) {
+        let end = Instant::now() + deadline;
+        while !seen(&self.raw) {
+            match read_some(&self.master, end, &mut self.raw) {
+                Ok(true) => {}
+                Ok(false) => self.fail(&format!("the command ended before {what}")),
+                Err(()) => self.fail(&format!("no {what} within {deadline:?}")),
+            }
+        }
+    }
+
+    /// Types `bytes` on the terminal's keyboard.
+    pub(crate) fn type_bytes(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).expect("write to the pty");
+    }
+
+    /// Waits for the command to end (at most `deadline`) and returns the screen.
+    pub(crate) fn finish(mut self, deadline: Duration) -> Screen {
+        let end = Instant::now() + deadline;
+        loop {
+            match read_some(&self.master, end, &mut self.raw) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(()) => self.fail(&format!("the command did not finish within {deadline:?}")),
+            }
+        }
+        let status = self.child.wait().expect("wait for the command");
+        let lines = replay(&self.raw, usize::from(self.cols), usize::from(self.rows));
+        Screen {
+            lines,
+            raw: self.raw,
+            status,
+        }
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("{why}; it wrote:\n{}", String::from_utf8_lossy(&self.raw))
+    }
 }
 
 /// A pty pair (master, slave) of the given size.
@@ -86,17 +164,14 @@ fn open_pty(cols: u16, rows: u16) -> (OwnedFd, OwnedFd) {
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
 }
 
-/// Everything read from `master` until every slave is closed (EIO on Linux), or `Err` with what
-/// was read so far once `deadline` has passed.
-fn read_until_closed(master: &OwnedFd, deadline: Duration) -> Result<Vec<u8>, Vec<u8>> {
-    let end = Instant::now() + deadline;
-    let mut file = File::from(master.try_clone().expect("dup the pty master"));
-    let mut out = Vec::new();
+/// Reads once from `master` into `out`, waiting at most until `end`: `Ok(true)` when something
+/// was read, `Ok(false)` when every slave is closed (EIO on Linux), `Err` once `end` has passed.
+fn read_some(master: &File, end: Instant, out: &mut Vec<u8>) -> Result<bool, ()> {
     let mut buf = [0u8; 8192];
     loop {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(out);
+            return Err(());
         }
         let mut pfd = libc::pollfd {
             fd: master.as_raw_fd(),
@@ -109,12 +184,14 @@ fn read_until_closed(master: &OwnedFd, deadline: Duration) -> Result<Vec<u8>, Ve
         if ready <= 0 {
             continue; // timeout (check the deadline) or EINTR
         }
-        match file.read(&mut buf) {
-            Ok(0) => return Ok(out),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
+        match (&*master).read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                return Ok(true);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // EIO: the last slave descriptor was closed.
-            Err(_) => return Ok(out),
+            Err(_) => return Ok(false), // EIO: the last slave descriptor was closed
         }
     }
 }
