@@ -41,7 +41,8 @@ impl Printer {
             return;
         }
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.around_bar(stderr.is_empty(), || {
+        let last = if stderr.is_empty() { stdout } else { stderr };
+        self.around_bar(stderr.is_empty(), last.ends_with(b"\n"), || {
             if !stdout.is_empty() {
                 let mut out = io::stdout().lock();
                 let _ = write_tagged(&mut out, prefix, stdout).and_then(|()| out.flush());
@@ -54,13 +55,19 @@ impl Printer {
     }
 
     /// Runs `write` with the progress bar (`--bar`) cleared first and drawn again below the
-    /// output, unless the output goes to stdout only and stdout is not a terminal.
-    fn around_bar<R>(&self, stdout_only: bool, write: impl FnOnce() -> R) -> R {
+    /// output, unless the output goes to stdout only and stdout is not a terminal. Output that
+    /// does not `end_line` gets a newline on the terminal, or the bar would be drawn over it.
+    fn around_bar<R>(&self, stdout_only: bool, ends_line: bool, write: impl FnOnce() -> R) -> R {
         if stdout_only && !self.stdout_tty {
-            write()
-        } else {
-            threadkit::progress::suspend(write)
+            return write();
         }
+        threadkit::progress::suspend(|| {
+            let r = write();
+            if !ends_line && threadkit::progress::is_drawing() {
+                let _ = io::stderr().write_all(b"\n");
+            }
+            r
+        })
     }
 
     /// A line sink for one job (`--line-buffer`).
@@ -98,16 +105,19 @@ impl LineSink for JobLines<'_> {
         let _g = self.printer.lock.lock().unwrap_or_else(|e| e.into_inner());
         let p = self.prefix.as_deref();
         let stdout_only = matches!(stream, Stream::Out);
-        let _ = self.printer.around_bar(stdout_only, || match stream {
-            Stream::Out => {
-                let mut o = io::stdout().lock();
-                write_tagged(&mut o, p, line).and_then(|()| o.flush())
-            }
-            Stream::Err => {
-                let mut o = io::stderr().lock();
-                write_tagged(&mut o, p, line).and_then(|()| o.flush())
-            }
-        });
+        let ends_line = line.ends_with(b"\n");
+        let _ = self
+            .printer
+            .around_bar(stdout_only, ends_line, || match stream {
+                Stream::Out => {
+                    let mut o = io::stdout().lock();
+                    write_tagged(&mut o, p, line).and_then(|()| o.flush())
+                }
+                Stream::Err => {
+                    let mut o = io::stderr().lock();
+                    write_tagged(&mut o, p, line).and_then(|()| o.flush())
+                }
+            });
     }
 }
 

@@ -205,7 +205,8 @@ pub fn write(line: impl fmt::Display) -> io::Result<()> {
 /// stderr, a subprocess that inherits the terminal. `f` runs while the bars are held, so keep
 /// it short (a bar is not redrawn until it returns). Calls from several threads run one at a
 /// time; a call inside `f` (on the same thread) just runs its own closure. With no bar on the
-/// terminal, `f` simply runs.
+/// terminal, `f` simply runs. End what `f` writes with a newline: the bar is drawn again from
+/// the start of the cursor's row (see [`is_drawing`]).
 ///
 /// # Examples
 ///
@@ -242,6 +243,23 @@ pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
     let out = f();
     rows.iter_mut().for_each(|r| r.restore());
     out
+}
+
+/// Whether a progress bar is drawn on the terminal now (started on a terminal, not yet
+/// finished).
+///
+/// A bar drawn again after [`suspend`] starts at the beginning of the cursor's row, so a
+/// writer whose output ends mid-line can use this to end the line on the terminal first (as
+/// the `threadkit` command does), rather than have the bar cover it.
+///
+/// # Examples
+///
+/// ```
+/// // No bar under a test harness (stderr is not a terminal).
+/// assert!(!threadkit::progress::is_drawing());
+/// ```
+pub fn is_drawing() -> bool {
+    LIVE.load(Ordering::Acquire) > 0
 }
 
 /// The bars drawn on a terminal right now (started, not yet finished), with their ids.
