@@ -52,7 +52,7 @@
 //! # Printing while a bar is drawn
 //!
 //! A plain `println!` from an item function lands on the bar's row, and the next redraw leaves
-//! a stale copy of the bar above the following lines. [`write`] is Python's `tqdm.write`: it
+//! a stale copy of the bar above the following lines. [`write()`] is Python's `tqdm.write`: it
 //! clears the live bar, prints the line on stdout and draws the bar again below it, so the
 //! terminal shows the lines in order and one bar at the bottom. [`suspend`] does the same around
 //! any code that writes to the terminal (stderr, several lines, a child's output). Both work
@@ -315,7 +315,7 @@ pub fn format_rate(per_sec: f64) -> String {
 ///
 /// The ETA appears once an item has finished (before that there is nothing to estimate from),
 /// and the finished bar keeps the final count and the average rate as the run's summary line.
-/// While the bar is drawn, print through [`write`] or [`suspend`] so that output never lands on
+/// While the bar is drawn, print through [`write()`] or [`suspend`] so that output never lands on
 /// the bar's row.
 ///
 /// [`Bar::stderr`] draws on stderr and hides itself when stderr is not a terminal;
