@@ -226,6 +226,9 @@ fn output_ending_mid_line_is_not_covered_by_the_bar() {
     // drawn again at the start of the row, does not cover it (a file gets the bytes as they are).
     let inputs = seq(6);
     let expected: Vec<String> = inputs.iter().map(|i| format!("x{i}")).collect();
-    let a = args(&["--bar", "-k", "-j2", "sleep 0.1; printf x{}", ":::"], &inputs);
+    let a = args(
+        &["--bar", "-k", "-j2", "sleep 0.1; printf x{}", ":::"],
+        &inputs,
+    );
     check_screen(Path::new("."), &a, &expected, true, "6/6");
 }

@@ -206,7 +206,8 @@ pub fn write(line: impl fmt::Display) -> io::Result<()> {
 /// it short (a bar is not redrawn until it returns). Calls from several threads run one at a
 /// time; a call inside `f` (on the same thread) just runs its own closure. With no bar on the
 /// terminal, `f` simply runs. End what `f` writes with a newline: the bar is drawn again from
-/// the start of the cursor's row (see [`is_drawing`]).
+/// the start of the cursor's row (see [`is_drawing`]). `f` must not finish a bar that is drawn
+/// (end a batch run that shows one): the bar waits for the writer, and the writer for `f`.
 ///
 /// # Examples
 ///
@@ -504,32 +505,30 @@ impl ProgressSink for Bar {
     }
 
     fn finish(&self, snapshot: Snapshot) {
-        // Under the registry's lock: a writer in `suspend` has put the bar back before the final
-        // draw, and a writer after it finds the bar gone and writes below the summary line.
-        let mut bars = live_bars();
+        // Under the registry's lock (for a drawn bar): a writer in `suspend` has put the bar
+        // back before the final draw, and a writer after it finds the bar gone and writes below
+        // the summary line.
+        let bars = self.line.as_ref().map(|_| live_bars());
         if self.bar.length().is_none() {
             self.set_template(COUNTER_DONE_TEMPLATE);
         }
         self.show(snapshot);
         self.bar.finish();
-        self.close(&mut bars);
-    }
-}
-
-impl Bar {
-    /// Leaves the bar's last frame on the terminal, moves below it, and takes the bar out of
-    /// the registry.
-    fn close(&self, bars: &mut Vec<(u64, Arc<Line>)>) {
-        if let Some(line) = &self.line {
+        if let (Some(line), Some(mut bars)) = (&self.line, bars) {
             line.close();
+            retire(&mut bars, self.id);
         }
-        retire(bars, self.id);
     }
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
-        // A bar dropped unfinished (a stream dropped early) keeps its last frame too.
-        self.close(&mut live_bars());
+        // A bar dropped unfinished (a stream dropped early) keeps its last frame too. A bar
+        // drawn nowhere never joined the registry.
+        if let Some(line) = &self.line {
+            let mut bars = live_bars();
+            line.close();
+            retire(&mut bars, self.id);
+        }
     }
 }
