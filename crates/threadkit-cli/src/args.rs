@@ -1,6 +1,8 @@
 //! Command-line arguments: clap for the options, then the GNU parallel-style tail
 //! `COMMAND... [::: ARGS... | :::: FILES...]...` split by hand.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,7 +24,14 @@ use crate::inputs::SourceSpec;
 #[command(name = "threadkit", version, about, long_about, after_help = EXAMPLES)]
 pub(crate) struct Args {
     /// Jobs to run at once: N, N% of the CPU cores, +N / -N cores, or 0 for as many as possible.
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value = "100%")]
+    // allow_hyphen_values: `-j -1` takes `-1` as the value (clap reads it as a flag otherwise).
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        default_value = "100%",
+        allow_hyphen_values = true
+    )]
     pub(crate) jobs: String,
 
     /// Print job outputs in input order (still running jobs in parallel).
@@ -39,7 +48,7 @@ pub(crate) struct Args {
     pub(crate) tag: bool,
 
     /// Kill a job running longer than this: TERM to its process group, KILL after --term-grace.
-    /// Seconds, or with a suffix s, m, h, d.
+    /// Seconds, or with a suffix s, m, h, d; 0 means no timeout (as in GNU parallel).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
 
@@ -56,7 +65,8 @@ pub(crate) struct Args {
     #[arg(
         long = "halt",
         visible_alias = "halt-on-error",
-        value_name = "WHEN,WHY=N"
+        value_name = "WHEN,WHY=N",
+        allow_hyphen_values = true
     )]
     pub(crate) halt: Option<String>,
 
@@ -108,7 +118,7 @@ pub(crate) struct Args {
         value_name = "CHAR",
         conflicts_with = "null"
     )]
-    pub(crate) delimiter: Option<String>,
+    pub(crate) delimiter: Option<OsString>,
 
     /// Read inputs from FILE, one per line (like `:::: FILE`); may be repeated.
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
@@ -132,8 +142,9 @@ pub(crate) struct Args {
     pub(crate) will_cite: bool,
 
     /// COMMAND and its arguments, then the input sources.
+    // OsString: command words, `:::` inputs and file names need not be UTF-8.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub(crate) rest: Vec<String>,
+    pub(crate) rest: Vec<OsString>,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -145,8 +156,8 @@ const EXAMPLES: &str = "Examples:
 /// The command words and the input sources.
 #[derive(Debug)]
 pub(crate) struct CommandLine {
-    /// The command's words (empty: each input is a command).
-    pub(crate) words: Vec<String>,
+    /// The command's words (empty: each input is a command); bytes, as given.
+    pub(crate) words: Vec<Vec<u8>>,
     /// The input sources in order (stdin when none was given).
     pub(crate) sources: Vec<SourceSpec>,
 }
@@ -163,29 +174,35 @@ impl Args {
         let mut sources = Vec::new();
         let mut mode = Mode::Command;
         for w in &self.rest {
+            let w = w.as_bytes();
             if let Mode::Files { seen: false } = mode {
-                if w == ":::" || w == "::::" {
+                if w == b":::" || w == b"::::" {
                     bail!("`::::` must be followed by at least one file name");
                 }
             }
-            match w.as_str() {
-                ":::" => {
+            match w {
+                b":::" => {
                     sources.push(SourceSpec::Args(Vec::new()));
                     mode = Mode::Args;
                 }
-                "::::" => mode = Mode::Files { seen: false },
-                ":::+" | "::::+" => {
-                    bail!("`{w}` is not supported: use --link to pair input sources")
+                b"::::" => mode = Mode::Files { seen: false },
+                b":::+" | b"::::+" => {
+                    bail!(
+                        "`{}` is not supported: use --link to pair input sources",
+                        w.escape_ascii()
+                    )
                 }
                 _ => match mode {
-                    Mode::Command => words.push(w.clone()),
+                    Mode::Command => words.push(w.to_vec()),
                     Mode::Args => {
                         if let Some(SourceSpec::Args(a)) = sources.last_mut() {
-                            a.push(w.clone());
+                            a.push(w.to_vec());
                         }
                     }
                     Mode::Files { .. } => {
-                        sources.push(SourceSpec::File(PathBuf::from(w)));
+                        sources.push(SourceSpec::File(PathBuf::from(OsString::from_vec(
+                            w.to_vec(),
+                        ))));
                         mode = Mode::Files { seen: true };
                     }
                 },
@@ -215,13 +232,16 @@ impl Args {
         if self.null {
             return Ok(0);
         }
-        match self.delimiter.as_deref() {
+        match self.delimiter.as_deref().map(OsStrExt::as_bytes) {
             None => Ok(b'\n'),
-            Some("\\n") => Ok(b'\n'),
-            Some("\\0") => Ok(0),
-            Some("\\t") => Ok(b'\t'),
-            Some(d) if d.len() == 1 => Ok(d.as_bytes()[0]),
-            Some(d) => bail!("--delimiter must be one byte (or \\n, \\0, \\t), got {d:?}"),
+            Some(b"\\n") => Ok(b'\n'),
+            Some(b"\\0") => Ok(0),
+            Some(b"\\t") => Ok(b'\t'),
+            Some(&[d]) => Ok(d),
+            Some(d) => bail!(
+                "--delimiter must be one byte (or \\n, \\0, \\t), got \"{}\"",
+                d.escape_ascii()
+            ),
         }
     }
 
@@ -289,7 +309,7 @@ mod tests {
         ]);
         assert!(a.keep_order);
         let cl = a.command_line().unwrap();
-        assert_eq!(cl.words, vec!["echo", "-n", "{}"]);
+        assert_eq!(cl.words, vec![&b"echo"[..], b"-n", b"{}"]);
         assert_eq!(
             cl.sources,
             vec![

@@ -5,6 +5,9 @@
 //! time. The other sources of a product are read into memory once, since every item of the first
 //! is combined with all of them; with `--link` every source is read (shorter ones are recycled,
 //! GNU parallel's rule, so the longest must be known).
+//!
+//! An input is bytes (`Vec<u8>`), as read or as given on the command line: a file name that is
+//! not UTF-8 reaches the job unchanged (GNU parallel passes the bytes through too).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SourceSpec {
     /// `::: a b c`
-    Args(Vec<String>),
+    Args(Vec<Vec<u8>>),
     /// `:::: FILE`, `-a FILE`; `-` is stdin.
     File(PathBuf),
 }
@@ -31,7 +34,7 @@ struct Records {
 }
 
 impl Records {
-    fn next_record(&mut self) -> Option<anyhow::Result<String>> {
+    fn next_record(&mut self) -> Option<anyhow::Result<Vec<u8>>> {
         let mut buf = Vec::new();
         match self.reader.read_until(self.sep, &mut buf) {
             Ok(0) => None,
@@ -39,9 +42,7 @@ impl Records {
                 if buf.last() == Some(&self.sep) {
                     buf.pop();
                 }
-                Some(Ok(String::from_utf8(buf).unwrap_or_else(|e| {
-                    String::from_utf8_lossy(e.as_bytes()).into_owned()
-                })))
+                Some(Ok(buf))
             }
             Err(e) => Some(Err(anyhow::anyhow!(
                 "reading input from {}: {e}",
@@ -53,7 +54,7 @@ impl Records {
 
 /// An opened source: either arguments in memory or a stream of records.
 enum Opened {
-    Mem(Vec<String>),
+    Mem(Vec<Vec<u8>>),
     Stream(Records),
 }
 
@@ -80,7 +81,7 @@ fn open(spec: &SourceSpec, sep: Separator) -> anyhow::Result<Opened> {
     }
 }
 
-fn read_all(o: Opened) -> anyhow::Result<Vec<String>> {
+fn read_all(o: Opened) -> anyhow::Result<Vec<Vec<u8>>> {
     match o {
         Opened::Mem(v) => Ok(v),
         Opened::Stream(mut r) => {
@@ -93,12 +94,12 @@ fn read_all(o: Opened) -> anyhow::Result<Vec<String>> {
     }
 }
 
-/// The combined inputs: an iterator of argument tuples (one string per source).
+/// The combined inputs: an iterator of argument tuples (one input per source).
 pub(crate) struct Inputs {
     first: Option<Opened>,
     mem_first_pos: usize,
-    current: Option<String>,
-    rest: Vec<Vec<String>>,
+    current: Option<Vec<u8>>,
+    rest: Vec<Vec<Vec<u8>>>,
     odometer: Vec<usize>,
     link: Option<(usize, usize)>,
     done: bool,
@@ -173,7 +174,7 @@ impl Inputs {
         })
     }
 
-    fn next_first(&mut self) -> Option<anyhow::Result<String>> {
+    fn next_first(&mut self) -> Option<anyhow::Result<Vec<u8>>> {
         match self.first.as_mut()? {
             Opened::Mem(v) => {
                 let x = v.get(self.mem_first_pos).cloned();
@@ -186,7 +187,7 @@ impl Inputs {
 }
 
 impl Iterator for Inputs {
-    type Item = anyhow::Result<Vec<String>>;
+    type Item = anyhow::Result<Vec<Vec<u8>>>;
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self.remaining {
@@ -207,7 +208,7 @@ impl Iterator for Inputs {
 }
 
 impl Inputs {
-    fn next_tuple(&mut self) -> Option<anyhow::Result<Vec<String>>> {
+    fn next_tuple(&mut self) -> Option<anyhow::Result<Vec<Vec<u8>>>> {
         if self.done {
             return None;
         }
@@ -287,12 +288,18 @@ mod tests {
     fn collect(specs: &[SourceSpec], link: bool) -> Vec<Vec<String>> {
         Inputs::open(specs, Separator(b'\n'), link)
             .unwrap()
-            .map(Result::unwrap)
+            .map(|t| text(t.unwrap()))
+            .collect()
+    }
+
+    fn text(t: Vec<Vec<u8>>) -> Vec<String> {
+        t.into_iter()
+            .map(|v| String::from_utf8(v).unwrap())
             .collect()
     }
 
     fn a(v: &[&str]) -> SourceSpec {
-        SourceSpec::Args(v.iter().map(|s| s.to_string()).collect())
+        SourceSpec::Args(v.iter().map(|s| s.as_bytes().to_vec()).collect())
     }
 
     #[test]
@@ -319,12 +326,12 @@ mod tests {
     #[test]
     fn files_are_split_on_the_separator() {
         let dir = std::env::temp_dir().join(format!("tk-inputs-{}", std::process::id()));
-        std::fs::write(&dir, b"x y\0z\n\0").unwrap();
+        std::fs::write(&dir, b"x y\0z\n\xe9\0").unwrap();
         let got: Vec<_> = Inputs::open(&[SourceSpec::File(dir.clone())], Separator(0), false)
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        assert_eq!(got, vec![vec!["x y".to_string()], vec!["z\n".to_string()]]);
+        assert_eq!(got, vec![vec![b"x y".to_vec()], vec![b"z\n\xe9".to_vec()]]);
         std::fs::remove_file(&dir).unwrap();
         assert!(Inputs::open(
             &[SourceSpec::File("/nonexistent/x".into())],

@@ -8,8 +8,10 @@
 //! stdout and stderr are closed (as with `$(...)` in the shell).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -182,7 +184,7 @@ pub(crate) struct Limits {
 /// `lines` is given, in which case complete lines are handed to it as they arrive.
 pub(crate) fn run(
     seq: u64,
-    line: &str,
+    line: &[u8],
     launch: &Launch,
     limits: Limits,
     running: &Running,
@@ -193,12 +195,12 @@ pub(crate) fn run(
     let mut cmd = match launch {
         Launch::Shell => {
             let mut c = Command::new(SHELL);
-            c.arg("-c").arg(line);
+            c.arg("-c").arg(OsStr::from_bytes(line));
             c
         }
         Launch::Direct(argv) => {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
+            let mut c = Command::new(OsStr::from_bytes(&argv[0]));
+            c.args(argv[1..].iter().map(|a| OsStr::from_bytes(a)));
             c
         }
     };
@@ -220,8 +222,8 @@ pub(crate) fn run(
         Ok(c) => c,
         Err(e) => {
             let program = match launch {
-                Launch::Direct(argv) => argv[0].as_str(),
-                Launch::Shell => SHELL,
+                Launch::Direct(argv) => String::from_utf8_lossy(&argv[0]),
+                Launch::Shell => SHELL.into(),
             };
             let (code, what) = match e.kind() {
                 io::ErrorKind::NotFound => (127, "not found".to_string()),

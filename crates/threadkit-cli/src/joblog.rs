@@ -5,7 +5,11 @@
 //! `JobRuntime` seconds (`%10.3f`), `Send` 0, `Receive` bytes of output, `Exitval` the exit code
 //! (-1 when killed by a signal or by `--timeout`, as GNU parallel writes it) and `Signal` the signal number (0 for
 //! none). One line per job (its last attempt), flushed as the job finishes, so `tail -f` works
-//! and a killed run leaves a complete log of what finished.
+//! and a killed run leaves a complete log of what finished. `Command` is the command line's
+//! bytes, as run (GNU parallel's too), UTF-8 or not.
+//!
+//! In `--results`, the input, the command and the output are JSON strings when they are UTF-8
+//! and [`Bytes`] objects (exact hex, plus lossy text) when not: nothing is lost.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -15,6 +19,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::bytes::{Bytes, List};
 use crate::job::Attempt;
 
 /// The joblog header line.
@@ -45,7 +50,7 @@ impl JobLog {
     }
 
     /// Append one job.
-    pub(crate) fn write(&mut self, seq: u64, a: &Attempt, command: &str) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, seq: u64, a: &Attempt, command: &[u8]) -> std::io::Result<()> {
         let start = a
             .start
             .duration_since(UNIX_EPOCH)
@@ -57,13 +62,16 @@ impl JobLog {
         } else {
             a.exit.unwrap_or(-1)
         };
-        let line = format!(
-            "{seq}\t:\t{start:10.3}\t{:10.3}\t0\t{}\t{exit}\t{}\t{command}\n",
+        let mut line = format!(
+            "{seq}\t:\t{start:10.3}\t{:10.3}\t0\t{}\t{exit}\t{}\t",
             a.duration.as_secs_f64(),
             a.received,
             killed.unwrap_or(0),
-        );
-        self.file.write_all(line.as_bytes())
+        )
+        .into_bytes();
+        line.extend_from_slice(command);
+        line.push(b'\n');
+        self.file.write_all(&line)
     }
 }
 
@@ -73,9 +81,9 @@ pub(crate) struct ResultRecord<'a> {
     /// Job number (`{#}`).
     pub(crate) seq: u64,
     /// The inputs, one per source.
-    pub(crate) input: &'a [String],
+    pub(crate) input: List<'a>,
     /// The command line run.
-    pub(crate) command: &'a str,
+    pub(crate) command: Bytes<'a>,
     /// Exit code, `null` when killed by a signal.
     pub(crate) exit_code: Option<i32>,
     /// Signal number that killed the job, `null` if none.
@@ -88,10 +96,10 @@ pub(crate) struct ResultRecord<'a> {
     pub(crate) start: f64,
     /// Run time of the last attempt in seconds.
     pub(crate) duration_s: f64,
-    /// Captured stdout (lossy UTF-8).
-    pub(crate) stdout: String,
-    /// Captured stderr (lossy UTF-8).
-    pub(crate) stderr: String,
+    /// Captured stdout.
+    pub(crate) stdout: Bytes<'a>,
+    /// Captured stderr.
+    pub(crate) stderr: Bytes<'a>,
 }
 
 /// A `--results` writer (JSON lines).
@@ -124,15 +132,15 @@ impl Results {
     /// The record of one attempt.
     pub(crate) fn record<'a>(
         seq: u64,
-        input: &'a [String],
-        command: &'a str,
-        a: &Attempt,
+        input: &'a [Vec<u8>],
+        command: &'a [u8],
+        a: &'a Attempt,
         attempts: u32,
     ) -> ResultRecord<'a> {
         ResultRecord {
             seq,
-            input,
-            command,
+            input: List(input),
+            command: Bytes(command),
             exit_code: a.exit.filter(|_| a.signal.is_none()),
             signal: a.signal,
             timed_out: a.timed_out,
@@ -142,8 +150,8 @@ impl Results {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
             duration_s: a.duration.as_secs_f64(),
-            stdout: String::from_utf8_lossy(&a.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&a.stderr).into_owned(),
+            stdout: Bytes(&a.stdout),
+            stderr: Bytes(&a.stderr),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! other errors. See docs/cli.md.
 
 mod args;
+mod bytes;
 mod inputs;
 mod job;
 mod joblog;
@@ -145,7 +146,8 @@ fn try_main(args: Args) -> anyhow::Result<i32> {
         keep_order: args.keep_order,
         line_buffer: args.line_buffer,
         limits: Limits {
-            timeout: args.timeout,
+            // GNU parallel's `--timeout 0`: no timeout.
+            timeout: args.timeout.filter(|t| !t.is_zero()),
             grace: args.term_grace,
         },
         retries: args.retries,
@@ -173,12 +175,16 @@ fn try_main(args: Args) -> anyhow::Result<i32> {
     Ok(outcome.exit_code(halt))
 }
 
-/// The journal's batch id: the command, so a journal made for another command is refused.
-fn journal_id(words: &[String], quote: bool) -> String {
+/// The journal's batch id: the command, so a journal made for another command is refused. A
+/// word that is not UTF-8 is written as [`bytes::Bytes`] JSON, so no two commands share an id.
+fn journal_id(words: &[Vec<u8>], quote: bool) -> String {
     let mut id = String::from("threadkit:");
     for w in words {
         id.push(' ');
-        id.push_str(w);
+        match std::str::from_utf8(w) {
+            Ok(w) => id.push_str(w),
+            Err(_) => id.push_str(&serde_json::to_string(&bytes::Bytes(w)).unwrap_or_default()),
+        }
     }
     if quote {
         id.push_str(" (-q)");
@@ -193,7 +199,11 @@ fn dry_run(inputs: Inputs, template: &Template) -> anyhow::Result<i32> {
     for (seq, args) in inputs.enumerate() {
         let args = args?;
         let line = template.render(&args, seq as u64 + 1, 1);
-        if writeln!(out, "{line}").is_err() {
+        if out
+            .write_all(&line)
+            .and_then(|()| out.write_all(b"\n"))
+            .is_err()
+        {
             return Ok(0); // stdout closed (e.g. `| head`): stop quietly.
         }
     }

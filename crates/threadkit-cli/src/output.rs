@@ -27,9 +27,9 @@ impl Printer {
     }
 
     /// The `--tag` prefix of a job: its inputs joined by spaces, then a tab.
-    pub(crate) fn prefix(&self, args: &[String]) -> Option<Vec<u8>> {
+    pub(crate) fn prefix(&self, args: &[Vec<u8>]) -> Option<Vec<u8>> {
         self.tag.then(|| {
-            let mut p = args.join(" ").into_bytes();
+            let mut p = args.join(&b' ');
             p.push(b'\t');
             p
         })

@@ -18,74 +18,84 @@ fn is_plain(b: u8) -> bool {
         )
 }
 
-/// Quote `s` as one shell word.
+/// Quote `s` as one shell word. Bytes, not text: an input that is not UTF-8 is quoted like
+/// any other (every byte but `'` stands for itself inside single quotes).
 ///
 /// Plain words come back borrowed and unchanged; the empty string becomes `''`.
-pub(crate) fn quote(s: &str) -> Cow<'_, str> {
-    if !s.is_empty() && s.bytes().all(is_plain) {
+pub(crate) fn quote(s: &[u8]) -> Cow<'_, [u8]> {
+    if !s.is_empty() && s.iter().copied().all(is_plain) {
         return Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
+    let mut out = Vec::with_capacity(s.len() + 2);
+    out.push(b'\'');
+    for &c in s {
+        if c == b'\'' {
+            out.extend_from_slice(b"'\\''");
         } else {
             out.push(c);
         }
     }
-    out.push('\'');
+    out.push(b'\'');
     Cow::Owned(out)
 }
 
 /// True if `s` can be used as a literal word with no quoting at all, also as an assignment-free
 /// command name (no `=`): used to decide whether a command needs a shell.
-pub(crate) fn is_plain_word(s: &str, first: bool) -> bool {
-    !s.is_empty() && s.bytes().all(|b| is_plain(b) || (!first && b == b'='))
+pub(crate) fn is_plain_word(s: &[u8], first: bool) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_plain(b) || (!first && b == b'='))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn q(s: &str) -> String {
+        String::from_utf8(quote(s.as_bytes()).into_owned()).unwrap()
+    }
+
     #[test]
     fn plain_words_stay_bare() {
-        assert_eq!(quote("src/a-b_c.rs"), "src/a-b_c.rs");
-        assert_eq!(quote("50%"), "50%");
+        assert_eq!(q("src/a-b_c.rs"), "src/a-b_c.rs");
+        assert_eq!(q("50%"), "50%");
     }
 
     #[test]
     fn hostile_words_are_single_quoted() {
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("a b; rm -rf x"), "'a b; rm -rf x'");
-        assert_eq!(quote("$(id)"), "'$(id)'");
-        assert_eq!(quote("it's"), "'it'\\''s'");
-        assert_eq!(quote("a\nb"), "'a\nb'");
-        assert_eq!(quote("~"), "'~'");
-        assert_eq!(quote("x=1"), "'x=1'");
+        assert_eq!(q(""), "''");
+        assert_eq!(q("a b; rm -rf x"), "'a b; rm -rf x'");
+        assert_eq!(q("$(id)"), "'$(id)'");
+        assert_eq!(q("it's"), "'it'\\''s'");
+        assert_eq!(q("a\nb"), "'a\nb'");
+        assert_eq!(q("~"), "'~'");
+        assert_eq!(q("x=1"), "'x=1'");
+        assert_eq!(&*quote(b"\xe9"), b"'\xe9'");
     }
 
     #[test]
     fn the_shell_reads_quoted_words_back_verbatim() {
-        let hostile = [
-            "a b; rm -rf x",
-            "$(echo pwned)",
-            "`id`",
-            "it's \"q\"",
-            "a\nb",
-            "\\",
-            "*",
-            "",
-            "-n",
-            "'",
+        use std::os::unix::ffi::OsStrExt;
+        let hostile: [&[u8]; 12] = [
+            b"a b; rm -rf x",
+            b"$(echo pwned)",
+            b"`id`",
+            b"it's \"q\"",
+            b"a\nb",
+            b"\\",
+            b"*",
+            b"",
+            b"-n",
+            b"'",
+            b"\xe9'\xff",
+            b"report\xef\xbf\xbd.txt",
         ];
         for h in hostile {
+            let line = [&b"printf '%s' "[..], &quote(h)].concat();
             let out = std::process::Command::new("/bin/sh")
                 .arg("-c")
-                .arg(format!("printf '%s' {}", quote(h)))
+                .arg(std::ffi::OsStr::from_bytes(&line))
                 .output()
                 .unwrap();
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), h);
+            assert_eq!(out.stdout, h);
         }
     }
 }

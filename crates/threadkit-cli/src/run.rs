@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -30,10 +31,10 @@ use crate::template::Template;
 pub(crate) struct JobInput {
     /// `{#}`: position in the input, from 1.
     pub(crate) seq: u64,
-    /// One value per input source.
-    pub(crate) args: Vec<String>,
-    /// Stable journal key: the inputs as a JSON array, `#N` appended for the Nth repeat of the
-    /// same inputs. Not the sequence number: adding or removing inputs does not shift it.
+    /// One value per input source (bytes, as read).
+    pub(crate) args: Vec<Vec<u8>>,
+    /// Stable journal key: the inputs as a JSON array ([`crate::bytes::List`]: lossless for
+    /// inputs that are not UTF-8), `#N` appended for the Nth repeat of the same inputs. Not the sequence number: adding or removing inputs does not shift it.
     pub(crate) key: String,
     /// Attempts so far (retries).
     attempts: AtomicU32,
@@ -57,11 +58,11 @@ impl Keyer {
     }
 
     /// The next job of these inputs.
-    pub(crate) fn job(&mut self, args: Vec<String>) -> JobInput {
+    pub(crate) fn job(&mut self, args: Vec<Vec<u8>>) -> JobInput {
         self.seq += 1;
         let mut key = String::new();
         if let Some(seen) = &mut self.seen {
-            key = serde_json::to_string(&args).unwrap_or_default();
+            key = serde_json::to_string(&crate::bytes::List(&args)).unwrap_or_default();
             let mut h = std::hash::DefaultHasher::new();
             key.hash(&mut h);
             let n = seen.entry(h.finish()).or_insert(0);
@@ -83,9 +84,9 @@ impl Keyer {
 #[derive(Debug)]
 pub(crate) struct Ran {
     seq: u64,
-    args: Vec<String>,
+    args: Vec<Vec<u8>>,
     attempts: u32,
-    line: String,
+    line: Vec<u8>,
     attempt: Attempt,
 }
 
@@ -137,7 +138,9 @@ pub(crate) enum HaltSpec {
 }
 
 impl HaltSpec {
-    /// Parse GNU parallel's `--halt` values, shorthands included.
+    /// Parse GNU parallel's `--halt` values, shorthands included. Errors name the flag and
+    /// its forms (not the batch runner's policy syntax); a limit of 0 is refused, since it
+    /// would halt before any job ran (`never` is the way to never halt).
     pub(crate) fn parse(s: &str) -> anyhow::Result<HaltSpec> {
         let s = s.trim();
         let expanded = match s {
@@ -149,41 +152,53 @@ impl HaltSpec {
             p if p.ends_with('%') && !p.contains(',') => format!("soon,fail={p}"),
             other => other.to_string(),
         };
-        let bad = || {
+        let bad = |why: &str| {
             anyhow::anyhow!(
-                "invalid --halt {s:?}: expected never, or soon|now,fail|success|done=N|N%"
+                "invalid --halt {s:?}: {why} (forms: never, soon|now,fail|success|done=N|N%, \
+                 or the shorthands 0, 1, 2, -1, -2)"
             )
         };
-        let (when, why) = expanded.split_once(',').ok_or_else(bad)?;
-        let (what, value) = why.split_once('=').ok_or_else(bad)?;
-        match what {
-            "fail" => expanded
-                .parse::<FailurePolicy>()
-                .map(HaltSpec::Fail)
-                .map_err(|e| anyhow::anyhow!("invalid --halt: {e}")),
-            "success" | "done" => {
-                let when = match when {
-                    "soon" => HaltWhen::Soon,
-                    "now" => HaltWhen::Now,
-                    _ => return Err(bad()),
-                };
-                let threshold = match value.strip_suffix('%') {
-                    Some(p) => Threshold::Percent(
-                        p.parse()
-                            .ok()
-                            .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
-                            .ok_or_else(bad)?,
-                    ),
-                    None => Threshold::Count(value.parse::<u64>().map_err(|_| bad())?.max(1)),
-                };
-                Ok(HaltSpec::Count {
-                    when,
-                    threshold,
-                    done: what == "done",
-                })
-            }
-            _ => Err(bad()),
+        let (when, why) = expanded
+            .split_once(',')
+            .ok_or_else(|| bad("expected WHEN,WHY=N"))?;
+        let when = match when {
+            "soon" => HaltWhen::Soon,
+            "now" => HaltWhen::Now,
+            _ => return Err(bad("WHEN is soon or now")),
+        };
+        let (what, value) = why
+            .split_once('=')
+            .ok_or_else(|| bad("expected WHEN,WHY=N"))?;
+        if !matches!(what, "fail" | "success" | "done") {
+            return Err(bad("WHY is fail, success or done"));
         }
+        let threshold = match value.strip_suffix('%') {
+            Some(p) => Threshold::Percent(
+                p.parse()
+                    .ok()
+                    .filter(|p: &f64| (0.0..=100.0).contains(p))
+                    .ok_or_else(|| bad("N% is a percentage from 1 to 100"))?,
+            ),
+            None => Threshold::Count(
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad("N is a whole number of jobs"))?,
+            ),
+        };
+        if matches!(threshold, Threshold::Count(0)) || threshold == Threshold::Percent(0.0) {
+            anyhow::bail!(
+                "--halt {s}: a limit of 0 would halt before any job ran; give at least 1 \
+                 (or 1%), or use --halt never to never halt"
+            );
+        }
+        Ok(match what {
+            "fail" => HaltSpec::Fail(FailurePolicy::Halt(Halt { when, threshold })),
+            _ => HaltSpec::Count {
+                when,
+                threshold,
+                done: what == "done",
+            },
+        })
     }
 
     fn when(&self) -> Option<HaltWhen> {
@@ -234,6 +249,8 @@ pub(crate) struct Outcome {
     pub(crate) interrupted: bool,
     /// Exit code of the last job that failed on its own.
     pub(crate) last_failed_exit: Option<i32>,
+    /// Exit code of the failure that reached the `--halt fail=` limit.
+    pub(crate) halt_trigger_exit: Option<i32>,
     /// Jobs in all, counted as they were read.
     pub(crate) total: u64,
 }
@@ -267,6 +284,8 @@ struct HaltCounts {
     succeeded: AtomicU64,
     failed: AtomicU64,
     reached: AtomicBool,
+    /// [`failure_code`] of the failure that reached a `fail=` limit.
+    trigger_exit: OnceLock<i32>,
 }
 
 impl Shared {
@@ -302,8 +321,9 @@ impl Shared {
         }
     }
 
-    /// Count a job's final outcome and act on `--halt` when its condition is met.
-    fn count_final(&self, succeeded: bool, failed: bool) {
+    /// Count a job's final outcome and act on `--halt` when its condition is met; `code` is the
+    /// job's [`failure_code`] when it failed.
+    fn count_final(&self, succeeded: bool, failed: bool, code: i32) {
         let c = &self.counts;
         let finished = c.finished.fetch_add(1, Ordering::SeqCst) + 1;
         let ok = c
@@ -337,6 +357,9 @@ impl Shared {
             }
         };
         if reached && !c.reached.swap(true, Ordering::SeqCst) {
+            if !ours {
+                let _ = c.trigger_exit.set(code);
+            }
             if ours {
                 self.token.cancel();
             }
@@ -359,7 +382,7 @@ impl Shared {
                 seq: job.seq,
                 args: job.args.clone(),
                 attempts,
-                line: String::new(),
+                line: Vec::new(),
                 attempt,
             });
             return Err(JobFailed {
@@ -372,7 +395,10 @@ impl Shared {
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
         if self.trace {
-            threadkit::progress::suspend(|| eprintln!("{line}"));
+            threadkit::progress::suspend(|| {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(&[&line[..], b"\n"].concat());
+            });
         }
         let sink = self
             .line_buffer
@@ -396,7 +422,11 @@ impl Shared {
             attempt,
         });
         if ok || attempts >= self.max_attempts {
-            self.count_final(ok && !interrupted, !ok && !interrupted);
+            self.count_final(
+                ok && !interrupted,
+                !ok && !interrupted,
+                failure_code(&ran.attempt),
+            );
         }
         self.live.fetch_sub(1, Ordering::SeqCst);
         if ok {
@@ -517,12 +547,7 @@ pub(crate) fn run(
                 Cause::Error(e) => {
                     if !e.interrupted {
                         out.failed += 1;
-                        let a = &e.ran.attempt;
-                        out.last_failed_exit = Some(
-                            a.exit
-                                .filter(|_| a.signal.is_none() && !a.timed_out)
-                                .unwrap_or(255),
-                        );
+                        out.last_failed_exit = Some(failure_code(&e.ran.attempt));
                     }
                     (e.ran, false)
                 }
@@ -583,6 +608,7 @@ pub(crate) fn run(
             }
         }
     }
+    out.halt_trigger_exit = shared.counts.trigger_exit.get().copied();
     if shared.counts.reached.load(Ordering::SeqCst) {
         if !out.halted && !interrupted.load(Ordering::SeqCst) {
             halt_message(plan.halt, plan.halt.when() == Some(HaltWhen::Now));
@@ -617,7 +643,15 @@ impl Outcome {
                 match threshold {
                     // GNU parallel: `fail=1` exits with the failing job's exit code, `fail=Y%` with
                     // the percentage of jobs that failed.
-                    Threshold::Count(1) => return self.last_failed_exit.unwrap_or(1).clamp(1, 255),
+                    // The job that reached the limit, not a later failure of a job that was
+                    // still running.
+                    Threshold::Count(1) => {
+                        return self
+                            .halt_trigger_exit
+                            .or(self.last_failed_exit)
+                            .unwrap_or(1)
+                            .clamp(1, 255)
+                    }
                     Threshold::Percent(_) if self.total > 0 => {
                         return ((self.failed * 100).div_ceil(self.total)).clamp(1, 100) as i32
                     }
@@ -628,6 +662,14 @@ impl Outcome {
         }
         self.failed.min(101) as i32
     }
+}
+
+/// The exit code a failed job stands for in `--halt fail=1`'s exit status: its own, or 255 when
+/// it was killed (by a signal or a timeout).
+fn failure_code(a: &Attempt) -> i32 {
+    a.exit
+        .filter(|_| a.signal.is_none() && !a.timed_out)
+        .unwrap_or(255)
 }
 
 fn halt_message(h: HaltSpec, now: bool) {
@@ -718,6 +760,8 @@ mod tests {
             "soon,fail",
             "soon,fail=x",
             "now,success=0%",
+            "soon,fail=0",
+            "now,done=0",
             "soon,boom=1",
         ] {
             assert!(HaltSpec::parse(bad).is_err(), "{bad:?}");
@@ -727,12 +771,17 @@ mod tests {
     #[test]
     fn keys_are_inputs_with_repeat_counts() {
         let mut k = Keyer::new(true);
-        let a = k.job(vec!["a".into(), "1".into()]);
-        let b = k.job(vec!["a".into(), "1".into()]);
-        let c = k.job(vec!["b".into()]);
+        let a = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
+        let b = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
+        let c = k.job(vec![b"b".to_vec()]);
         assert_eq!((a.seq, a.key.as_str()), (1, r#"["a","1"]"#));
         assert_eq!((b.seq, b.key.as_str()), (2, r#"["a","1"]#2"#));
         assert_eq!((c.seq, c.key.as_str()), (3, r#"["b"]"#));
+        // Not UTF-8: lossless, so apart from its U+FFFD lookalike.
+        let d = k.job(vec![b"\xe9".to_vec()]);
+        let e = k.job(vec!["\u{FFFD}".as_bytes().to_vec()]);
+        assert_eq!(d.key, "[{\"hex\":\"e9\",\"lossy\":\"\u{FFFD}\"}]");
+        assert_eq!(e.key, "[\"\u{FFFD}\"]");
     }
 
     #[test]

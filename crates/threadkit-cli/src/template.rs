@@ -17,6 +17,9 @@
 //! With no replacement string at all, ` {}` is appended. Substituted inputs are shell-quoted
 //! (see [`crate::quote`]); `{#}` and `{%}` are numbers and need none. The definitions follow GNU
 //! parallel's (`s:\.[^/.]*$::` for `{.}`, `s:.*/::` for `{/}`, Perl's `dirname` for `{//}`).
+//!
+//! Everything here is bytes: command words, inputs and the command line need not be UTF-8
+//! (file names on Unix are bytes), and no conversion ever replaces a byte.
 
 use crate::quote::{is_plain_word, quote};
 
@@ -39,7 +42,7 @@ pub(crate) enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Part {
     /// Text copied as is.
-    Lit(String),
+    Lit(Vec<u8>),
     /// An input, transformed; `source` is 0-based, `None` means every source.
     Input { source: Option<usize>, op: Op },
     /// `{#}`.
@@ -66,7 +69,7 @@ pub(crate) enum Launch {
     Shell,
     /// Exec'd directly, argv given: the command has no shell syntax at all, so this is exactly
     /// what `sh -c` would have run, minus a shell process per job.
-    Direct(Vec<String>),
+    Direct(Vec<Vec<u8>>),
 }
 
 /// Shell reserved words and builtins: a command starting with one needs the shell.
@@ -83,7 +86,7 @@ impl Template {
     /// command runs with exactly these argv words. `sources` is the number of input sources
     /// (`{N}` beyond it is an error, as in GNU parallel).
     pub(crate) fn parse(
-        words: &[String],
+        words: &[Vec<u8>],
         quote_words: bool,
         sources: usize,
     ) -> Result<Template, String> {
@@ -123,7 +126,7 @@ impl Template {
         let mut parts = Vec::new();
         for (i, wp) in word_parts.into_iter().enumerate() {
             if i > 0 {
-                push_lit(&mut parts, " ");
+                push_lit(&mut parts, b" ");
             }
             for p in wp {
                 match p {
@@ -140,8 +143,8 @@ impl Template {
     }
 
     /// The shell command line for one job.
-    pub(crate) fn render(&self, args: &[String], seq: u64, slot: usize) -> String {
-        let mut out = String::new();
+    pub(crate) fn render(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> Vec<u8> {
+        let mut out = Vec::new();
         for p in &self.parts {
             render_part(&mut out, p, args, seq, slot, !self.raw_inputs);
         }
@@ -149,7 +152,7 @@ impl Template {
     }
 
     /// How to start one job; `Launch::Shell` means run [`Template::render`]'s line with `sh -c`.
-    pub(crate) fn launch(&self, args: &[String], seq: u64, slot: usize) -> Launch {
+    pub(crate) fn launch(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> Launch {
         let Some(words) = &self.direct else {
             return Launch::Shell;
         };
@@ -159,7 +162,7 @@ impl Template {
                 argv.extend(args.iter().map(|a| apply(*op, a).to_owned()));
                 continue;
             }
-            let mut s = String::new();
+            let mut s = Vec::new();
             for p in w {
                 render_part(&mut s, p, args, seq, slot, false);
             }
@@ -174,9 +177,9 @@ impl Template {
     }
 }
 
-fn push_lit(parts: &mut Vec<Part>, s: &str) {
+fn push_lit(parts: &mut Vec<Part>, s: &[u8]) {
     if let Some(Part::Lit(last)) = parts.last_mut() {
-        last.push_str(s);
+        last.extend_from_slice(s);
     } else {
         parts.push(Part::Lit(s.to_owned()));
     }
@@ -186,13 +189,13 @@ fn push_lit(parts: &mut Vec<Part>, s: &str) {
 /// globs, variables, redirections, separators), the command name is a plain word and not a
 /// shell keyword or builtin, and multi-input `{}` stands alone as a word.
 fn direct_plan(
-    words: &[String],
+    words: &[Vec<u8>],
     parts: &[Vec<Part>],
     quote_words: bool,
     sources: usize,
 ) -> Option<Vec<Vec<Part>>> {
     let first = words.first()?;
-    if !is_plain_word(first, true) || SHELL_WORDS.contains(&first.as_str()) {
+    if !is_plain_word(first, true) || SHELL_WORDS.iter().any(|w| w.as_bytes() == first) {
         return None;
     }
     for (i, w) in parts.iter().enumerate() {
@@ -218,10 +221,10 @@ fn direct_plan(
     Some(parts.to_vec())
 }
 
-fn render_part(out: &mut String, p: &Part, args: &[String], seq: u64, slot: usize, quoted: bool) {
-    use std::fmt::Write;
+fn render_part(out: &mut Vec<u8>, p: &Part, args: &[Vec<u8>], seq: u64, slot: usize, quoted: bool) {
+    use std::io::Write;
     match p {
-        Part::Lit(s) => out.push_str(s),
+        Part::Lit(s) => out.extend_from_slice(s),
         Part::Seq => {
             let _ = write!(out, "{seq}");
         }
@@ -234,14 +237,14 @@ fn render_part(out: &mut String, p: &Part, args: &[String], seq: u64, slot: usiz
         } => {
             push_value(
                 out,
-                apply(*op, args.get(*i).map_or("", String::as_str)),
+                apply(*op, args.get(*i).map_or(&[], Vec::as_slice)),
                 quoted,
             );
         }
         Part::Input { source: None, op } => {
             for (k, a) in args.iter().enumerate() {
                 if k > 0 {
-                    out.push(' ');
+                    out.push(b' ');
                 }
                 push_value(out, apply(*op, a), quoted);
             }
@@ -249,20 +252,24 @@ fn render_part(out: &mut String, p: &Part, args: &[String], seq: u64, slot: usiz
     }
 }
 
-fn push_value(out: &mut String, v: &str, quoted: bool) {
+fn push_value(out: &mut Vec<u8>, v: &[u8], quoted: bool) {
     if quoted {
-        out.push_str(&quote(v));
+        out.extend_from_slice(&quote(v));
     } else {
-        out.push_str(v);
+        out.extend_from_slice(v);
     }
 }
 
 /// Parse one command word into literal text and replacement strings.
-fn parse_word(w: &str, sources: usize) -> Result<Vec<Part>, String> {
+fn parse_word(w: &[u8], sources: usize) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
     let mut rest = w;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+    while let Some(open) = rest.iter().position(|&b| b == b'{') {
+        let Some(close) = rest[open..]
+            .iter()
+            .position(|&b| b == b'}')
+            .map(|c| open + c)
+        else {
             break;
         };
         let inner = &rest[open + 1..close];
@@ -284,30 +291,32 @@ fn parse_word(w: &str, sources: usize) -> Result<Vec<Part>, String> {
 }
 
 /// The replacement string inside `{...}`, or `None` if the braces are ordinary text.
-fn parse_repl(inner: &str, sources: usize) -> Result<Option<Part>, String> {
-    let op_of = |s: &str| match s {
-        "" => Some(Op::Whole),
-        "." => Some(Op::NoExt),
-        "/" => Some(Op::Base),
-        "//" => Some(Op::Dir),
-        "/." => Some(Op::BaseNoExt),
+fn parse_repl(inner: &[u8], sources: usize) -> Result<Option<Part>, String> {
+    let op_of = |s: &[u8]| match s {
+        b"" => Some(Op::Whole),
+        b"." => Some(Op::NoExt),
+        b"/" => Some(Op::Base),
+        b"//" => Some(Op::Dir),
+        b"/." => Some(Op::BaseNoExt),
         _ => None,
     };
     match inner {
-        "#" => return Ok(Some(Part::Seq)),
-        "%" => return Ok(Some(Part::Slot)),
+        b"#" => return Ok(Some(Part::Seq)),
+        b"%" => return Ok(Some(Part::Slot)),
         _ => {}
     }
     if let Some(op) = op_of(inner) {
         return Ok(Some(Part::Input { source: None, op }));
     }
-    let digits = inner.bytes().take_while(u8::is_ascii_digit).count();
+    let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return Ok(None);
     }
     let Some(op) = op_of(&inner[digits..]) else {
         return Ok(None);
     };
+    // ASCII digits and one of the ops above: UTF-8.
+    let inner = String::from_utf8_lossy(inner);
     let n: usize = inner[..digits]
         .parse()
         .map_err(|_| format!("replacement string {{{inner}}} is out of range"))?;
@@ -324,7 +333,7 @@ fn parse_repl(inner: &str, sources: usize) -> Result<Option<Part>, String> {
 }
 
 /// Apply a replacement operation to one input (GNU parallel's definitions).
-pub(crate) fn apply(op: Op, s: &str) -> &str {
+pub(crate) fn apply(op: Op, s: &[u8]) -> &[u8] {
     match op {
         Op::Whole => s,
         Op::NoExt => strip_ext(s),
@@ -335,30 +344,38 @@ pub(crate) fn apply(op: Op, s: &str) -> &str {
 }
 
 /// `s:.*/::`
-fn base(s: &str) -> &str {
-    s.rfind('/').map_or(s, |i| &s[i + 1..])
+fn base(s: &[u8]) -> &[u8] {
+    s.iter()
+        .rposition(|&b| b == b'/')
+        .map_or(s, |i| &s[i + 1..])
 }
 
 /// `s:\.[^/.]*$::`
-fn strip_ext(s: &str) -> &str {
-    match s.rfind(['.', '/']) {
-        Some(i) if s.as_bytes()[i] == b'.' => &s[..i],
+fn strip_ext(s: &[u8]) -> &[u8] {
+    match s.iter().rposition(|&b| b == b'.' || b == b'/') {
+        Some(i) if s[i] == b'.' => &s[..i],
         _ => s,
     }
 }
 
+/// `s` without its trailing slashes.
+fn trim_slashes(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    &s[..end]
+}
+
 /// Perl's `File::Basename::dirname` on Unix.
-fn dirname(s: &str) -> &str {
-    let trimmed = s.trim_end_matches('/');
+fn dirname(s: &[u8]) -> &[u8] {
+    let trimmed = trim_slashes(s);
     if trimmed.is_empty() {
-        return if s.is_empty() { "." } else { "/" };
+        return if s.is_empty() { b"." } else { b"/" };
     }
-    match trimmed.rfind('/') {
-        None => ".",
+    match trimmed.iter().rposition(|&b| b == b'/') {
+        None => b".",
         Some(i) => {
-            let d = trimmed[..i].trim_end_matches('/');
+            let d = trim_slashes(&trimmed[..i]);
             if d.is_empty() {
-                "/"
+                b"/"
             } else {
                 d
             }
@@ -371,12 +388,18 @@ mod tests {
     use super::*;
 
     fn t(words: &[&str], sources: usize) -> Template {
-        let words: Vec<String> = words.iter().map(|s| s.to_string()).collect();
-        Template::parse(&words, false, sources).unwrap()
+        Template::parse(&args(words), false, sources).unwrap()
     }
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn args(a: &[&str]) -> Vec<Vec<u8>> {
+        a.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    impl Template {
+        /// [`Template::render`] as text (the tests' inputs are UTF-8).
+        fn render_s(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> String {
+            String::from_utf8(self.render(args, seq, slot)).unwrap()
+        }
     }
 
     #[test]
@@ -393,27 +416,55 @@ mod tests {
             ("a//b//", "a//b//", "", "a", ""),
         ];
         for (input, noext, b, d, bne) in cases {
-            assert_eq!(apply(Op::NoExt, input), noext, "{{.}} of {input}");
-            assert_eq!(apply(Op::Base, input), b, "{{/}} of {input}");
-            assert_eq!(apply(Op::Dir, input), d, "{{//}} of {input}");
-            assert_eq!(apply(Op::BaseNoExt, input), bne, "{{/.}} of {input}");
+            let op = |op| std::str::from_utf8(apply(op, input.as_bytes())).unwrap();
+            assert_eq!(op(Op::NoExt), noext, "{{.}} of {input}");
+            assert_eq!(op(Op::Base), b, "{{/}} of {input}");
+            assert_eq!(op(Op::Dir), d, "{{//}} of {input}");
+            assert_eq!(op(Op::BaseNoExt), bne, "{{/.}} of {input}");
         }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_pass_through_unchanged() {
+        let input: &[u8] = b"d\xe9/f\xff.tar.gz";
+        assert_eq!(apply(Op::NoExt, input), b"d\xe9/f\xff.tar");
+        assert_eq!(apply(Op::Base, input), b"f\xff.tar.gz");
+        assert_eq!(apply(Op::Dir, input), b"d\xe9");
+        assert_eq!(apply(Op::BaseNoExt, input), b"f\xff.tar");
+        let words = vec![b"cp".to_vec(), b"{}".to_vec(), b"\xfe{/.}".to_vec()];
+        let tpl = Template::parse(&words, false, 1).unwrap();
+        let args = vec![input.to_vec()];
+        assert_eq!(
+            tpl.render(&args, 1, 1),
+            b"cp 'd\xe9/f\xff.tar.gz' \xfe'f\xff.tar'"
+        );
+        assert_eq!(tpl.launch(&args, 1, 1), Launch::Shell);
+        let words = vec![b"cp".to_vec(), b"{}".to_vec()];
+        assert_eq!(
+            Template::parse(&words, false, 1)
+                .unwrap()
+                .launch(&args, 1, 1),
+            Launch::Direct(vec![b"cp".to_vec(), input.to_vec()])
+        );
     }
 
     #[test]
     fn input_is_appended_when_there_is_no_replacement_string() {
         assert_eq!(
-            t(&["echo", "x"], 1).render(&args(&["a b"]), 1, 1),
+            t(&["echo", "x"], 1).render_s(&args(&["a b"]), 1, 1),
             "echo x 'a b'"
         );
-        assert_eq!(t(&["echo"], 2).render(&args(&["a", "b"]), 1, 1), "echo a b");
+        assert_eq!(
+            t(&["echo"], 2).render_s(&args(&["a", "b"]), 1, 1),
+            "echo a b"
+        );
     }
 
     #[test]
     fn numbered_sources_and_counters() {
         let tpl = t(&["cp", "{1}", "{2/}.{#}.{%}", "{1.}"], 2);
         assert_eq!(
-            tpl.render(&args(&["x.c", "d/y z"]), 7, 2),
+            tpl.render_s(&args(&["x.c", "d/y z"]), 7, 2),
             "cp x.c 'y z'.7.2 x"
         );
     }
@@ -421,11 +472,11 @@ mod tests {
     #[test]
     fn unknown_braces_are_literal() {
         assert_eq!(
-            t(&["echo", "{a}", "{}", "{"], 1).render(&args(&["v"]), 1, 1),
+            t(&["echo", "{a}", "{}", "{"], 1).render_s(&args(&["v"]), 1, 1),
             "echo {a} v {"
         );
         assert_eq!(
-            t(&["awk", "{print}"], 1).render(&args(&["f"]), 1, 1),
+            t(&["awk", "{print}"], 1).render_s(&args(&["f"]), 1, 1),
             "awk {print} f"
         );
     }
@@ -472,7 +523,7 @@ mod tests {
     fn quote_mode_quotes_command_words_too() {
         let words = args(&["printf", "%s;", "{}"]);
         let tpl = Template::parse(&words, true, 1).unwrap();
-        assert_eq!(tpl.render(&args(&["a"]), 1, 1), "printf '%s;' a");
+        assert_eq!(tpl.render_s(&args(&["a"]), 1, 1), "printf '%s;' a");
         assert_eq!(
             tpl.launch(&args(&["a"]), 1, 1),
             Launch::Direct(args(&["printf", "%s;", "a"]))
@@ -483,7 +534,7 @@ mod tests {
     fn empty_command_runs_the_input_itself() {
         let tpl = Template::parse(&[], false, 1).unwrap();
         assert_eq!(
-            tpl.render(&args(&["echo a; echo b"]), 1, 1),
+            tpl.render_s(&args(&["echo a; echo b"]), 1, 1),
             "echo a; echo b"
         );
         assert_eq!(tpl.launch(&args(&["echo a"]), 1, 1), Launch::Shell);

@@ -134,6 +134,47 @@ fn hostile_inputs_stay_one_argument_and_never_run() {
 }
 
 #[test]
+fn replacement_strings_inside_quotes_are_not_protected() {
+    // docs/cli.md warns about this (GNU parallel does the same) and shows the right way; each
+    // command of its example behaves as the docs say.
+    let docs = include_str!("../../../docs/cli.md");
+    assert!(
+        docs.contains("Never put a replacement string inside quotes in the command"),
+        "docs/cli.md lost its warning about quoted replacement strings"
+    );
+    let d = TempDir::new("quoted-repl");
+    let cases = [
+        ("echo \"{}\"", "$(touch pwned)", true),
+        ("echo 'got {}'", "; touch pwned #", true),
+        ("echo {}", "$(touch pwned)", false),
+        ("echo \"got: \"{}", "$(touch pwned)", false),
+    ];
+    for (cmd, input, runs) in cases {
+        assert!(
+            docs.contains(&format!("threadkit '{cmd}'"))
+                || docs.contains(&format!("threadkit \"{cmd}\"")),
+            "{cmd} not in docs/cli.md"
+        );
+        let out = threadkit()
+            .current_dir(&d.0)
+            .args([cmd, ":::", input])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+        let pwned = d.path("pwned");
+        assert_eq!(pwned.exists(), runs, "{cmd} with input {input:?}");
+        let _ = std::fs::remove_file(pwned);
+        if !runs {
+            assert!(
+                stdout(&out).ends_with(&format!("{input}\n")),
+                "{cmd}: {}",
+                stdout(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn empty_command_runs_each_input_as_a_command() {
     let out = run(&["-k", ":::", "echo a; echo b", "echo c"]);
     assert_eq!(stdout(&out), "a\nb\nc\n");
@@ -144,6 +185,19 @@ fn jobs_forms_are_accepted_and_bad_ones_refused() {
     for j in ["1", "0", "50%", "+1", "-1", "200%"] {
         let out = run(&[&format!("--jobs={j}"), "-k", "echo", ":::", "a", "b"]);
         assert_eq!(stdout(&out), "a\nb\n", "-j {j}");
+    }
+    // `-N` as a separate word (documented as `-j -1`) and glued to the flag.
+    for form in [
+        &["-j", "-1"][..],
+        &["-j-1"],
+        &["--jobs", "-1"],
+        &["-j", "+1"],
+    ] {
+        let mut a = form.to_vec();
+        a.extend(["-k", "echo", ":::", "a", "b"]);
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(0), "{form:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "a\nb\n", "{form:?}");
     }
     let out = run(&["-j", "x", "echo", ":::", "a"]);
     assert_eq!(out.status.code(), Some(255));
@@ -283,6 +337,22 @@ fn timeout_sends_kill_after_the_grace_period() {
 }
 
 #[test]
+fn timeout_zero_means_no_timeout() {
+    // GNU parallel's `--timeout 0` is "no timeout". The job outlives a zero deadline by far
+    // (it sleeps), so a zero deadline kills it; no timing assumption either way.
+    for t in ["0", "0s", "0.0"] {
+        let out = run(&["--timeout", t, "sleep 0.3; echo ok # {}", ":::", "x"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--timeout {t}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "ok\n", "--timeout {t}");
+    }
+}
+
+#[test]
 fn retries_run_a_failing_job_n_times_and_stop_at_success() {
     let d = TempDir::new("retries");
     let runs = d.s("runs");
@@ -323,6 +393,82 @@ fn halt_soon_fail_starts_no_more_jobs() {
 }
 
 #[test]
+fn halt_soon_fail_exits_with_the_code_of_the_job_that_triggered_it() {
+    // Four jobs run at once (each waits until all four have started). Job `3` fails first; the
+    // others fail only after threadkit has logged job 3 (its joblog line), so they finish after
+    // the halt was triggered. The exit code is 3, the trigger's (GNU parallel: 3), not the code
+    // of whichever failure came last.
+    let d = TempDir::new("halt-trigger");
+    std::fs::create_dir(d.path("started")).unwrap();
+    let (started, log) = (d.s("started"), d.s("log"));
+    let script = format!(
+        "touch {started}/{{}}; until [ $(ls {started} | wc -l) -ge 4 ]; do sleep 0.01; done; \
+         if [ {{}} = 3 ]; then exit 3; fi; \
+         until [ $(wc -l < {log}) -ge 2 ]; do sleep 0.01; done; exit {{}}"
+    );
+    let out = run(&[
+        "-j4",
+        "--halt",
+        "soon,fail=1",
+        "--joblog",
+        &log,
+        &script,
+        ":::",
+        "3",
+        "5",
+        "7",
+        "9",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        lines(&d.path("log")).len(),
+        5,
+        "every started job is logged"
+    );
+}
+
+#[test]
+fn halt_values_are_checked_in_the_cli_vocabulary() {
+    // Refused before any job starts: exit 255; the message.
+    let refused = |value: &str| {
+        let out = run(&["--halt", value, "true", ":::", "a"]);
+        assert_eq!(out.status.code(), Some(255), "--halt {value}");
+        stderr(&out)
+    };
+    for zero in [
+        "soon,fail=0",
+        "now,success=0",
+        "soon,done=0",
+        "soon,fail=0%",
+        "now,done=0%",
+    ] {
+        let err = refused(zero);
+        assert!(
+            err.contains(&format!("--halt {zero}")) && err.contains("--halt never"),
+            "--halt {zero}: {err}"
+        );
+    }
+    for bad in [
+        "soon,fail=abc",
+        "later,fail=1",
+        "soon,boom=1",
+        "soon",
+        "soon,fail=101%",
+    ] {
+        let err = refused(bad);
+        assert!(
+            err.contains(&format!("invalid --halt {bad:?}")),
+            "--halt {bad}: {err}"
+        );
+        // The library's parser speaks of `all` / `fast` failure policies: not CLI words.
+        assert!(
+            !err.contains("failure policy") && !err.contains("`fast`"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn halt_now_fail_kills_running_jobs() {
     let t0 = Instant::now();
     let out = run(&[
@@ -360,6 +506,9 @@ fn halt_success_stops_with_exit_zero() {
     let out = run(&["-j2", "--halt", "now,success=1", ":::", "sleep 30", "true"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(t0.elapsed() < Duration::from_secs(10));
+    // The shorthand `-1` (soon,success=1) as a separate word.
+    let out = run(&["-j1", "--halt", "-1", "exit {}", ":::", "1", "0", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = run(&["--halt", "bogus", "true", ":::", "a"]);
     assert_eq!(out.status.code(), Some(255));
 }

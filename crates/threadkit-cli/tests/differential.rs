@@ -200,6 +200,8 @@ fn exit_codes_agree() {
     let mut args = vec!["-j8", "false", ":::"];
     args.extend(many.iter().map(String::as_str));
     same_sorted(&args);
+    // `--timeout 0` is no timeout in GNU parallel.
+    same_exact(&["--timeout", "0", "sleep 0.2; echo {}", ":::", "a"]);
 }
 
 #[test]
@@ -291,4 +293,74 @@ fn joblog_columns_agree() {
     let a: Vec<_> = lines(&d.path("ours")).iter().map(strip_times).collect();
     let b: Vec<_> = lines(&d.path("gnu")).iter().map(strip_times).collect();
     assert_eq!(a, b);
+}
+
+/// The same bytes in, the same bytes out: inputs that are not UTF-8 (issue 14, item 1), from
+/// stdin and from `:::`, through replacement strings, `--tag` and the joblog's Command column.
+#[test]
+fn non_utf8_inputs_agree_byte_for_byte() {
+    let d = TempDir::new("diff-bytes");
+    let lines: &[u8] = b"d\xe9 x/f\xff.tar.gz\nplain\nreport\xef\xbf\xbd.txt\n";
+    // `LOG` becomes each side's own joblog, compared at the end.
+    let cases: [(&[&[u8]], &[u8]); 4] = [
+        (
+            &[
+                b"-k", b"--tag", b"echo", b"{}", b"{.}", b"{/}", b"{//}", b"{/.}",
+            ],
+            lines,
+        ),
+        (&[b"-k", b"-0", b"echo", b"<{}>"], b"a\xe9\nb\0\xff\0"),
+        (
+            &[
+                b"-k", b"printf", b"%s\\n", b":::", b"a\xe9", b"q\"\xff", b":::", b"\xfe",
+            ],
+            b"",
+        ),
+        (
+            &[
+                b"-k",
+                b"--joblog",
+                b"LOG",
+                b"printf '%s\\n' {} | cat",
+                b":::",
+                b"a\xe9 b",
+                b"\xff",
+            ],
+            b"",
+        ),
+    ];
+    for (args, stdin) in cases {
+        let side = |log: &'static [u8]| -> Vec<&[u8]> {
+            args.iter()
+                .map(|&a| if a == b"LOG" { log } else { a })
+                .collect()
+        };
+        let Some(mut gnu) = gnu_parallel() else {
+            return;
+        };
+        let theirs = output_with_stdin(
+            gnu.current_dir(&d.0).args(os_args(&side(b"gnu.log"))),
+            stdin,
+        );
+        let ours = run_bytes_in(&d.0, &side(b"ours.log"), stdin);
+        let what: Vec<String> = args.iter().map(|a| a.escape_ascii().to_string()).collect();
+        assert_eq!(
+            ours.stdout.escape_ascii().to_string(),
+            theirs.stdout.escape_ascii().to_string(),
+            "{what:?}: {}",
+            stderr(&ours)
+        );
+        assert_eq!(ours.status.code(), theirs.status.code(), "{what:?}");
+    }
+    let commands = |name: &str| -> Vec<Vec<u8>> {
+        let mut c: Vec<Vec<u8>> = std::fs::read(d.path(name))
+            .unwrap()
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(|&b| b == b'\t').nth(8).unwrap().to_vec())
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(commands("ours.log"), commands("gnu.log"));
 }

@@ -23,3 +23,23 @@ pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Box<dyn Any + Send + 'static>> {
     panic::catch_unwind(AssertUnwindSafe(f))
 }
+
+/// Runs `f`, turning a panic into `Err(message)`. The payload is dropped here, and a payload
+/// whose own `Drop` panics (`panic_any` of such a value) cannot unwind out of this call: that
+/// second panic is caught and its payload leaked. Callers that must reach a later step whatever
+/// `f` did (publishing a future's outcome, leaving a barrier consistent) use this rather than
+/// [`catch`] followed by their own drop of the payload.
+pub(crate) fn catch_message<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch(f).map_err(|payload| {
+        let message = payload_message(&*payload);
+        drop_payload(payload);
+        message
+    })
+}
+
+/// Drops a panic payload; a panic from its `Drop` is caught and that payload leaked.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch(move || drop(payload)) {
+        std::mem::forget(again);
+    }
+}

@@ -242,3 +242,168 @@ fn a_corrupt_file_is_refused_and_left_untouched() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const FOREIGN_ENV: &str = "THREADKIT_BATCH_JOURNAL_FOREIGN_CHILD";
+/// What a child prints when ready (at the end of the harness's `test NAME ... ` line).
+const READY: &str = "<child ready>";
+
+/// The files of an SQLite database in WAL mode: the main file, `-wal`, `-shm`.
+fn wal_files(db: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut s = db.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    [db.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Run this test binary's `test` as a child with `FOREIGN_ENV` set to `db`; return once the
+/// child wrote [`READY`] on stdout (it then has `db` in WAL mode with a non-empty `-wal`
+/// and a `-shm`). The child's stdin is a pipe it may wait on.
+fn start_child(test: &str, db: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(FOREIGN_ENV, db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The test harness prints its own lines first.
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let ready = out.lines().map(Result::unwrap).any(|l| l.ends_with(READY));
+    assert!(ready, "the child ended before it was ready");
+    for f in wal_files(db) {
+        assert!(
+            std::fs::metadata(&f).unwrap().len() > 0,
+            "{} is empty",
+            f.display()
+        );
+    }
+    child
+}
+
+/// The child side of [`start_child`]: say so, then wait for the parent to close stdin.
+fn ready_then_wait_for_eof() {
+    use std::io::Read;
+    println!("{READY}");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+/// `Journal::open(db)` fails as `NotAJournal`, leaving `db`, `-wal` and `-shm` byte-identical
+/// (a missing one still missing).
+fn refused_untouched(db: &Path) {
+    let read = || -> Vec<Option<Vec<u8>>> {
+        wal_files(db)
+            .iter()
+            .map(|f| std::fs::read(f).ok())
+            .collect()
+    };
+    let before = read();
+    let err = Journal::open(db, "x").unwrap_err();
+    assert!(matches!(err, JournalError::NotAJournal { .. }), "{err:?}");
+    assert!(err.to_string().contains("left untouched"), "{err}");
+    for ((f, was), now) in wal_files(db).iter().zip(before).zip(read()) {
+        assert!(
+            now == was,
+            "{} was modified, created or removed",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn another_applications_wal_database_is_refused_and_not_modified() {
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // The other application: its own schema, committed to the WAL, never checkpointed.
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+             INSERT INTO notes (body) VALUES ('one'), ('two'), ('three');",
+        )
+        .unwrap();
+        // Still running while the parent looks at the file; then it dies without closing the
+        // connection (as a crashed or killed application does), which leaves -wal and -shm.
+        ready_then_wait_for_eof();
+        std::mem::forget(conn);
+        std::process::exit(0);
+    }
+    let dir = scratch("foreign-wal");
+    let db = dir.join("notes.db");
+    let mut app = start_child(
+        "another_applications_wal_database_is_refused_and_not_modified",
+        &db,
+    );
+    refused_untouched(&db); // while the application runs
+    drop(app.stdin.take());
+    assert!(app.wait().unwrap().success());
+    refused_untouched(&db); // after it died
+    let [_, _, shm] = wal_files(&db);
+    let shm_bytes = std::fs::read(&shm).unwrap();
+    std::fs::remove_file(&shm).unwrap();
+    refused_untouched(&db); // a -wal without its -shm (copied without it)
+    std::fs::write(&shm, shm_bytes).unwrap();
+    // The application still finds its data (its rows were only in the WAL).
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_journal_whose_tables_are_only_in_its_wal_opens() {
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // A run killed right after creating its journal: the tables are in the WAL only.
+        let j = Journal::open(&db, "wal-only").unwrap();
+        ready_then_wait_for_eof();
+        std::mem::forget(j);
+        std::process::exit(0);
+    }
+    let dir = scratch("wal-only");
+    let db = dir.join("j.db");
+    let mut run = start_child("a_journal_whose_tables_are_only_in_its_wal_opens", &db);
+    drop(run.stdin.take());
+    assert!(run.wait().unwrap().success());
+    let j = Journal::open(&db, "wal-only").unwrap();
+    assert_eq!(
+        j.counts().unwrap(),
+        threadkit::batch::JournalCounts::default()
+    );
+    drop(j);
+    assert!(matches!(
+        Journal::open(&db, "another"),
+        Err(JournalError::OtherBatch { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_journal_reopens_whatever_its_file_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("odd-names");
+    // URI syntax (`?`, `#`, `%`, `//`), spaces and bytes that are not UTF-8.
+    let sub = dir.join(std::ffi::OsStr::from_bytes(b"a?b#c%41 d\xe9"));
+    std::fs::create_dir_all(&sub).unwrap();
+    for name in [&b"j.db"[..], b"x?mode=memory", b"%2e\xff.db"] {
+        let path = sub.join(std::ffi::OsStr::from_bytes(name));
+        Batch::new(|i: &u8| -> Result<u8, String> { Ok(*i) })
+            .progress(false)
+            .journal(Journal::open(&path, "odd").unwrap())
+            .run(0..3u8)
+            .unwrap();
+        let j = Journal::open(&path, "odd").unwrap();
+        assert_eq!(j.counts().unwrap().done, 3, "{}", path.display());
+        drop(j);
+        assert!(matches!(
+            Journal::open(&path, "other"),
+            Err(JournalError::OtherBatch { .. })
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

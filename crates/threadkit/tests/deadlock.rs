@@ -521,3 +521,219 @@ fn env_abort_makes_any_report_fail_the_process() {
     }
     assert!(stderr.contains("lock order inversion"), "{stderr}");
 }
+
+/// Runs `f` when dropped: a probe that looks at a lock while a panic unwinds past it.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// How the report of a lock-order inversion unwinds the reporting thread.
+#[derive(Debug, Clone, Copy)]
+enum Unwinds {
+    /// `Reaction::Panic`.
+    Reaction,
+    /// A report callback that panics (the reaction is `Report`).
+    Callback,
+}
+
+/// The soundness issue's scenario, on a condition over `L`: thread `t1` takes the condition's
+/// lock A, then B, and waits. Taking A back while holding B closes the cycle A -> B -> A, and
+/// the report unwinds `t1`. With `contended`, the main thread holds A when `t1` is notified (the
+/// wait must block for A on its way out); otherwise the wait times out with A free.
+///
+/// Whatever the path, the wait must not leave without A: a probe dropped during the unwinding
+/// (before `t1`'s guard) checks with `held` that `t1` holds A, after the main thread let A go.
+/// Before the fix, the wait unwound without A and the guard then unlocked a lock it did not
+/// hold.
+fn wait_unwinding_from_a_report_keeps_its_lock<L>(
+    cond: &Condition<L>,
+    a: Resource,
+    held: impl Fn(&Condition<L>) -> bool + Sync,
+    unwinds: Unwinds,
+    contended: bool,
+) where
+    L: threadkit::sync::ConditionLock + Sync,
+{
+    let b = Lock::new(());
+    let reports = match unwinds {
+        Unwinds::Reaction => {
+            deadlock::set_reaction(Reaction::Panic);
+            report_channel()
+        }
+        Unwinds::Callback => {
+            let (tx, rx) = channel();
+            let tx = Mutex::new(tx);
+            deadlock::set_report_callback(move |r| {
+                let _ = tx.lock().unwrap().send(r.clone());
+                panic!("report callback panics: {r}");
+            });
+            rx
+        }
+    };
+    wait_scenario(cond, a, &b, &held, reports, contended);
+    deadlock::set_reaction(Reaction::Report);
+}
+
+fn wait_scenario<L>(
+    cond: &Condition<L>,
+    a: Resource,
+    b: &Lock<()>,
+    held: &(impl Fn(&Condition<L>) -> bool + Sync),
+    reports: Receiver<Report>,
+    contended: bool,
+) where
+    L: threadkit::sync::ConditionLock + Sync,
+{
+    let (released_tx, released_rx) = channel::<()>();
+    let released_rx = Mutex::new(released_rx);
+    let (holding_tx, holding_rx) = channel::<()>();
+    let holding_tx = Mutex::new(holding_tx);
+    let held_while_unwinding = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let t1 = s.spawn(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut ga = cond.lock();
+                let _gb = b.lock(); // A then B
+                holding_tx.lock().unwrap().send(()).unwrap();
+                let _probe = OnDrop(|| {
+                    if contended {
+                        // Look only once the main thread has let A go.
+                        let _ = released_rx.lock().unwrap().recv_timeout(GENEROUS);
+                    }
+                    held_while_unwinding.store(held(cond), std::sync::atomic::Ordering::SeqCst);
+                });
+                if contended {
+                    cond.wait(&mut ga).unwrap();
+                } else {
+                    let _ = cond
+                        .wait_timeout(&mut ga, Duration::from_millis(1))
+                        .unwrap();
+                }
+            }))
+        });
+        holding_rx.recv_timeout(GENEROUS).expect("t1 holds A and B");
+        if contended {
+            let gm = cond.lock(); // only once t1's wait has given A back (t1 waits by then)
+            cond.notify(1).unwrap();
+            let report = reports
+                .recv_timeout(GENEROUS)
+                .expect("the inversion is reported");
+            assert!(report.involves(a), "{report}");
+            drop(gm);
+            released_tx.send(()).unwrap();
+        }
+        let outcome = t1.join().expect("t1's panic is caught inside it");
+        assert!(outcome.is_err(), "the report unwound t1's wait");
+    });
+    assert!(
+        held_while_unwinding.load(std::sync::atomic::Ordering::SeqCst),
+        "the wait unwound without its lock (contended: {contended})"
+    );
+    // t1's guards gave A and B back exactly once: each is free and can be held once.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let g = cond.lock();
+            assert!(held(cond));
+            drop(g);
+            assert!(!held(cond));
+            let gb = b.try_lock().expect("B is free");
+            assert!(b.try_lock().is_none());
+            drop(gb);
+        });
+    });
+    assert!(!b.locked());
+    deadlock::clear_report_callback();
+}
+
+#[test]
+fn condition_wait_on_a_lock_never_unwinds_without_it() {
+    let _s = serial();
+    for unwinds in [Unwinds::Reaction, Unwinds::Callback] {
+        for contended in [true, false] {
+            let cond = Condition::with_lock(Lock::new(()));
+            let a = cond.inner_lock().deadlock_resource();
+            // A `Lock` records no owner: "held by me" is "t1 cannot take it", asked from t1.
+            let held = |c: &Condition<Lock<()>>| c.inner_lock().try_lock().is_none();
+            wait_unwinding_from_a_report_keeps_its_lock(&cond, a, held, unwinds, contended);
+            assert!(!cond.inner_lock().locked());
+        }
+    }
+}
+
+#[test]
+fn condition_wait_on_an_rlock_never_unwinds_without_it() {
+    let _s = serial();
+    for unwinds in [Unwinds::Reaction, Unwinds::Callback] {
+        for contended in [true, false] {
+            let cond = Condition::new(()); // over an RLock, as Python's default
+            let a = cond.inner_lock().deadlock_resource();
+            let held = |c: &Condition<RLock<()>>| c.inner_lock().is_owned();
+            wait_unwinding_from_a_report_keeps_its_lock(&cond, a, held, unwinds, contended);
+            assert!(!cond.inner_lock().locked());
+        }
+    }
+}
+
+#[test]
+fn rlock_levels_survive_a_wait_that_unwinds() {
+    let _s = serial();
+    let cond = Condition::new(());
+    let b = Lock::new(());
+    deadlock::set_reaction(Reaction::Panic);
+    let rlock = cond.inner_lock();
+    // Two levels: one taken with `acquire()` (to give back with `release()`), one guard.
+    rlock.acquire();
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        let mut g = cond.lock();
+        let _gb = b.lock();
+        let _ = cond.wait_timeout(&mut g, Duration::from_millis(1));
+    }));
+    deadlock::set_reaction(Reaction::Report);
+    assert!(err.is_err(), "the inversion on the way back panicked");
+    // The guard gave back its level; the `acquire()` level is still ours, and only that one.
+    assert!(rlock.is_owned());
+    rlock.release().unwrap();
+    assert!(!rlock.locked());
+    assert!(rlock.release().is_err());
+}
+
+#[test]
+fn a_report_callback_that_panics_does_not_stop_the_watchdog() {
+    let _s = serial();
+    let (tx, rx) = channel();
+    let tx = Mutex::new(tx);
+    deadlock::set_report_callback(move |r| {
+        let _ = tx.lock().unwrap().send(r.clone());
+        panic!("report callback panics: {r}");
+    });
+    let dog = Watchdog::start(Duration::from_millis(50));
+    let sem = Arc::new(Semaphore::new(0));
+    let s1 = Arc::clone(&sem);
+    let h = Builder::new()
+        .name("blocked twice")
+        .spawn(move || {
+            assert_eq!(s1.acquire_timeout(GENEROUS), Ok(true));
+            assert_eq!(s1.acquire_timeout(GENEROUS), Ok(true));
+        })
+        .unwrap();
+    // Two separate waits, each reported although the callback panicked on the first.
+    for _ in 0..2 {
+        loop {
+            match rx
+                .recv_timeout(GENEROUS)
+                .expect("the watchdog still reports")
+            {
+                Report::StuckThread(s) if s.waiting_for == sem.deadlock_resource() => break,
+                _ => continue,
+            }
+        }
+        sem.release();
+    }
+    h.join().unwrap();
+    dog.stop();
+    deadlock::clear_report_callback();
+}

@@ -294,3 +294,38 @@ fn semaphore_release_n_wakes_every_waiter() {
         assert!(sem.release_n(3).is_err());
     });
 }
+
+/// A wait that unwinds on its way back (as a deadlock report can) takes its lock back before
+/// the panic leaves it: the caller's guard then unlocks a lock it holds, never one another
+/// thread holds. Without that, the guard's unlock of the lock model fails its "locked" check
+/// or breaks the exclusion the counter checks.
+#[test]
+fn condition_wait_that_unwinds_takes_its_lock_back_first() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    loom::model(|| {
+        let cond = Arc::new(Condition::with_lock(Lock::new(AtomicUsize::new(0))));
+        let c2 = Arc::clone(&cond);
+        let t = thread::spawn(move || {
+            let g = c2.lock();
+            bump(&g);
+            c2.notify(1).unwrap();
+        });
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut g = cond.lock();
+            threadkit::sync::loom_panic_after_next_wake();
+            while g.load(Ordering::Relaxed) == 0 {
+                cond.wait(&mut g).unwrap();
+            }
+            bump(&g);
+        }));
+        t.join().unwrap();
+        // Either the wait unwound (and the counter saw only the other thread) or it never had
+        // to wait (the other thread went first) and both bumps happened.
+        let n = cond.lock().load(Ordering::Relaxed);
+        match outcome {
+            Err(_) => assert_eq!(n, 1),
+            Ok(()) => assert_eq!(n, 2),
+        }
+        assert!(!cond.inner_lock().locked());
+    });
+}

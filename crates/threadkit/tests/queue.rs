@@ -101,21 +101,33 @@ fn priority_with_reverse_hands_the_largest_first() {
     assert_eq!(q.try_iter().map(|r| r.0).collect::<Vec<_>>(), [9, 5, 3, 1]);
 }
 
+/// An `Ord` that panics on any comparison with 13; counts its drops.
+#[derive(Debug, PartialEq, Eq)]
+struct Touchy(u32);
+
+static TOUCHY_DROPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Touchy {
+    fn drop(&mut self) {
+        TOUCHY_DROPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Touchy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        assert!(self.0 != 13 && other.0 != 13, "unlucky");
+        self.0.cmp(&other.0)
+    }
+}
+
 #[test]
 fn priority_survives_a_panicking_comparison() {
-    #[derive(Debug, PartialEq, Eq)]
-    struct Touchy(u32);
-    impl PartialOrd for Touchy {
-        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl Ord for Touchy {
-        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-            assert!(self.0 != 13 && other.0 != 13, "unlucky");
-            self.0.cmp(&other.0)
-        }
-    }
     let q = Queue::priority(0);
     q.put(Touchy(2)).unwrap();
     q.put(Touchy(1)).unwrap();
@@ -125,6 +137,22 @@ fn priority_survives_a_panicking_comparison() {
     // The queue is still usable and lost nothing (the panicking item was stored).
     assert_eq!(q.qsize(), 3);
     assert_eq!(q.unfinished_tasks(), 3);
+    // A get whose comparison panics loses nothing either (Python's heappop loses its top).
+    let q2 = q.clone();
+    let before = TOUCHY_DROPPED.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(thread::spawn(move || q2.get()).join().is_err());
+    assert_eq!(q.qsize(), 3);
+    assert_eq!(q.unfinished_tasks(), 3);
+    assert_eq!(
+        TOUCHY_DROPPED.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "no item was dropped"
+    );
+    q.shutdown(true);
+    assert_eq!(
+        TOUCHY_DROPPED.load(std::sync::atomic::Ordering::SeqCst),
+        before + 3
+    );
 }
 
 // ---- bounds and non-blocking calls ------------------------------------------------------------

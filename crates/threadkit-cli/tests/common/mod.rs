@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI integration tests: run the binary, temp dirs, waiting for files.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,11 +15,10 @@ pub(crate) fn threadkit() -> Command {
     c
 }
 
-/// Run `threadkit ARGS` with `stdin` fed to it.
-pub(crate) fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+/// Run `cmd` with `stdin` fed to it; its output.
+pub(crate) fn output_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = threadkit()
-        .args(args)
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -31,6 +32,21 @@ pub(crate) fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     out
+}
+
+/// Run `threadkit ARGS` with `stdin` fed to it.
+pub(crate) fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    output_with_stdin(threadkit().args(args), stdin)
+}
+
+/// Arguments that need not be UTF-8.
+pub(crate) fn os_args<'a>(args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a OsStr> + 'a {
+    args.iter().map(|a| OsStr::from_bytes(a))
+}
+
+/// Run `threadkit ARGS` (any bytes) in `dir`, with `stdin` fed to it.
+pub(crate) fn run_bytes_in(dir: &Path, args: &[&[u8]], stdin: &[u8]) -> Output {
+    output_with_stdin(threadkit().current_dir(dir).args(os_args(args)), stdin)
 }
 
 /// Run `threadkit ARGS` (stdin empty).

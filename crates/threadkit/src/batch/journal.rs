@@ -151,7 +151,9 @@ pub struct JournalCounts {
 /// not yet committed, never corrupts the file, and never records an input that did not finish.
 /// The journal stores the batch id it was created with; opening it for another batch, or
 /// opening a file that is not a journal or is corrupt, is a [`JournalError`] that leaves the
-/// file untouched.
+/// file untouched: an existing file is inspected read-only first (an SQLite database of another
+/// application in WAL mode keeps its `-wal` and `-shm` as they were, byte for byte), and opened
+/// for writing only once it is known to be this batch's journal.
 ///
 /// # Examples
 ///
@@ -259,65 +261,14 @@ impl Journal {
                 }
                 Err(source) => return Err(JournalError::Io { path, source }),
             }
+            // Decide on a read-only connection first: a read-write one checkpoints another
+            // application's WAL into its database and deletes its -wal/-shm when it closes.
+            Self::inspect(&path, batch_id)?;
             let conn = Connection::open_with_flags(
                 &path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(sql)?;
-            let check: Result<String, _> = conn.query_row("PRAGMA quick_check", [], |r| r.get(0));
-            match check {
-                Ok(s) if s == "ok" => {}
-                Ok(s) => return Err(JournalError::Corrupt { path, reason: s }),
-                Err(e) => {
-                    return Err(JournalError::Corrupt {
-                        path,
-                        reason: e.to_string(),
-                    })
-                }
-            }
-            let found: Result<Option<String>, _> = conn
-                .query_row(
-                    "SELECT value FROM tk_meta WHERE key = 'batch_id'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional();
-            let found = match found {
-                Ok(Some(id)) => id,
-                Ok(None) => {
-                    return Err(JournalError::NotAJournal {
-                        path,
-                        reason: "no batch id".into(),
-                    })
-                }
-                Err(e) => {
-                    return Err(JournalError::NotAJournal {
-                        path,
-                        reason: e.to_string(),
-                    })
-                }
-            };
-            if found != batch_id {
-                return Err(JournalError::OtherBatch {
-                    path,
-                    expected: batch_id.to_owned(),
-                    found,
-                });
-            }
-            let has_table: bool = conn
-                .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tk_outcomes'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(sql)?
-                > 0;
-            if !has_table {
-                return Err(JournalError::NotAJournal {
-                    path,
-                    reason: "no outcomes table".into(),
-                });
-            }
             Self::tune(&conn).map_err(sql)?;
             let empty: bool = conn
                 .query_row("SELECT NOT EXISTS (SELECT 1 FROM tk_outcomes)", [], |r| {
@@ -348,6 +299,110 @@ impl Journal {
         )
         .map_err(sql)?;
         Ok(Journal::new(conn, path, batch_id, true))
+    }
+
+    /// Checks that the existing SQLite file at `path` is a sound journal of `batch_id`, without
+    /// modifying anything: not the file, not its `-wal` and `-shm`, and creating no file.
+    ///
+    /// With no (or an empty) `-wal`, the file is opened `immutable` (no locks, no side files).
+    /// With a `-wal`, whose pages may hold the journal's tables (a run killed before its first
+    /// checkpoint), it is opened read-only with a read-only `-shm`: SQLite then reads the WAL
+    /// into private memory rather than rebuilding the shared index, and a read-only connection
+    /// never checkpoints. A `-wal` without a `-shm` cannot be read that way (SQLite would create
+    /// the `-shm`), so then only the main file is read. The schema is checked before the integrity of the whole file, so a
+    /// large database of another application is refused without being scanned.
+    fn inspect(path: &Path, batch_id: &str) -> Result<(), JournalError> {
+        let not_a_journal = |reason: String| JournalError::NotAJournal {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // A query of the schema that fails: a damaged file, or not a journal.
+        let unreadable = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            }
+            _ => not_a_journal(e.to_string()),
+        };
+        let side = |suffix: &str| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(p)
+        };
+        let has_wal = side("-wal").is_ok_and(|m| m.len() > 0);
+        // SQLite cannot read a WAL without its -shm (not even read-only) unless it may create
+        // one; with none, only the main file is read.
+        let wal_unreadable = has_wal && side("-shm").is_err();
+        let params = if has_wal && !wal_unreadable {
+            "mode=ro&readonly_shm=1"
+        } else {
+            "immutable=1"
+        };
+        let no_batch_id = || {
+            not_a_journal(if wal_unreadable {
+                "no batch id in the main file, and its -wal cannot be read without its -shm".into()
+            } else {
+                "no batch id".into()
+            })
+        };
+        let conn = Connection::open_with_flags(
+            sqlite_uri(path, params),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| JournalError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name IN ('tk_meta', 'tk_outcomes')",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(unreadable)?;
+        if !tables.iter().any(|t| t == "tk_meta") {
+            return Err(no_batch_id());
+        }
+        let found: Option<String> = conn
+            .query_row(
+                "SELECT value FROM tk_meta WHERE key = 'batch_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unreadable)?;
+        let Some(found) = found else {
+            return Err(no_batch_id());
+        };
+        if found != batch_id {
+            return Err(JournalError::OtherBatch {
+                path: path.to_path_buf(),
+                expected: batch_id.to_owned(),
+                found,
+            });
+        }
+        if !tables.iter().any(|t| t == "tk_outcomes") {
+            return Err(not_a_journal("no outcomes table".into()));
+        }
+        let check = conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0));
+        match check {
+            Ok(s) if s == "ok" => Ok(()),
+            Ok(reason) => Err(JournalError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            }),
+            Err(e) => Err(JournalError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     fn new(conn: Connection, path: PathBuf, batch_id: &str, empty: bool) -> Journal {
@@ -551,6 +606,27 @@ impl Drop for Journal {
     fn drop(&mut self) {
         let _ = self.commit();
     }
+}
+
+/// An SQLite `file:` URI for `path` with the query `params`: every byte but unreserved ones
+/// percent-encoded, so any file name (`?`, `#`, `%`, non-UTF-8 bytes) names the same file.
+fn sqlite_uri(path: &Path, params: &str) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut uri = b"file:".to_vec();
+    if path.is_absolute() {
+        // `file:///abs`: an empty authority, so a path starting with `//` is not one.
+        uri.extend_from_slice(b"//");
+    }
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b);
+        } else {
+            uri.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    uri.push(b'?');
+    uri.extend_from_slice(params.as_bytes());
+    PathBuf::from(std::ffi::OsString::from_vec(uri))
 }
 
 /// The default key of an input: a 128-bit FNV-1a hash of its `Debug` text, in hex.

@@ -25,6 +25,7 @@ use std::fmt;
 #[cfg(feature = "deadlock-detection")]
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::scope::ScopeState;
@@ -67,6 +68,12 @@ pub enum TaskError {
     /// The value was already moved out by [`Future::into_result`] through another clone of
     /// this future.
     ResultTaken,
+    /// The future was failed by [`Future::set_exception`] (an adapter's or a test's error;
+    /// Python: an exception set with `set_exception`).
+    Failed {
+        /// What the error said.
+        message: String,
+    },
 }
 
 impl fmt::Display for TaskError {
@@ -81,6 +88,7 @@ impl fmt::Display for TaskError {
             TaskError::ResultTaken => {
                 f.write_str("the result was already taken by Future::into_result")
             }
+            TaskError::Failed { message } => write!(f, "task failed: {message}"),
         }
     }
 }
@@ -214,6 +222,8 @@ type Outcome<T> = Option<Result<T, Box<TaskError>>>;
 pub(crate) struct Extra<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
+    /// Async tasks awaiting the future ([`Awaited`]), by registration id.
+    wakers: Vec<(u64, Waker)>,
     /// Where blocked readers sleep (made by the first one; each holds a clone while asleep).
     cond: Option<Arc<Condvar>>,
 }
@@ -290,6 +300,7 @@ fn new_extra<T>() -> Box<Extra<T>> {
     Box::new(Extra {
         callbacks: Vec::new(),
         waiters: Vec::new(),
+        wakers: Vec::new(),
         cond: None,
     })
 }
@@ -405,6 +416,9 @@ impl<T> Core<T> {
                 // The receiver may be gone (the waiting call returned); that is fine.
                 let _ = w.tx.send(w.index);
             }
+            for (_, waker) in extra.wakers {
+                waker.wake();
+            }
             if !extra.callbacks.is_empty() {
                 let fut = me();
                 run_callbacks(extra.callbacks, &fut);
@@ -488,6 +502,29 @@ impl<T> Core<T> {
         }
     }
 
+    /// Registers (or replaces) the waker of the awaiting task `id` unless already done;
+    /// when done, hands back the lock over the outcome instead.
+    pub(crate) fn register_waker(&self, id: u64, waker: &Waker) -> Option<DoneGuard<'_, T>> {
+        match self.watch() {
+            Err(done) => Some(done),
+            Ok(mut guard) => {
+                let wakers = &mut guard.get_or_insert_with(new_extra).wakers;
+                match wakers.iter_mut().find(|(i, _)| *i == id) {
+                    Some((_, w)) => w.clone_from(waker),
+                    None => wakers.push((id, waker.clone())),
+                }
+                None
+            }
+        }
+    }
+
+    /// Removes the waker of the awaiting task `id` (it stopped awaiting).
+    pub(crate) fn unregister_waker(&self, id: u64) {
+        if let Some(extra) = &mut *self.lock.lock() {
+            extra.wakers.retain(|(i, _)| *i != id);
+        }
+    }
+
     /// Calls `f` with a view of the stage.
     pub(crate) fn with_stage<R>(&self, f: impl FnOnce(Stage<'_, T>) -> R) -> R {
         match self.phase() {
@@ -506,9 +543,9 @@ impl<T> Core<T> {
 
 fn run_callbacks<T>(callbacks: Vec<Callback<T>>, fut: &Future<T>) {
     for cb in callbacks {
-        if let Err(payload) = unwind::catch(|| cb(fut)) {
+        if let Err(message) = unwind::catch_message(|| cb(fut)) {
             tracing::error!(
-                panic = %unwind::payload_message(&*payload),
+                panic = %message,
                 "exception calling callback for future (a done-callback panicked)"
             );
         }
@@ -523,8 +560,13 @@ pub(crate) trait TaskRef<T>: Send + Sync {
     fn core_mut(&mut self) -> &mut Core<T>;
     /// Runs the task on this thread if it is still pending; returns whether it did.
     fn run_if_pending(&self, me: &dyn Fn() -> Future<T>) -> bool;
-    /// Finishes the task with `error` if it is still pending; returns whether it did.
-    fn abort_if_pending(&self, error: TaskError, me: &dyn Fn() -> Future<T>) -> bool;
+    /// Finishes the task with `outcome` (its closure dropped unrun) if it is still pending;
+    /// hands `outcome` back when it is not.
+    fn settle_if_pending(
+        &self,
+        outcome: Result<T, TaskError>,
+        me: &dyn Fn() -> Future<T>,
+    ) -> Result<(), Result<T, TaskError>>;
 }
 
 /// A queue entry: the task seen by the worker that pops it.
@@ -602,9 +644,9 @@ where
             crate::primitive::thread_token(),
             std::sync::atomic::Ordering::Relaxed,
         );
-        let outcome = unwind::catch(job).map_err(|payload| TaskError::Panicked {
-            message: unwind::payload_message(&*payload),
-        });
+        // `catch_message`: not even a panic payload whose `Drop` panics may skip `finish`
+        // (the future would stay `RUNNING`, its readers blocked forever).
+        let outcome = unwind::catch_message(job).map_err(|message| TaskError::Panicked { message });
         #[cfg(feature = "deadlock-detection")]
         self.core
             .runner
@@ -614,20 +656,29 @@ where
         true
     }
 
-    fn abort_pending(&self, error: TaskError, me: &dyn Fn() -> Future<T>) -> bool {
-        let Some(job) = self.claim() else {
-            return false;
-        };
+    /// Finishes a still-pending task with `outcome` without running it (cancel, a pool's
+    /// shutdown, `set_result` / `set_exception`).
+    fn settle_pending(
+        &self,
+        outcome: Result<T, TaskError>,
+        me: &dyn Fn() -> Future<T>,
+    ) -> Result<(), Result<T, TaskError>> {
+        if !self.core.claim() {
+            return Err(outcome);
+        }
+        // SAFETY: this thread won the claim: no other thread accesses `job` now or ever again
+        // (only the claimant does, and a task is claimed once).
+        let job = unsafe { (*self.job.get()).take() };
         // The closure's captures are dropped before anyone can see the task finished.
-        if let Err(payload) = unwind::catch(move || drop(job)) {
+        if let Err(message) = unwind::catch_message(move || drop(job)) {
             tracing::error!(
-                panic = %unwind::payload_message(&*payload),
+                panic = %message,
                 "dropping a cancelled task's closure panicked"
             );
         }
-        self.core.finish(Err(error), me);
+        self.core.finish(outcome, me);
         self.finished();
-        true
+        Ok(())
     }
 
     fn finished(&self) {
@@ -650,8 +701,12 @@ where
     fn run_if_pending(&self, me: &dyn Fn() -> Future<T>) -> bool {
         self.execute(me)
     }
-    fn abort_if_pending(&self, error: TaskError, me: &dyn Fn() -> Future<T>) -> bool {
-        self.abort_pending(error, me)
+    fn settle_if_pending(
+        &self,
+        outcome: Result<T, TaskError>,
+        me: &dyn Fn() -> Future<T>,
+    ) -> Result<(), Result<T, TaskError>> {
+        self.settle_pending(outcome, me)
     }
 }
 
@@ -684,7 +739,7 @@ where
     }
     fn abort(self: Arc<Self>, error: TaskError) {
         let me = || queue_future(&self);
-        self.abort_pending(error, &me);
+        let _ = self.settle_pending(Err(error), &me);
     }
 }
 
@@ -970,7 +1025,8 @@ impl<T> Future<T> {
         let me = self.clone();
         if self
             .task
-            .abort_if_pending(TaskError::Cancelled, &|| me.clone())
+            .settle_if_pending(Err(TaskError::Cancelled), &|| me.clone())
+            .is_ok()
         {
             return true;
         }
@@ -1092,6 +1148,138 @@ impl<T> Future<T> {
         run_callbacks(vec![Box::new(callback) as Callback<T>], self);
     }
 }
+
+impl<T: Send + 'static> Future<T> {
+    /// A pending future that no pool runs, to be completed by [`set_result`](Future::set_result)
+    /// or [`set_exception`](Future::set_exception) (Python: `Future()`), for adapters (a
+    /// callback-based API behind a future) and tests. It can be waited for, cancelled, given
+    /// callbacks, passed to [`wait`](super::wait) / [`as_completed`](super::as_completed) and
+    /// awaited like any other.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::executor::Future;
+    ///
+    /// let fut = Future::new();
+    /// let completer = fut.clone();
+    /// std::thread::spawn(move || completer.set_result(42).unwrap());
+    /// assert_eq!(fut.into_result(), Ok(42));
+    /// ```
+    pub fn new() -> Future<T> {
+        let task: Task<T, fn() -> T> = Task {
+            core: Core::new(0, PENDING),
+            job: UnsafeCell::new(None),
+            scope: NoScope,
+        };
+        Future {
+            task: Arc::new(task),
+        }
+    }
+}
+
+impl<T: Send + 'static> Default for Future<T> {
+    fn default() -> Self {
+        Future::new()
+    }
+}
+
+impl<T> Future<T> {
+    /// Completes a pending future with `value` (Python's `set_result`); waiters, callbacks
+    /// and awaiting tasks are told. On a pool's future still in the queue this settles it
+    /// without running the task.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] with `value` handed back when the future is already running,
+    /// done or cancelled (Python's `InvalidStateError`): a future is completed once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::executor::Future;
+    ///
+    /// let fut = Future::new();
+    /// fut.set_result("done").unwrap();
+    /// assert_eq!(fut.set_result("again").unwrap_err().into_inner(), "again");
+    /// assert_eq!(fut.result(), Ok("done"));
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<(), InvalidStateError<T>> {
+        let me = self.clone();
+        match self.task.settle_if_pending(Ok(value), &|| me.clone()) {
+            Ok(()) => Ok(()),
+            Err(Ok(value)) => Err(InvalidStateError(value)),
+            Err(Err(_)) => unreachable!("settling hands back the outcome it was given"),
+        }
+    }
+
+    /// Fails a pending future with `error` (Python's `set_exception`); readers get it as
+    /// their `Err`. [`TaskError::Failed`] carries an adapter's own message.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] with `error` handed back when the future is already running,
+    /// done or cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::executor::{Future, TaskError};
+    ///
+    /// let fut = Future::<u32>::new();
+    /// let error = TaskError::Failed { message: "connection reset".into() };
+    /// fut.set_exception(error.clone()).unwrap();
+    /// assert_eq!(fut.result(), Err(error));
+    /// ```
+    pub fn set_exception(&self, error: TaskError) -> Result<(), InvalidStateError<TaskError>> {
+        let me = self.clone();
+        match self.task.settle_if_pending(Err(error), &|| me.clone()) {
+            Ok(()) => Ok(()),
+            Err(Err(error)) => Err(InvalidStateError(error)),
+            Err(Ok(_)) => unreachable!("settling hands back the outcome it was given"),
+        }
+    }
+}
+
+/// Error of [`Future::set_result`] and [`Future::set_exception`]: the future is already
+/// running, done or cancelled (Python's `InvalidStateError`). Hands the value back.
+///
+/// # Examples
+///
+/// ```
+/// let fut = threadkit::executor::Future::new();
+/// assert!(fut.cancel());
+/// let err = fut.set_result(1).unwrap_err();
+/// assert_eq!(err.to_string(), "the future is already running, done or cancelled");
+/// assert_eq!(err.into_inner(), 1);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InvalidStateError<V>(pub V);
+
+impl<V> InvalidStateError<V> {
+    /// The value that was not set.
+    ///
+    /// # Examples
+    ///
+    /// See [`InvalidStateError`].
+    pub fn into_inner(self) -> V {
+        self.0
+    }
+}
+
+impl<V> fmt::Debug for InvalidStateError<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InvalidStateError(..)")
+    }
+}
+
+impl<V> fmt::Display for InvalidStateError<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the future is already running, done or cancelled")
+    }
+}
+
+impl<V> std::error::Error for InvalidStateError<V> {}
 
 /// Moves a done task's value out (leaving `None`: taken); a failure stays in place.
 pub(crate) fn take_outcome<T>(slot: &mut Outcome<T>) -> Result<T, TaskError> {

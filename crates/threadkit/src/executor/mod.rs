@@ -63,16 +63,18 @@
 //! waiting on tasks it submitted) never deadlocks, even with one worker. Timed waits never run
 //! tasks inline. See [`Future`] for the exact rule.
 
+mod awaited;
 mod future;
 mod map;
 mod pool;
 mod scope;
 mod wait;
 
+pub use awaited::Awaited;
 #[cfg(loom)]
 #[doc(hidden)]
 pub use future::{loom_task, LoomTask};
-pub use future::{Future, ResultTimeoutError, TaskError, TryResultError};
+pub use future::{Future, InvalidStateError, ResultTimeoutError, TaskError, TryResultError};
 pub use map::{
     AsyncResult, GetTimeoutError, ItemResults, MapItemError, MapOptions, MapResults, NotReady,
     TupleFn, Unordered,

@@ -142,12 +142,13 @@ impl<T> Heap<T> {
         }
     }
 
+    /// Takes the first item out. The top is parked at the end of the vector while the last
+    /// item sifts down, and leaves only once that is done: a comparison that panics then
+    /// leaves every item in the heap (maybe out of order, never lost), where Python's
+    /// `heapq.heappop` loses the top.
     fn pop(&mut self) -> Option<T> {
-        if self.items.is_empty() {
-            return None;
-        }
-        let (top, _) = self.items.swap_remove(0);
-        let n = self.items.len();
+        let n = self.items.len().checked_sub(1)?;
+        self.items.swap(0, n);
         let mut i = 0;
         loop {
             let left = 2 * i + 1;
@@ -166,7 +167,7 @@ impl<T> Heap<T> {
             self.items.swap(child, i);
             i = child;
         }
-        Some(top)
+        self.items.pop().map(|(top, _)| top)
     }
 }
 

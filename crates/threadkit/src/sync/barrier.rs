@@ -385,7 +385,9 @@ impl Barrier {
                 st.phase = Phase::Action;
                 st.action_thread = thread_token();
                 drop(st);
-                let outcome = unwind::catch(action);
+                // `catch_message`: the barrier's state is set right below whatever the action
+                // (or the drop of its panic's payload) does.
+                let outcome = unwind::catch_message(action);
                 st = self.state.lock();
                 st.action_thread = 0;
                 if outcome.is_ok() && st.phase != Phase::Action {
@@ -395,14 +397,12 @@ impl Barrier {
                     self.cv.notify_all();
                     return Err(BarrierWaitError::Broken);
                 }
-                if let Err(payload) = outcome {
+                if let Err(message) = outcome {
                     st.phase = Phase::Broken;
                     self.leave(&mut st);
                     drop(st);
                     self.cv.notify_all();
-                    return Err(BarrierWaitError::ActionPanicked(unwind::payload_message(
-                        &*payload,
-                    )));
+                    return Err(BarrierWaitError::ActionPanicked(message));
                 }
             }
             st.count = 0;

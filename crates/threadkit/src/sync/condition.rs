@@ -1,7 +1,7 @@
 //! `threading.Condition`: [`Condition`] over a [`Lock`] or an [`RLock`], with its own queue of
 //! waiters (one flag and condition variable each, as Python's deque of per-waiter locks).
 
-use super::raw::{RSaved, RawLock, RawRLock, Wait};
+use super::raw::{RSaved, RawLock, RawRLock};
 use super::{Lock, LockGuard, RLock, RLockGuard};
 use crate::primitive::{Arc, Condvar, Mutex};
 use crate::time::{deadline_after, TimeoutOverflow};
@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 mod sealed {
-    use super::{RSaved, RawLock, RawRLock, Wait};
+    use super::{RSaved, RawLock, RawRLock};
 
     /// Which raw lock a condition releases and takes back.
     #[allow(unreachable_pub)] // sealed-trait pattern: a public name in a private module
@@ -23,10 +23,24 @@ mod sealed {
         RLock(&'a RawRLock),
     }
 
+    /// A lock given back by a waiting condition, with what it takes to take it back. It names
+    /// its own lock, so it cannot be restored onto another one.
     #[derive(Debug)]
-    pub(crate) enum Saved {
-        Lock,
-        RLock(RSaved),
+    pub(crate) enum Saved<'a> {
+        Lock(&'a RawLock),
+        RLock(&'a RawRLock, RSaved),
+    }
+
+    impl Saved<'_> {
+        /// Takes the lock back; never returns or unwinds without it (see the raw locks'
+        /// `acquire_restore`).
+        #[cfg_attr(feature = "deadlock-detection", track_caller)]
+        pub(crate) fn acquire_restore(self) {
+            match self {
+                Saved::Lock(l) => l.acquire_restore(),
+                Saved::RLock(r, s) => r.acquire_restore(s),
+            }
+        }
     }
 
     impl<'a> RawRef<'a> {
@@ -58,27 +72,16 @@ mod sealed {
         /// # Safety
         ///
         /// The calling thread must hold the lock through a guard that it does not use until
-        /// `acquire_restore`.
-        pub(crate) unsafe fn release_save(self) -> Saved {
+        /// the returned [`Saved`] has taken the lock back.
+        pub(crate) unsafe fn release_save(self) -> Saved<'a> {
             match self.0 {
                 Kind::Lock(l) => {
                     // SAFETY: the caller's guard holds the lock and lends us its hold.
                     unsafe { l.unlock() };
-                    Saved::Lock
+                    Saved::Lock(l)
                 }
                 // SAFETY: forwarded from the caller's contract.
-                Kind::RLock(r) => Saved::RLock(unsafe { r.release_save() }),
-            }
-        }
-
-        #[cfg_attr(feature = "deadlock-detection", track_caller)]
-        pub(crate) fn acquire_restore(self, saved: Saved) {
-            match (self.0, saved) {
-                (Kind::Lock(l), _) => {
-                    l.acquire(Wait::Forever);
-                }
-                (Kind::RLock(r), Saved::RLock(s)) => r.acquire_restore(s),
-                (Kind::RLock(_), Saved::Lock) => unreachable!("saved state of another lock"),
+                Kind::RLock(r) => Saved::RLock(r, unsafe { r.release_save() }),
             }
         }
     }
@@ -217,6 +220,57 @@ impl Waiter {
     fn wake(&self) {
         *self.notified.lock() = true;
         self.cv.notify_one();
+    }
+}
+
+/// Fault injection for the loom models (the deadlock detector, whose reports can unwind a
+/// wait on its way back, is not built under loom): the same unwinding, at the same point.
+#[cfg(loom)]
+mod loom_hook {
+    use std::cell::Cell;
+
+    loom::thread_local! {
+        static PANIC_AFTER_WAKE: Cell<bool> = Cell::new(false);
+    }
+
+    /// Under `--cfg loom` only: the calling thread's next [`Condition`](super::Condition) wait
+    /// panics once woken, before it takes its lock back (as a deadlock report made on the way
+    /// back does), so that a model can check the lock is held again before the panic leaves.
+    pub fn loom_panic_after_next_wake() {
+        PANIC_AFTER_WAKE.with(|p| p.set(true));
+    }
+
+    pub(super) fn maybe_panic() {
+        if PANIC_AFTER_WAKE.with(|p| p.replace(false)) {
+            panic!("injected: a report on the way back from a wait");
+        }
+    }
+}
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub use loom_hook::loom_panic_after_next_wake;
+
+/// A lock a waiting condition gave back: takes it back when finished or dropped, so that no
+/// path out of a wait (a panic included) leaves the caller's guard without its lock, as
+/// Python's `Condition.wait` restores the lock in a `finally`.
+struct Restore<'a>(Option<sealed::Saved<'a>>);
+
+impl Restore<'_> {
+    /// Takes the lock back (the normal path, with the caller's location for the detector).
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    fn finish(mut self) {
+        if let Some(saved) = self.0.take() {
+            saved.acquire_restore();
+        }
+    }
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = self.0.take() {
+            saved.acquire_restore();
+        }
     }
 }
 
@@ -451,14 +505,17 @@ impl<L: ConditionLock> Condition<L> {
         self.waiters.lock().push_back(Arc::clone(&waiter));
         // SAFETY: `raw` is the lock of the guard the caller borrows mutably for the whole
         // wait, so the hold is this thread's and nothing reaches the data until we take the
-        // lock back below.
-        let saved = unsafe { raw.release_save() };
+        // lock back below. `Restore` takes it back on every path out of here, unwinding
+        // included, before the caller's guard can be used or dropped.
+        let restore = Restore(Some(unsafe { raw.release_save() }));
         #[cfg(feature = "deadlock-detection")]
         let waiting = super::deadlock::waiting(self.deadlock_resource());
         let notified = waiter.wait(deadline);
         #[cfg(feature = "deadlock-detection")]
         drop(waiting);
-        raw.acquire_restore(saved);
+        #[cfg(loom)]
+        loom_hook::maybe_panic();
+        restore.finish();
         if notified {
             return true;
         }

@@ -463,8 +463,9 @@ impl<T: ?Sized> Deref for LockGuard<'_, T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        // SAFETY: the guard proves the lock is held by this thread's guard, so no other
-        // reference to the data exists.
+        // SAFETY: the guard proves the lock is held by this thread's guard (see `drop` for why
+        // that holds across a `Condition` wait, panics included), so no other reference to the
+        // data exists.
         unsafe { &*self.lock.data.get() }
     }
 }
@@ -481,7 +482,10 @@ impl<T: ?Sized> Drop for LockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: the guard owns the hold it was created with (the detached flag is clear, so
-        // `release()` cannot have unlocked it).
+        // `release()` cannot have unlocked it). The one code that gives the hold up while the
+        // guard lives, a `Condition` wait borrowing the guard mutably, takes it back on every
+        // path out of the wait, unwinding included (`condition::Restore`, and the detector's
+        // `track::restore`, which never leaves without the lock), so the hold is ours here.
         unsafe { self.lock.raw.unlock() }
     }
 }

@@ -139,6 +139,9 @@ mod semaphore;
 mod timer;
 
 pub use barrier::{Barrier, BarrierBuildError, BarrierBuilder, BarrierWaitError};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use condition::loom_panic_after_next_wake;
 pub use condition::{Condition, ConditionLock, NotifyError, WaitError, WaitTimeoutError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, ReleaseError};

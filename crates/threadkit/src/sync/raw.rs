@@ -175,6 +175,20 @@ impl RawLock {
         });
     }
 
+    /// Takes the lock back for a `Condition` after a wait. Never returns or unwinds without
+    /// the lock (whatever the deadlock detector's reaction or report callback does), because
+    /// the caller's guard stays alive and will unlock it.
+    #[inline]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    pub(crate) fn acquire_restore(&self) {
+        #[cfg(not(feature = "deadlock-detection"))]
+        self.mutex.lock(Wait::Forever);
+        #[cfg(feature = "deadlock-detection")]
+        deadlock::restore(&self.meta, deadlock::ResourceKind::Lock, |w| {
+            self.mutex.lock(w)
+        });
+    }
+
     /// Marks the (just acquired) lock as held without a guard.
     #[inline]
     pub(crate) fn detach(&self) {
@@ -367,11 +381,27 @@ impl RawRLock {
     }
 
     /// Takes the lock again with the levels [`release_save`](Self::release_save) returned.
+    ///
+    /// Never returns or unwinds without the lock: the owner and the levels are restored in
+    /// the same step as the mutex is taken, before the deadlock detector (feature
+    /// `deadlock-detection`) reports anything, so a report that unwinds leaves the lock
+    /// consistently owned by this thread, for the caller's guard to give back.
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     pub(crate) fn acquire_restore(&self, saved: RSaved) {
-        self.acquire(Wait::Forever, false);
-        self.count.store(saved.count, Ordering::Relaxed);
-        self.detached.store(saved.detached, Ordering::Relaxed);
+        let me = thread_token();
+        let take = |w: Wait| {
+            let got = self.mutex.lock(w);
+            if got {
+                self.owner.store(me, Ordering::Relaxed);
+                self.count.store(saved.count, Ordering::Relaxed);
+                self.detached.store(saved.detached, Ordering::Relaxed);
+            }
+            got
+        };
+        #[cfg(not(feature = "deadlock-detection"))]
+        take(Wait::Forever);
+        #[cfg(feature = "deadlock-detection")]
+        deadlock::restore(&self.meta, deadlock::ResourceKind::RLock, take);
     }
 
     #[inline]

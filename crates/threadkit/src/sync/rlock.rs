@@ -472,7 +472,10 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
 impl<T: ?Sized> Drop for RLockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the guard owns one (non-detached) level of this thread's hold.
+        // SAFETY: the guard owns one (non-detached) level of this thread's hold. A `Condition`
+        // wait that borrowed the guard gave every level up and restored them (owner, count,
+        // detached levels) in the same step as it re-took the mutex, on every path out of the
+        // wait, unwinding included (`RawRLock::acquire_restore`), so the level is ours here.
         unsafe { self.lock.raw.unlock() }
     }
 }

@@ -112,7 +112,7 @@ pub use report::{
     Holder, LockOrderInversion, OrderEdge, Report, Resource, ResourceKind, SelfDeadlock,
     StuckThread, WaitLink,
 };
-pub(crate) use track::{acquire, release, waiting, waiting_on, LockMeta, ResourceId};
+pub(crate) use track::{acquire, release, restore, waiting, waiting_on, LockMeta, ResourceId};
 pub use watchdog::{start_watchdog, Watchdog};
 
 use parking_lot::{Mutex, RwLock};
@@ -141,7 +141,10 @@ pub enum Reaction {
     Report,
     /// Panic in the thread that made the report, before it blocks: the thread closing a lock
     /// cycle, or the one re-acquiring its own lock. (The watchdog's stuck-thread reports are
-    /// only reported: there is no thread of theirs to panic in.)
+    /// only reported: there is no thread of theirs to panic in.) A lock acquisition that
+    /// panics has not taken its lock; a [`Condition`](crate::sync::Condition) wait that
+    /// panics on its way back has taken its lock again first, blocking for it if another
+    /// thread holds it, so that the caller's guard never outlives its lock.
     Panic,
     /// Print the report to stderr and abort the process: for test runs, where any report must
     /// fail the run whichever thread makes it.
@@ -202,7 +205,12 @@ static REPORTS: Mutex<VecDeque<Report>> = Mutex::new(VecDeque::new());
 /// thread that makes the report (the watchdog's thread for stuck threads), before the
 /// [`Reaction`].
 ///
-/// The callback may use threadkit's locks. A panic in it unwinds the reporting thread.
+/// The callback may use threadkit's locks. A panic in it unwinds the reporting thread, as
+/// [`Reaction::Panic`] does: from a lock acquisition, before the lock is taken (no guard is
+/// made); from a [`Condition`](crate::sync::Condition)'s wait, only once the wait's lock is
+/// held again (as Python's `Condition.wait` restores it in a `finally`), so the caller's guard
+/// stays sound. In the [`Watchdog`]'s thread the panic is caught and printed to stderr, and
+/// the watchdog keeps watching.
 ///
 /// # Examples
 ///

@@ -327,25 +327,108 @@ impl Local {
         }
         let got = lock(Wait::No)
             || (!matches!(wait, Wait::No) && {
-                let _waiting: WaitGuard<'_> = WaitGuard {
-                    shared: Some(self.begin_wait(
-                        Resource { kind, id },
-                        Some(HolderPtr {
-                            token: &meta.holder,
-                            at: &meta.at,
-                        }),
-                        at,
-                    )),
-                    _borrow: PhantomData,
-                };
+                let _waiting = self.waiting_for_lock(meta, id, kind, at);
                 lock(wait)
             });
         if got {
-            meta.holder.store(me, Relaxed);
-            meta.at.store(site_ptr(at), Relaxed);
-            self.held.borrow_mut().push(Held { id, kind, at });
+            self.record(meta, id, kind, at);
         }
         got
+    }
+
+    /// Marks `meta`'s lock as held by this thread, acquired at `at`.
+    fn record(&self, meta: &LockMeta, id: u64, kind: ResourceKind, at: Site) {
+        meta.holder.store(self.shared.token, Relaxed);
+        meta.at.store(site_ptr(at), Relaxed);
+        self.held.borrow_mut().push(Held { id, kind, at });
+    }
+
+    /// A condition taking its lock back after a wait (Python's `_acquire_restore`). Unlike
+    /// [`acquire`](Self::acquire), this never leaves without the lock, whether it returns or
+    /// a report's callback or [`Reaction::Panic`] unwinds: the caller's guard is still alive
+    /// and will unlock the lock when it drops, so leaving without it would release a lock
+    /// another thread holds (two owners, two `&mut` to the data).
+    ///
+    /// Order: try the lock without waiting (then every report below is made with the lock
+    /// held); check the order and dispatch the reports *before* blocking, so that an
+    /// inversion that deadlocks right here is still named; a report that unwinds takes the
+    /// lock back first (blocking, as Python's `finally` does); then block and record.
+    fn restore(
+        &self,
+        meta: &LockMeta,
+        kind: ResourceKind,
+        at: Site,
+        lock: &mut dyn FnMut(Wait) -> bool,
+    ) {
+        /// Takes the lock (untracked by the order graph, recorded as held) if it is dropped
+        /// before the lock was taken, i.e. on unwinding.
+        struct Retake<'a> {
+            local: &'a Local,
+            meta: &'a LockMeta,
+            id: u64,
+            kind: ResourceKind,
+            at: Site,
+            lock: &'a mut dyn FnMut(Wait) -> bool,
+            held: bool,
+        }
+        impl Retake<'_> {
+            fn take(&mut self, wait: Wait) -> bool {
+                self.held = (self.lock)(wait);
+                if self.held {
+                    self.local.record(self.meta, self.id, self.kind, self.at);
+                }
+                self.held
+            }
+        }
+        impl Drop for Retake<'_> {
+            fn drop(&mut self) {
+                if !self.held {
+                    self.take(Wait::Forever);
+                }
+            }
+        }
+
+        self.drain_foreign();
+        let id = meta.id();
+        let mut retake = Retake {
+            local: self,
+            meta,
+            id,
+            kind,
+            at,
+            lock,
+            held: false,
+        };
+        retake.take(Wait::No);
+        for report in self.check_order(id, kind, at) {
+            dispatch(report);
+        }
+        if !retake.held {
+            let _waiting = self.waiting_for_lock(meta, id, kind, at);
+            retake.take(Wait::Forever);
+        }
+    }
+
+    /// Marks this thread as blocked on `meta`'s lock (whose holder the watchdog reads live)
+    /// until the guard drops.
+    fn waiting_for_lock<'m>(
+        &self,
+        meta: &'m LockMeta,
+        id: u64,
+        kind: ResourceKind,
+        at: Site,
+    ) -> WaitGuard<'m> {
+        WaitGuard {
+            shared: Some(self.begin_wait(
+                Resource { kind, id },
+                Some(HolderPtr {
+                    token: &meta.holder,
+                    at: &meta.at,
+                }),
+                at,
+            )),
+            _borrow: PhantomData,
+        }
     }
 
     /// Fills this thread's waiting slot; the caller wraps the result in a [`WaitGuard`].
@@ -432,6 +515,22 @@ pub(crate) fn acquire(
         Ok(got) => got,
         // The thread is exiting (its thread-locals are gone): lock untracked.
         Err(_) => lock(wait),
+    }
+}
+
+/// THE tracked re-acquire of a `Condition`'s lock after a wait: as [`acquire`] with
+/// `Wait::Forever`, except that it never returns or unwinds without the lock (see
+/// `Local::restore`). No self-deadlock check: the wait's release cleared this thread's hold.
+#[inline]
+#[track_caller]
+pub(crate) fn restore(meta: &LockMeta, kind: ResourceKind, mut lock: impl FnMut(Wait) -> bool) {
+    let at = Location::caller();
+    if LOCAL
+        .try_with(|l| l.restore(meta, kind, at, &mut lock))
+        .is_err()
+    {
+        // The thread is exiting (its thread-locals are gone): lock untracked.
+        lock(Wait::Forever);
     }
 }
 

@@ -120,7 +120,16 @@ impl Watchdog {
                     }
                     drop(stopped);
                     for report in scan(threshold, &mut reported) {
-                        super::dispatch(report);
+                        // A report callback that panics must not end the watchdog (its reports
+                        // would silently stop): say so once per report and carry on.
+                        if let Err(message) =
+                            crate::unwind::catch_message(|| super::dispatch(report))
+                        {
+                            eprintln!(
+                                "threadkit: the deadlock report callback panicked in the \
+                                 watchdog (it keeps watching): {message}"
+                            );
+                        }
                     }
                     stopped = theirs.stopped.lock();
                 }
