@@ -4,9 +4,10 @@
 //! a [`LineTerm`] (its `TermLike` hook), and a [`Line`] decides when a frame reaches the
 //! terminal. That lets a writer ([`super::suspend`]) clear the bar with one short write and leave
 //! it cleared while output streams, instead of indicatif's forced clear-and-redraw around every
-//! write, which made `--bar --line-buffer` eight times slower on a flood of lines. The bar comes
-//! back with the next frame (the ticker's, at most 100 ms later) or right after the write when
-//! the last frame is older than that.
+//! write, which made `--bar --line-buffer` eight times slower on a flood of lines. The bar is
+//! drawn again right after a write while writes are sparse (a bucket of [`BURST`] redraws,
+//! refilled at [`REDRAWS_PER_SEC`]); in a flood it comes back at that rate, or with the ticker's
+//! next frame.
 //!
 //! The bar is one row: a frame is `\r`, the text, erase to the end of the row, with the cursor
 //! left at the end of the text. Clearing is `\r` and erase the row; the writer's output then
@@ -14,13 +15,16 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indicatif::TermLike;
 
-/// After a write, the bar is drawn again at once only if its last frame is at least this old;
-/// otherwise the next frame brings it back.
-const REDRAW_AFTER: Duration = Duration::from_millis(100);
+/// Redraws after writes that may follow each other at once (a group of jobs finishing together
+/// keeps the bar on screen)...
+const BURST: f64 = 4.0;
+/// ... and the sustained rate of redraws after writes (a flood of lines costs at most this many
+/// bar draws a second).
+const REDRAWS_PER_SEC: f64 = 50.0;
 
 /// Columns left free at the end of the bar's row: the terminal's `^C` echo fits there.
 const ECHO_ROOM: u16 = 3;
@@ -39,8 +43,10 @@ pub(super) struct State {
     latest: String,
     /// `latest` is on the terminal and the cursor sits at its end.
     shown: bool,
-    /// When a frame last reached the terminal.
-    drawn_at: Option<Instant>,
+    /// Redraws after writes still allowed now (a token bucket: [`BURST`], [`REDRAWS_PER_SEC`]).
+    tokens: f64,
+    /// When `tokens` was last refilled.
+    refilled_at: Instant,
     /// The bar is finished or gone: its last frame stays, nothing more is drawn.
     closed: bool,
 }
@@ -56,7 +62,8 @@ impl Line {
                     frame: String::new(),
                     latest: String::new(),
                     shown: false,
-                    drawn_at: None,
+                    tokens: BURST,
+                    refilled_at: Instant::now(),
                     closed: false,
                 }),
             })
@@ -102,11 +109,15 @@ impl State {
         }
     }
 
-    /// After a writer: the bar again, unless its last frame is recent (then the next frame
-    /// draws it).
+    /// After a writer: the bar again, unless writes come faster than the redraw budget (then
+    /// a later write or the next frame draws it).
     pub(super) fn restore(&mut self) {
-        let stale = self.drawn_at.is_none_or(|t| t.elapsed() >= REDRAW_AFTER);
-        if !self.closed && !self.latest.is_empty() && stale {
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled_at).as_secs_f64() * REDRAWS_PER_SEC;
+        self.tokens = (self.tokens + refill).min(BURST);
+        self.refilled_at = now;
+        if !self.closed && !self.latest.is_empty() && self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             self.draw();
         }
     }
@@ -116,7 +127,6 @@ impl State {
         let text: String = self.latest.chars().take(width).collect();
         self.emit(format!("\r{text}\x1b[K").as_bytes());
         self.shown = true;
-        self.drawn_at = Some(Instant::now());
     }
 
     fn emit(&self, bytes: &[u8]) {

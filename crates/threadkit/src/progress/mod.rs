@@ -198,8 +198,8 @@ pub fn write(line: impl fmt::Display) -> io::Result<()> {
 }
 
 /// Runs `f` with every live progress bar cleared from the terminal, then draws them again
-/// below what `f` wrote: at once when a bar's last frame is 100 ms old or more, else with its
-/// next frame (so a flood of writes costs one short clear each, not a redraw each).
+/// below what `f` wrote: at once, unless writes come in a flood (then at most 50 times a second,
+/// so a flood costs one short clear per write, not a redraw each).
 ///
 /// Use it around any write to the terminal while a bar may be drawn: several lines at once,
 /// stderr, a subprocess that inherits the terminal. `f` runs while the bars are held, so keep
