@@ -5,7 +5,7 @@
 //! A write that fails is not ignored: the first failure stops the run (see [`Failure`]), and
 //! nothing more is written after it, so the output is never silently cut in the middle.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
 use crate::job::{LineSink, Stream};
@@ -30,6 +30,8 @@ pub(crate) struct Printer {
     /// Held while writing; holds the first failure.
     lock: Mutex<Option<Failure>>,
     on_failure: OnceLock<OnFailure>,
+    /// stdout is a terminal: writing to it clears the progress bar first (`--bar`).
+    stdout_tty: bool,
 }
 
 impl std::fmt::Debug for Printer {
@@ -45,6 +47,7 @@ impl Printer {
             tag,
             lock: Mutex::new(None),
             on_failure: OnceLock::new(),
+            stdout_tty: io::stdout().is_terminal(),
         }
     }
 
@@ -92,16 +95,39 @@ impl Printer {
     /// Print one finished job's captured output: stdout, then stderr. A failure is kept
     /// (see [`Printer::failure`]) and ends the printing.
     pub(crate) fn job(&self, prefix: Option<&[u8]>, stdout: &Capture, stderr: &Capture) {
-        if !stdout.is_empty() {
-            self.guarded("stdout", || {
-                write_lines(&mut io::stdout().lock(), prefix, stdout, &[])
-            });
+        if stdout.is_empty() && stderr.is_empty() {
+            return;
         }
-        if !stderr.is_empty() {
-            self.guarded("stderr", || {
-                write_lines(&mut io::stderr().lock(), prefix, stderr, &[])
-            });
+        let last = if stderr.is_empty() { stdout } else { stderr };
+        self.around_bar(stderr.is_empty(), last.ends_line(), || {
+            if !stdout.is_empty() {
+                self.guarded("stdout", || {
+                    write_lines(&mut io::stdout().lock(), prefix, stdout, &[])
+                });
+            }
+            if !stderr.is_empty() {
+                self.guarded("stderr", || {
+                    write_lines(&mut io::stderr().lock(), prefix, stderr, &[])
+                });
+            }
+        });
+    }
+
+    /// Runs `write` with the progress bar (`--bar`) cleared first and drawn again below the
+    /// output, unless the output goes to stdout only and stdout is not a terminal. Output that
+    /// does not `ends_line` gets a newline on the terminal, or the bar would be drawn over it.
+    /// (Lock order: the bar's, then the printer's.)
+    fn around_bar<R>(&self, stdout_only: bool, ends_line: bool, write: impl FnOnce() -> R) -> R {
+        if stdout_only && !self.stdout_tty {
+            return write();
         }
+        threadkit::progress::suspend(|| {
+            let r = write();
+            if !ends_line && threadkit::progress::is_drawing() {
+                let _ = io::stderr().write_all(b"\n");
+            }
+            r
+        })
     }
 
     /// A line sink for one job (`--line-buffer`).
@@ -165,14 +191,20 @@ pub(crate) struct JobLines<'a> {
 impl LineSink for JobLines<'_> {
     fn lines(&self, stream: Stream, pending: &Capture, complete: &[u8]) {
         let p = self.prefix.as_deref();
-        match stream {
-            Stream::Out => self.printer.guarded("stdout", || {
-                write_lines(&mut io::stdout().lock(), p, pending, complete)
-            }),
-            Stream::Err => self.printer.guarded("stderr", || {
-                write_lines(&mut io::stderr().lock(), p, pending, complete)
-            }),
-        }
+        let ends_line = match complete.last() {
+            Some(&b) => b == b'\n',
+            None => pending.ends_line(),
+        };
+        let stdout_only = matches!(stream, Stream::Out);
+        self.printer
+            .around_bar(stdout_only, ends_line, || match stream {
+                Stream::Out => self.printer.guarded("stdout", || {
+                    write_lines(&mut io::stdout().lock(), p, pending, complete)
+                }),
+                Stream::Err => self.printer.guarded("stderr", || {
+                    write_lines(&mut io::stderr().lock(), p, pending, complete)
+                }),
+            });
     }
 }
 

@@ -413,8 +413,10 @@ impl Shared {
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
         if self.trace {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(&[&line[..], b"\n"].concat());
+            threadkit::progress::suspend(|| {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(&[&line[..], b"\n"].concat());
+            });
         }
         let sink = self
             .line_buffer
@@ -495,7 +497,7 @@ fn install_signals(
             if n == 0 {
                 flag.store(true, Ordering::SeqCst);
                 token.cancel();
-                eprintln!("threadkit: interrupted: starting no more jobs, sending TERM to the running ones (Ctrl-C again to KILL)");
+                threadkit::progress::suspend(|| eprintln!("threadkit: interrupted: starting no more jobs, sending TERM to the running ones (Ctrl-C again to KILL)"));
                 running.terminate_all(grace);
             } else {
                 running.kill_all();
@@ -744,11 +746,12 @@ fn halt_message(h: HaltSpec, now: bool) {
         HaltSpec::Count { done: true, .. } => "the done count",
         HaltSpec::Never => return,
     };
-    if now {
-        eprintln!("threadkit: halting: {what} was reached; killing the running jobs");
+    let then = if now {
+        "killing the running jobs"
     } else {
-        eprintln!("threadkit: halting: {what} was reached; waiting for the running jobs, starting no more");
-    }
+        "waiting for the running jobs, starting no more"
+    };
+    threadkit::progress::suspend(|| eprintln!("threadkit: halting: {what} was reached; {then}"));
 }
 
 /// Bytes of held-back output (`-k`) kept in memory in all; past this, output that has to

@@ -159,6 +159,8 @@ pub(crate) struct Capture {
     ram: usize,
     /// Most bytes to keep in memory.
     limit: usize,
+    /// The last byte captured (whether the output ends a line).
+    last: Option<u8>,
 }
 
 impl Default for Capture {
@@ -168,6 +170,7 @@ impl Default for Capture {
             len: 0,
             ram: 0,
             limit: RAM_PER_STREAM,
+            last: None,
         }
     }
 }
@@ -205,9 +208,17 @@ impl Capture {
         self.ram
     }
 
+    /// True if the captured bytes end with a newline.
+    pub(crate) fn ends_line(&self) -> bool {
+        self.last == Some(b'\n')
+    }
+
     /// Append `data`.
     pub(crate) fn push(&mut self, mut data: &[u8]) {
         self.len += data.len() as u64;
+        if let Some(&b) = data.last() {
+            self.last = Some(b);
+        }
         while !data.is_empty() {
             if let Some(Part::Disk { file, off, len }) = self.parts.last_mut() {
                 if *len < EXTENT {
@@ -303,6 +314,7 @@ impl Capture {
             }
         }
         self.len = 0;
+        self.last = None;
         self.ram = 0;
     }
 }

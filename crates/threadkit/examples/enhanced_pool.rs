@@ -4,12 +4,14 @@
 //! the results come back in input order and the failure is tied to its arguments.
 //!
 //! The seed sleeps 1 s between prints; this sleeps 100 ms. The progress bar (the seed's tqdm)
-//! is drawn on stderr when it is a terminal.
+//! is drawn on stderr when it is a terminal, and the tasks print with `progress::write` (the
+//! seed's print under tqdm: `tqdm.write`), so each line lands above the bar, never on it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use threadkit::batch::{Batch, Cause, FailurePolicy};
+use threadkit::progress;
 use threadkit::sync::Lock;
 
 /// The seed's `my_func(idx, lock)`: raises for 4, else prints three lines under the lock.
@@ -19,8 +21,9 @@ fn my_func(idx: usize, lock: Arc<Lock<()>>) -> Result<usize, String> {
     }
     for i in 0..3 {
         lock.acquire();
-        println!("{idx} -> {i}");
+        let printed = progress::write(format_args!("{idx} -> {i}"));
         lock.release().expect("held by this thread");
+        printed.map_err(|e| format!("cannot print: {e}"))?;
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(idx)

@@ -89,7 +89,9 @@
 //! so far, the rate and the ETA; it counts finished items, is hidden when stderr is not a
 //! terminal, and costs nothing measurable: workers bump atomic counters once per chunk and a
 //! ticker thread redraws (no lock per item). [`Batch::progress_sink`] takes any
-//! [`ProgressSink`].
+//! [`ProgressSink`]. An item function that prints while the bar is drawn uses
+//! [`progress::write`](crate::progress::write) (Python's `tqdm.write`): the line appears above
+//! the bar instead of on its row.
 //!
 //! A [`CancelToken`] stops a run from anywhere: scheduling stops, running items finish (or are
 //! abandoned after [`grace`](Batch::grace)), the rest are [`Cause::Cancelled`].

@@ -102,3 +102,5 @@ pub(crate) fn parks(_: ()) {
 pub(crate) fn aborts(_: ()) {
     std::process::abort();
 }
+
+pub(crate) mod pty;
