@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use threadkit::batch::{
-    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, Threshold,
+    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, Task, Threshold,
 };
 
 use crate::job::{self, Attempt, Limits, LineSink, Running};
@@ -104,8 +104,6 @@ pub(crate) struct JobFailed {
     ran: Box<Ran>,
     /// Stopped by `--halt now` or Ctrl-C rather than failing on its own.
     interrupted: bool,
-    /// False when a stop came before the job could start (nothing ran).
-    started: bool,
 }
 
 impl fmt::Display for JobFailed {
@@ -226,6 +224,9 @@ pub(crate) struct Outcome {
     pub(crate) succeeded: u64,
     /// Jobs skipped thanks to the journal.
     pub(crate) skipped: u64,
+    /// Jobs never started because the run stopped first (Ctrl-C, a halt): not journaled, so
+    /// `--resume` runs them.
+    pub(crate) not_started: u64,
     /// A `--halt success=`/`done=` condition was met.
     pub(crate) halted_on_count: bool,
     /// The run was halted (any `--halt`).
@@ -296,8 +297,14 @@ impl Shared {
                 *n = start + *delay;
                 start - now
             };
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
+            // In steps, so that Ctrl-C or a halt during a long delay is seen promptly.
+            let until = Instant::now() + wait;
+            while !self.running.stopping() && !self.token.is_cancelled() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(20)));
             }
         }
     }
@@ -347,27 +354,16 @@ impl Shared {
     }
 
     /// One attempt of one job: the batch task.
-    fn attempt(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
+    fn attempt(&self, job: &JobInput) -> Result<Succeeded, Cause<JobFailed>> {
         self.live.fetch_add(1, Ordering::SeqCst);
-        let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         self.wait_turn();
-        if self.running.stopping() {
-            // Handed over just as a stop came: do not start it.
+        if self.running.stopping() || self.token.is_cancelled() {
+            // Handed over just as a stop came, or the stop came during `--delay`: do not start
+            // it. The batch runner reports it as not started (not journaled).
             self.live.fetch_sub(1, Ordering::SeqCst);
-            let attempt = job::Attempt::not_started();
-            let ran = Box::new(Ran {
-                seq: job.seq,
-                args: job.args.clone(),
-                attempts,
-                line: String::new(),
-                attempt,
-            });
-            return Err(JobFailed {
-                ran,
-                interrupted: true,
-                started: false,
-            });
+            return Err(Cause::NotStarted);
         }
+        let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = self.take_slot();
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
@@ -405,12 +401,36 @@ impl Shared {
                 ran: Some(ran),
             })
         } else {
-            Err(JobFailed {
-                ran,
-                interrupted,
-                started: true,
-            })
+            Err(Cause::Error(JobFailed { ran, interrupted }))
         }
+    }
+}
+
+/// The batch task: one attempt of one job, which may find the run stopped before it starts.
+struct JobTask(Arc<Shared>);
+
+impl Task<JobInput> for JobTask {
+    type Output = Succeeded;
+    type Error = JobFailed;
+
+    fn run(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
+        self.0.attempt(job).map_err(|cause| match cause {
+            Cause::Error(e) => e,
+            _ => JobFailed {
+                ran: Box::new(Ran {
+                    seq: job.seq,
+                    args: job.args.clone(),
+                    attempts: job.attempts.load(Ordering::Relaxed),
+                    line: String::new(),
+                    attempt: job::Attempt::not_started(),
+                }),
+                interrupted: true,
+            },
+        })
+    }
+
+    fn attempt(&self, job: &JobInput) -> Result<Succeeded, Cause<JobFailed>> {
+        self.0.attempt(job)
     }
 }
 
@@ -472,12 +492,11 @@ pub(crate) fn run(
         token: token.clone(),
         counts: HaltCounts::default(),
     });
-    let task_shared = shared.clone();
     let policy = match plan.halt {
         HaltSpec::Fail(p) => p,
         _ => FailurePolicy::CollectAll,
     };
-    let mut batch = Batch::new(move |job: &JobInput| task_shared.attempt(job))
+    let mut batch = Batch::with_task(JobTask(shared.clone()))
         .workers(plan.slots)
         .chunk_size(1)
         // No job waits in a queue: a job is handed to a worker only when a slot is free, so a
@@ -495,6 +514,7 @@ pub(crate) fn run(
     if !plan.keep_order {
         batch = batch.unordered();
     }
+    let journaled = plan.journal.is_some();
     if let Some((journal, retry_failed)) = plan.journal.take() {
         batch = batch
             .journal(journal)
@@ -513,7 +533,6 @@ pub(crate) fn run(
                 continue;
             }
             Err(f) => match f.cause {
-                Cause::Error(e) if !e.started => continue,
                 Cause::Error(e) => {
                     if !e.interrupted {
                         out.failed += 1;
@@ -538,7 +557,8 @@ pub(crate) fn run(
                     out.failed += 1;
                     continue;
                 }
-                Cause::Cancelled | Cause::NotRun => {
+                Cause::Cancelled | Cause::NotStarted => {
+                    out.not_started += u64::from(matches!(f.cause, Cause::NotStarted));
                     if !out.halted && !interrupted.load(Ordering::SeqCst) {
                         out.halted = true;
                         halt_message(plan.halt, halt_now);
@@ -599,6 +619,17 @@ pub(crate) fn run(
     }
     out.interrupted = interrupted.load(Ordering::SeqCst);
     out.total = stream.summary().total;
+    if out.not_started > 0 {
+        eprintln!(
+            "threadkit: {} jobs not started{}",
+            out.not_started,
+            if journaled {
+                "; --resume runs them"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(e) = journal_error {
         anyhow::bail!("{e}; the run stopped early");
     }

@@ -71,10 +71,6 @@ fn resume_after_sigkill_loses_nothing_and_runs_nothing_twice() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut got: Vec<u32> = lines(&d.path("runs"))
-        .iter()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    got.sort();
+    let got = sorted_numbers(&d.path("runs"));
     assert_eq!(got, (1..=20).collect::<Vec<u32>>(), "each job exactly once");
 }

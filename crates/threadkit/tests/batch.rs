@@ -94,7 +94,7 @@ fn every_input_has_one_outcome_with_errors_and_panics() {
 }
 
 #[test]
-fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
+fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_started() {
     let n = 10_000u64;
     let report = Batch::new(|i: &u64| if *i == 100 { Err("boom") } else { Ok(*i) })
         .workers(2)
@@ -106,8 +106,8 @@ fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
     let s = report.summary();
     assert_eq!(s.total, n);
     assert_eq!(s.errors, 1);
-    assert!(s.not_run > 0, "{s:?}");
-    assert_eq!(s.succeeded + s.errors + s.not_run, n);
+    assert!(s.not_started > 0, "{s:?}");
+    assert_eq!(s.succeeded + s.errors + s.not_started, n);
     assert_eq!(s.stopped, Some(StopReason::Halted));
     assert_eq!(report.exit_code(), 2);
     for (i, o) in report.outcomes().enumerate() {
@@ -117,7 +117,7 @@ fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
                 assert_eq!(f.index, i as u64);
                 match f.cause {
                     Cause::Error(_) => assert_eq!(i, 100),
-                    Cause::NotRun => {
+                    Cause::NotStarted => {
                         assert_eq!(f.attempts, 0);
                         assert_eq!(f.input.value(), Some(&(i as u64)));
                     }
@@ -142,7 +142,7 @@ fn halt_soon_after_n_failures() {
     assert!(s.errors >= 5, "{s:?}");
     // Items already running when the fifth failure landed may fail too.
     assert!(s.errors <= 5 + workers as u64, "{s:?}");
-    assert!(s.not_run > 2_000, "{s:?}");
+    assert!(s.not_started > 2_000, "{s:?}");
     assert_eq!(s.total, 3_000);
 }
 
@@ -157,7 +157,7 @@ fn halt_percent_of_finished_items() {
         .unwrap();
     let s = report.summary();
     assert_eq!(s.stopped, Some(StopReason::Halted));
-    assert!(s.not_run > 4_000, "{s:?}");
+    assert!(s.not_started > 4_000, "{s:?}");
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn halt_now_cancels_running_items_without_waiting_for_them() {
     assert_eq!(report.summary().total, 10);
     for x in &o[2..] {
         let f = x.unwrap_err();
-        assert!(f.cause == Cause::NotRun, "{f:?}");
+        assert!(f.cause == Cause::NotStarted, "{f:?}");
     }
     release.open();
 }
@@ -295,13 +295,15 @@ fn cancel_token_stops_the_run() {
     assert_eq!(s.total, n);
     assert_eq!(s.stopped, Some(StopReason::Cancelled));
     assert_eq!(report.exit_code(), 3);
-    assert!(s.cancelled > n / 2, "{s:?}");
-    assert_eq!(s.succeeded + s.cancelled, n);
+    assert!(s.not_started > n / 2, "{s:?}");
+    assert_eq!(s.succeeded + s.not_started, n);
+    assert_eq!(s.failed(), 0, "items that never started are no failures");
     assert!(report.outcome(50).unwrap().is_ok());
     for (i, o) in report.outcomes().enumerate() {
         if let Err(f) = o {
             assert_eq!(f.index, i as u64);
-            assert_eq!(f.cause, Cause::Cancelled);
+            assert_eq!(f.cause, Cause::NotStarted);
+            assert_eq!(f.attempts, 0);
         }
     }
 }
@@ -327,7 +329,7 @@ fn cancel_with_grace_abandons_running_items() {
     .unwrap();
     assert!(t0.elapsed() < Duration::from_secs(10));
     let s = report.summary();
-    assert_eq!((s.total, s.cancelled), (5, 5), "{s:?}");
+    assert_eq!((s.total, s.cancelled, s.not_started), (5, 1, 4), "{s:?}");
     release.open();
 }
 
@@ -623,7 +625,7 @@ fn tracked_runs_under_churn_give_one_outcome_per_input() {
             }
         }
         assert_eq!(
-            s.succeeded + s.errors + s.panics + s.timeouts + s.cancelled + s.not_run,
+            s.succeeded + s.errors + s.panics + s.timeouts + s.cancelled + s.not_started,
             n,
             "{s:?}"
         );

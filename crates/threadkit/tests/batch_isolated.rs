@@ -184,7 +184,7 @@ fn fail_fast_counts_a_crash_as_a_failure() {
     let s = report.summary();
     assert_eq!(s.succeeded, 3);
     assert_eq!(s.crashes, 1);
-    assert_eq!(s.not_run, 16, "{s:?}");
+    assert_eq!(s.not_started, 16, "{s:?}");
     assert_eq!(report.exit_code(), 2);
 }
 

@@ -176,6 +176,91 @@ fn failed_items_are_reported_again_or_rerun_on_request() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A task that waits for its turn (as the `threadkit` command's `--delay` does) and finds the run
+/// cancelled meanwhile: it never started.
+struct Turns {
+    token: threadkit::batch::CancelToken,
+    stop_at: u32,
+}
+
+impl threadkit::batch::Task<u32> for Turns {
+    type Output = u32;
+    type Error = String;
+    fn run(&self, i: &u32) -> Result<u32, String> {
+        if *i == self.stop_at {
+            self.token.cancel();
+        }
+        Ok(*i)
+    }
+    fn attempt(&self, i: &u32) -> Result<u32, Cause<String>> {
+        if self.token.is_cancelled() {
+            return Err(Cause::NotStarted);
+        }
+        self.run(i).map_err(Cause::Error)
+    }
+}
+
+#[test]
+fn items_that_never_started_are_counted_apart_and_run_on_resume() {
+    let dir = scratch("not-started");
+    let path = dir.join("j.db");
+    let token = threadkit::batch::CancelToken::new();
+    let first = Batch::with_task(Turns {
+        token: token.clone(),
+        stop_at: 9,
+    })
+    .workers(3)
+    .chunk_size(1)
+    .retry(threadkit::batch::Retry::new(2))
+    .cancel_token(token)
+    .progress(false)
+    .journal(Journal::open(&path, "turns").unwrap())
+    .run(0..40u32)
+    .unwrap();
+    let s = first.summary().clone();
+    assert_eq!(s.total, 40);
+    assert!(s.not_started > 0, "{s:?}");
+    assert_eq!(s.succeeded + s.not_started, 40, "{s:?}");
+    assert_eq!((s.failed(), s.errors, s.retries), (0, 0, 0), "{s:?}");
+    assert_eq!(s.unfinished(), s.not_started);
+    assert!(!first.is_success());
+    assert_eq!(first.exit_code(), 3);
+    for f in first.failures() {
+        assert_eq!((&f.cause, f.attempts), (&Cause::NotStarted, 0), "{f:?}");
+    }
+    let text = first.to_string();
+    assert!(
+        text.contains(&format!("{} not started", s.not_started)),
+        "{text}"
+    );
+    assert!(text.contains("0 failed"), "{text}");
+    let counts = Journal::open(&path, "turns").unwrap().counts().unwrap();
+    assert_eq!(
+        (counts.done, counts.failed),
+        (s.succeeded, 0),
+        "never journaled as finished"
+    );
+
+    // Resumed: only the items that never started run.
+    let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r2 = ran.clone();
+    let again = Batch::new(move |i: &u32| -> Result<u32, String> {
+        r2.lock().unwrap().push(*i);
+        Ok(*i)
+    })
+    .progress(false)
+    .journal(Journal::open(&path, "turns").unwrap())
+    .run(0..40u32)
+    .unwrap();
+    assert!(again.is_success());
+    assert_eq!(again.summary().skipped, s.succeeded);
+    let mut ran = ran.lock().unwrap().clone();
+    ran.sort();
+    let never: Vec<u32> = first.failures().map(|f| f.index as u32).collect();
+    assert_eq!(ran, never);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_journal_of_another_batch_is_refused_and_left_untouched() {
     let dir = scratch("other");

@@ -41,7 +41,7 @@
 //!
 //! By default every input runs and failures are collected ([`FailurePolicy::CollectAll`], the
 //! seed's `handle_exceptions=True`). [`FailurePolicy::FailFast`] stops scheduling at the first
-//! failure; items already running finish, and the rest are reported [`Cause::NotRun`] — still
+//! failure; items already running finish, and the rest are reported [`Cause::NotStarted`] — still
 //! one outcome per input. GNU parallel's `--halt` is there too:
 //! `"soon,fail=5"` / `"now,fail=10%"` parse into a [`FailurePolicy`] ([`Halt`]). With `now`,
 //! running items are reported [`Cause::Cancelled`] at once.
@@ -57,7 +57,7 @@
 //!     .run(0..100u32)
 //!     .unwrap();
 //! assert_eq!(report.summary().total, 100);
-//! assert!(report.failures().any(|f| f.cause == Cause::NotRun));
+//! assert!(report.failures().any(|f| f.cause == Cause::NotStarted));
 //! assert_eq!(report.exit_code(), 2); // halted
 //! ```
 //!
@@ -92,9 +92,39 @@
 //! [`ProgressSink`].
 //!
 //! A [`CancelToken`] stops a run from anywhere: scheduling stops, running items finish (or are
-//! abandoned after [`grace`](Batch::grace)), the rest are [`Cause::Cancelled`].
-//! [`Batch::ctrl_c`] does the same on the first Ctrl-C and stops at once on the second; the
-//! partial report comes back as usual and [`Report::exit_code`] is 130.
+//! abandoned after [`grace`](Batch::grace), reported [`Cause::Cancelled`]), the rest are
+//! [`Cause::NotStarted`]. [`Batch::ctrl_c`] does the same on the first Ctrl-C and stops at
+//! once on the second; the partial report comes back as usual and [`Report::exit_code`] is 130.
+//!
+//! An item that never started is not a failure: [`Summary::not_started`] counts it apart from
+//! [`Summary::failed`], the journal does not record it, and a resumed run runs it. A task that
+//! waits for its turn before it really starts (a rate limit, a delay) can say it never started
+//! by returning [`Cause::NotStarted`] from [`Task::attempt`]:
+//!
+//! ```
+//! use threadkit::batch::{Batch, CancelToken, Cause, Task};
+//!
+//! struct Polite(CancelToken);
+//! impl Task<u32> for Polite {
+//!     type Output = u32;
+//!     type Error = String;
+//!     fn run(&self, x: &u32) -> Result<u32, String> {
+//!         Ok(x * 2)
+//!     }
+//!     fn attempt(&self, x: &u32) -> Result<u32, Cause<String>> {
+//!         // ... wait for a turn here; then, if the run was stopped meanwhile:
+//!         if self.0.is_cancelled() {
+//!             return Err(Cause::NotStarted);
+//!         }
+//!         self.run(x).map_err(Cause::Error)
+//!     }
+//! }
+//!
+//! let token = CancelToken::new();
+//! token.cancel();
+//! let r = Batch::with_task(Polite(token)).progress(false).run(0..3u32).unwrap();
+//! assert_eq!((r.summary().not_started, r.summary().failed()), (3, 0));
+//! ```
 //!
 //! ## Threads
 //!
@@ -761,7 +791,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     }
 
     /// Stops the run when `token` is cancelled: scheduling stops, running items finish (see
-    /// [`grace`](Batch::grace)), the rest are [`Cause::Cancelled`].
+    /// [`grace`](Batch::grace)), the rest are [`Cause::NotStarted`].
     ///
     /// # Examples
     ///
@@ -771,7 +801,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     /// let token = CancelToken::new();
     /// token.cancel();
     /// let r = Batch::infallible(|x: &u8| *x).cancel_token(token).progress(false).run(0..10u8).unwrap();
-    /// assert_eq!(r.summary().cancelled, 10);
+    /// assert_eq!(r.summary().not_started, 10);
     /// ```
     pub fn cancel_token(mut self, token: CancelToken) -> Self {
         self.cfg.cancel = Some(token);
@@ -780,7 +810,8 @@ impl<I, K: Task<I>> Batch<I, K> {
 
     /// Handles Ctrl-C (SIGINT) during the run: the first stops scheduling and gives running
     /// items the grace period (default 10 s), the second stops at once; the run returns its
-    /// partial report, the rest [`Cause::Cancelled`]. Outside runs, Ctrl-C keeps its default
+    /// partial report: the items stopped while running [`Cause::Cancelled`], those that never
+    /// started [`Cause::NotStarted`]. Outside runs, Ctrl-C keeps its default
     /// action (the process ends).
     ///
     /// # Examples

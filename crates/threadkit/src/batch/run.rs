@@ -302,14 +302,12 @@ impl<K> Shared<K> {
         self.stop.fetch_max(level, Ordering::SeqCst);
     }
 
-    fn stop_cause<E>(&self) -> Cause<E> {
-        match self.reason.load(Ordering::SeqCst) {
-            REASON_HALT => Cause::NotRun,
-            _ => Cause::Cancelled,
+    /// Counts a finished item's failure for progress and the halt policy; an item the run did
+    /// not finish (cancelled, not started) is no failure.
+    fn note_failure<E>(&self, cause: &Cause<E>, finished_hint: u64) {
+        if !cause.is_failure() {
+            return;
         }
-    }
-
-    fn note_failure(&self, finished_hint: u64) {
         let failed = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(h) = self.halt {
             let finished = self.done.load(Ordering::Relaxed) + finished_hint;
@@ -340,12 +338,13 @@ impl<K> Shared<K> {
             attempt += 1;
             let cause = match unwind::catch(|| self.task.attempt(input)) {
                 Ok(Ok(v)) => return (Ok(v), attempt),
+                Ok(Err(Cause::NotStarted)) => return (Err(Cause::NotStarted), attempt - 1),
                 Ok(Err(cause)) => cause,
                 Err(payload) => Cause::Panic {
                     message: unwind::payload_message(&*payload),
                 },
             };
-            if attempt >= max || self.level() != RUN {
+            if attempt >= max || self.level() != RUN || !cause.is_failure() {
                 return (Err(cause), attempt);
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
@@ -427,7 +426,7 @@ fn failure<T, I, E>(
 }
 
 /// Outcome counts by kind, in [`Cause`] order after `Ok`: ok, error, panic, timeout,
-/// cancelled, not run, journaled, crashed.
+/// cancelled, not started, journaled, crashed.
 type Counts = [u64; 8];
 
 fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
@@ -438,7 +437,7 @@ fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
             Cause::Panic { .. } => 2,
             Cause::Timeout { .. } => 3,
             Cause::Cancelled => 4,
-            Cause::NotRun => 5,
+            Cause::NotStarted => 5,
             Cause::Journaled { .. } => 6,
             Cause::Crashed { .. } => 7,
         },
@@ -640,7 +639,7 @@ where
         for (k, input) in chunk.items.drain(..).enumerate() {
             let index = base + k as u64;
             if sh.check() != RUN {
-                let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
+                let o = failure(index, FailedInput::Value(input), 0, Cause::NotStarted);
                 counts[kind(&o)] += 1;
                 emit.push(index, o);
                 continue;
@@ -655,7 +654,7 @@ where
                 );
                 if sh.stop.load(Ordering::SeqCst) != RUN {
                     if running.lock().remove(&index).is_some() {
-                        let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
+                        let o = failure(index, FailedInput::Value(input), 0, Cause::NotStarted);
                         counts[kind(&o)] += 1;
                         emit.push(index, o);
                     }
@@ -684,7 +683,7 @@ where
                     emit.push(index, Ok(v));
                 }
                 Err(cause) => {
-                    sh.note_failure(emit.len as u64 + 1);
+                    sh.note_failure(&cause, emit.len as u64 + 1);
                     let o = failure(index, FailedInput::Value(input), attempts, cause);
                     counts[kind(&o)] += 1;
                     emit.push(index, o);
@@ -785,8 +784,9 @@ fn plain_failure<K, I>(
 ) where
     K: Task<I>,
 {
-    sh.note_failure(emit.len as u64 + 1);
-    let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
+    sh.note_failure(&cause, emit.len as u64 + 1);
+    let attempts = u32::from(!matches!(cause, Cause::NotStarted));
+    let o = failure(index, FailedInput::Debug(String::new()), attempts, cause);
     counts[kind(&o)] += 1;
     fix.push((k, emit.out.len()));
     emit.push(index, o);
@@ -1399,7 +1399,7 @@ where
                             chunk.start + k as u64,
                             FailedInput::Value(input),
                             0,
-                            self.sh.stop_cause(),
+                            Cause::NotStarted,
                         )
                     })
                     .collect();
@@ -1442,7 +1442,7 @@ where
             self.in_flight -= 1;
             self.abandoned += 1;
             if matches!(cause, Cause::Timeout { .. }) {
-                self.sh.note_failure(1);
+                self.sh.note_failure(&cause, 1);
             }
             let o = failure(index, FailedInput::Debug(r.debug), 1, cause);
             self.record(index, std::slice::from_ref(&o));
@@ -1501,7 +1501,7 @@ where
                 index,
                 FailedInput::Value(input),
                 0,
-                self.sh.stop_cause(),
+                Cause::NotStarted,
             ));
         }
         if !outcomes.is_empty() {
