@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use threadkit::batch::{
-    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, Task, Threshold,
+    Batch, CancelToken, Cause, Durability, FailurePolicy, Halt, HaltWhen, Journal, Retry, Task,
+    Threshold,
 };
 
 use crate::job::{self, Attempt, Limits, LineSink, Running};
@@ -516,12 +517,22 @@ pub(crate) fn run(
     }
     let journaled = plan.journal.is_some();
     if let Some((journal, retry_failed)) = plan.journal.take() {
+        // Each finished job is committed before it counts as done (before its output is printed
+        // and its joblog line written), and each job's start before it starts: after a kill -9,
+        // exactly the jobs that were running run again.
         batch = batch
-            .journal(journal)
+            .journal(journal.durability(Durability::PerItem))
             .journal_key(|j: &JobInput| j.key.clone())
             .retry_failed(retry_failed);
     }
     let mut stream = batch.stream(inputs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let were_running = stream.summary().running_at_last_stop;
+    if were_running > 0 {
+        eprintln!(
+            "threadkit: {were_running} jobs were running when the last run with this journal \
+             died; they run again"
+        );
+    }
     let mut out = Outcome::default();
     let halt_now = plan.halt.when() == Some(HaltWhen::Now);
     let mut finished = 0u64;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use threadkit::batch::{Batch, Cause, Journal, JournalError};
+use threadkit::batch::{Batch, Cause, Durability, Journal, JournalError};
 
 const CHILD_ENV: &str = "THREADKIT_BATCH_JOURNAL_CHILD";
 const N: u64 = 3_000;
@@ -20,10 +20,16 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The batch both the killed child and the resuming parent run: each execution appends the
-/// input to `log` (one line, written with O_APPEND) before returning.
-fn run_batch(journal: &Path, log: &Path) -> threadkit::batch::Report<u64, u64, String> {
+/// input to `log` (one line, written with O_APPEND) before returning. With per-item durability,
+/// four items at a time are handed out (one per worker), so those handed out are those
+/// running.
+fn run_batch(
+    journal: &Path,
+    log: &Path,
+    per_item: bool,
+) -> threadkit::batch::Report<u64, u64, String> {
     let log = log.to_path_buf();
-    Batch::new(move |i: &u64| -> Result<u64, String> {
+    let mut batch = Batch::new(move |i: &u64| -> Result<u64, String> {
         std::thread::sleep(Duration::from_millis(1));
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -35,11 +41,17 @@ fn run_batch(journal: &Path, log: &Path) -> threadkit::batch::Report<u64, u64, S
         Ok(i * 3)
     })
     .workers(4)
-    .progress(false)
-    .journal(Journal::open(journal, "journal-kill-test").unwrap())
-    .journal_key(|i: &u64| i.to_string())
-    .run(0..N)
-    .unwrap()
+    .progress(false);
+    let mut journal = Journal::open(journal, "journal-kill-test").unwrap();
+    if per_item {
+        batch = batch.chunk_size(1).window(4);
+        journal = journal.durability(Durability::PerItem);
+    }
+    batch
+        .journal(journal)
+        .journal_key(|i: &u64| i.to_string())
+        .run(0..N)
+        .unwrap()
 }
 
 fn executions(log: &Path) -> Vec<u64> {
@@ -52,21 +64,36 @@ fn executions(log: &Path) -> Vec<u64> {
 
 #[test]
 fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
+    kill_and_resume(
+        "resume_after_sigkill_loses_nothing_and_redoes_nothing_done",
+        false,
+    );
+}
+
+/// Per-item durability: what runs again after a SIGKILL is at most the items that were
+/// running, and the resumed run says how many those were.
+#[test]
+fn per_item_durability_reruns_only_the_items_running_at_sigkill() {
+    kill_and_resume(
+        "per_item_durability_reruns_only_the_items_running_at_sigkill",
+        true,
+    );
+}
+
+/// Runs the batch in a child (this test binary re-executed as `test`), SIGKILLs it once the
+/// journal shows progress, resumes it here and checks that nothing was lost or done twice
+/// that was recorded as done.
+fn kill_and_resume(test: &str, per_item: bool) {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
         // The child: run until killed.
         let dir = PathBuf::from(dir);
-        run_batch(&dir.join("j.db"), &dir.join("exec1.log"));
+        run_batch(&dir.join("j.db"), &dir.join("exec1.log"), per_item);
         return;
     }
-    let dir = scratch("kill");
+    let dir = scratch(test);
     let journal = dir.join("j.db");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "resume_after_sigkill_loses_nothing_and_redoes_nothing_done",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &dir)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -107,7 +134,7 @@ fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
     // Never marked done without having run.
     assert!(done_before.is_subset(&first_run));
 
-    let report = run_batch(&journal, &dir.join("exec2.log"));
+    let report = run_batch(&journal, &dir.join("exec2.log"), per_item);
     assert!(report.is_success(), "{report}");
     assert_eq!(report.summary().total, N);
     assert_eq!(report.summary().skipped, done_before.len() as u64);
@@ -124,6 +151,17 @@ fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
     // Nothing recorded as done ran again; every input ran in one run or the other.
     assert!(done_before.is_disjoint(&second_set));
     assert_eq!(done_before.len() + second_set.len(), N as usize);
+    if per_item {
+        // Ran in both runs: finished, but not yet recorded, when the kill came.
+        let again = first_run.intersection(&second_set).count() as u64;
+        let running = report.summary().running_at_last_stop;
+        assert!(
+            again <= running && running <= 4,
+            "{again} ran again, {running} were running"
+        );
+    } else {
+        assert_eq!(report.summary().running_at_last_stop, 0);
+    }
     let j = Journal::open(&journal, "journal-kill-test").unwrap();
     assert_eq!(j.counts().unwrap().done, N);
     drop(j);

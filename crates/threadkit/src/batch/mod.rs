@@ -159,8 +159,23 @@
 //! an SQLite file under a stable key per input ([`Batch::journal_key`], by default a hash of the
 //! input's `Debug` text). Run the same batch again with the same journal and the inputs already
 //! done are skipped (their values come from the journal); failed ones are reported again, or
-//! rerun with [`Batch::retry_failed`]. A killed process loses at most the outcomes of the last
-//! fraction of a second; see [`Journal`].
+//! rerun with [`Batch::retry_failed`].
+//!
+//! What runs again on resume:
+//!
+//! - **Items that did not finish** run again: those never started ([`Cause::NotStarted`]:
+//!   after Ctrl-C, a cancellation, a halt) and those stopped while running
+//!   ([`Cause::Cancelled`]) are not recorded.
+//! - **After a kill** (SIGKILL, a crash), it depends on the journal's [`Durability`]. With
+//!   [`Durability::PerItem`] each outcome is committed before the run yields it and each
+//!   item's start before a worker gets it: exactly the items handed to workers and not yet
+//!   yielded run again (with [`chunk_size(1)`](Batch::chunk_size) and a
+//!   [`window`](Batch::window) of one item per worker, the items that were running), and the
+//!   resumed run counts them in [`Summary::running_at_last_stop`]. With the default
+//!   [`Durability::Group`], outcomes are committed in groups (2,048 outcomes or 200 ms):
+//!   a kill also re-runs the items finished in the last group window.
+//! - Nothing recorded as done runs again, and a kill never leaves an item recorded as done
+//!   that did not finish, nor a corrupt file.
 //!
 //! # Python
 //!
@@ -187,7 +202,7 @@ use std::time::Duration;
 pub use cancel::CancelToken;
 pub use isolated::Isolated;
 #[cfg(feature = "journal")]
-pub use journal::{Journal, JournalCounts, JournalError};
+pub use journal::{Durability, Journal, JournalCounts, JournalError};
 pub use outcome::{Cause, FailedInput, Failure, Outcome, Outcomes, Report, StopReason, Summary};
 pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
 pub use run::Stream;

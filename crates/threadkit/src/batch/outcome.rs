@@ -300,6 +300,12 @@ pub struct Summary {
     pub crashes: u64,
     /// Items skipped because the journal already had their outcome.
     pub skipped: u64,
+    /// With a journal of [`Durability::PerItem`](crate::batch::Durability::PerItem): the
+    /// items an earlier run with this journal had handed to its workers and not finished when
+    /// it died (killed: their start was recorded, their outcome not); with one item per
+    /// worker, the items that were running. Those in this run's input run again; nothing else
+    /// that earlier run started does. 0 otherwise.
+    pub running_at_last_stop: u64,
     /// Retries made (attempts beyond the first), over all items.
     pub retries: u64,
     /// Wall-clock time of the run.
@@ -430,6 +436,13 @@ impl fmt::Display for Summary {
         }
         if self.skipped > 0 {
             write!(f, "; {} taken from the journal", self.skipped)?;
+        }
+        if self.running_at_last_stop > 0 {
+            write!(
+                f,
+                "; {} were running when an earlier run died, and ran again",
+                self.running_at_last_stop
+            )?;
         }
         if self.retries > 0 {
             write!(f, "; {} retries", self.retries)?;

@@ -1008,6 +1008,19 @@ where
             None
         };
         let cancel = cfg.cancel.clone();
+        let mut summary = Summary::default();
+        #[cfg(feature = "journal")]
+        let mut journal = journal;
+        #[cfg(feature = "journal")]
+        if let Some(hook) = journal.as_mut().filter(|h| h.journal.per_item()) {
+            match hook.journal.begin_run() {
+                Ok(n) => summary.running_at_last_stop = n,
+                Err(e) => {
+                    engine.close();
+                    return Err(RunError::Journal(e));
+                }
+            }
+        }
         Ok(Stream {
             inputs,
             input_done: false,
@@ -1031,7 +1044,7 @@ where
             next_out: 0,
             ready: VecDeque::new(),
             current: None,
-            summary: Summary::default(),
+            summary,
             started: Instant::now(),
             cfg,
             workers,
@@ -1121,6 +1134,8 @@ where
     }
 
     fn send_chunk(&mut self, tx: &Sender<Chunk<I>>, start: u64, items: Vec<I>) {
+        // With per-item durability, the items' starts are on disk before they can start.
+        self.commit_per_item();
         self.in_flight += items.len();
         let direct = self.direct.is_some();
         // Cannot fail: the stream holds a receiver.
@@ -1214,7 +1229,14 @@ where
                 Ok(_) => {}
                 Err(e) => {
                     self.journal_failed(e);
+                    return None;
                 }
+            }
+        }
+        if hook.journal.per_item() {
+            if let Err(e) = hook.journal.record_start(&key, index) {
+                self.journal_failed(e);
+                return None;
             }
         }
         self.keys.insert(index, key);
@@ -1259,7 +1281,8 @@ where
                     let text = (hook.cause_text)(&f.cause);
                     hook.journal.record(&key, index, Err(&text), f.attempts)
                 }
-                Err(_) => Ok(()),
+                // Not finished: not recorded, so a resumed run runs it.
+                Err(_) => hook.journal.forget_start(&key),
             };
             if let Err(e) = r {
                 err = Some(e);
@@ -1278,6 +1301,21 @@ where
 
     #[cfg(not(feature = "journal"))]
     fn record(&mut self, _start: u64, _outcomes: &[Outcome<K::Output, I, K::Error>]) {}
+
+    /// With per-item durability, commits what is recorded: before an outcome is yielded (it
+    /// counts as done from then on) and before items are handed to workers (their starts).
+    #[cfg(feature = "journal")]
+    fn commit_per_item(&mut self) {
+        let Some(hook) = self.journal.as_mut().filter(|h| h.journal.per_item()) else {
+            return;
+        };
+        if let Err(e) = hook.journal.commit() {
+            self.journal_failed(e);
+        }
+    }
+
+    #[cfg(not(feature = "journal"))]
+    fn commit_per_item(&mut self) {}
 
     /// Outcomes made by the driver itself (journal, stop, claims): counted for progress.
     fn deliver_local(&mut self, start: u64, outcomes: Vec<Outcome<K::Output, I, K::Error>>) {
@@ -1514,6 +1552,7 @@ where
         loop {
             if let Some((start, seg)) = self.ready.pop_front() {
                 self.buffered -= seg.len();
+                self.commit_per_item();
                 return Some((start, seg));
             }
             if self.finished {
