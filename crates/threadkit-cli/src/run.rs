@@ -556,7 +556,7 @@ pub(crate) fn run(
                     }
                     (e.ran, false)
                 }
-                Cause::Panic { message } => {
+                Cause::Panic { message, .. } => {
                     eprintln!(
                         "threadkit: internal error in job {}: {message}",
                         f.index + 1

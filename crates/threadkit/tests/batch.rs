@@ -7,7 +7,7 @@ mod common;
 use common::{stress, Gate};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use threadkit::batch::{
@@ -17,28 +17,8 @@ use threadkit::progress::{ProgressSink, Snapshot};
 
 const EXPECTED: &str = "expected test panic";
 
-/// Keeps the expected panics of these tests off stderr; other panics print as usual.
-fn quiet_expected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.starts_with(EXPECTED) {
-                default(info);
-            }
-        }));
-    });
-}
-
 #[test]
 fn every_input_has_one_outcome_with_errors_and_panics() {
-    quiet_expected_panics();
     let n = 100_000 * stress::<u64>();
     let report = Batch::new(|i: &u64| {
         if i % 10 == 3 {
@@ -73,7 +53,7 @@ fn every_input_has_one_outcome_with_errors_and_panics() {
                         assert_eq!(e, &format!("error {i}"));
                         errors += 1;
                     }
-                    Cause::Panic { message } => {
+                    Cause::Panic { message, .. } => {
                         assert_eq!(i % 20, 7);
                         assert_eq!(message, &format!("{EXPECTED} {i}"));
                         panics += 1;
@@ -354,7 +334,6 @@ impl ProgressSink for Recorder {
 
 #[test]
 fn progress_counter_ends_exactly_at_the_total() {
-    quiet_expected_panics();
     let rec = Arc::new(Recorder::default());
     let n = 20_000u64;
     let report = Batch::new(|i: &u64| {
@@ -574,7 +553,6 @@ fn workers_bounds_the_items_running_at_once() {
 /// exactly one outcome, at its own index.
 #[test]
 fn tracked_runs_under_churn_give_one_outcome_per_input() {
-    quiet_expected_panics();
     let rounds = 3 * stress::<u64>();
     for round in 0..rounds {
         let n = 600u64;

@@ -66,7 +66,7 @@ fn every_failure_is_tied_to_its_input_and_nothing_else_is_lost() {
                     Cause::Crashed { message } if x == 40 => {
                         assert!(message.contains("SIGKILL"), "{message}")
                     }
-                    Cause::Panic { message } => {
+                    Cause::Panic { message, .. } => {
                         assert_eq!(x % 11, 5);
                         assert_eq!(message, &format!("eleven {x}"));
                     }

@@ -22,14 +22,21 @@ fn scratch(name: &str) -> PathBuf {
 /// The batch both the killed child and the resuming parent run: each execution appends the
 /// input to `log` (one line, written with O_APPEND) before returning. With per-item durability,
 /// four items at a time are handed out (one per worker), so those handed out are those
-/// running.
+/// running. In the child (`block_from`), items from that index on never return: the child is
+/// killed mid-run however fast or slow the machine is.
 fn run_batch(
     journal: &Path,
     log: &Path,
     per_item: bool,
+    block_from: Option<u64>,
 ) -> threadkit::batch::Report<u64, u64, String> {
     let log = log.to_path_buf();
     let mut batch = Batch::new(move |i: &u64| -> Result<u64, String> {
+        if block_from.is_some_and(|b| *i >= b) {
+            loop {
+                std::thread::park();
+            }
+        }
         std::thread::sleep(Duration::from_millis(1));
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -87,7 +94,12 @@ fn kill_and_resume(test: &str, per_item: bool) {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
         // The child: run until killed.
         let dir = PathBuf::from(dir);
-        run_batch(&dir.join("j.db"), &dir.join("exec1.log"), per_item);
+        run_batch(
+            &dir.join("j.db"),
+            &dir.join("exec1.log"),
+            per_item,
+            Some(N / 2),
+        );
         return;
     }
     let dir = scratch(test);
@@ -134,7 +146,7 @@ fn kill_and_resume(test: &str, per_item: bool) {
     // Never marked done without having run.
     assert!(done_before.is_subset(&first_run));
 
-    let report = run_batch(&journal, &dir.join("exec2.log"), per_item);
+    let report = run_batch(&journal, &dir.join("exec2.log"), per_item, None);
     assert!(report.is_success(), "{report}");
     assert_eq!(report.summary().total, N);
     assert_eq!(report.summary().skipped, done_before.len() as u64);

@@ -6,7 +6,9 @@
 //! Build a [`Batch`] from the function, set what you need, and [`run`](Batch::run) it over a
 //! `Vec`, an array, a range or any iterator. The function takes the input by reference (so a
 //! failed input can be handed back to you, and retried) and returns a `Result`; a panic is
-//! caught and reported as the item's failure with its message, not lost:
+//! caught and reported as the item's failure with its message and location (and its
+//! backtrace under `RUST_BACKTRACE=1`), not lost, and reported only there: Rust's panic hook
+//! does not also print it (see [`thread::print_captured_panics`](crate::thread::print_captured_panics)):
 //!
 //! ```
 //! use threadkit::batch::{Batch, Cause};

@@ -12,18 +12,31 @@ use serde::Serialize;
 /// ```
 /// use threadkit::batch::Cause;
 ///
-/// let c: Cause<String> = Cause::Panic { message: "boom".into() };
+/// let c: Cause<String> = Cause::Panic { message: "boom".into(), location: None, backtrace: None };
 /// assert_eq!(c.kind(), "panic");
 /// assert_eq!(c.to_string(), "panicked: boom");
+/// let at = Some("src/main.rs:7:9".to_string());
+/// let c: Cause<String> = Cause::Panic { message: "boom".into(), location: at, backtrace: None };
+/// assert_eq!(c.to_string(), "panicked at src/main.rs:7:9: boom");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause<E> {
     /// The function returned `Err`.
     Error(E),
-    /// The function panicked; the panic's message.
+    /// The function panicked: the panic's message, where it happened, and its backtrace when
+    /// `RUST_BACKTRACE` asks for one. This is the panic's one report: threadkit keeps Rust's
+    /// panic hook from printing it as well (see [`thread::print_captured_panics`]).
+    ///
+    /// [`thread::print_captured_panics`]: crate::thread::print_captured_panics
     Panic {
         /// The message given to `panic!`.
         message: String,
+        /// Where: `file:line:column` (`None` for a panic in a worker process of the
+        /// isolation mode, or when the program's own panic hook replaced threadkit's).
+        location: Option<String>,
+        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+        /// is set to `1` or `full`.
+        backtrace: Option<String>,
     },
     /// An attempt ran longer than the per-task timeout. The thread running it cannot be
     /// killed: it runs on until the function returns and its late result is dropped.
@@ -106,11 +119,30 @@ impl<E> Cause<E> {
     }
 }
 
+impl<E> Cause<E> {
+    /// A panic's location and backtrace, if this is a panic that has them.
+    fn panic_origin(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Cause::Panic {
+                location,
+                backtrace,
+                ..
+            } => (location.as_deref(), backtrace.as_deref()),
+            _ => (None, None),
+        }
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Cause<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cause::Error(e) => write!(f, "error: {e}"),
-            Cause::Panic { message } => write!(f, "panicked: {message}"),
+            Cause::Panic {
+                message,
+                location: Some(at),
+                ..
+            } => write!(f, "panicked at {at}: {message}"),
+            Cause::Panic { message, .. } => write!(f, "panicked: {message}"),
             Cause::Timeout { after } => write!(f, "timed out after {after:?}"),
             Cause::Cancelled => f.write_str("cancelled while running"),
             Cause::NotStarted => f.write_str("not started (the run stopped first)"),
@@ -708,23 +740,28 @@ impl<'a, T, I, E> Iterator for Outcomes<'a, T, I, E> {
 impl<T, I, E> ExactSizeIterator for Outcomes<'_, T, I, E> {}
 
 #[derive(Serialize)]
-struct JsonFailure {
+struct JsonFailure<'a> {
     index: u64,
     input: String,
     cause: &'static str,
     message: String,
     attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backtrace: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
     summary: &'a Summary,
-    failures: Vec<JsonFailure>,
+    failures: Vec<JsonFailure<'a>>,
 }
 
 impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
-    /// The summary and the failures (index, input as `Debug` text, cause, message, attempts) as
-    /// one JSON object; durations in seconds.
+    /// The summary and the failures (index, input as `Debug` text, cause, message, attempts;
+    /// for a panic its `location`, and its `backtrace` when one was taken) as one JSON object;
+    /// durations in seconds.
     ///
     /// # Examples
     ///
@@ -745,6 +782,8 @@ impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
                 cause: f.cause.kind(),
                 message: f.cause.to_string(),
                 attempts: f.attempts,
+                location: f.cause.panic_origin().0,
+                backtrace: f.cause.panic_origin().1,
             })
             .collect();
         let doc = JsonReport {
@@ -757,7 +796,8 @@ impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
 }
 
 impl<T, I: fmt::Debug, E: fmt::Display> fmt::Display for Report<T, I, E> {
-    /// The summary line, then one line per failure: index, input, cause, attempts.
+    /// The summary line, then one line per failure: index, input, cause, attempts; then the
+    /// backtraces of the panics that have one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.summary)?;
         let rows: Vec<(String, String, String, String)> = self
@@ -791,6 +831,16 @@ impl<T, I: fmt::Debug, E: fmt::Display> fmt::Display for Report<T, I, E> {
             let input = clip(input, 60);
             let cause = clip(cause, 80);
             writeln!(f, "{i:>wi$}  {input:<wn$}  {cause:<wc$}  {attempts}")?;
+        }
+        for x in self.failures() {
+            if let (Some(at), Some(trace)) = x.cause.panic_origin() {
+                writeln!(
+                    f,
+                    "item {} panicked at {at}:\n{}",
+                    x.index,
+                    trace.trim_end()
+                )?;
+            }
         }
         Ok(())
     }

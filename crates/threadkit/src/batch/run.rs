@@ -340,9 +340,7 @@ impl<K> Shared<K> {
                 Ok(Ok(v)) => return (Ok(v), attempt),
                 Ok(Err(Cause::NotStarted)) => return (Err(Cause::NotStarted), attempt - 1),
                 Ok(Err(cause)) => cause,
-                Err(payload) => Cause::Panic {
-                    message: unwind::payload_message(&*payload),
-                },
+                Err(payload) => panic_cause(&*payload),
             };
             if attempt >= max || self.level() != RUN || !cause.is_failure() {
                 return (Err(cause), attempt);
@@ -423,6 +421,16 @@ fn failure<T, I, E>(
         attempts,
         cause,
     }))
+}
+
+/// The cause of an item whose function panicked (just caught, on this thread).
+fn panic_cause<E>(payload: &(dyn std::any::Any + Send)) -> Cause<E> {
+    let origin = unwind::take_origin();
+    Cause::Panic {
+        message: unwind::payload_message(payload),
+        location: origin.location,
+        backtrace: origin.backtrace,
+    }
 }
 
 /// Outcome counts by kind, in [`Cause`] order after `Ok`: ok, error, panic, timeout,
@@ -750,9 +758,7 @@ where
             }
         });
         if let Err(payload) = guarded {
-            let cause = Cause::Panic {
-                message: unwind::payload_message(&*payload),
-            };
+            let cause = panic_cause(&*payload);
             plain_failure(sh, emit, counts, &mut fix, (k, start + k as u64), cause);
             k += 1;
         }
