@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use threadkit::batch::{
-    Batch, CancelToken, Cause, FailurePolicy, Halt, HaltWhen, Journal, Retry, Threshold,
+    Batch, CancelToken, Cause, Durability, FailurePolicy, Halt, HaltWhen, Journal, Retry, Task,
+    Threshold,
 };
 
 use crate::job::{self, Attempt, Limits, LineSink, Running};
@@ -105,8 +106,6 @@ pub(crate) struct JobFailed {
     ran: Box<Ran>,
     /// Stopped by `--halt now` or Ctrl-C rather than failing on its own.
     interrupted: bool,
-    /// False when a stop came before the job could start (nothing ran).
-    started: bool,
 }
 
 impl JobFailed {
@@ -121,7 +120,6 @@ impl JobFailed {
                 attempt: Attempt::not_started(),
             }),
             interrupted: true,
-            started: false,
         }
     }
 }
@@ -258,6 +256,9 @@ pub(crate) struct Outcome {
     pub(crate) succeeded: u64,
     /// Jobs skipped thanks to the journal.
     pub(crate) skipped: u64,
+    /// Jobs never started because the run stopped first (Ctrl-C, a halt): not journaled, so
+    /// `--resume` runs them.
+    pub(crate) not_started: u64,
     /// A `--halt success=`/`done=` condition was met.
     pub(crate) halted_on_count: bool,
     /// The run was halted (any `--halt`).
@@ -337,8 +338,14 @@ impl Shared {
                 *n = start + *delay;
                 start - now
             };
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
+            // In steps, so that Ctrl-C or a halt during a long delay is seen promptly.
+            let until = Instant::now() + wait;
+            while !self.running.stopping() && !self.token.is_cancelled() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(20)));
             }
         }
     }
@@ -400,15 +407,16 @@ impl Shared {
     }
 
     /// One attempt of one job: the batch task.
-    fn attempt(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
+    fn attempt(&self, job: &JobInput) -> Result<Succeeded, Cause<JobFailed>> {
         self.live.fetch_add(1, Ordering::SeqCst);
-        let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         self.wait_turn();
-        if self.running.stopping() || self.own_error_seen() {
-            // Handed over just as a stop came: do not start it.
+        if self.running.stopping() || self.token.is_cancelled() || self.own_error_seen() {
+            // Handed over just as a stop came, or the stop came during `--delay`: do not start
+            // it. The batch runner reports it as not started (not journaled).
             self.live.fetch_sub(1, Ordering::SeqCst);
-            return Err(JobFailed::not_started(job, attempts));
+            return Err(Cause::NotStarted);
         }
+        let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = self.take_slot();
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
@@ -446,7 +454,7 @@ impl Shared {
                 }
                 drop(own);
                 self.live.fetch_sub(1, Ordering::SeqCst);
-                return Err(JobFailed::not_started(job, attempts));
+                return Err(Cause::NotStarted);
             }
         };
         let ok = attempt.succeeded();
@@ -472,12 +480,27 @@ impl Shared {
                 ran: Some(ran),
             })
         } else {
-            Err(JobFailed {
-                ran,
-                interrupted,
-                started: true,
-            })
+            Err(Cause::Error(JobFailed { ran, interrupted }))
         }
+    }
+}
+
+/// The batch task: one attempt of one job, which may find the run stopped before it starts.
+struct JobTask(Arc<Shared>);
+
+impl Task<JobInput> for JobTask {
+    type Output = Succeeded;
+    type Error = JobFailed;
+
+    fn run(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
+        self.0.attempt(job).map_err(|cause| match cause {
+            Cause::Error(e) => e,
+            _ => JobFailed::not_started(job, job.attempts.load(Ordering::Relaxed)),
+        })
+    }
+
+    fn attempt(&self, job: &JobInput) -> Result<Succeeded, Cause<JobFailed>> {
+        self.0.attempt(job)
     }
 }
 
@@ -550,12 +573,11 @@ pub(crate) fn run(
         counts: HaltCounts::default(),
         own_error: Mutex::new(None),
     });
-    let task_shared = shared.clone();
     let policy = match plan.halt {
         HaltSpec::Fail(p) => p,
         _ => FailurePolicy::CollectAll,
     };
-    let mut batch = Batch::new(move |job: &JobInput| task_shared.attempt(job))
+    let mut batch = Batch::with_task(JobTask(shared.clone()))
         .workers(plan.slots)
         .chunk_size(1)
         // No job waits in a queue: a job is handed to a worker only when a slot is free, so a
@@ -573,13 +595,24 @@ pub(crate) fn run(
     // Outcomes come as jobs finish, also with -k: a slow job must not hold the other slots
     // (the window counts outcomes not yet taken); `Delivery` puts the output in order.
     batch = batch.unordered();
+    let journaled = plan.journal.is_some();
     if let Some((journal, retry_failed)) = plan.journal.take() {
+        // Each finished job is committed before it counts as done (before its output is printed
+        // and its joblog line written), and each job's start before it starts: after a kill -9,
+        // exactly the jobs that were running run again.
         batch = batch
-            .journal(journal)
+            .journal(journal.durability(Durability::PerItem))
             .journal_key(|j: &JobInput| j.key.clone())
             .retry_failed(retry_failed);
     }
     let mut stream = batch.stream(inputs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let were_running = stream.summary().running_at_last_stop;
+    if were_running > 0 {
+        eprintln!(
+            "threadkit: {were_running} jobs were running when the last run with this journal \
+             died; they run again"
+        );
+    }
     let mut out = Outcome::default();
     let halt_now = plan.halt.when() == Some(HaltWhen::Now);
     let mut finished = 0u64;
@@ -596,7 +629,6 @@ pub(crate) fn run(
                     break 'job None;
                 }
                 Err(f) => match f.cause {
-                    Cause::Error(e) if !e.started => break 'job None,
                     Cause::Error(e) => {
                         if !e.interrupted {
                             out.failed += 1;
@@ -604,7 +636,7 @@ pub(crate) fn run(
                         }
                         (e.ran, false)
                     }
-                    Cause::Panic { message } => {
+                    Cause::Panic { message, .. } => {
                         eprintln!(
                             "threadkit: internal error in job {}: {message}",
                             f.index + 1
@@ -616,7 +648,8 @@ pub(crate) fn run(
                         out.failed += 1;
                         break 'job None;
                     }
-                    Cause::Cancelled | Cause::NotRun => {
+                    Cause::Cancelled | Cause::NotStarted => {
+                        out.not_started += u64::from(matches!(f.cause, Cause::NotStarted));
                         if !out.halted && !interrupted.load(Ordering::SeqCst) {
                             out.halted = true;
                             halt_message(plan.halt, halt_now);
@@ -689,6 +722,17 @@ pub(crate) fn run(
     out.interrupted = interrupted.load(Ordering::SeqCst);
     out.error |= matches!(printer.failure(), Some(Failure::Error(_))) || shared.own_error_seen();
     out.total = stream.summary().total;
+    if out.not_started > 0 {
+        eprintln!(
+            "threadkit: {} jobs not started{}",
+            out.not_started,
+            if journaled {
+                "; --resume runs them"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(e) = journal_error {
         anyhow::bail!("{e}; the run stopped early");
     }

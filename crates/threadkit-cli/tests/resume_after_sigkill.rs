@@ -71,10 +71,106 @@ fn resume_after_sigkill_loses_nothing_and_runs_nothing_twice() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut got: Vec<u32> = lines(&d.path("runs"))
-        .iter()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    got.sort();
+    let got = sorted_numbers(&d.path("runs"));
     assert_eq!(got, (1..=20).collect::<Vec<u32>>(), "each job exactly once");
+}
+
+/// Waits until no process's command line mentions `needle`: the jobs of a killed runner live
+/// on in their own process groups and may still be appending to the log.
+fn wait_for_orphans(needle: &str) {
+    wait_until("the killed run's jobs to end", || {
+        std::fs::read_dir("/proc").unwrap().flatten().all(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            !String::from_utf8_lossy(&cmdline).contains(needle)
+        })
+    });
+}
+
+/// `seq 3000 | threadkit -j4 --journal j.db 'echo {} >> log'`, killed with SIGKILL at five
+/// random moments (chosen by the run's progress: after a random number of new lines in the
+/// log) and resumed each time: every input runs, and each resumed run re-runs at most the jobs
+/// that were running at the kill (at most 4), and says how many those were.
+#[test]
+fn sigkill_at_five_random_moments_reruns_only_the_running_jobs() {
+    use std::hash::{BuildHasher, Hasher};
+    let d = TempDir::new("sigkill-5");
+    let (journal, log, input) = (d.s("j.db"), d.s("log"), d.path("input"));
+    let n = 3000u32;
+    let text: String = (1..=n).map(|i| format!("{i}\n")).collect();
+    std::fs::write(&input, text).unwrap();
+    let cmd = format!("echo {{}} >> {log}");
+    let mut seed = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1;
+    eprintln!("seed {seed}");
+    let mut random = move |below: u64| {
+        // xorshift64
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let duplicates = |log: &str| {
+        let all = lines(std::path::Path::new(log));
+        let distinct: std::collections::HashSet<&String> = all.iter().collect();
+        all.len() - distinct.len()
+    };
+    let mut dups_before = 0;
+    for run in 0..=5 {
+        let mut args = vec!["-j4", "--journal", journal.as_str(), cmd.as_str()];
+        if run > 0 {
+            args.insert(0, "--resume");
+        }
+        let err_path = d.path(&format!("stderr.{run}"));
+        let mut child = threadkit()
+            .args(&args)
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        if run < 5 {
+            // Up to 5 * 450 lines: every kill lands before the end of the input.
+            let target = lines(&d.path("log")).len() + 50 + random(400) as usize;
+            wait_until(&format!("{target} lines in the log"), || {
+                lines(&d.path("log")).len() >= target
+            });
+            assert!(child.try_wait().unwrap().is_none(), "run {run} ended early");
+            child.kill().unwrap();
+            child.wait().unwrap();
+            wait_for_orphans(&log);
+        } else {
+            let status = child.wait().unwrap();
+            let err = std::fs::read_to_string(&err_path).unwrap();
+            assert_eq!(status.code(), Some(0), "{err}");
+        }
+        let dups = duplicates(&log);
+        if run > 0 {
+            let err = std::fs::read_to_string(&err_path).unwrap();
+            let were_running: usize = err
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("threadkit: ")?
+                        .strip_suffix(" jobs were running when the last run with this journal died; they run again")?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0);
+            let reruns = dups - dups_before;
+            eprintln!("run {run}: {reruns} jobs ran again, {were_running} said to be running");
+            assert!(
+                reruns <= were_running && were_running <= 4,
+                "run {run}: {reruns} jobs ran again, {were_running} said to be running: {err}"
+            );
+        }
+        dups_before = dups;
+    }
+    assert_eq!(
+        sorted_numbers(&d.path("log"))
+            .into_iter()
+            .collect::<std::collections::BTreeSet<u32>>(),
+        (1..=n).collect(),
+        "every input ran"
+    );
 }

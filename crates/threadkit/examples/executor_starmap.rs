@@ -36,9 +36,8 @@ fn my_failing_func(idx: usize, lock: PrintLock) -> usize {
 }
 
 fn main() {
-    // Failing items are reported in their results; keep the default panic message quiet.
-    std::panic::set_hook(Box::new(|_| {}));
-
+    // Failing items are reported in their results, once: threadkit keeps Rust's panic hook
+    // from printing them as well.
     let lock: PrintLock = Arc::new(Lock::new(()));
     let my_pool = ThreadPool::builder().max_workers(3).build().unwrap();
 

@@ -3,8 +3,10 @@
 //! Python's concurrency toolbox for Rust: `threading`, `queue`, `concurrent.futures` and
 //! `multiprocessing`, with Python's names and semantics where they fit Rust, and without a GIL.
 //! Misuse that Python reports with an exception is a typed `Err` here; a panic in a thread or a
-//! task comes back as a value carrying its message; no timed operation can panic on a huge
-//! timeout.
+//! task comes back as a value carrying its message and location (and its backtrace under
+//! `RUST_BACKTRACE=1`), reported there once, as Python reports a stored exception: Rust's panic
+//! hook does not also print it ([`thread::print_captured_panics`] to have it printed); no timed
+//! operation can panic on a huge timeout.
 //!
 //! This page is a tutorial in six steps. Each module's page goes further, and
 //! `docs/python-mapping.md` in the repository maps every Python name to its threadkit name.
@@ -24,7 +26,10 @@
 //! assert_eq!(t.join().unwrap(), 15);
 //!
 //! let t = Builder::new().name("doomed").spawn(|| -> i32 { panic!("disk full") }).unwrap();
-//! assert_eq!(t.join().unwrap_err().to_string(), "thread 'doomed' panicked: disk full");
+//! let err = t.join().unwrap_err();
+//! assert_eq!((err.name(), err.message()), ("doomed", "disk full"));
+//! // "thread 'doomed' panicked at src/main.rs:9:60: disk full"
+//! assert!(err.to_string().starts_with("thread 'doomed' panicked at "));
 //!
 //! assert_eq!(thread::current().name(), thread::main_thread().name());
 //! assert!(thread::active_count() >= 1);

@@ -7,7 +7,7 @@ mod common;
 use common::{stress, Gate};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use threadkit::batch::{
@@ -17,28 +17,8 @@ use threadkit::progress::{ProgressSink, Snapshot};
 
 const EXPECTED: &str = "expected test panic";
 
-/// Keeps the expected panics of these tests off stderr; other panics print as usual.
-fn quiet_expected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.starts_with(EXPECTED) {
-                default(info);
-            }
-        }));
-    });
-}
-
 #[test]
 fn every_input_has_one_outcome_with_errors_and_panics() {
-    quiet_expected_panics();
     let n = 100_000 * stress::<u64>();
     let report = Batch::new(|i: &u64| {
         if i % 10 == 3 {
@@ -73,7 +53,7 @@ fn every_input_has_one_outcome_with_errors_and_panics() {
                         assert_eq!(e, &format!("error {i}"));
                         errors += 1;
                     }
-                    Cause::Panic { message } => {
+                    Cause::Panic { message, .. } => {
                         assert_eq!(i % 20, 7);
                         assert_eq!(message, &format!("{EXPECTED} {i}"));
                         panics += 1;
@@ -94,7 +74,7 @@ fn every_input_has_one_outcome_with_errors_and_panics() {
 }
 
 #[test]
-fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
+fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_started() {
     let n = 10_000u64;
     let report = Batch::new(|i: &u64| if *i == 100 { Err("boom") } else { Ok(*i) })
         .workers(2)
@@ -106,8 +86,8 @@ fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
     let s = report.summary();
     assert_eq!(s.total, n);
     assert_eq!(s.errors, 1);
-    assert!(s.not_run > 0, "{s:?}");
-    assert_eq!(s.succeeded + s.errors + s.not_run, n);
+    assert!(s.not_started > 0, "{s:?}");
+    assert_eq!(s.succeeded + s.errors + s.not_started, n);
     assert_eq!(s.stopped, Some(StopReason::Halted));
     assert_eq!(report.exit_code(), 2);
     for (i, o) in report.outcomes().enumerate() {
@@ -117,7 +97,7 @@ fn fail_fast_stops_scheduling_and_reports_the_rest_as_not_run() {
                 assert_eq!(f.index, i as u64);
                 match f.cause {
                     Cause::Error(_) => assert_eq!(i, 100),
-                    Cause::NotRun => {
+                    Cause::NotStarted => {
                         assert_eq!(f.attempts, 0);
                         assert_eq!(f.input.value(), Some(&(i as u64)));
                     }
@@ -142,7 +122,7 @@ fn halt_soon_after_n_failures() {
     assert!(s.errors >= 5, "{s:?}");
     // Items already running when the fifth failure landed may fail too.
     assert!(s.errors <= 5 + workers as u64, "{s:?}");
-    assert!(s.not_run > 2_000, "{s:?}");
+    assert!(s.not_started > 2_000, "{s:?}");
     assert_eq!(s.total, 3_000);
 }
 
@@ -157,7 +137,7 @@ fn halt_percent_of_finished_items() {
         .unwrap();
     let s = report.summary();
     assert_eq!(s.stopped, Some(StopReason::Halted));
-    assert!(s.not_run > 4_000, "{s:?}");
+    assert!(s.not_started > 4_000, "{s:?}");
 }
 
 #[test]
@@ -192,7 +172,7 @@ fn halt_now_cancels_running_items_without_waiting_for_them() {
     assert_eq!(report.summary().total, 10);
     for x in &o[2..] {
         let f = x.unwrap_err();
-        assert!(f.cause == Cause::NotRun, "{f:?}");
+        assert!(f.cause == Cause::NotStarted, "{f:?}");
     }
     release.open();
 }
@@ -295,13 +275,15 @@ fn cancel_token_stops_the_run() {
     assert_eq!(s.total, n);
     assert_eq!(s.stopped, Some(StopReason::Cancelled));
     assert_eq!(report.exit_code(), 3);
-    assert!(s.cancelled > n / 2, "{s:?}");
-    assert_eq!(s.succeeded + s.cancelled, n);
+    assert!(s.not_started > n / 2, "{s:?}");
+    assert_eq!(s.succeeded + s.not_started, n);
+    assert_eq!(s.failed(), 0, "items that never started are no failures");
     assert!(report.outcome(50).unwrap().is_ok());
     for (i, o) in report.outcomes().enumerate() {
         if let Err(f) = o {
             assert_eq!(f.index, i as u64);
-            assert_eq!(f.cause, Cause::Cancelled);
+            assert_eq!(f.cause, Cause::NotStarted);
+            assert_eq!(f.attempts, 0);
         }
     }
 }
@@ -327,7 +309,7 @@ fn cancel_with_grace_abandons_running_items() {
     .unwrap();
     assert!(t0.elapsed() < Duration::from_secs(10));
     let s = report.summary();
-    assert_eq!((s.total, s.cancelled), (5, 5), "{s:?}");
+    assert_eq!((s.total, s.cancelled, s.not_started), (5, 1, 4), "{s:?}");
     release.open();
 }
 
@@ -352,7 +334,6 @@ impl ProgressSink for Recorder {
 
 #[test]
 fn progress_counter_ends_exactly_at_the_total() {
-    quiet_expected_panics();
     let rec = Arc::new(Recorder::default());
     let n = 20_000u64;
     let report = Batch::new(|i: &u64| {
@@ -572,7 +553,6 @@ fn workers_bounds_the_items_running_at_once() {
 /// exactly one outcome, at its own index.
 #[test]
 fn tracked_runs_under_churn_give_one_outcome_per_input() {
-    quiet_expected_panics();
     let rounds = 3 * stress::<u64>();
     for round in 0..rounds {
         let n = 600u64;
@@ -623,7 +603,7 @@ fn tracked_runs_under_churn_give_one_outcome_per_input() {
             }
         }
         assert_eq!(
-            s.succeeded + s.errors + s.panics + s.timeouts + s.cancelled + s.not_run,
+            s.succeeded + s.errors + s.panics + s.timeouts + s.cancelled + s.not_started,
             n,
             "{s:?}"
         );

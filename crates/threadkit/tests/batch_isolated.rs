@@ -66,7 +66,7 @@ fn every_failure_is_tied_to_its_input_and_nothing_else_is_lost() {
                     Cause::Crashed { message } if x == 40 => {
                         assert!(message.contains("SIGKILL"), "{message}")
                     }
-                    Cause::Panic { message } => {
+                    Cause::Panic { message, .. } => {
                         assert_eq!(x % 11, 5);
                         assert_eq!(message, &format!("eleven {x}"));
                     }
@@ -184,7 +184,7 @@ fn fail_fast_counts_a_crash_as_a_failure() {
     let s = report.summary();
     assert_eq!(s.succeeded, 3);
     assert_eq!(s.crashes, 1);
-    assert_eq!(s.not_run, 16, "{s:?}");
+    assert_eq!(s.not_started, 16, "{s:?}");
     assert_eq!(report.exit_code(), 2);
 }
 

@@ -4,22 +4,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use threadkit::batch::{Batch, Cause, Journal, JournalError, Task};
+use threadkit::batch::{Batch, Cause, Durability, Journal, JournalError};
 
-const KILL_TEST: &str = "resume_after_sigkill_loses_nothing_and_redoes_nothing_done";
 const CHILD_ENV: &str = "THREADKIT_BATCH_JOURNAL_CHILD";
-/// What the child prints once the journal holds committed outcomes.
-const READY: &str = "child: outcomes committed, kill me";
 const N: u64 = 3_000;
-/// In the child, inputs from here on never finish (until the child is killed).
-const PARK_FROM: u64 = 2_500;
-/// The journal commits at least every 2,048 records (its documented policy).
-const COMMIT_EVERY: u64 = 2_048;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tk-batch-journal-{}-{name}", std::process::id()));
@@ -29,21 +22,24 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The batch both the killed child and the resuming parent run: each execution appends the
-/// input to `log` (one line, written with O_APPEND) before returning; with `park_from`, the
-/// executions of the inputs from there on never return. The timeout makes the run tracked:
-/// items run on pool threads only, never on the thread that reads the outcomes.
-fn kill_test_batch(
+/// input to `log` (one line, written with O_APPEND) before returning. With per-item durability,
+/// four items at a time are handed out (one per worker), so those handed out are those
+/// running. In the child (`block_from`), items from that index on never return: the child is
+/// killed mid-run however fast or slow the machine is.
+fn run_batch(
     journal: &Path,
     log: &Path,
-    park_from: Option<u64>,
-) -> Batch<u64, impl Task<u64, Output = u64, Error = String>> {
+    per_item: bool,
+    block_from: Option<u64>,
+) -> threadkit::batch::Report<u64, u64, String> {
     let log = log.to_path_buf();
-    Batch::new(move |i: &u64| -> Result<u64, String> {
-        if park_from.is_some_and(|p| *i >= p) {
+    let mut batch = Batch::new(move |i: &u64| -> Result<u64, String> {
+        if block_from.is_some_and(|b| *i >= b) {
             loop {
                 std::thread::park();
             }
         }
+        std::thread::sleep(Duration::from_millis(1));
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -54,10 +50,17 @@ fn kill_test_batch(
         Ok(i * 3)
     })
     .workers(4)
-    .timeout(Duration::from_secs(3600))
-    .progress(false)
-    .journal(Journal::open(journal, "journal-kill-test").unwrap())
-    .journal_key(|i: &u64| i.to_string())
+    .progress(false);
+    let mut journal = Journal::open(journal, "journal-kill-test").unwrap();
+    if per_item {
+        batch = batch.chunk_size(1).window(4);
+        journal = journal.durability(Durability::PerItem);
+    }
+    batch
+        .journal(journal)
+        .journal_key(|i: &u64| i.to_string())
+        .run(0..N)
+        .unwrap()
 }
 
 fn executions(log: &Path) -> Vec<u64> {
@@ -70,52 +73,61 @@ fn executions(log: &Path) -> Vec<u64> {
 
 #[test]
 fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
+    kill_and_resume(
+        "resume_after_sigkill_loses_nothing_and_redoes_nothing_done",
+        false,
+    );
+}
+
+/// Per-item durability: what runs again after a SIGKILL is at most the items that were
+/// running, and the resumed run says how many those were.
+#[test]
+fn per_item_durability_reruns_only_the_items_running_at_sigkill() {
+    kill_and_resume(
+        "per_item_durability_reruns_only_the_items_running_at_sigkill",
+        true,
+    );
+}
+
+/// Runs the batch in a child (this test binary re-executed as `test`), SIGKILLs it once the
+/// journal shows progress, resumes it here and checks that nothing was lost or done twice
+/// that was recorded as done.
+fn kill_and_resume(test: &str, per_item: bool) {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        // The child: every input below PARK_FROM finishes, the others never do. The stream
-        // hands out an outcome only after recording it in the journal, which commits at
-        // least every COMMIT_EVERY records: once PARK_FROM outcomes are out, all but at most
-        // COMMIT_EVERY - 1 of them are committed. Say so, then wait to be killed mid-run,
-        // perhaps mid-transaction (the stream stays alive: dropping it would end the run).
+        // The child: run until killed.
         let dir = PathBuf::from(dir);
-        let mut stream =
-            kill_test_batch(&dir.join("j.db"), &dir.join("exec1.log"), Some(PARK_FROM))
-                .stream(0..N)
-                .unwrap();
-        assert_eq!(
-            stream.by_ref().take(PARK_FROM as usize).count(),
-            PARK_FROM as usize
+        run_batch(
+            &dir.join("j.db"),
+            &dir.join("exec1.log"),
+            per_item,
+            Some(N / 2),
         );
-        println!("{READY}");
-        std::io::stdout().flush().unwrap();
-        loop {
-            std::thread::park();
-        }
+        return;
     }
-    let dir = scratch("kill");
+    let dir = scratch(test);
     let journal = dir.join("j.db");
-    let mut child = common::this_test(KILL_TEST)
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &dir)
-        .stdout(Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The child's word, not a clock, says when to kill it (libtest may print the test's name
-    // on the same line).
-    let out = child.stdout.take().unwrap();
-    let (said, ready) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
-        let ready = BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.ends_with(READY));
-        let _ = said.send(ready);
-    });
-    match ready.recv_timeout(Duration::from_secs(300)) {
-        Ok(true) => {}
-        Ok(false) => panic!("the child ended without its word: {:?}", child.wait()),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("no word from the child in 5 minutes");
+    // Wait for the journal to show progress, then SIGKILL the child mid-run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the child made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child finished before it was killed"
+        );
+        if journal.exists() {
+            if let Ok(j) = Journal::open(&journal, "journal-kill-test") {
+                if j.counts().map(|c| c.done).unwrap_or(0) >= 300 {
+                    break;
+                }
+            }
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -127,21 +139,16 @@ fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
         .iter()
         .map(|k| k.parse().unwrap())
         .collect();
+    assert!(done_before.len() >= 300);
     assert!(
-        done_before.len() as u64 > PARK_FROM - COMMIT_EVERY,
-        "{} committed",
-        done_before.len()
+        (done_before.len() as u64) < N,
+        "killed too late to test anything"
     );
-    // Nothing that never finished is marked done; everything that finished ran once.
-    assert!(done_before.iter().all(|i| *i < PARK_FROM));
-    let first_run = executions(&dir.join("exec1.log"));
-    assert_eq!(first_run.len() as u64, PARK_FROM);
-    let first_run: HashSet<u64> = first_run.into_iter().collect();
-    assert_eq!(first_run, (0..PARK_FROM).collect());
+    let first_run: HashSet<u64> = executions(&dir.join("exec1.log")).into_iter().collect();
+    // Never marked done without having run.
+    assert!(done_before.is_subset(&first_run));
 
-    let report = kill_test_batch(&journal, &dir.join("exec2.log"), None)
-        .run(0..N)
-        .unwrap();
+    let report = run_batch(&journal, &dir.join("exec2.log"), per_item, None);
     assert!(report.is_success(), "{report}");
     assert_eq!(report.summary().total, N);
     assert_eq!(report.summary().skipped, done_before.len() as u64);
@@ -158,6 +165,17 @@ fn resume_after_sigkill_loses_nothing_and_redoes_nothing_done() {
     // Nothing recorded as done ran again; every input ran in one run or the other.
     assert!(done_before.is_disjoint(&second_set));
     assert_eq!(done_before.len() + second_set.len(), N as usize);
+    if per_item {
+        // Ran in both runs: finished, but not yet recorded, when the kill came.
+        let again = first_run.intersection(&second_set).count() as u64;
+        let running = report.summary().running_at_last_stop;
+        assert!(
+            again <= running && running <= 4,
+            "{again} ran again, {running} were running"
+        );
+    } else {
+        assert_eq!(report.summary().running_at_last_stop, 0);
+    }
     let j = Journal::open(&journal, "journal-kill-test").unwrap();
     assert_eq!(j.counts().unwrap().done, N);
     drop(j);
@@ -207,6 +225,91 @@ fn failed_items_are_reported_again_or_rerun_on_request() {
     assert_eq!(fixed.summary().skipped, 75);
     let counts = Journal::open(&path, "fails").unwrap().counts().unwrap();
     assert_eq!((counts.done, counts.failed), (100, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A task that waits for its turn (as the `threadkit` command's `--delay` does) and finds the run
+/// cancelled meanwhile: it never started.
+struct Turns {
+    token: threadkit::batch::CancelToken,
+    stop_at: u32,
+}
+
+impl threadkit::batch::Task<u32> for Turns {
+    type Output = u32;
+    type Error = String;
+    fn run(&self, i: &u32) -> Result<u32, String> {
+        if *i == self.stop_at {
+            self.token.cancel();
+        }
+        Ok(*i)
+    }
+    fn attempt(&self, i: &u32) -> Result<u32, Cause<String>> {
+        if self.token.is_cancelled() {
+            return Err(Cause::NotStarted);
+        }
+        self.run(i).map_err(Cause::Error)
+    }
+}
+
+#[test]
+fn items_that_never_started_are_counted_apart_and_run_on_resume() {
+    let dir = scratch("not-started");
+    let path = dir.join("j.db");
+    let token = threadkit::batch::CancelToken::new();
+    let first = Batch::with_task(Turns {
+        token: token.clone(),
+        stop_at: 9,
+    })
+    .workers(3)
+    .chunk_size(1)
+    .retry(threadkit::batch::Retry::new(2))
+    .cancel_token(token)
+    .progress(false)
+    .journal(Journal::open(&path, "turns").unwrap())
+    .run(0..40u32)
+    .unwrap();
+    let s = first.summary().clone();
+    assert_eq!(s.total, 40);
+    assert!(s.not_started > 0, "{s:?}");
+    assert_eq!(s.succeeded + s.not_started, 40, "{s:?}");
+    assert_eq!((s.failed(), s.errors, s.retries), (0, 0, 0), "{s:?}");
+    assert_eq!(s.unfinished(), s.not_started);
+    assert!(!first.is_success());
+    assert_eq!(first.exit_code(), 3);
+    for f in first.failures() {
+        assert_eq!((&f.cause, f.attempts), (&Cause::NotStarted, 0), "{f:?}");
+    }
+    let text = first.to_string();
+    assert!(
+        text.contains(&format!("{} not started", s.not_started)),
+        "{text}"
+    );
+    assert!(text.contains("0 failed"), "{text}");
+    let counts = Journal::open(&path, "turns").unwrap().counts().unwrap();
+    assert_eq!(
+        (counts.done, counts.failed),
+        (s.succeeded, 0),
+        "never journaled as finished"
+    );
+
+    // Resumed: only the items that never started run.
+    let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r2 = ran.clone();
+    let again = Batch::new(move |i: &u32| -> Result<u32, String> {
+        r2.lock().unwrap().push(*i);
+        Ok(*i)
+    })
+    .progress(false)
+    .journal(Journal::open(&path, "turns").unwrap())
+    .run(0..40u32)
+    .unwrap();
+    assert!(again.is_success());
+    assert_eq!(again.summary().skipped, s.succeeded);
+    let mut ran = ran.lock().unwrap().clone();
+    ran.sort();
+    let never: Vec<u32> = first.failures().map(|f| f.index as u32).collect();
+    assert_eq!(ran, never);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

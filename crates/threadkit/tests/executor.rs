@@ -275,15 +275,19 @@ fn non_clone_results_via_into_result() {
 fn panic_in_task_is_captured_and_worker_survives() {
     let p = pool(1);
     let bad = p.submit(|| -> u32 { panic!("task {} failed", 7) }).unwrap();
-    assert_eq!(
-        bad.result(),
-        Err(TaskError::Panicked {
-            message: "task 7 failed".into()
-        })
-    );
+    let Err(TaskError::Panicked {
+        message, location, ..
+    }) = bad.result()
+    else {
+        panic!("a panic expected")
+    };
+    assert_eq!(message, "task 7 failed");
+    // Where it panicked: this file (unless another test replaced threadkit's panic hook).
+    let at = location.map_or(String::new(), |l| format!(" at {l}"));
+    assert!(at.is_empty() || at.contains("executor.rs:"), "{at}");
     assert_eq!(
         bad.failure().unwrap().to_string(),
-        "task panicked: task 7 failed"
+        format!("task panicked{at}: task 7 failed")
     );
     let name = p
         .submit(|| threadkit::thread::current().name().to_owned())
@@ -759,14 +763,12 @@ fn map_is_ordered_and_keeps_every_result() {
     assert_eq!(out.len(), 20);
     for (i, r) in out.iter().enumerate() {
         if i % 5 == 3 {
-            assert_eq!(
-                r,
-                &Err(MapItemError::Failed {
-                    index: i,
-                    error: TaskError::Panicked {
-                        message: format!("bad {i}")
-                    }
-                })
+            assert!(
+                matches!(r, Err(MapItemError::Failed {
+                    index,
+                    error: TaskError::Panicked { message, .. }
+                }) if *index == i && *message == format!("bad {i}")),
+                "{r:?}"
             );
         } else {
             assert_eq!(r, &Ok(i as u32 * 2));
@@ -910,14 +912,13 @@ fn starmap_one_exception_loses_nothing() {
         .unwrap();
     assert_eq!(out.len(), 9);
     assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 8);
-    assert_eq!(
-        out[4],
-        Err(MapItemError::Failed {
+    assert!(
+        matches!(&out[4], Err(MapItemError::Failed {
             index: 4,
-            error: TaskError::Panicked {
-                message: "This should have been caught".into()
-            }
-        })
+            error: TaskError::Panicked { message, .. }
+        }) if message == "This should have been caught"),
+        "{:?}",
+        out[4]
     );
     assert_eq!(out[8], Ok("r8".to_owned()));
 }

@@ -53,20 +53,25 @@ fn closures_without_captures_work() {
 #[test]
 fn a_panic_comes_back_with_its_message() {
     let mut p = Process::spawn(panics, "boom 42".to_owned()).unwrap();
-    assert_eq!(
-        p.join(),
-        Err(ProcessError::Panicked {
-            message: "boom 42".into()
-        })
+    let first = p.join();
+    let Err(ProcessError::Panicked {
+        message, location, ..
+    }) = &first
+    else {
+        panic!("a panic expected: {first:?}")
+    };
+    assert_eq!(message, "boom 42");
+    // Where it panicked, in the child: the target function.
+    assert!(
+        location
+            .as_deref()
+            .unwrap()
+            .contains("tests/common/mod.rs:"),
+        "{first:?}"
     );
     assert_eq!(p.exitcode(), Some(1));
     // The error is kept for later joins.
-    assert_eq!(
-        p.join(),
-        Err(ProcessError::Panicked {
-            message: "boom 42".into()
-        })
-    );
+    assert_eq!(p.join(), first);
 }
 
 #[test]

@@ -148,7 +148,13 @@ fn panics_come_back_with_the_thread_name_and_message() {
     assert_eq!(p.name(), "parser-3");
     assert_eq!(p.ident(), ident);
     assert_eq!(p.message(), "bad record 17");
-    assert_eq!(p.to_string(), "thread 'parser-3' panicked: bad record 17");
+    // Where: this file; reported in the error (and not printed by the panic hook).
+    let at = p.location().unwrap();
+    assert!(at.starts_with("crates/threadkit/tests/thread.rs:"), "{at}");
+    assert_eq!(
+        p.to_string(),
+        format!("thread 'parser-3' panicked at {at}: bad record 17")
+    );
     assert!(p.payload().downcast_ref::<String>().is_some());
 
     // &'static str payload, and through join_timeout.

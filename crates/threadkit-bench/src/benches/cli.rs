@@ -3,6 +3,9 @@
 //! * `cli_true_5000`: 5,000 `true` jobs, 2 at a time: `threadkit -j2 true :::: FILE` vs
 //!   `xargs -P2 -n1 true < FILE` (target ratio <= 1.1) and `parallel --will-cite -j2 true ::::
 //!   FILE` (target <= 0.35).
+//! * `journal_overhead`: the same 5,000 `true` jobs with `--journal` (each job's start and
+//!   outcome committed to the SQLite journal before it counts) over the same without (target
+//!   ratio <= 1.05).
 //! * `cli_memory_1m`: 1M stdin lines through `threadkit --dry-run echo {}`; prints the peak RSS
 //!   as `"peak_mib"` (target <= 64) in its own JSON line, and times it against `xargs -n1000
 //!   echo` reading the same lines.
@@ -31,6 +34,11 @@ pub(super) fn benches() -> Vec<Bench> {
             name: "cli_true_5000",
             about: "threadkit -j2 true over 5,000 inputs vs xargs -P2 -n1 and GNU parallel -j2",
             run: cli_true_5000,
+        },
+        Bench {
+            name: "journal_overhead",
+            about: "threadkit -j2 true over 5,000 inputs with --journal vs without",
+            run: journal_overhead,
         },
         Bench {
             name: "cli_memory_1m",
@@ -108,20 +116,28 @@ fn have(program: &str, version_marker: &str) -> Result<(), String> {
     }
 }
 
+/// The `threadkit` binary, and a scratch directory holding `inputs`: the numbers below `n`, one
+/// a line; or, when either cannot be had, a skipped line for each of `peers`.
+fn bin_and_inputs(bench: &str, n: u64, peers: &[&str]) -> Result<(PathBuf, PathBuf), Vec<Line>> {
+    let dir = std::env::temp_dir().join(format!("threadkit-bench-{bench}-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let text: String = (0..n).map(|i| format!("{i}\n")).collect();
+    threadkit_bin()
+        .and_then(|b| {
+            std::fs::write(dir.join("inputs"), text)
+                .map(|()| (b, dir))
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|why| skipped(bench, peers, &why))
+}
+
 fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
     let n = 5_000u64;
-    let dir = std::env::temp_dir().join(format!("threadkit-bench-cli-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let inputs = dir.join("inputs");
-    let text: String = (0..n).map(|i| format!("{i}\n")).collect();
-    let bin = match threadkit_bin().and_then(|b| {
-        std::fs::write(&inputs, text)
-            .map(|()| b)
-            .map_err(|e| e.to_string())
-    }) {
-        Ok(b) => b,
-        Err(why) => return skipped("cli_true_5000", &["xargs", "gnu-parallel"], &why),
+    let (bin, dir) = match bin_and_inputs("cli_true_5000", n, &["xargs", "gnu-parallel"]) {
+        Ok(found) => found,
+        Err(skipped) => return skipped,
     };
+    let inputs = dir.join("inputs");
     let ours = || {
         let mut c = Command::new(&bin);
         c.args(["-j2", "true", "::::"]).arg(&inputs);
@@ -161,6 +177,39 @@ fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
             Peer::Timed("xargs", Box::new(xargs)),
             Peer::Timed("gnu-parallel", Box::new(gnu)),
         ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    lines
+}
+
+/// `cli_true_5000`'s run with a fresh `--journal` each round, against the same run without.
+fn journal_overhead(ctx: &Ctx) -> Vec<Line> {
+    let n = 5_000u64;
+    let (bin, dir) = match bin_and_inputs("journal_overhead", n, &["no-journal"]) {
+        Ok(found) => found,
+        Err(skipped) => return skipped,
+    };
+    let (inputs, journal) = (dir.join("inputs"), dir.join("j.db"));
+    let run = |with_journal: bool| {
+        let mut c = Command::new(&bin);
+        c.arg("-j2");
+        if with_journal {
+            for end in ["", "-wal", "-shm"] {
+                let mut p = journal.clone().into_os_string();
+                p.push(end);
+                let _ = std::fs::remove_file(p);
+            }
+            c.arg("--journal").arg(&journal);
+        }
+        c.args(["true", "::::"]).arg(&inputs);
+        timed(c).expect("threadkit run failed");
+    };
+    let lines = compare(
+        ctx,
+        "journal_overhead",
+        n,
+        || run(true),
+        vec![Peer::Run("no-journal", Box::new(|| run(false)))],
     );
     let _ = std::fs::remove_dir_all(&dir);
     lines

@@ -113,6 +113,13 @@ pub(crate) fn lines(p: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The numbers a file holds, one a line, sorted (a log that jobs append their input to).
+pub(crate) fn sorted_numbers(p: &Path) -> Vec<u32> {
+    let mut v: Vec<u32> = lines(p).iter().map(|l| l.parse().unwrap()).collect();
+    v.sort();
+    v
+}
+
 /// Sorted lines of a string.
 pub(crate) fn sorted(s: &str) -> Vec<String> {
     let mut v: Vec<String> = s.lines().map(str::to_owned).collect();

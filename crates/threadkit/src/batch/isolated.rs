@@ -109,7 +109,15 @@ impl<I, T, E> fmt::Debug for Isolated<I, T, E> {
 /// Maps what the pool says about a task to the batch's cause.
 pub(crate) fn cause_of<E>(e: TaskError) -> Cause<E> {
     match e {
-        TaskError::Panicked { message } => Cause::Panic { message },
+        TaskError::Panicked {
+            message,
+            location,
+            backtrace,
+        } => Cause::Panic {
+            message,
+            location,
+            backtrace,
+        },
         TaskError::TimedOut { timeout } => Cause::Timeout { after: timeout },
         TaskError::Signaled { signal: 2, .. } | TaskError::Cancelled | TaskError::Terminated => {
             Cause::Cancelled
@@ -148,7 +156,7 @@ where
             Err(Cause::Error(e)) => Err(e),
             Err(cause) => {
                 let text = match &cause {
-                    Cause::Panic { message } => message.clone(),
+                    Cause::Panic { message, .. } => message.clone(),
                     Cause::Crashed { message } => message.clone(),
                     Cause::Timeout { after } => format!("timed out after {after:?}"),
                     _ => cause.kind().to_string(),

@@ -9,10 +9,70 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const SCHEMA_VERSION: &str = "1";
-/// Records per transaction before a commit is forced.
-const COMMIT_EVERY: usize = 2048;
-/// Longest time an outcome waits for its commit.
-const COMMIT_AFTER: Duration = Duration::from_millis(200);
+
+/// When the journal commits what it records: the trade between what a killed process can lose
+/// and what each outcome costs.
+///
+/// Either way the file stays consistent after a kill (SQLite in WAL mode) and never records an
+/// input that did not finish; what differs is how many finished inputs a SIGKILL (or a power
+/// loss, see below) can leave unrecorded, and so run again on resume.
+///
+/// - [`Durability::Group`] (the default): outcomes are committed in groups, at most `max` per
+///   transaction and at most `window` after the group's first (checked as outcomes arrive and
+///   every 50 ms while the run waits), and at the end of the run. A killed process loses at
+///   most the outcomes of the last `window` (200 ms by default) or `max` (2,048): those inputs
+///   run again on resume. About a microsecond an outcome: for runs of millions of cheap items.
+/// - [`Durability::PerItem`]: each outcome is committed before the run counts it as done,
+///   that is before [`Stream`](crate::batch::Stream) yields it (before `run` returns it), and
+///   each item's start is committed before the item is handed to a worker. A killed process
+///   loses no outcome it had yielded; what runs again on resume is exactly the items handed
+///   to workers and not yet yielded (the items running, with one item per worker: see
+///   [`Batch::window`](crate::batch::Batch::window)), and the resumed run says how many those
+///   were ([`Summary::running_at_last_stop`](crate::batch::Summary::running_at_last_stop)).
+///   A few tens of microseconds an item (two commits): for items that cost far more, such as
+///   processes (the `threadkit` command uses it).
+///
+/// Commits do not wait for the disk (`synchronous=NORMAL`): a process kill loses nothing
+/// committed, an operating-system crash or power loss may lose the last commits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use threadkit::batch::{Durability, Journal};
+///
+/// # let dir = std::env::temp_dir().join(format!("tk-doc-durability-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let j = Journal::open(dir.join("j.db"), "jobs").unwrap().durability(Durability::PerItem);
+/// assert_eq!(j.durability_setting(), Durability::PerItem);
+/// let group = Durability::Group { window: Duration::from_millis(50), max: 500 };
+/// let j = j.durability(group);
+/// assert_eq!(j.durability_setting(), group);
+/// # drop(j); std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Each outcome committed before it counts as done; each start committed before the item
+    /// is handed to a worker.
+    PerItem,
+    /// Outcomes committed in groups.
+    Group {
+        /// The longest an outcome waits for its commit.
+        window: Duration,
+        /// The most outcomes in one transaction.
+        max: usize,
+    },
+}
+
+impl Default for Durability {
+    /// Groups of at most 2,048 outcomes or 200 ms.
+    fn default() -> Self {
+        Durability::Group {
+            window: Duration::from_millis(200),
+            max: 2048,
+        }
+    }
+}
 
 /// Why a journal could not be opened or written.
 ///
@@ -146,9 +206,12 @@ pub struct JournalCounts {
 /// can be resumed: a later run given the same journal skips the inputs already done (and, on
 /// request, reruns the failed ones).
 ///
-/// The file is in WAL mode with `synchronous=NORMAL` and outcomes are written in batched
-/// transactions (every 2,048 outcomes or 200 ms): a killed process loses at most the outcomes
-/// not yet committed, never corrupts the file, and never records an input that did not finish.
+/// The file is in WAL mode with `synchronous=NORMAL`. Outcomes are committed in groups (every
+/// 2,048 outcomes or 200 ms) or one by one, as [`durability`](Journal::durability) says: a
+/// killed process loses at most the outcomes not yet committed (with [`Durability::PerItem`],
+/// none it had counted as done), never corrupts the file, and never records an input that
+/// did not finish. Items that did not finish (cancelled while running, or never started) are
+/// not recorded, so a resumed run runs them.
 /// The journal stores the batch id it was created with; opening it for another batch, or
 /// opening a file that is not a journal or is corrupt, is a [`JournalError`] that leaves the
 /// file untouched: an existing file is inspected read-only first (an SQLite database of another
@@ -191,6 +254,7 @@ pub struct Journal {
     pending: usize,
     tx_started: Instant,
     empty_at_open: bool,
+    durability: Durability,
 }
 
 impl fmt::Debug for Journal {
@@ -414,7 +478,31 @@ impl Journal {
             pending: 0,
             tx_started: Instant::now(),
             empty_at_open: empty,
+            durability: Durability::default(),
         }
+    }
+
+    /// Sets when outcomes are committed (default [`Durability::Group`] of 2,048 outcomes or
+    /// 200 ms); see [`Durability`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Durability`].
+    pub fn durability(mut self, durability: Durability) -> Journal {
+        if let Durability::Group { max, .. } = durability {
+            debug_assert!(max > 0, "a group of at least one outcome");
+        }
+        self.durability = durability;
+        self
+    }
+
+    /// When outcomes are committed.
+    ///
+    /// # Examples
+    ///
+    /// See [`Durability`].
+    pub fn durability_setting(&self) -> Durability {
+        self.durability
     }
 
     fn tune(conn: &Connection) -> rusqlite::Result<()> {
@@ -544,6 +632,72 @@ impl Journal {
         Ok(row)
     }
 
+    /// Whether each outcome and each start is committed before the run goes on.
+    pub(crate) fn per_item(&self) -> bool {
+        self.durability == Durability::PerItem
+    }
+
+    fn begin(&mut self) -> Result<(), JournalError> {
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+            self.in_tx = true;
+            self.tx_started = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// At the start of a run with per-item durability: how many items an earlier run recorded
+    /// as started and never finished (it was killed while they ran); their start records are
+    /// cleared (each runs again if it is in this run's input, and is recorded again).
+    pub(crate) fn begin_run(&mut self) -> Result<u64, JournalError> {
+        self.begin()?;
+        self.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS tk_started (
+                     key TEXT PRIMARY KEY,
+                     idx INTEGER NOT NULL
+                 ) WITHOUT ROWID",
+            )
+            .map_err(|e| self.err(e))?;
+        let running: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM tk_started", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute_batch("DELETE FROM tk_started")
+            .map_err(|e| self.err(e))?;
+        self.commit()?;
+        Ok(running as u64)
+    }
+
+    /// Records that the item `key` is about to start (per-item durability; committed by the
+    /// caller before the item is handed over).
+    pub(crate) fn record_start(&mut self, key: &str, index: u64) -> Result<(), JournalError> {
+        self.begin()?;
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO tk_started (key, idx) VALUES (?1, ?2)")
+            .map_err(|e| self.err(e))?;
+        st.execute(rusqlite::params![key, index as i64])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets the start of the item `key`, which ended without an outcome to record
+    /// (cancelled while running, or it never started after all).
+    pub(crate) fn forget_start(&mut self, key: &str) -> Result<(), JournalError> {
+        if !self.per_item() {
+            return Ok(());
+        }
+        self.begin()?;
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM tk_started WHERE key = ?1")
+            .map_err(|e| self.err(e))?;
+        st.execute([key]).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub(crate) fn record(
         &mut self,
         key: &str,
@@ -551,11 +705,8 @@ impl Journal {
         value: Result<&str, &str>,
         attempts: u32,
     ) -> Result<(), JournalError> {
-        if !self.in_tx {
-            self.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
-            self.in_tx = true;
-            self.tx_started = Instant::now();
-        }
+        self.forget_start(key)?;
+        self.begin()?;
         let (ok, v, cause) = match value {
             Ok(v) => (true, Some(v), None),
             Err(c) => (false, None, Some(c)),
@@ -578,15 +729,22 @@ impl Journal {
         .map_err(|e| self.err(e))?;
         drop(st);
         self.pending += 1;
-        if self.pending >= COMMIT_EVERY {
-            self.commit()?;
+        if let Durability::Group { max, .. } = self.durability {
+            if self.pending >= max {
+                self.commit()?;
+            }
         }
         Ok(())
     }
 
-    /// Commits when the open transaction is older than the commit interval.
+    /// Commits when the open transaction is older than the group window; with per-item
+    /// durability, whenever one is open.
     pub(crate) fn commit_if_due(&mut self) -> Result<(), JournalError> {
-        if self.in_tx && self.tx_started.elapsed() >= COMMIT_AFTER {
+        let due = match self.durability {
+            Durability::PerItem => true,
+            Durability::Group { window, .. } => self.tx_started.elapsed() >= window,
+        };
+        if self.in_tx && due {
             self.commit()?;
         }
         Ok(())

@@ -6,7 +6,9 @@
 //! Build a [`Batch`] from the function, set what you need, and [`run`](Batch::run) it over a
 //! `Vec`, an array, a range or any iterator. The function takes the input by reference (so a
 //! failed input can be handed back to you, and retried) and returns a `Result`; a panic is
-//! caught and reported as the item's failure with its message, not lost:
+//! caught and reported as the item's failure with its message and location (and its
+//! backtrace under `RUST_BACKTRACE=1`), not lost, and reported only there: Rust's panic hook
+//! does not also print it (see [`thread::print_captured_panics`](crate::thread::print_captured_panics)):
 //!
 //! ```
 //! use threadkit::batch::{Batch, Cause};
@@ -41,7 +43,7 @@
 //!
 //! By default every input runs and failures are collected ([`FailurePolicy::CollectAll`], the
 //! seed's `handle_exceptions=True`). [`FailurePolicy::FailFast`] stops scheduling at the first
-//! failure; items already running finish, and the rest are reported [`Cause::NotRun`] — still
+//! failure; items already running finish, and the rest are reported [`Cause::NotStarted`] — still
 //! one outcome per input. GNU parallel's `--halt` is there too:
 //! `"soon,fail=5"` / `"now,fail=10%"` parse into a [`FailurePolicy`] ([`Halt`]). With `now`,
 //! running items are reported [`Cause::Cancelled`] at once.
@@ -57,7 +59,7 @@
 //!     .run(0..100u32)
 //!     .unwrap();
 //! assert_eq!(report.summary().total, 100);
-//! assert!(report.failures().any(|f| f.cause == Cause::NotRun));
+//! assert!(report.failures().any(|f| f.cause == Cause::NotStarted));
 //! assert_eq!(report.exit_code(), 2); // halted
 //! ```
 //!
@@ -94,9 +96,39 @@
 //! the bar instead of on its row.
 //!
 //! A [`CancelToken`] stops a run from anywhere: scheduling stops, running items finish (or are
-//! abandoned after [`grace`](Batch::grace)), the rest are [`Cause::Cancelled`].
-//! [`Batch::ctrl_c`] does the same on the first Ctrl-C and stops at once on the second; the
-//! partial report comes back as usual and [`Report::exit_code`] is 130.
+//! abandoned after [`grace`](Batch::grace), reported [`Cause::Cancelled`]), the rest are
+//! [`Cause::NotStarted`]. [`Batch::ctrl_c`] does the same on the first Ctrl-C and stops at
+//! once on the second; the partial report comes back as usual and [`Report::exit_code`] is 130.
+//!
+//! An item that never started is not a failure: [`Summary::not_started`] counts it apart from
+//! [`Summary::failed`], the journal does not record it, and a resumed run runs it. A task that
+//! waits for its turn before it really starts (a rate limit, a delay) can say it never started
+//! by returning [`Cause::NotStarted`] from [`Task::attempt`]:
+//!
+//! ```
+//! use threadkit::batch::{Batch, CancelToken, Cause, Task};
+//!
+//! struct Polite(CancelToken);
+//! impl Task<u32> for Polite {
+//!     type Output = u32;
+//!     type Error = String;
+//!     fn run(&self, x: &u32) -> Result<u32, String> {
+//!         Ok(x * 2)
+//!     }
+//!     fn attempt(&self, x: &u32) -> Result<u32, Cause<String>> {
+//!         // ... wait for a turn here; then, if the run was stopped meanwhile:
+//!         if self.0.is_cancelled() {
+//!             return Err(Cause::NotStarted);
+//!         }
+//!         self.run(x).map_err(Cause::Error)
+//!     }
+//! }
+//!
+//! let token = CancelToken::new();
+//! token.cancel();
+//! let r = Batch::with_task(Polite(token)).progress(false).run(0..3u32).unwrap();
+//! assert_eq!((r.summary().not_started, r.summary().failed()), (3, 0));
+//! ```
 //!
 //! ## Threads
 //!
@@ -131,8 +163,23 @@
 //! an SQLite file under a stable key per input ([`Batch::journal_key`], by default a hash of the
 //! input's `Debug` text). Run the same batch again with the same journal and the inputs already
 //! done are skipped (their values come from the journal); failed ones are reported again, or
-//! rerun with [`Batch::retry_failed`]. A killed process loses at most the outcomes of the last
-//! fraction of a second; see [`Journal`].
+//! rerun with [`Batch::retry_failed`].
+//!
+//! What runs again on resume:
+//!
+//! - **Items that did not finish** run again: those never started ([`Cause::NotStarted`]:
+//!   after Ctrl-C, a cancellation, a halt) and those stopped while running
+//!   ([`Cause::Cancelled`]) are not recorded.
+//! - **After a kill** (SIGKILL, a crash), it depends on the journal's [`Durability`]. With
+//!   [`Durability::PerItem`] each outcome is committed before the run yields it and each
+//!   item's start before a worker gets it: exactly the items handed to workers and not yet
+//!   yielded run again (with [`chunk_size(1)`](Batch::chunk_size) and a
+//!   [`window`](Batch::window) of one item per worker, the items that were running), and the
+//!   resumed run counts them in [`Summary::running_at_last_stop`]. With the default
+//!   [`Durability::Group`], outcomes are committed in groups (2,048 outcomes or 200 ms):
+//!   a kill also re-runs the items finished in the last group window.
+//! - Nothing recorded as done runs again, and a kill never leaves an item recorded as done
+//!   that did not finish, nor a corrupt file.
 //!
 //! # Python
 //!
@@ -159,7 +206,7 @@ use std::time::Duration;
 pub use cancel::CancelToken;
 pub use isolated::Isolated;
 #[cfg(feature = "journal")]
-pub use journal::{Journal, JournalCounts, JournalError};
+pub use journal::{Durability, Journal, JournalCounts, JournalError};
 pub use outcome::{Cause, FailedInput, Failure, Outcome, Outcomes, Report, StopReason, Summary};
 pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
 pub use run::Stream;
@@ -763,7 +810,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     }
 
     /// Stops the run when `token` is cancelled: scheduling stops, running items finish (see
-    /// [`grace`](Batch::grace)), the rest are [`Cause::Cancelled`].
+    /// [`grace`](Batch::grace)), the rest are [`Cause::NotStarted`].
     ///
     /// # Examples
     ///
@@ -773,7 +820,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     /// let token = CancelToken::new();
     /// token.cancel();
     /// let r = Batch::infallible(|x: &u8| *x).cancel_token(token).progress(false).run(0..10u8).unwrap();
-    /// assert_eq!(r.summary().cancelled, 10);
+    /// assert_eq!(r.summary().not_started, 10);
     /// ```
     pub fn cancel_token(mut self, token: CancelToken) -> Self {
         self.cfg.cancel = Some(token);
@@ -782,7 +829,8 @@ impl<I, K: Task<I>> Batch<I, K> {
 
     /// Handles Ctrl-C (SIGINT) during the run: the first stops scheduling and gives running
     /// items the grace period (default 10 s), the second stops at once; the run returns its
-    /// partial report, the rest [`Cause::Cancelled`]. Outside runs, Ctrl-C keeps its default
+    /// partial report: the items stopped while running [`Cause::Cancelled`], those that never
+    /// started [`Cause::NotStarted`]. Outside runs, Ctrl-C keeps its default
     /// action (the process ends).
     ///
     /// # Examples

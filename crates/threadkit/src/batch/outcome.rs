@@ -12,18 +12,31 @@ use serde::Serialize;
 /// ```
 /// use threadkit::batch::Cause;
 ///
-/// let c: Cause<String> = Cause::Panic { message: "boom".into() };
+/// let c: Cause<String> = Cause::Panic { message: "boom".into(), location: None, backtrace: None };
 /// assert_eq!(c.kind(), "panic");
 /// assert_eq!(c.to_string(), "panicked: boom");
+/// let at = Some("src/main.rs:7:9".to_string());
+/// let c: Cause<String> = Cause::Panic { message: "boom".into(), location: at, backtrace: None };
+/// assert_eq!(c.to_string(), "panicked at src/main.rs:7:9: boom");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause<E> {
     /// The function returned `Err`.
     Error(E),
-    /// The function panicked; the panic's message.
+    /// The function panicked: the panic's message, where it happened, and its backtrace when
+    /// `RUST_BACKTRACE` asks for one. This is the panic's one report: threadkit keeps Rust's
+    /// panic hook from printing it as well (see [`thread::print_captured_panics`]).
+    ///
+    /// [`thread::print_captured_panics`]: crate::thread::print_captured_panics
     Panic {
         /// The message given to `panic!`.
         message: String,
+        /// Where: `file:line:column` (`None` for a panic in a worker process of the
+        /// isolation mode, or when the program's own panic hook replaced threadkit's).
+        location: Option<String>,
+        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+        /// is set to `1` or `full`.
+        backtrace: Option<String>,
     },
     /// An attempt ran longer than the per-task timeout. The thread running it cannot be
     /// killed: it runs on until the function returns and its late result is dropped.
@@ -31,10 +44,19 @@ pub enum Cause<E> {
         /// The timeout that was exceeded.
         after: Duration,
     },
-    /// The run was cancelled (token, Ctrl-C, `--halt now`) before or while this item ran.
+    /// The item was running when the run stopped at once (`--halt now`, a second Ctrl-C, the
+    /// [`grace`](crate::batch::Batch::grace) period over): its late result, if any, is dropped.
+    /// Not a failure of the function, and not journaled: a resumed run runs it again.
     Cancelled,
-    /// A failure policy stopped the run before this item started (fail fast, `--halt soon`).
-    NotRun,
+    /// The item never started: the run stopped first (a failure policy, the cancellation
+    /// token, Ctrl-C, a journal that could not be written; [`Summary::stopped`] says which),
+    /// or the task itself said so (a task that waits for its turn, as the `threadkit`
+    /// command's `--delay`, returns it from [`Task::attempt`] when the run stops meanwhile).
+    /// Not a failure: counted apart ([`Summary::not_started`]), never retried, never
+    /// journaled, so a resumed run runs it.
+    ///
+    /// [`Task::attempt`]: crate::batch::Task::attempt
+    NotStarted,
     /// The journal records this item as failed in an earlier run, and the run was not asked to
     /// retry failures; the earlier cause as text.
     Journaled {
@@ -53,13 +75,13 @@ pub enum Cause<E> {
 }
 
 impl<E> Cause<E> {
-    /// A short name: `error`, `panic`, `timeout`, `cancelled`, `not-run`, `journaled`,
+    /// A short name: `error`, `panic`, `timeout`, `cancelled`, `not-started`, `journaled`,
     /// `crashed`.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(threadkit::batch::Cause::<()>::NotRun.kind(), "not-run");
+    /// assert_eq!(threadkit::batch::Cause::<()>::NotStarted.kind(), "not-started");
     /// ```
     pub fn kind(&self) -> &'static str {
         match self {
@@ -67,14 +89,15 @@ impl<E> Cause<E> {
             Cause::Panic { .. } => "panic",
             Cause::Timeout { .. } => "timeout",
             Cause::Cancelled => "cancelled",
-            Cause::NotRun => "not-run",
+            Cause::NotStarted => "not-started",
             Cause::Journaled { .. } => "journaled",
             Cause::Crashed { .. } => "crashed",
         }
     }
 
-    /// Whether the function ran and failed (error, panic, timeout, crash), as opposed to an item the
-    /// run did not finish (cancelled, not run).
+    /// Whether the function ran and failed (error, panic, timeout, crash, or failed in an
+    /// earlier run), as opposed to an item the run did not finish (cancelled, not started):
+    /// only failures are journaled.
     ///
     /// # Examples
     ///
@@ -82,6 +105,7 @@ impl<E> Cause<E> {
     /// use threadkit::batch::Cause;
     /// assert!(Cause::Error(1).is_failure());
     /// assert!(!Cause::<i32>::Cancelled.is_failure());
+    /// assert!(!Cause::<i32>::NotStarted.is_failure());
     /// ```
     pub fn is_failure(&self) -> bool {
         matches!(
@@ -95,14 +119,33 @@ impl<E> Cause<E> {
     }
 }
 
+impl<E> Cause<E> {
+    /// A panic's location and backtrace, if this is a panic that has them.
+    fn panic_origin(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Cause::Panic {
+                location,
+                backtrace,
+                ..
+            } => (location.as_deref(), backtrace.as_deref()),
+            _ => (None, None),
+        }
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Cause<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cause::Error(e) => write!(f, "error: {e}"),
-            Cause::Panic { message } => write!(f, "panicked: {message}"),
+            Cause::Panic {
+                message,
+                location: Some(at),
+                ..
+            } => write!(f, "panicked at {at}: {message}"),
+            Cause::Panic { message, .. } => write!(f, "panicked: {message}"),
             Cause::Timeout { after } => write!(f, "timed out after {after:?}"),
-            Cause::Cancelled => f.write_str("cancelled"),
-            Cause::NotRun => f.write_str("not run (the run was halted)"),
+            Cause::Cancelled => f.write_str("cancelled while running"),
+            Cause::NotStarted => f.write_str("not started (the run stopped first)"),
             Cause::Journaled { message } => write!(f, "failed in an earlier run: {message}"),
             Cause::Crashed { message } => write!(f, "crashed: {message}"),
         }
@@ -199,7 +242,8 @@ pub struct Failure<I, E> {
     pub index: u64,
     /// The item's input.
     pub input: FailedInput<I>,
-    /// How many times the function was called for it (0 when it never ran).
+    /// How many times the function was called for it (0 when it never ran; for
+    /// [`Cause::NotStarted`], the attempts made before the run stopped, if it was retried).
     pub attempts: u32,
     /// Why it failed.
     pub cause: Cause<E>,
@@ -276,16 +320,24 @@ pub struct Summary {
     pub panics: u64,
     /// Items that timed out.
     pub timeouts: u64,
-    /// Items cancelled (token, Ctrl-C, `--halt now`).
+    /// Items stopped while running ([`Cause::Cancelled`]: `--halt now`, a second Ctrl-C, the
+    /// grace period over). Not failures.
     pub cancelled: u64,
-    /// Items a failure policy kept from running.
-    pub not_run: u64,
+    /// Items that never started because the run stopped first ([`Cause::NotStarted`]). Not
+    /// failures: a resumed run runs them.
+    pub not_started: u64,
     /// Items the journal recorded as failed in an earlier run (not retried).
     pub journaled_failures: u64,
     /// Items whose worker process died (isolation mode only).
     pub crashes: u64,
     /// Items skipped because the journal already had their outcome.
     pub skipped: u64,
+    /// With a journal of [`Durability::PerItem`](crate::batch::Durability::PerItem): the
+    /// items an earlier run with this journal had handed to its workers and not finished when
+    /// it died (killed: their start was recorded, their outcome not); with one item per
+    /// worker, the items that were running. Those in this run's input run again; nothing else
+    /// that earlier run started does. 0 otherwise.
+    pub running_at_last_stop: u64,
     /// Retries made (attempts beyond the first), over all items.
     pub retries: u64,
     /// Wall-clock time of the run.
@@ -300,27 +352,36 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Summary {
-    /// Items without a value: errors, panics, timeouts, crashes, cancelled, not run,
-    /// journaled.
+    /// Items that failed ([`Cause::is_failure`]): errors, panics, timeouts, crashes, and
+    /// failures journaled by an earlier run. Items the run did not finish (cancelled, not
+    /// started) are counted apart: see [`unfinished`](Summary::unfinished).
     ///
     /// # Examples
     ///
     /// ```
-    /// let s = threadkit::batch::Summary { errors: 2, panics: 1, ..Default::default() };
+    /// let s = threadkit::batch::Summary { errors: 2, panics: 1, not_started: 5, ..Default::default() };
     /// assert_eq!(s.failed(), 3);
     /// ```
     pub fn failed(&self) -> u64 {
-        self.errors
-            + self.panics
-            + self.timeouts
-            + self.cancelled
-            + self.not_run
-            + self.journaled_failures
-            + self.crashes
+        self.errors + self.panics + self.timeouts + self.journaled_failures + self.crashes
+    }
+
+    /// Items the run did not finish: stopped while running, or never started. A resumed run
+    /// (with the same journal) runs them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = threadkit::batch::Summary { cancelled: 1, not_started: 5, ..Default::default() };
+    /// assert_eq!((s.failed(), s.unfinished()), (0, 6));
+    /// ```
+    pub fn unfinished(&self) -> u64 {
+        self.cancelled + self.not_started
     }
 
     /// The process exit code for this run, for a `main` that ends with it:
-    /// 0 when every item succeeded, 1 when some failed, 2 when a failure policy halted the run,
+    /// 0 when every item succeeded, 1 when some failed or did not finish, 2 when a failure
+    /// policy halted the run,
     /// 130 (128 + SIGINT, as shells report) when Ctrl-C interrupted it, 3 when cancelled by
     /// the token.
     ///
@@ -338,12 +399,13 @@ impl Summary {
             Some(StopReason::Interrupted) => 130,
             Some(StopReason::Halted) => 2,
             Some(StopReason::Cancelled) => 3,
-            None if self.failed() > 0 => 1,
+            None if self.failed() + self.unfinished() > 0 => 1,
             None => 0,
         }
     }
 
-    /// Adds counts by kind: ok, error, panic, timeout, cancelled, not run, journaled, crashed.
+    /// Adds counts by kind: ok, error, panic, timeout, cancelled, not started, journaled,
+    /// crashed.
     pub(crate) fn add_counts(&mut self, c: &[u64; 8]) {
         self.total += c.iter().sum::<u64>();
         self.succeeded += c[0];
@@ -351,7 +413,7 @@ impl Summary {
         self.panics += c[2];
         self.timeouts += c[3];
         self.cancelled += c[4];
-        self.not_run += c[5];
+        self.not_started += c[5];
         self.journaled_failures += c[6];
         self.crashes += c[7];
     }
@@ -365,7 +427,7 @@ impl Summary {
                 Cause::Panic { .. } => self.panics += 1,
                 Cause::Timeout { .. } => self.timeouts += 1,
                 Cause::Cancelled => self.cancelled += 1,
-                Cause::NotRun => self.not_run += 1,
+                Cause::NotStarted => self.not_started += 1,
                 Cause::Journaled { .. } => self.journaled_failures += 1,
                 Cause::Crashed { .. } => self.crashes += 1,
             },
@@ -388,8 +450,6 @@ impl fmt::Display for Summary {
             ("panics", self.panics),
             ("timeouts", self.timeouts),
             ("crashes", self.crashes),
-            ("cancelled", self.cancelled),
-            ("not run", self.not_run),
             ("failed earlier", self.journaled_failures),
         ];
         let detail: Vec<String> = parts
@@ -400,8 +460,21 @@ impl fmt::Display for Summary {
         if !detail.is_empty() {
             write!(f, " ({})", detail.join(", "))?;
         }
+        if self.cancelled > 0 {
+            write!(f, ", {} cancelled while running", self.cancelled)?;
+        }
+        if self.not_started > 0 {
+            write!(f, ", {} not started", self.not_started)?;
+        }
         if self.skipped > 0 {
             write!(f, "; {} taken from the journal", self.skipped)?;
+        }
+        if self.running_at_last_stop > 0 {
+            write!(
+                f,
+                "; {} were running when an earlier run died, and ran again",
+                self.running_at_last_stop
+            )?;
         }
         if self.retries > 0 {
             write!(f, "; {} retries", self.retries)?;
@@ -589,7 +662,7 @@ impl<T, I, E> Report<T, I, E> {
         &self.summary
     }
 
-    /// Whether every item succeeded.
+    /// Whether every item succeeded (none failed, none was left unfinished).
     ///
     /// # Examples
     ///
@@ -598,7 +671,7 @@ impl<T, I, E> Report<T, I, E> {
     /// assert!(r.is_success());
     /// ```
     pub fn is_success(&self) -> bool {
-        self.summary.failed() == 0
+        self.summary.failed() + self.summary.unfinished() == 0
     }
 
     /// See [`Summary::exit_code`].
@@ -667,23 +740,28 @@ impl<'a, T, I, E> Iterator for Outcomes<'a, T, I, E> {
 impl<T, I, E> ExactSizeIterator for Outcomes<'_, T, I, E> {}
 
 #[derive(Serialize)]
-struct JsonFailure {
+struct JsonFailure<'a> {
     index: u64,
     input: String,
     cause: &'static str,
     message: String,
     attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backtrace: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
     summary: &'a Summary,
-    failures: Vec<JsonFailure>,
+    failures: Vec<JsonFailure<'a>>,
 }
 
 impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
-    /// The summary and the failures (index, input as `Debug` text, cause, message, attempts) as
-    /// one JSON object; durations in seconds.
+    /// The summary and the failures (index, input as `Debug` text, cause, message, attempts;
+    /// for a panic its `location`, and its `backtrace` when one was taken) as one JSON object;
+    /// durations in seconds.
     ///
     /// # Examples
     ///
@@ -704,6 +782,8 @@ impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
                 cause: f.cause.kind(),
                 message: f.cause.to_string(),
                 attempts: f.attempts,
+                location: f.cause.panic_origin().0,
+                backtrace: f.cause.panic_origin().1,
             })
             .collect();
         let doc = JsonReport {
@@ -716,7 +796,8 @@ impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
 }
 
 impl<T, I: fmt::Debug, E: fmt::Display> fmt::Display for Report<T, I, E> {
-    /// The summary line, then one line per failure: index, input, cause, attempts.
+    /// The summary line, then one line per failure: index, input, cause, attempts; then the
+    /// backtraces of the panics that have one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.summary)?;
         let rows: Vec<(String, String, String, String)> = self
@@ -750,6 +831,16 @@ impl<T, I: fmt::Debug, E: fmt::Display> fmt::Display for Report<T, I, E> {
             let input = clip(input, 60);
             let cause = clip(cause, 80);
             writeln!(f, "{i:>wi$}  {input:<wn$}  {cause:<wc$}  {attempts}")?;
+        }
+        for x in self.failures() {
+            if let (Some(at), Some(trace)) = x.cause.panic_origin() {
+                writeln!(
+                    f,
+                    "item {} panicked at {at}:\n{}",
+                    x.index,
+                    trace.trim_end()
+                )?;
+            }
         }
         Ok(())
     }

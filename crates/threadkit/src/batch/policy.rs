@@ -22,7 +22,7 @@ pub enum FailurePolicy {
     #[default]
     CollectAll,
     /// Stop scheduling at the first failure; items already running finish and keep their
-    /// outcome, the rest are reported [`Cause::NotRun`](crate::batch::Cause::NotRun)
+    /// outcome, the rest are reported [`Cause::NotStarted`](crate::batch::Cause::NotStarted)
     /// (`handle_exceptions=False`, without losing the other results). Same as
     /// `Halt::soon().fail_count(1)`.
     FailFast,

@@ -302,14 +302,12 @@ impl<K> Shared<K> {
         self.stop.fetch_max(level, Ordering::SeqCst);
     }
 
-    fn stop_cause<E>(&self) -> Cause<E> {
-        match self.reason.load(Ordering::SeqCst) {
-            REASON_HALT => Cause::NotRun,
-            _ => Cause::Cancelled,
+    /// Counts a finished item's failure for progress and the halt policy; an item the run did
+    /// not finish (cancelled, not started) is no failure.
+    fn note_failure<E>(&self, cause: &Cause<E>, finished_hint: u64) {
+        if !cause.is_failure() {
+            return;
         }
-    }
-
-    fn note_failure(&self, finished_hint: u64) {
         let failed = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(h) = self.halt {
             let finished = self.done.load(Ordering::Relaxed) + finished_hint;
@@ -340,12 +338,11 @@ impl<K> Shared<K> {
             attempt += 1;
             let cause = match unwind::catch(|| self.task.attempt(input)) {
                 Ok(Ok(v)) => return (Ok(v), attempt),
+                Ok(Err(Cause::NotStarted)) => return (Err(Cause::NotStarted), attempt - 1),
                 Ok(Err(cause)) => cause,
-                Err(payload) => Cause::Panic {
-                    message: unwind::payload_message(&*payload),
-                },
+                Err(payload) => panic_cause(&*payload),
             };
-            if attempt >= max || self.level() != RUN {
+            if attempt >= max || self.level() != RUN || !cause.is_failure() {
                 return (Err(cause), attempt);
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
@@ -426,8 +423,18 @@ fn failure<T, I, E>(
     }))
 }
 
+/// The cause of an item whose function panicked (just caught, on this thread).
+fn panic_cause<E>(payload: &(dyn std::any::Any + Send)) -> Cause<E> {
+    let origin = unwind::take_origin();
+    Cause::Panic {
+        message: unwind::payload_message(payload),
+        location: origin.location,
+        backtrace: origin.backtrace,
+    }
+}
+
 /// Outcome counts by kind, in [`Cause`] order after `Ok`: ok, error, panic, timeout,
-/// cancelled, not run, journaled, crashed.
+/// cancelled, not started, journaled, crashed.
 type Counts = [u64; 8];
 
 fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
@@ -438,7 +445,7 @@ fn kind<T, I, E>(o: &Outcome<T, I, E>) -> usize {
             Cause::Panic { .. } => 2,
             Cause::Timeout { .. } => 3,
             Cause::Cancelled => 4,
-            Cause::NotRun => 5,
+            Cause::NotStarted => 5,
             Cause::Journaled { .. } => 6,
             Cause::Crashed { .. } => 7,
         },
@@ -640,7 +647,7 @@ where
         for (k, input) in chunk.items.drain(..).enumerate() {
             let index = base + k as u64;
             if sh.check() != RUN {
-                let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
+                let o = failure(index, FailedInput::Value(input), 0, Cause::NotStarted);
                 counts[kind(&o)] += 1;
                 emit.push(index, o);
                 continue;
@@ -655,7 +662,7 @@ where
                 );
                 if sh.stop.load(Ordering::SeqCst) != RUN {
                     if running.lock().remove(&index).is_some() {
-                        let o = failure(index, FailedInput::Value(input), 0, sh.stop_cause());
+                        let o = failure(index, FailedInput::Value(input), 0, Cause::NotStarted);
                         counts[kind(&o)] += 1;
                         emit.push(index, o);
                     }
@@ -684,7 +691,7 @@ where
                     emit.push(index, Ok(v));
                 }
                 Err(cause) => {
-                    sh.note_failure(emit.len as u64 + 1);
+                    sh.note_failure(&cause, emit.len as u64 + 1);
                     let o = failure(index, FailedInput::Value(input), attempts, cause);
                     counts[kind(&o)] += 1;
                     emit.push(index, o);
@@ -751,9 +758,7 @@ where
             }
         });
         if let Err(payload) = guarded {
-            let cause = Cause::Panic {
-                message: unwind::payload_message(&*payload),
-            };
+            let cause = panic_cause(&*payload);
             plain_failure(sh, emit, counts, &mut fix, (k, start + k as u64), cause);
             k += 1;
         }
@@ -785,8 +790,9 @@ fn plain_failure<K, I>(
 ) where
     K: Task<I>,
 {
-    sh.note_failure(emit.len as u64 + 1);
-    let o = failure(index, FailedInput::Debug(String::new()), 1, cause);
+    sh.note_failure(&cause, emit.len as u64 + 1);
+    let attempts = u32::from(!matches!(cause, Cause::NotStarted));
+    let o = failure(index, FailedInput::Debug(String::new()), attempts, cause);
     counts[kind(&o)] += 1;
     fix.push((k, emit.out.len()));
     emit.push(index, o);
@@ -1008,6 +1014,19 @@ where
             None
         };
         let cancel = cfg.cancel.clone();
+        let mut summary = Summary::default();
+        #[cfg(feature = "journal")]
+        let mut journal = journal;
+        #[cfg(feature = "journal")]
+        if let Some(hook) = journal.as_mut().filter(|h| h.journal.per_item()) {
+            match hook.journal.begin_run() {
+                Ok(n) => summary.running_at_last_stop = n,
+                Err(e) => {
+                    engine.close();
+                    return Err(RunError::Journal(e));
+                }
+            }
+        }
         Ok(Stream {
             inputs,
             input_done: false,
@@ -1031,7 +1050,7 @@ where
             next_out: 0,
             ready: VecDeque::new(),
             current: None,
-            summary: Summary::default(),
+            summary,
             started: Instant::now(),
             cfg,
             workers,
@@ -1121,6 +1140,8 @@ where
     }
 
     fn send_chunk(&mut self, tx: &Sender<Chunk<I>>, start: u64, items: Vec<I>) {
+        // With per-item durability, the items' starts are on disk before they can start.
+        self.commit_per_item();
         self.in_flight += items.len();
         let direct = self.direct.is_some();
         // Cannot fail: the stream holds a receiver.
@@ -1214,7 +1235,14 @@ where
                 Ok(_) => {}
                 Err(e) => {
                     self.journal_failed(e);
+                    return None;
                 }
+            }
+        }
+        if hook.journal.per_item() {
+            if let Err(e) = hook.journal.record_start(&key, index) {
+                self.journal_failed(e);
+                return None;
             }
         }
         self.keys.insert(index, key);
@@ -1259,7 +1287,8 @@ where
                     let text = (hook.cause_text)(&f.cause);
                     hook.journal.record(&key, index, Err(&text), f.attempts)
                 }
-                Err(_) => Ok(()),
+                // Not finished: not recorded, so a resumed run runs it.
+                Err(_) => hook.journal.forget_start(&key),
             };
             if let Err(e) = r {
                 err = Some(e);
@@ -1278,6 +1307,21 @@ where
 
     #[cfg(not(feature = "journal"))]
     fn record(&mut self, _start: u64, _outcomes: &[Outcome<K::Output, I, K::Error>]) {}
+
+    /// With per-item durability, commits what is recorded: before an outcome is yielded (it
+    /// counts as done from then on) and before items are handed to workers (their starts).
+    #[cfg(feature = "journal")]
+    fn commit_per_item(&mut self) {
+        let Some(hook) = self.journal.as_mut().filter(|h| h.journal.per_item()) else {
+            return;
+        };
+        if let Err(e) = hook.journal.commit() {
+            self.journal_failed(e);
+        }
+    }
+
+    #[cfg(not(feature = "journal"))]
+    fn commit_per_item(&mut self) {}
 
     /// Outcomes made by the driver itself (journal, stop, claims): counted for progress.
     fn deliver_local(&mut self, start: u64, outcomes: Vec<Outcome<K::Output, I, K::Error>>) {
@@ -1399,7 +1443,7 @@ where
                             chunk.start + k as u64,
                             FailedInput::Value(input),
                             0,
-                            self.sh.stop_cause(),
+                            Cause::NotStarted,
                         )
                     })
                     .collect();
@@ -1442,7 +1486,7 @@ where
             self.in_flight -= 1;
             self.abandoned += 1;
             if matches!(cause, Cause::Timeout { .. }) {
-                self.sh.note_failure(1);
+                self.sh.note_failure(&cause, 1);
             }
             let o = failure(index, FailedInput::Debug(r.debug), 1, cause);
             self.record(index, std::slice::from_ref(&o));
@@ -1501,7 +1545,7 @@ where
                 index,
                 FailedInput::Value(input),
                 0,
-                self.sh.stop_cause(),
+                Cause::NotStarted,
             ));
         }
         if !outcomes.is_empty() {
@@ -1514,6 +1558,7 @@ where
         loop {
             if let Some((start, seg)) = self.ready.pop_front() {
                 self.buffered -= seg.len();
+                self.commit_per_item();
                 return Some((start, seg));
             }
             if self.finished {

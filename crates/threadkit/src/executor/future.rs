@@ -45,17 +45,29 @@ use crate::TimeoutOverflow;
 /// let pool = ThreadPool::builder().max_workers(1).build().unwrap();
 /// let f = pool.submit(|| -> u32 { panic!("boom") }).unwrap();
 /// match f.result() {
-///     Err(TaskError::Panicked { message }) => assert_eq!(message, "boom"),
+///     Err(TaskError::Panicked { message, location, .. }) => {
+///         assert_eq!(message, "boom");
+///         assert!(location.unwrap().contains(".rs:")); // where it panicked
+///     }
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError {
-    /// The task panicked (Python: the task raised). The panic message is kept.
+    /// The task panicked (Python: the task raised). The panic message is kept, with where it
+    /// happened and its backtrace when `RUST_BACKTRACE` asks for one: this is the panic's one
+    /// report (Rust's panic hook does not print it as well; see
+    /// [`thread::print_captured_panics`](crate::thread::print_captured_panics)).
     Panicked {
         /// The panic's message (`panic!`'s string, or a placeholder for other payloads).
         message: String,
+        /// Where: `file:line:column` (`None` when the program's own panic hook replaced
+        /// threadkit's).
+        location: Option<String>,
+        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+        /// is `1` or `full`.
+        backtrace: Option<String>,
     },
     /// The future was cancelled before it started (Python's `CancelledError`).
     Cancelled,
@@ -76,10 +88,27 @@ pub enum TaskError {
     },
 }
 
+impl TaskError {
+    /// The error of a task whose panic (with this payload) was just caught on this thread.
+    pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> TaskError {
+        let origin = unwind::take_origin();
+        TaskError::Panicked {
+            message: unwind::payload_message(payload),
+            location: origin.location,
+            backtrace: origin.backtrace,
+        }
+    }
+}
+
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskError::Panicked { message } => write!(f, "task panicked: {message}"),
+            TaskError::Panicked {
+                message,
+                location: Some(at),
+                ..
+            } => write!(f, "task panicked at {at}: {message}"),
+            TaskError::Panicked { message, .. } => write!(f, "task panicked: {message}"),
             TaskError::Cancelled => f.write_str("the future was cancelled"),
             TaskError::BrokenPool { reason } => write!(
                 f,
@@ -543,7 +572,8 @@ impl<T> Core<T> {
 
 fn run_callbacks<T>(callbacks: Vec<Callback<T>>, fut: &Future<T>) {
     for cb in callbacks {
-        if let Err(message) = unwind::catch_message(|| cb(fut)) {
+        if let Err(payload) = unwind::catch_reported(|| cb(fut)) {
+            let message = unwind::into_message(payload);
             tracing::error!(
                 panic = %message,
                 "exception calling callback for future (a done-callback panicked)"
@@ -644,9 +674,13 @@ where
             crate::primitive::thread_token(),
             std::sync::atomic::Ordering::Relaxed,
         );
-        // `catch_message`: not even a panic payload whose `Drop` panics may skip `finish`
-        // (the future would stay `RUNNING`, its readers blocked forever).
-        let outcome = unwind::catch_message(job).map_err(|message| TaskError::Panicked { message });
+        // The payload is dropped under a catch: not even a panic payload whose `Drop` panics
+        // may skip `finish` (the future would stay `RUNNING`, its readers blocked forever).
+        let outcome = unwind::catch(job).map_err(|payload| {
+            let error = TaskError::panicked(&*payload);
+            unwind::drop_payload(payload);
+            error
+        });
         #[cfg(feature = "deadlock-detection")]
         self.core
             .runner
@@ -670,7 +704,8 @@ where
         // (only the claimant does, and a task is claimed once).
         let job = unsafe { (*self.job.get()).take() };
         // The closure's captures are dropped before anyone can see the task finished.
-        if let Err(message) = unwind::catch_message(move || drop(job)) {
+        if let Err(payload) = unwind::catch_reported(move || drop(job)) {
+            let message = unwind::into_message(payload);
             tracing::error!(
                 panic = %message,
                 "dropping a cancelled task's closure panicked"
@@ -1082,7 +1117,7 @@ impl<T> Future<T> {
     /// let ok = pool.submit(|| 1).unwrap();
     /// let bad = pool.submit(|| -> i32 { panic!("no") }).unwrap();
     /// assert_eq!(ok.failure(), None);
-    /// assert_eq!(bad.failure(), Some(TaskError::Panicked { message: "no".into() }));
+    /// assert!(matches!(bad.failure(), Some(TaskError::Panicked { message, .. }) if message == "no"));
     /// ```
     pub fn failure(&self) -> Option<TaskError> {
         match self.wait_guard().outcome() {

@@ -114,7 +114,7 @@ where
         scope: PhantomData,
         env: PhantomData,
     };
-    let result = unwind::catch(|| f(&scope));
+    let result = unwind::catch_reported(|| f(&scope));
     // Sound even when `f` panicked: no task may outlive the borrowed data.
     scope.state.wait_all(shared.id);
     scope.state.clear();

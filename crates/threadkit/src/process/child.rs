@@ -122,8 +122,12 @@ pub(crate) enum Start {
 pub(crate) enum Outcome {
     /// The encoded return value (its descriptors travel with the frame).
     Returned(Vec<u8>),
-    /// The function panicked with this message.
-    Panicked(String),
+    /// The function panicked with this message, there, with this backtrace.
+    Panicked {
+        message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
+    },
     /// The arguments or the result could not be (de)serialized.
     Failed(String),
 }
@@ -225,7 +229,15 @@ where
                 Vec::new(),
             ),
         },
-        Err(p) => (Outcome::Panicked(payload_message(&*p)), Vec::new()),
+        Err(p) => {
+            let origin = crate::unwind::take_origin();
+            let outcome = Outcome::Panicked {
+                message: payload_message(&*p),
+                location: origin.location,
+                backtrace: origin.backtrace,
+            };
+            (outcome, Vec::new())
+        }
     }
 }
 

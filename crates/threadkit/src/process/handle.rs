@@ -29,15 +29,23 @@ use crate::TimeoutOverflow;
 ///
 /// threadkit::process::init();
 /// let mut p = Process::spawn(boom, ()).unwrap();
-/// assert_eq!(p.join(), Err(ProcessError::Panicked { message: "boom".into() }));
+/// assert!(matches!(p.join(), Err(ProcessError::Panicked { message, .. }) if message == "boom"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProcessError {
-    /// The function panicked in the child (Python: the target raised); the message is kept.
+    /// The function panicked in the child (Python: the target raised); the message is kept,
+    /// with where it happened and its backtrace when `RUST_BACKTRACE` asks for one (the child
+    /// does not print the panic itself: this is its one report).
     Panicked {
         /// The panic's message.
         message: String,
+        /// Where, in the child: `file:line:column` (`None` when the program's own panic hook
+        /// replaced threadkit's).
+        location: Option<String>,
+        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+        /// is `1` or `full` in the child.
+        backtrace: Option<String>,
     },
     /// The child was killed by a signal (Python's negative `exitcode`).
     Signaled {
@@ -73,7 +81,12 @@ pub enum ProcessError {
 impl fmt::Display for ProcessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProcessError::Panicked { message } => {
+            ProcessError::Panicked {
+                message,
+                location: Some(at),
+                ..
+            } => write!(f, "the child process panicked at {at}: {message}"),
+            ProcessError::Panicked { message, .. } => {
                 write!(f, "the child process panicked: {message}")
             }
             ProcessError::Signaled { signal, name } => {
@@ -428,7 +441,15 @@ pub(crate) fn decode_outcome<R: DeserializeOwned>(
         Outcome::Returned(b) => {
             wire::decode(&b, fds).map_err(|message| ProcessError::Serialization { message })
         }
-        Outcome::Panicked(message) => Err(ProcessError::Panicked { message }),
+        Outcome::Panicked {
+            message,
+            location,
+            backtrace,
+        } => Err(ProcessError::Panicked {
+            message,
+            location,
+            backtrace,
+        }),
         Outcome::Failed(message) => Err(ProcessError::Serialization { message }),
     }
 }

@@ -54,15 +54,23 @@ use crate::TimeoutOverflow;
 /// let pool = ProcessPool::new(2).unwrap();
 /// let out: Vec<_> = pool.map(fails, 0..4).unwrap().collect();
 /// assert_eq!(out[1], Ok(1));
-/// assert_eq!(out[2], Err(TaskError::Panicked { message: "two".into() }));
+/// assert!(matches!(&out[2], Err(TaskError::Panicked { message, .. }) if message == "two"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError {
-    /// The task panicked in its worker; the worker goes on.
+    /// The task panicked in its worker; the worker goes on. The message is kept, with where
+    /// it happened and its backtrace when `RUST_BACKTRACE` asks for one (the worker does not
+    /// print the panic itself: this is its one report).
     Panicked {
         /// The panic's message.
         message: String,
+        /// Where, in the child: `file:line:column` (`None` when the program's own panic hook
+        /// replaced threadkit's).
+        location: Option<String>,
+        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+        /// is `1` or `full` in the child.
+        backtrace: Option<String>,
     },
     /// The worker died of a signal while running the task (a crash, `SIGKILL`, the OOM
     /// killer); it was replaced.
@@ -108,7 +116,12 @@ pub enum TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskError::Panicked { message } => write!(f, "task panicked: {message}"),
+            TaskError::Panicked {
+                message,
+                location: Some(at),
+                ..
+            } => write!(f, "task panicked at {at}: {message}"),
+            TaskError::Panicked { message, .. } => write!(f, "task panicked: {message}"),
             TaskError::Signaled { signal, name } => {
                 write!(
                     f,
@@ -142,7 +155,15 @@ impl std::error::Error for TaskError {}
 impl TaskError {
     fn from_process(e: ProcessError) -> TaskError {
         match e {
-            ProcessError::Panicked { message } => TaskError::Panicked { message },
+            ProcessError::Panicked {
+                message,
+                location,
+                backtrace,
+            } => TaskError::Panicked {
+                message,
+                location,
+                backtrace,
+            },
             ProcessError::Signaled { signal, name } => TaskError::Signaled { signal, name },
             ProcessError::Exited { code } => TaskError::Exited { code },
             ProcessError::NotServed => TaskError::Exited { code: 0 },
@@ -239,7 +260,7 @@ impl Slot {
         let callbacks = std::mem::take(&mut *self.callbacks.lock());
         for cb in callbacks {
             // A panicking callback must not take the pool's manager thread down.
-            let _ = crate::unwind::catch(cb);
+            let _ = crate::unwind::catch_reported(cb);
         }
     }
 }
@@ -393,7 +414,7 @@ impl<R> Future<R> {
             drop(st);
         } else {
             drop(st);
-            let _ = crate::unwind::catch(callback);
+            let _ = crate::unwind::catch_reported(callback);
         }
     }
 
@@ -1385,7 +1406,15 @@ fn manage(shared: &Shared) {
                 let done = inflight.pop_front().expect("in flight");
                 let result = match wire::decode::<Outcome>(&bytes, Vec::new()) {
                     Ok(Outcome::Returned(b)) => Ok((b, fds)),
-                    Ok(Outcome::Panicked(message)) => Err(TaskError::Panicked { message }),
+                    Ok(Outcome::Panicked {
+                        message,
+                        location,
+                        backtrace,
+                    }) => Err(TaskError::Panicked {
+                        message,
+                        location,
+                        backtrace,
+                    }),
                     Ok(Outcome::Failed(message)) => Err(TaskError::Serialization { message }),
                     Err(message) => Err(TaskError::Serialization { message }),
                 };

@@ -252,6 +252,8 @@ impl Builder {
         }
 
         let their = thread.clone();
+        let fate = std::sync::Arc::new(super::handle::Fate::default());
+        let their_fate = fate.clone();
         registry::register(&thread);
         let spawned = std_builder.spawn(move || {
             if let Some(tid) = registry::os_tid() {
@@ -259,11 +261,16 @@ impl Builder {
             }
             // First thread-local touched by this thread, so it is destroyed last: "finished"
             // is announced after the thread's other thread-locals were dropped.
-            registry::set_current(their);
-            crate::unwind::catch(f)
+            registry::set_current(their.clone());
+            crate::unwind::catch_thread_body(f).map_err(|p| {
+                let origin = crate::unwind::take_origin();
+                // Nobody will join a detached thread: its panic is reported here.
+                their_fate.panicked(&their, &*p, &origin);
+                (p, origin)
+            })
         });
         match spawned {
-            Ok(native) => Ok(JoinHandle::new(thread, native)),
+            Ok(native) => Ok(JoinHandle::new(thread, native, fate)),
             Err(source) => {
                 thread.finish();
                 Err(SpawnError {

@@ -2,18 +2,28 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::unwind::Origin;
 
 use super::registry::Thread;
 use crate::time::TimeoutOverflow;
 
 type Payload = Box<dyn Any + Send + 'static>;
+/// What a thread's body leaves: its value, or its panic and where it happened.
+type Body<T> = Result<T, (Payload, Origin)>;
 
 /// An owned permission to wait for a thread and take the value it returned (Python's `Thread`
 /// object after `start()`, whose `join()` here also hands back the result).
 ///
 /// Dropping the handle detaches the thread: it keeps running and its value is dropped when it
-/// finishes (see [`ExitGuard`](super::ExitGuard) for waiting at exit).
+/// finishes (see [`ExitGuard`](super::ExitGuard) for waiting at exit). A panic of the thread
+/// is reported once: by [`join`](JoinHandle::join) as a [`ThreadPanic`] (Rust's panic hook
+/// does not print it as well), or, when the handle is dropped unjoined, on standard error as
+/// Rust's hook would (`thread 'NAME' panicked at FILE:LINE:COL:` and the message) when the
+/// panic happens or the handle is dropped, whichever comes last.
 ///
 /// # Examples
 ///
@@ -27,12 +37,78 @@ type Payload = Box<dyn Any + Send + 'static>;
 /// ```
 pub struct JoinHandle<T> {
     thread: Thread,
-    native: std::thread::JoinHandle<Result<T, Payload>>,
+    /// `None` once joined.
+    native: Option<std::thread::JoinHandle<Body<T>>>,
+    fate: Arc<Fate>,
+}
+
+/// Who reports the panic of a thread's body: the handle's owner (through `join`), or, for a
+/// thread whose handle was dropped unjoined, threadkit (a panic that nobody can get back is
+/// not kept quiet). Starts at 0: running, with a handle.
+#[derive(Debug, Default)]
+pub(crate) struct Fate(AtomicU8);
+
+const PANICKED: u8 = 1;
+const DETACHED: u8 = 2;
+
+impl Fate {
+    /// The thread's body panicked: reports it if the handle is gone.
+    pub(crate) fn panicked(&self, thread: &Thread, payload: &(dyn Any + Send), origin: &Origin) {
+        if self.0.swap(PANICKED, Ordering::SeqCst) == DETACHED {
+            report_unjoined(thread.name(), payload, origin);
+        }
+    }
+
+    /// The handle is dropped unjoined: whether the thread had already panicked (then the
+    /// handle reports it).
+    fn detach(&self) -> bool {
+        self.0.swap(DETACHED, Ordering::SeqCst) == PANICKED
+    }
+}
+
+/// Reports the panic of a thread nobody joins, as Rust's default hook would have (unless
+/// threadkit's except hook was already told about it).
+fn report_unjoined(name: &str, payload: &(dyn Any + Send), origin: &Origin) {
+    if crate::unwind::reported_at_panic_time() {
+        return;
+    }
+    let message = crate::unwind::payload_message(payload);
+    let at = origin.location.as_deref().unwrap_or("an unknown location");
+    let mut text = format!("thread '{name}' panicked at {at}:\n{message}\n");
+    if let Some(trace) = &origin.backtrace {
+        text.push_str(trace);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    // Like the default hook: a closed stderr is ignored.
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if self.fate.detach() {
+            // The thread panicked before its handle went: its result is there (or about to
+            // be, as the thread exits): take it and report it.
+            if let Some(Ok(Err((payload, origin)))) = self.native.take().map(|n| n.join()) {
+                report_unjoined(self.thread.name(), &*payload, &origin);
+            }
+            self.thread.finish();
+        }
+    }
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(thread: Thread, native: std::thread::JoinHandle<Result<T, Payload>>) -> Self {
-        JoinHandle { thread, native }
+    pub(crate) fn new(
+        thread: Thread,
+        native: std::thread::JoinHandle<Body<T>>,
+        fate: Arc<Fate>,
+    ) -> Self {
+        JoinHandle {
+            thread,
+            native: Some(native),
+            fate,
+        }
     }
 
     /// Waits for the thread to finish and returns its value (Python's `Thread.join()`, which
@@ -63,20 +139,24 @@ impl<T> JoinHandle<T> {
     /// let err = bad.join().unwrap_err();
     /// assert_eq!(err.name(), "doomed");
     /// assert_eq!(err.message(), "boom");
-    /// assert_eq!(err.to_string(), "thread 'doomed' panicked: boom");
+    /// assert!(err.to_string().starts_with("thread 'doomed' panicked at ")); // FILE:LINE:COL: boom
     /// ```
-    pub fn join(self) -> Result<T, ThreadPanic> {
-        let thread = self.thread;
-        let result = match self.native.join() {
+    pub fn join(mut self) -> Result<T, ThreadPanic> {
+        let thread = self.thread.clone();
+        let native = self
+            .native
+            .take()
+            .expect("joined once: join takes the handle");
+        let result = match native.join() {
             Ok(r) => r,
             // threadkit catches the closure's panics itself; this is a panic in its own
             // bookkeeping, reported the same way.
-            Err(payload) => Err(payload),
+            Err(payload) => Err((payload, crate::unwind::Origin::default())),
         };
         // The OS thread has exited, so its thread-local destructors have run; make sure the
         // registry agrees even if they could not (platforms without them).
         thread.finish();
-        result.map_err(|payload| ThreadPanic::new(&thread, payload))
+        result.map_err(|(payload, origin)| ThreadPanic::new(&thread, payload, origin))
     }
 
     /// Waits at most `timeout` for the thread to finish (Python's `Thread.join(timeout)`).
@@ -253,16 +333,47 @@ pub struct ThreadPanic {
     ident: u64,
     message: String,
     payload: Payload,
+    origin: crate::unwind::Origin,
 }
 
 impl ThreadPanic {
-    fn new(thread: &Thread, payload: Payload) -> ThreadPanic {
+    fn new(thread: &Thread, payload: Payload, origin: crate::unwind::Origin) -> ThreadPanic {
         ThreadPanic {
             name: thread.name().to_owned(),
             ident: thread.ident(),
             message: crate::unwind::payload_message(&*payload),
             payload,
+            origin,
         }
+    }
+
+    /// Where the thread panicked: `file:line:column`, when Rust knows (and the program's own
+    /// panic hook did not replace threadkit's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = threadkit::thread::spawn(|| -> () { panic!("x") });
+    /// assert!(h.join().unwrap_err().location().unwrap().contains(".rs:"));
+    /// ```
+    pub fn location(&self) -> Option<&str> {
+        self.origin.location.as_deref()
+    }
+
+    /// The panic's backtrace, as Rust prints it, when `RUST_BACKTRACE` (or
+    /// `RUST_LIB_BACKTRACE`) was set to `1` or `full` (Python's traceback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = threadkit::thread::spawn(|| -> () { panic!("x") });
+    /// let p = h.join().unwrap_err();
+    /// if std::env::var_os("RUST_BACKTRACE").is_none() && std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+    ///     assert!(p.backtrace().is_none());
+    /// }
+    /// ```
+    pub fn backtrace(&self) -> Option<&str> {
+        self.origin.backtrace.as_deref()
     }
 
     /// The name of the thread that panicked.
@@ -336,13 +447,21 @@ impl fmt::Debug for ThreadPanic {
             .field("name", &self.name)
             .field("ident", &self.ident)
             .field("message", &self.message)
+            .field("location", &self.origin.location)
             .finish_non_exhaustive()
     }
 }
 
 impl fmt::Display for ThreadPanic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "thread '{}' panicked: {}", self.name, self.message)
+        match &self.origin.location {
+            Some(at) => write!(
+                f,
+                "thread '{}' panicked at {at}: {}",
+                self.name, self.message
+            ),
+            None => write!(f, "thread '{}' panicked: {}", self.name, self.message),
+        }
     }
 }
 

@@ -35,16 +35,17 @@ pub struct ExceptHookArgs<'a> {
     pub payload: &'a (dyn Any + Send),
 }
 
-/// Installs `hook` as the process's panic hook (Rust's [`std::panic::set_hook`]), called with
-/// the panicking thread's threadkit name and ident, the message and the location: Python's
-/// `threading.excepthook = hook`.
+/// Installs `hook` as the process's except hook, called with the panicking thread's threadkit
+/// name and ident, the message and the location: Python's `threading.excepthook = hook`.
 ///
-/// Not installed automatically. Unlike Python's, which only sees exceptions that escape a
-/// thread's `run()`, a Rust panic hook runs at the moment of every panic, in the panicking
-/// thread, also for panics that are caught later (by `catch_unwind`, or returned by
-/// [`JoinHandle::join`](super::JoinHandle::join) as a [`ThreadPanic`](super::ThreadPanic)),
-/// and for the main thread. It replaces any previous hook (including Rust's default message);
-/// [`reset_excepthook`] brings Rust's back.
+/// Not installed automatically. It is told, at the moment of the panic and in the panicking
+/// thread, about every panic threadkit does not catch (the main thread's, a `std` thread's,
+/// one caught by the program's own `catch_unwind`) and about the panics of threadkit threads'
+/// bodies (which [`JoinHandle::join`](super::JoinHandle::join) also returns as a
+/// [`ThreadPanic`](super::ThreadPanic)). Like Python's, it is not told about the panics
+/// threadkit hands back as values elsewhere (batch items, executor and process-pool tasks):
+/// see [`print_captured_panics`]. It replaces Rust's default message (and any hook set
+/// before); [`reset_excepthook`] brings Rust's back.
 ///
 /// # Examples
 ///
@@ -63,7 +64,7 @@ pub struct ExceptHookArgs<'a> {
 /// assert_eq!(seen.lock().unwrap().as_slice(), ["worker: oops"]);
 /// ```
 pub fn set_excepthook(hook: impl Fn(&ExceptHookArgs<'_>) + Send + Sync + 'static) {
-    std::panic::set_hook(Box::new(move |info| {
+    crate::unwind::set_excepthook(Some(std::sync::Arc::new(move |info| {
         let thread = registry::current();
         let message = crate::unwind::payload_message(info.payload());
         hook(&ExceptHookArgs {
@@ -74,7 +75,7 @@ pub fn set_excepthook(hook: impl Fn(&ExceptHookArgs<'_>) + Send + Sync + 'static
             location: info.location(),
             payload: info.payload(),
         });
-    }));
+    })));
 }
 
 /// Installs [`default_excepthook`] as the panic hook: every panic is reported as
@@ -93,6 +94,41 @@ pub fn install_excepthook() {
     set_excepthook(default_excepthook);
 }
 
+/// Whether a panic that threadkit catches and hands back as a value is also printed by the
+/// panic hook (`true`), or only reported where it is handed back (`false`, the default).
+///
+/// The values that carry such a panic: a batch item's
+/// [`Cause::Panic`](crate::batch::Cause::Panic) (shown by the report), an executor task's and
+/// a process-pool task's `TaskError::Panicked`, a process's
+/// [`ProcessError::Panicked`](crate::process::ProcessError::Panicked), a joined thread's
+/// [`ThreadPanic`](super::ThreadPanic); each has the message, the location, and the backtrace
+/// when `RUST_BACKTRACE` asks for one. Rust's panic hook, which runs at the moment of the
+/// panic, would print it a second time (`thread '...' panicked at ...`, and a whole backtrace
+/// under `RUST_BACKTRACE=1`), which reads as a crash; so threadkit puts a hook of its own in
+/// front of the one in place (Rust's default, or the program's) the first time it catches a
+/// panic. That hook stays quiet for the panics threadkit catches and calls the hook in place
+/// for every other panic: those still print as usual, and a hook the program set before keeps
+/// working for them. A hook the program sets with [`std::panic::set_hook`] *after* threadkit's
+/// replaces it, and then sees every panic, caught ones included. Setting the environment
+/// variable `THREADKIT_PRINT_CAPTURED_PANICS=1` does the same as `print_captured_panics(true)`.
+///
+/// A thread whose handle is dropped unjoined reports its panic itself (see
+/// [`JoinHandle`](super::JoinHandle)); a done-callback's panic, which nobody gets back, prints
+/// as usual.
+///
+/// # Examples
+///
+/// ```
+/// // While debugging: print every panic where it happens, caught or not.
+/// threadkit::thread::print_captured_panics(true);
+/// let h = threadkit::thread::spawn(|| -> () { panic!("printed, and returned") });
+/// assert!(h.join().is_err());
+/// threadkit::thread::print_captured_panics(false);
+/// ```
+pub fn print_captured_panics(on: bool) {
+    crate::unwind::print_captured(on);
+}
+
 /// Puts Rust's default panic hook back (`thread 'NAME' panicked at ...`).
 ///
 /// # Examples
@@ -102,7 +138,7 @@ pub fn install_excepthook() {
 /// threadkit::thread::reset_excepthook();
 /// ```
 pub fn reset_excepthook() {
-    drop(std::panic::take_hook());
+    crate::unwind::set_excepthook(None);
 }
 
 /// The report [`install_excepthook`] prints (Python's `threading.__excepthook__`): one line

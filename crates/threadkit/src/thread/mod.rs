@@ -26,7 +26,10 @@
 //! // A panic comes back as a value, with the thread's name.
 //! let t = Builder::new().name("doomed").spawn(|| -> u32 { panic!("no disk") }).unwrap();
 //! let err = t.join().unwrap_err();
-//! assert_eq!(err.to_string(), "thread 'doomed' panicked: no disk");
+//! assert_eq!(err.message(), "no disk");
+//! // Reported once, here, with where it happened (Rust's panic hook keeps quiet about it):
+//! // "thread 'doomed' panicked at src/main.rs:12:55: no disk"
+//! assert!(err.to_string().starts_with("thread 'doomed' panicked at "));
 //!
 //! // join with a timeout: the value, or the handle back to wait again.
 //! let t = thread::spawn(|| work(2, 50));
@@ -126,7 +129,8 @@ pub use exit::{
 };
 pub use handle::{JoinHandle, JoinTimeoutError, ThreadPanic};
 pub use hook::{
-    default_excepthook, install_excepthook, reset_excepthook, set_excepthook, ExceptHookArgs,
+    default_excepthook, install_excepthook, print_captured_panics, reset_excepthook,
+    set_excepthook, ExceptHookArgs,
 };
 pub use local::Local;
 pub use registry::{
