@@ -722,15 +722,12 @@ pub(crate) fn run(
     out.interrupted = interrupted.load(Ordering::SeqCst);
     out.error |= matches!(printer.failure(), Some(Failure::Error(_))) || shared.own_error_seen();
     out.total = stream.summary().total;
-    if out.not_started > 0 {
+    // With a journal, say what a resume will do; without one (GNU parallel says nothing on
+    // Ctrl-C either) and after a closed stdout (which ends the run quietly), stay silent.
+    if out.not_started > 0 && journaled && printer.failure() != Some(Failure::Closed) {
         eprintln!(
-            "threadkit: {} jobs not started{}",
-            out.not_started,
-            if journaled {
-                "; --resume runs them"
-            } else {
-                ""
-            }
+            "threadkit: {} jobs not started; --resume runs them",
+            out.not_started
         );
     }
     if let Some(e) = journal_error {
