@@ -110,19 +110,29 @@ fn catch_as<T>(mode: Mode, f: impl FnOnce() -> T) -> Result<T, Payload> {
 
 /// Runs `f`, turning a panic into `Err(message)`. The payload is dropped here, and a payload
 /// whose own `Drop` panics (`panic_any` of such a value) cannot unwind out of this call: that
-/// second panic is caught and its payload leaked. Callers that must reach a later step whatever
-/// `f` did (publishing a future's outcome, leaving a barrier consistent) use this rather than
-/// [`catch`] followed by their own drop of the payload.
+/// second panic is caught and its payload dropped (see [`drop_payload`]). Callers that must
+/// reach a later step whatever `f` did (publishing a future's outcome, leaving a barrier
+/// consistent) use this rather than [`catch`] followed by their own drop of the payload.
 pub(crate) fn catch_message<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch(f).map_err(into_message)
 }
 
-/// Drops a panic payload; a panic from its `Drop` is caught and that payload leaked.
+/// Drops a panic payload. A panic from its `Drop` is caught, and that panic's payload dropped
+/// the same way; only a chain of more than [`PAYLOAD_DROPS`] payloads each panicking on drop
+/// (which nothing but a deliberately endless chain makes) has its last payload leaked.
 pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    if let Err(again) = catch(move || drop(payload)) {
-        std::mem::forget(again);
+    let mut payload = payload;
+    for _ in 0..PAYLOAD_DROPS {
+        match catch(move || drop(payload)) {
+            Ok(()) => return,
+            Err(again) => payload = again,
+        }
     }
+    std::mem::forget(payload);
 }
+
+/// How many nested payload drops [`drop_payload`] tries before it leaks one.
+const PAYLOAD_DROPS: usize = 8;
 
 /// The message of a caught panic's payload, the payload dropped as [`drop_payload`] does.
 pub(crate) fn into_message(payload: Box<dyn Any + Send>) -> String {
