@@ -738,6 +738,29 @@ fn errors_before_start_exit_255_and_start_nothing() {
 }
 
 #[test]
+fn an_input_that_cannot_be_read_is_an_error_during_the_run() {
+    // /proc/self/mem opens, but reading it at offset 0 fails (EIO): the error comes from the
+    // streamed first source while the run is under way, not when the sources are opened.
+    let d = TempDir::new("read-error");
+    let made = d.s("made");
+    for extra in [&[][..], &[":::", "a", "b"][..]] {
+        let mut args = vec!["touch", &made, "::::", "/proc/self/mem"];
+        args.extend(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("reading input from /proc/self/mem"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!d.path("made").exists(), "{args:?} started a job");
+    }
+    let out = run(&["--dry-run", "echo", "::::", "/proc/self/mem"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(stderr(&out).contains("reading input from /proc/self/mem"));
+}
+
+#[test]
 fn ctrl_c_terms_running_jobs_then_a_second_kills() {
     let d = TempDir::new("ctrlc");
     let dir = d.s("");
