@@ -15,8 +15,10 @@
 //!
 //! So the two agree where they say the same thing: 0 when every job ran and succeeded, 130
 //! after Ctrl-C; everywhere else the CLI keeps GNU parallel's codes (a count, a job's code, a
-//! percentage) where the library has one code per kind of ending. `exit_codes_agree_with_the_
-//! batch_runner` below checks every row. See docs/cli.md.
+//! percentage) where the library has one code per kind of ending. A test below
+//! (`exit_codes_agree_with_the_batch_runner`) checks every row against the library's function;
+//! `tests/exit_codes.rs` runs the same jobs through the CLI and through a library batch. See
+//! docs/cli.md.
 
 use threadkit::batch::{FailurePolicy, Halt, Threshold};
 
