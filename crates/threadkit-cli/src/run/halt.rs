@@ -169,3 +169,70 @@ impl Halting {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn halting(spec: &str, total: Option<u64>) -> (Halting, CancelToken) {
+        let token = CancelToken::new();
+        let running: &'static Running = Box::leak(Box::default());
+        let h = Halting::new(
+            HaltSpec::parse(spec).unwrap(),
+            total,
+            token.clone(),
+            running,
+            Duration::from_secs(1),
+        );
+        (h, token)
+    }
+
+    #[test]
+    fn success_counts_successes_and_stops_the_run_through_the_token() {
+        let (h, token) = halting("soon,success=2", None);
+        h.count(true, false, 0);
+        h.count(false, true, 3);
+        // Interrupted (neither): not a success.
+        h.count(false, false, 0);
+        assert!(!h.reached() && !token.is_cancelled());
+        h.count(true, false, 0);
+        assert!(h.reached() && h.count_reached() && token.is_cancelled());
+        assert_eq!(h.trigger_exit(), None);
+    }
+
+    #[test]
+    fn done_percent_is_of_the_total_known_in_advance() {
+        let (h, token) = halting("soon,done=50%", Some(4));
+        h.count(false, true, 1);
+        assert!(!h.reached());
+        h.count(false, false, 0);
+        assert!(h.count_reached() && token.is_cancelled());
+        // Without a total, a percentage is never met.
+        let (h, _) = halting("soon,done=50%", None);
+        for _ in 0..10 {
+            h.count(true, false, 0);
+        }
+        assert!(!h.reached());
+    }
+
+    #[test]
+    fn fail_keeps_the_code_of_the_job_that_met_it_and_leaves_stopping_to_the_runner() {
+        let (h, token) = halting("soon,fail=1", None);
+        assert_eq!(
+            h.batch_policy(),
+            FailurePolicy::Halt(Halt::soon().fail_count(1))
+        );
+        h.count(true, false, 0);
+        assert!(!h.reached());
+        h.count(false, true, 7);
+        h.count(false, true, 9);
+        assert!(h.reached() && !h.count_reached());
+        assert_eq!(h.trigger_exit(), Some(7));
+        // The batch runner's own policy stops scheduling; the token stays for Ctrl-C.
+        assert!(!token.is_cancelled());
+        let (h, _) = halting("never", None);
+        assert_eq!(h.batch_policy(), FailurePolicy::CollectAll);
+        h.count(false, true, 1);
+        assert!(!h.reached());
+    }
+}
