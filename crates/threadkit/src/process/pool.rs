@@ -33,6 +33,7 @@ use super::child::{self, Call, ChildProc, Killer, Outcome, Start, MAX_CONTROL_FR
 use super::forkserver::{get_start_method, StartMethod};
 use super::handle::ProcessError;
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
+use crate::executor::TupleFn;
 use crate::primitive::{Condvar, Mutex};
 use crate::TimeoutOverflow;
 
@@ -498,7 +499,8 @@ impl<R> Future<R> {
     }
 }
 
-/// The results of [`ProcessPool::map`], in input order, each its own `Result`.
+/// The results of [`ProcessPool::map`] and [`ProcessPool::istarmap`], in input order, each its
+/// own `Result`: a lazy iterator (each `next` waits for that item's result only).
 pub struct MapResults<R> {
     futures: VecDeque<Future<R>>,
 }
@@ -897,6 +899,15 @@ impl ProcessPool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let (call, fds) = child::make_call(f, args).map_err(SubmitError::Call)?;
+        self.enqueue_call(call, fds, timeout)
+    }
+
+    fn enqueue_call<R>(
+        &self,
+        call: Call,
+        fds: Vec<OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> Result<Future<R>, SubmitError> {
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState::Pending),
             cv: Condvar::new(),
@@ -1012,9 +1023,18 @@ impl ProcessPool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
+        self.submit_all(items, |item| self.submit(f, item))
+    }
+
+    /// Submits every item with `submit`; on an error, cancels those already submitted.
+    fn submit_all<A, R>(
+        &self,
+        items: impl IntoIterator<Item = A>,
+        submit: impl Fn(A) -> Result<Future<R>, SubmitError>,
+    ) -> Result<MapResults<R>, SubmitError> {
         let mut futures = VecDeque::new();
         for item in items {
-            match self.submit(f, item) {
+            match submit(item) {
                 Ok(fut) => futures.push_back(fut),
                 Err(e) => {
                     for fut in &futures {
@@ -1027,8 +1047,64 @@ impl ProcessPool {
         Ok(MapResults { futures })
     }
 
-    /// Python's `Pool.starmap`: the same as [`map`](ProcessPool::map), whose function takes
-    /// a tuple and destructures it in its parameter pattern.
+    /// Calls `f` with each tuple's fields as its arguments and blocks until every call is done,
+    /// returning the results in input order (Python's `Pool.starmap`, and the same shape as
+    /// [`ThreadPool::starmap`](crate::executor::ThreadPool::starmap)): `f(a, b)` for each
+    /// `(a, b)`. Every item keeps its own `Result`: a crash or panic in one never loses the
+    /// others. [`istarmap`](ProcessPool::istarmap) is the lazy form.
+    ///
+    /// `f` is a function item or a closure that captures nothing (it crosses to the workers as
+    /// its type; a capturing closure is refused at compile time), of up to 8 parameters; the
+    /// tuple's fields cross serialized, and may be process handles ([`Value`](super::Value),
+    /// [`Queue`](super::Queue), ...).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](ProcessPool::map): nothing runs and the items already submitted are
+    /// cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{ProcessPool, Value};
+    ///
+    /// fn add(counter: Value<i32>, n: i32) {
+    ///     counter.update(|c| c + n);
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(2).unwrap();
+    /// let counter = Value::new(6).unwrap();
+    /// let done = pool.starmap(add, (1..=10).map(|n| (counter.clone(), n))).unwrap();
+    /// assert!(done.iter().all(Result::is_ok));
+    /// assert_eq!(counter.get(), 61); // every call ran before starmap returned
+    /// ```
+    ///
+    /// A closure that captures a value cannot cross to a worker (pass the value in the tuple):
+    ///
+    /// ```compile_fail
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let offset = 1u32;
+    /// let _ = pool.starmap(move |a: u32| a + offset, [(1,)]);
+    /// ```
+    pub fn starmap<Args, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<Vec<Result<F::Output, TaskError>>, SubmitError>
+    where
+        F: TupleFn<Args> + Copy,
+        Args: Serialize + DeserializeOwned + 'static,
+        F::Output: Serialize + DeserializeOwned,
+    {
+        Ok(self.istarmap(f, items)?.collect())
+    }
+
+    /// The lazy [`starmap`](ProcessPool::starmap) (Python's `Pool.imap` with the tuple spread
+    /// over the parameters): every item is submitted at once, and the returned iterator yields
+    /// each result, in input order, as soon as it and those before it are ready. Nothing
+    /// waits until the iterator is consumed; dropping it does not cancel the tasks.
     ///
     /// # Errors
     ///
@@ -1037,21 +1113,31 @@ impl ProcessPool {
     /// # Examples
     ///
     /// ```
+    /// fn power(base: u32, exp: u32) -> u32 {
+    ///     base.pow(exp)
+    /// }
+    ///
     /// threadkit::process::init();
     /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
-    /// let out: Vec<_> = pool.starmap(|(a, b): (u32, u32)| a.pow(b), [(2, 3), (3, 2)]).unwrap().collect();
-    /// assert_eq!(out, [Ok(8), Ok(9)]);
+    /// let mut results = pool.istarmap(power, [(2, 3), (3, 2)]).unwrap();
+    /// assert_eq!(results.next(), Some(Ok(8))); // waits for this item only
+    /// assert_eq!(results.next(), Some(Ok(9)));
+    /// assert_eq!(results.next(), None);
     /// ```
-    pub fn starmap<A, R>(
+    pub fn istarmap<Args, F>(
         &self,
-        f: fn(A) -> R,
-        items: impl IntoIterator<Item = A>,
-    ) -> Result<MapResults<R>, SubmitError>
+        _f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<MapResults<F::Output>, SubmitError>
     where
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: TupleFn<Args> + Copy,
+        Args: Serialize + DeserializeOwned + 'static,
+        F::Output: Serialize + DeserializeOwned,
     {
-        self.map(f, items)
+        self.submit_all(items, |args| {
+            let (call, fds) = child::make_star_call::<F, Args>(&args).map_err(SubmitError::Call)?;
+            self.enqueue_call(call, fds, None)
+        })
     }
 
     /// Stops accepting tasks (Python's `shutdown(wait)` / `close()`); queued tasks still run.
