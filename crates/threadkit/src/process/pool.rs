@@ -208,10 +208,52 @@ impl fmt::Display for SubmitError {
 
 impl std::error::Error for SubmitError {}
 
-/// Why a pool could not be built.
+/// Why a pool could not be built: its [`kind`](BuildError::kind), and a message.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::process::{BuildErrorKind, ProcessPool};
+///
+/// let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
+/// assert_eq!(err.kind(), BuildErrorKind::InvalidSetting);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError {
+    kind: BuildErrorKind,
     message: String,
+}
+
+/// The kinds of [`BuildError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A setting is out of range (`max_workers(0)`), or the initializer cannot cross to a
+    /// worker (not in the executable, arguments not serializable).
+    InvalidSetting,
+    /// The executable's `main` did not call [`init`](super::init) first
+    /// ([`NotInitialized`](super::NotInitialized)): workers would run `main` again.
+    NotInitialized,
+    /// The pool's manager threads could not be started.
+    Io,
+}
+
+impl BuildError {
+    fn new(kind: BuildErrorKind, message: impl Into<String>) -> BuildError {
+        BuildError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of error this is.
+    ///
+    /// # Examples
+    ///
+    /// See [`BuildError`].
+    pub fn kind(&self) -> BuildErrorKind {
+        self.kind
+    }
 }
 
 impl fmt::Display for BuildError {
@@ -727,7 +769,10 @@ impl Builder {
     /// # Errors
     ///
     /// [`BuildError`] for zero workers, an initializer not in the executable or with arguments
-    /// that cannot be serialized, or when a manager thread cannot start.
+    /// that cannot be serialized ([`BuildErrorKind::InvalidSetting`]), when the executable's
+    /// `main` did not call [`init`](super::init) first ([`BuildErrorKind::NotInitialized`]:
+    /// workers would run `main` again), or when a manager thread cannot start
+    /// ([`BuildErrorKind::Io`]).
     ///
     /// # Examples
     ///
@@ -738,15 +783,24 @@ impl Builder {
     pub fn build(self) -> Result<ProcessPool, BuildError> {
         let n = self.max_workers.unwrap_or_else(super::cpu_count);
         if n == 0 {
-            return Err(BuildError {
-                message: "max_workers must be greater than 0".into(),
-            });
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidSetting,
+                "max_workers must be greater than 0",
+            ));
         }
         let initializer = match self.initializer {
             None => None,
             Some(Ok(i)) => Some(i),
-            Some(Err(message)) => return Err(BuildError { message }),
+            Some(Err(message)) => {
+                return Err(BuildError::new(BuildErrorKind::InvalidSetting, message))
+            }
         };
+        if let Err(e) = child::ensure_init() {
+            return Err(BuildError::new(
+                BuildErrorKind::NotInitialized,
+                e.to_string(),
+            ));
+        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
@@ -779,9 +833,7 @@ impl Builder {
                         max_workers: n,
                     };
                     pool.shutdown(true);
-                    return Err(BuildError {
-                        message: e.to_string(),
-                    });
+                    return Err(BuildError::new(BuildErrorKind::Io, e.to_string()));
                 }
             }
         }
