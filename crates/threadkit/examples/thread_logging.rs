@@ -18,9 +18,9 @@ struct Counter {
 
 impl Counter {
     fn increment(&self) {
-        tracing::debug!("Waiting for lock");
+        threadkit::log::debug!("Waiting for lock");
         let mut v = self.value.lock().expect("not poisoned");
-        tracing::debug!("Acquired lock");
+        threadkit::log::debug!("Acquired lock");
         *v += 1;
     }
 }
@@ -29,21 +29,21 @@ fn worker(c: Arc<Counter>) {
     for i in 0..2u64 {
         // random.random() pauses, shortened and made deterministic
         let pause = 0.05 + 0.03 * ((thread::get_ident() + i) % 3) as f64;
-        tracing::debug!("Sleeping {pause:0.02}");
+        threadkit::log::debug!("Sleeping {pause:0.02}");
         std::thread::sleep(Duration::from_secs_f64(pause));
         c.increment();
     }
-    tracing::debug!("Done");
+    threadkit::log::debug!("Done");
 }
 
 fn main() {
     let _guard = thread::exit_guard();
     threadkit::log::Builder::new()
-        .level(tracing::Level::DEBUG)
+        .level(threadkit::log::Level::DEBUG)
         .writer(std::io::stdout)
         .init()
         .expect("no other logger installed");
-    tracing::debug!("Hello");
+    threadkit::log::debug!("Hello");
 
     let counter = Arc::new(Counter::default());
     for _ in 0..2 {
@@ -53,12 +53,12 @@ fn main() {
             .spawn(move || worker(c))
             .expect("spawn");
     }
-    tracing::debug!("Waiting for worker threads");
+    threadkit::log::debug!("Waiting for worker threads");
     let main_thread = thread::current();
     for t in thread::enumerate() {
         if t != main_thread {
             t.join().expect("joinable");
         }
     }
-    tracing::debug!("Counter: {}", *counter.value.lock().expect("not poisoned"));
+    threadkit::log::debug!("Counter: {}", *counter.value.lock().expect("not poisoned"));
 }

@@ -8,9 +8,9 @@ use threadkit::thread::{self, Builder};
 
 /// 001: work(thread_name, seconds) (seconds shortened to tenths).
 fn work(thread_name: u32, tenths: u64) {
-    tracing::debug!("  Thread {thread_name} is working for {tenths} tenths of a second.");
+    threadkit::log::debug!("  Thread {thread_name} is working for {tenths} tenths of a second.");
     std::thread::sleep(Duration::from_millis(tenths * 100));
-    tracing::debug!("  Thread {thread_name} is complete.");
+    threadkit::log::debug!("  Thread {thread_name} is complete.");
 }
 
 /// 002: run() prints the thread's name and the process id.
@@ -28,22 +28,22 @@ fn run() {
 fn main() {
     let _guard = thread::exit_guard();
     threadkit::log::Builder::new()
-        .level(tracing::Level::DEBUG)
+        .level(threadkit::log::Level::DEBUG)
         .time(false)
         .writer(std::io::stdout)
         .init()
         .expect("no other logger installed");
 
     // 001: t = threading.Thread(target=work, args=(1,10)); t.start(); t.join()
-    tracing::debug!("Main creating thread");
+    threadkit::log::debug!("Main creating thread");
     let t = Builder::new()
         .target_name("work")
         .spawn(|| work(1, 3))
         .expect("spawn");
-    tracing::debug!("Starting thread");
-    tracing::debug!("Waiting to complete");
+    threadkit::log::debug!("Starting thread");
+    threadkit::log::debug!("Waiting to complete");
     t.join().expect("work panicked");
-    tracing::debug!("Main finished");
+    threadkit::log::debug!("Main finished");
 
     // 002: print("Program enter"); os.getpid(); current_thread().name
     println!("Process id -  {}", std::process::id());
