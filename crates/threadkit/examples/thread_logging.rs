@@ -5,21 +5,23 @@
 //!
 //! `threadkit::log` puts the threadkit thread name in every line, which is what makes logs of
 //! racing threads readable.
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use threadkit::sync::Lock;
 use threadkit::thread;
 
-/// class Counter: a value behind a lock (std's Mutex here; see threadkit::sync for Lock).
+/// class Counter: `self.lock = threading.Lock()` guarding `self.value` (threadkit's `Lock`
+/// holds the value it guards).
 #[derive(Default)]
 struct Counter {
-    value: Mutex<u32>,
+    value: Lock<u32>,
 }
 
 impl Counter {
     fn increment(&self) {
         threadkit::log::debug!("Waiting for lock");
-        let mut v = self.value.lock().expect("not poisoned");
+        let mut v = self.value.lock(); // released at the end of the scope (Python's finally)
         threadkit::log::debug!("Acquired lock");
         *v += 1;
     }
@@ -60,5 +62,5 @@ fn main() {
             t.join().expect("joinable");
         }
     }
-    threadkit::log::debug!("Counter: {}", *counter.value.lock().expect("not poisoned"));
+    threadkit::log::debug!("Counter: {}", *counter.value.lock());
 }
