@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use threadkit::process::{BuildErrorKind, Process, ProcessPool, SpawnError};
 
+mod common;
+
 /// The one test of this file, as listed to test runners.
 const NAME: &str = "main_without_init_gets_an_error_naming_the_fix";
 /// Set in the subject program's environment.
@@ -70,15 +72,13 @@ fn main() {
 }
 
 fn the_test() {
-    let mut child = Command::new(std::env::current_exe().expect("this test's path"))
-        .env(SUBJECT, "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cannot run the subject program");
     // A bound, so that a regression cannot hang the suite: the subject starts (at most) a few
     // children and waits for them.
-    let out = wait_output_with_bound(&mut child, Duration::from_secs(300));
+    let out = common::output_within(
+        Command::new(std::env::current_exe().expect("this test's path")).env(SUBJECT, "1"),
+        Duration::from_secs(300),
+    )
+    .expect("the subject program did not end");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let report = format!(
@@ -105,38 +105,5 @@ fn the_test() {
             "the error does not name the fix: {l}\n{report}"
         );
         assert!(l.ends_with("[not initialized: true]"), "{l}\n{report}");
-    }
-}
-
-/// Waits for `child` to end and collects its output; kills it when it has not ended after
-/// `bound`.
-fn wait_output_with_bound(
-    child: &mut std::process::Child,
-    bound: Duration,
-) -> std::process::Output {
-    use std::io::Read;
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let err = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = stderr.read_to_end(&mut b);
-            b
-        });
-        let mut o = Vec::new();
-        let _ = stdout.read_to_end(&mut o);
-        let _ = tx.send((o, err.join().unwrap_or_default()));
-    });
-    let (stdout, stderr) = rx.recv_timeout(bound).unwrap_or_else(|_| {
-        let _ = child.kill();
-        rx.recv_timeout(bound)
-            .expect("the subject's output stays open after it was killed")
-    });
-    let status = child.wait().expect("wait for the subject");
-    std::process::Output {
-        status,
-        stdout,
-        stderr,
     }
 }
