@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::forkserver::{self, ForkFail, ForkedChild, StartMethod};
 use super::wire::{self, FrameSocket};
+use crate::executor::TupleFn;
 use crate::unwind::{catch, payload_message};
 
 /// The environment variable that tells [`init`] it runs in a child.
@@ -32,8 +33,65 @@ pub(crate) const MAX_CONTROL_FRAME: usize = 1 << 30;
 
 static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 
+/// [`init`] was called in this process (or the test binary enabled test support): starting
+/// children is safe, they will not run `main`'s side effects.
+static INIT_CALLED: AtomicBool = AtomicBool::new(false);
+
+/// The executable's `main` did not call [`init`] before starting a child process.
+///
+/// A child is this executable started again: without `init()` first in `main`, each child
+/// would run the program's `main` from the start (printing, reading input, starting children of
+/// its own) instead of the function it was started for. So no child is started, and
+/// [`Process::spawn`](super::Process::spawn) ([`SpawnError::NotInitialized`](super::SpawnError))
+/// and [`ProcessPool`](super::ProcessPool)'s builder
+/// ([`BuildErrorKind::NotInitialized`](super::BuildErrorKind)) return this instead; its message
+/// names the fix.
+///
+/// # Examples
+///
+/// ```
+/// let e = threadkit::process::NotInitialized;
+/// assert!(e.to_string().contains("call threadkit::process::init() first in main"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotInitialized;
+
+impl std::fmt::Display for NotInitialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "threadkit::process::init() was not called: call threadkit::process::init() first in \
+             main, before anything else (in a test file: threadkit::process::enable_test_support!() \
+             at its root); without it each child process would run main again",
+        )
+    }
+}
+
+impl std::error::Error for NotInitialized {}
+
+/// Whether this process may start children: [`init`] ran (or test support is enabled, or this
+/// is a child already).
+pub(crate) fn ensure_init() -> Result<(), NotInitialized> {
+    if INIT_CALLED.load(Ordering::SeqCst) || is_child() {
+        Ok(())
+    } else {
+        Err(NotInitialized)
+    }
+}
+
+/// Marks this test binary as able to serve as a child (called before `main` by
+/// [`enable_test_support!`](crate::process::enable_test_support), whose test calls [`init`]
+/// in children; in the parent that test may run after the others, or not at all).
+#[doc(hidden)]
+pub fn __enable_test_support() {
+    INIT_CALLED.store(true, Ordering::SeqCst);
+}
+
 /// Makes this executable able to serve as a `threadkit::process` child. Call it first thing in
 /// `main` (before parsing arguments, starting threads or printing).
+///
+/// Starting a child without it is refused with [`NotInitialized`] (no child is started, so
+/// `main` never runs again in one); a call that comes later than the first statement of
+/// `main` cannot be detected, and what `main` did before it happens again in each child.
 ///
 /// In the parent (any process not started by `threadkit::process`) it returns at once and does
 /// nothing. In a child started by [`Process::spawn`](super::Process::spawn) or a
@@ -61,6 +119,7 @@ static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 /// }
 /// ```
 pub fn init() {
+    INIT_CALLED.store(true, Ordering::SeqCst);
     if std::env::var_os(ENV_CHILD).is_none_or(|v| v != STDIN_MARK) {
         return;
     }
@@ -201,11 +260,74 @@ where
     ))
 }
 
+/// The [`Call`] of `f(a, b, ...)` with `args = (a, b, ...)` spread over the parameters of `f`,
+/// a function item or a closure that captures nothing (a zero-sized `Copy` type: it crosses to
+/// the child as its type alone, in the monomorphized runner).
+pub(crate) fn make_star_call<F, Args>(args: &Args) -> Result<(Call, Vec<OwnedFd>), String>
+where
+    F: TupleFn<Args> + Copy,
+    Args: Serialize + DeserializeOwned + 'static,
+    F::Output: Serialize + DeserializeOwned,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a function run in a child process must be a fn item or a closure that captures \
+             nothing"
+        )
+    };
+    let runner = offset_of(run_star::<F, Args> as Runner as usize)?;
+    let (payload, fds) =
+        wire::encode(args).map_err(|e| format!("could not serialize the arguments: {e}"))?;
+    Ok((
+        Call {
+            runner,
+            func: 0,
+            payload,
+        },
+        fds,
+    ))
+}
+
 /// Runs `f(args)` in this (child) process, `f` and `args` as the parent sent them.
 fn run_call<A, R>(func: usize, payload: &[u8], fds: Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>)
 where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
+{
+    // SAFETY: the parent made `func` from a `fn(A) -> R` of this very executable (children run
+    // `/proc/self/exe`, the parent's own file, so code sits at the same offsets from `anchor`),
+    // checked it lies in the executable's mapping, and paired it with this instantiation
+    // `run_call::<A, R>` in the same `Call`, so the pointer has exactly this type.
+    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
+    run_decoded(payload, fds, f)
+}
+
+/// Runs the zero-sized function `F` with the tuple `Args` spread over its parameters (see
+/// [`make_star_call`]).
+fn run_star<F, Args>(_func: usize, payload: &[u8], fds: Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>)
+where
+    F: TupleFn<Args> + Copy,
+    Args: Serialize + DeserializeOwned + 'static,
+    F::Output: Serialize + DeserializeOwned,
+{
+    // SAFETY: `make_star_call` checked that `F` is zero-sized, and the parent held a value of
+    // `F` (so `F` is inhabited): a zero-sized inhabited type has exactly one value, made of no
+    // bytes (so "all zeroes" is that value). Making it here is a copy of the parent's, which
+    // `F: Copy` allows.
+    let f: F = unsafe { std::mem::zeroed() };
+    run_decoded(payload, fds, move |args: Args| f.call(args))
+}
+
+/// Decodes the arguments, runs `f` on them with panics caught, and encodes the outcome.
+fn run_decoded<A, R>(
+    payload: &[u8],
+    fds: Vec<OwnedFd>,
+    f: impl FnOnce(A) -> R,
+) -> (Outcome, Vec<OwnedFd>)
+where
+    A: DeserializeOwned,
+    R: Serialize,
 {
     let args: A = match wire::decode(payload, fds) {
         Ok(a) => a,
@@ -216,11 +338,6 @@ where
             )
         }
     };
-    // SAFETY: the parent made `func` from a `fn(A) -> R` of this very executable (children run
-    // `/proc/self/exe`, the parent's own file, so code sits at the same offsets from `anchor`),
-    // checked it lies in the executable's mapping, and paired it with this instantiation
-    // `run_call::<A, R>` in the same `Call`, so the pointer has exactly this type.
-    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
     match catch(move || f(args)) {
         Ok(r) => match wire::encode(&r) {
             Ok((bytes, fds)) => (Outcome::Returned(bytes), fds),
@@ -326,6 +443,7 @@ pub(crate) fn spawn_child(
     start: &Start,
     fds: &[OwnedFd],
 ) -> io::Result<(ChildProc, FrameSocket)> {
+    ensure_init().map_err(io::Error::other)?;
     if method == StartMethod::ForkServer {
         match forkserver::fork_child() {
             Ok((forked, ours)) => {

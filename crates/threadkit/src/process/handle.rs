@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, ChildProc, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child::{self, ChildProc, NotInitialized, Outcome, Start, MAX_CONTROL_FRAME};
 use super::forkserver::{get_start_method, StartMethod};
 use super::wire::{self, FrameSocket, RecvFail};
 use crate::primitive::Mutex;
@@ -141,6 +141,9 @@ pub enum SpawnError {
     Call(String),
     /// Starting the process failed.
     Io(io::Error),
+    /// The executable's `main` did not call [`init`](super::init) first: no child was started
+    /// (it would have run `main` again).
+    NotInitialized(NotInitialized),
 }
 
 impl fmt::Display for SpawnError {
@@ -148,6 +151,7 @@ impl fmt::Display for SpawnError {
         match self {
             SpawnError::Call(m) => write!(f, "cannot run this call in a child: {m}"),
             SpawnError::Io(e) => write!(f, "cannot start the child process: {e}"),
+            SpawnError::NotInitialized(e) => write!(f, "cannot start the child process: {e}"),
         }
     }
 }
@@ -156,6 +160,7 @@ impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SpawnError::Io(e) => Some(e),
+            SpawnError::NotInitialized(e) => Some(e),
             SpawnError::Call(_) => None,
         }
     }
@@ -303,6 +308,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     where
         A: Serialize + DeserializeOwned + 'static,
     {
+        child::ensure_init().map_err(SpawnError::NotInitialized)?;
         let (call, fds) = child::make_call(f, &args).map_err(SpawnError::Call)?;
         let (child, sock) =
             child::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;
