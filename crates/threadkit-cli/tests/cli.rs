@@ -818,9 +818,37 @@ fn trace_prints_each_command_on_stderr_and_will_cite_is_accepted() {
 
 #[test]
 fn keep_order_holds_back_fast_jobs_behind_slow_ones() {
-    // The first job is the slowest; -k must still print it first.
-    let out = run(&["-k", "-j3", "sleep {}; echo {}", ":::", "0.3", "0", "0.1"]);
-    assert_eq!(stdout(&out), "0.3\n0\n0.1\n");
-    let out = run(&["-j3", "sleep {}; echo {}", ":::", "0.3", "0", "0.1"]);
-    assert_eq!(stdout(&out), "0\n0.1\n0.3\n");
+    // Each job waits until the test releases it (a file named after its input), so the test
+    // decides the order the jobs finish in: c, then b, then a (the reverse of the input).
+    // Without -k each output shows as its job ends; with -k, in input order.
+    for (keep, expect) in [(false, ["c", "b", "a"]), (true, ["a", "b", "c"])] {
+        let d = TempDir::new("order");
+        let cmd = format!(
+            "while [ ! -e {dir}/{{}} ]; do sleep 0.01; done; echo {{}}",
+            dir = d.s("")
+        );
+        let mut args = vec!["-j3", cmd.as_str(), ":::", "a", "b", "c"];
+        if keep {
+            args.insert(0, "-k");
+        }
+        let mut child = threadkit()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut seen = Vec::new();
+        for (k, release) in ["c", "b", "a"].into_iter().enumerate() {
+            std::fs::write(d.path(release), b"").unwrap();
+            if !keep {
+                // The released job's line comes before the next job is released.
+                seen.push(lines.next().unwrap().unwrap());
+                assert_eq!(seen[k], release, "without -k, output as each job ends");
+            }
+        }
+        seen.extend(lines.map(Result::unwrap));
+        assert!(wait_bounded(&mut child, PROMPTLY).success());
+        assert_eq!(seen, expect, "keep order: {keep}");
+    }
 }
