@@ -174,6 +174,8 @@ fn long_line_cpu_secs(n: u64) -> f64 {
     let cmd = format!("head -c {n} /dev/zero | tr '\\0' x # {{}}");
     let mut best = f64::MAX;
     for _ in 0..3 {
+        // Reaped by wait4 below, which std's Child cannot see.
+        #[allow(clippy::zombie_processes)]
         let mut child = threadkit()
             .args(["--line-buffer", "--tag", &cmd, ":::", "T"])
             .stdout(Stdio::piped())
