@@ -28,8 +28,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::scope::ScopeState;
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// Why a task produced no value: the error side of [`Future::result`].
 ///
@@ -630,12 +629,6 @@ impl Finished for NoScope {
     fn finished(&self) {}
 }
 
-impl Finished for Arc<ScopeState> {
-    fn finished(&self) {
-        self.task_finished();
-    }
-}
-
 // SAFETY: `job` is only accessed by the one thread that moved `core` out of `PENDING` (a
 // compare-and-swap only one thread wins), so the `F: Send` closure is moved to at most one
 // thread; `core` is Sync when `T: Send`.
@@ -1101,7 +1094,7 @@ impl<T> Future<T> {
     /// assert_eq!(f.wait_timeout(Duration::from_secs(10)), Ok(true));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
+        let deadline = crate::time::deadline_after(timeout)?;
         Ok(self.core().wait_done(Some(deadline)).is_some())
     }
 
@@ -1379,7 +1372,7 @@ impl<T: Clone> Future<T> {
     /// ```
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, ResultTimeoutError> {
         let deadline =
-            crate::deadline_after(timeout).map_err(ResultTimeoutError::TimeoutOverflow)?;
+            crate::time::deadline_after(timeout).map_err(ResultTimeoutError::TimeoutOverflow)?;
         let Some(done) = self.core().wait_done(Some(deadline)) else {
             return Err(ResultTimeoutError::Timeout);
         };

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::future::{new_waiter_id, worker_of, Future, Promise, Stage, TaskError};
 use super::pool::{SubmitError, ThreadPool};
 use crate::primitive::Mutex;
+use crate::time::TimeoutOverflow;
 use crate::unwind;
-use crate::TimeoutOverflow;
 
 /// Why one item of a map produced no value. Every other item keeps its own result: one
 /// failure never loses the rest (unlike `multiprocessing.pool.ThreadPool.map`).
@@ -174,7 +174,7 @@ impl MapOptions {
     /// # drop(opts);
     /// ```
     pub fn timeout(self, timeout: Duration) -> Result<MapOptions, TimeoutOverflow> {
-        Ok(self.deadline(crate::deadline_after(timeout)?))
+        Ok(self.deadline(crate::time::deadline_after(timeout)?))
     }
 
     /// As [`timeout`](MapOptions::timeout) with an absolute deadline.

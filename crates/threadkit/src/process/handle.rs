@@ -14,7 +14,7 @@ use super::child::{self, ChildProc, Outcome, Start, MAX_CONTROL_FRAME};
 use super::forkserver::{get_start_method, StartMethod};
 use super::wire::{self, FrameSocket, RecvFail};
 use crate::primitive::Mutex;
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// Why a child process gave no result.
 ///
@@ -378,7 +378,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     /// assert!(p.join().is_err());
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, JoinTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
         self.join_until(Some(deadline))
     }
 

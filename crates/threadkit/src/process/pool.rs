@@ -34,7 +34,7 @@ use super::forkserver::{get_start_method, StartMethod};
 use super::handle::ProcessError;
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
 use crate::primitive::{Condvar, Mutex};
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// Why a pool task has no result.
 ///
@@ -456,7 +456,7 @@ impl<R> Future<R> {
     /// assert_eq!(f.wait_timeout(Duration::from_secs(30)), Ok(true));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
+        let deadline = crate::time::deadline_after(timeout)?;
         let mut st = self.slot.state.lock();
         while matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
             if self.slot.cv.wait_until(&mut st, deadline) {
