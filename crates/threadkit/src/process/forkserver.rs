@@ -36,7 +36,8 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::net::{RecvFlags, SendFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
-use super::child::{self, Start};
+use super::call::{Start, MAX_CONTROL_FRAME};
+use super::exec::exec_child;
 use super::wire::{self, FrameSocket, RecvFail};
 
 /// How a child process is started (Python's start methods, `multiprocessing.set_start_method`).
@@ -347,7 +348,7 @@ fn request(
 
 /// Re-executes this program as a fork server and waits until it is ready.
 fn start_server() -> Option<Client> {
-    let (server, sock) = match child::exec_child(&Start::ForkServer, &[]) {
+    let (server, sock) = match exec_child(&Start::ForkServer, &[]) {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!("the fork server could not start ({e}); using spawn");
@@ -504,20 +505,29 @@ fn answer(sock: &FrameSocket, reply: &Result<u32, String>, fds: &[OwnedFd]) {
     let bytes = wire::encode(reply).map(|(b, _)| b).unwrap_or_default();
     if sock.send(&bytes, fds, None).is_err() {
         // The parent is gone.
-        child::exit(0)
+        end(0)
     }
 }
 
-/// The fork server's main loop (in the re-executed program, from `init`).
-pub(crate) fn serve(sock: FrameSocket) -> ! {
+/// Ends the fork server's process, buffered output first. A server starts no fork server of its own, so there is none to stop.
+fn end(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+/// The fork server's main loop (in the re-executed program, from `init`); each forked child
+/// runs `child_main` (the entry point's, passed in so that this module does not import it).
+pub(crate) fn serve(sock: FrameSocket, child_main: fn(FrameSocket) -> !) -> ! {
     // Pidfds are what makes signals and reaping race-free; without them, no server.
     let me = rustix::process::getpid();
     if rustix::process::pidfd_open(me, PidfdFlags::empty()).is_err() {
-        child::exit(71)
+        end(71)
     }
     let sigint = shield_sigint();
     if sock.send(READY, &[], None).is_err() {
-        child::exit(0)
+        end(0)
     }
     let mut children: Vec<Served> = Vec::new();
     loop {
@@ -529,7 +539,7 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
             }
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(_) => child::exit(70),
+                Err(_) => end(70),
             }
             let request_ready = !fds[0].revents().is_empty();
             drop(fds);
@@ -538,10 +548,10 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
                 continue;
             }
         }
-        let fds = match sock.recv(child::MAX_CONTROL_FRAME, None) {
+        let fds = match sock.recv(MAX_CONTROL_FRAME, None) {
             Ok((_, fds)) => fds,
             // The parent ended: so does the server (running children go on, as orphans).
-            Err(_) => child::exit(0),
+            Err(_) => end(0),
         };
         let mut fds = fds.into_iter();
         let (Some(theirs), Some(status_w), None) = (fds.next(), fds.next(), fds.next()) else {
@@ -560,7 +570,7 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
             drop(children);
             drop(status_w);
             restore_sigint(&sigint);
-            child::child_main(FrameSocket::new(theirs))
+            child_main(FrameSocket::new(theirs))
         }
         drop(theirs);
         if pid < 0 {

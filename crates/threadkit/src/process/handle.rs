@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, ChildProc, Outcome, Start, MAX_CONTROL_FRAME};
+use super::call::{self, Outcome, Start, MAX_CONTROL_FRAME};
 use super::forkserver::{get_start_method, StartMethod};
+use super::spawn::{self, ChildProc};
 use super::wire::{self, FrameSocket, RecvFail};
 use crate::primitive::Mutex;
 use crate::time::TimeoutOverflow;
@@ -122,7 +123,7 @@ impl ProcessError {
         if let Some(signal) = status.signal() {
             ProcessError::Signaled {
                 signal,
-                name: child::signal_name(signal),
+                name: spawn::signal_name(signal),
             }
         } else {
             match status.code() {
@@ -303,9 +304,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     where
         A: Serialize + DeserializeOwned + 'static,
     {
-        let (call, fds) = child::make_call(f, &args).map_err(SpawnError::Call)?;
+        let (call, fds) = call::make_call(f, &args).map_err(SpawnError::Call)?;
         let (child, sock) =
-            child::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;
+            spawn::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;
         Ok(Process {
             pid: child.id(),
             sock,

@@ -178,7 +178,9 @@
 //! (as in Python). Children's standard input is `/dev/null` (as in Python); standard output
 //! and error are inherited.
 
+mod call;
 mod child;
+mod exec;
 mod forkserver;
 mod handle;
 mod lock;
@@ -186,6 +188,7 @@ mod pipe;
 mod pool;
 mod queue;
 mod shm;
+mod spawn;
 mod value;
 mod wire;
 

@@ -29,9 +29,10 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, Call, ChildProc, Killer, Outcome, Start, MAX_CONTROL_FRAME};
+use super::call::{self, Call, Outcome, Start, MAX_CONTROL_FRAME};
 use super::forkserver::{get_start_method, StartMethod};
 use super::handle::ProcessError;
+use super::spawn::{self, ChildProc, Killer};
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
 use crate::primitive::{Condvar, Mutex};
 use crate::time::TimeoutOverflow;
@@ -673,7 +674,7 @@ impl Builder {
         A: Serialize + DeserializeOwned + 'static,
     {
         self.initializer =
-            Some(child::make_call::<A, ()>(f, &args).map(|(call, fds)| Initializer { call, fds }));
+            Some(call::make_call::<A, ()>(f, &args).map(|(call, fds)| Initializer { call, fds }));
         self
     }
 
@@ -896,7 +897,7 @@ impl ProcessPool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        let (call, fds) = child::make_call(f, args).map_err(SubmitError::Call)?;
+        let (call, fds) = call::make_call(f, args).map_err(SubmitError::Call)?;
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState::Pending),
             cv: Condvar::new(),
@@ -1198,7 +1199,7 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartFail> {
     };
     let has_init = initializer.is_some();
     let method = shared.start_method.unwrap_or_else(get_start_method);
-    let (child, sock) = child::spawn_child(method, &Start::Worker { initializer }, &fds)
+    let (child, sock) = spawn::spawn_child(method, &Start::Worker { initializer }, &fds)
         .map_err(|e| StartFail::Io(e.to_string()))?;
     shared.workers_started.fetch_add(1, Ordering::SeqCst);
     let pid = child.id();
