@@ -157,7 +157,7 @@ fn failing_initializer_breaks_the_pool() {
         other => panic!("unexpected {other:?}"),
     }
     let e = p.submit(|| 3).unwrap_err();
-    assert!(e.to_string().starts_with("A thread initializer failed"));
+    assert!(e.to_string().starts_with("A worker initializer failed"));
 }
 
 #[test]

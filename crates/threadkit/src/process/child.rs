@@ -122,6 +122,9 @@ pub(crate) fn child_main(sock: FrameSocket) -> ! {
             let _ = rustix::process::set_parent_process_death_signal(Some(
                 rustix::process::Signal::KILL,
             ));
+            // An empty frame tells the pool this worker serves (so that an exit with code 0
+            // is not mistaken for a `main` without `init()`).
+            let _ = sock.send(&[], &[], None);
             if let Some(call) = initializer {
                 let outcome = execute(&call, fds);
                 let ok = matches!(outcome.0, Outcome::Returned(_));

@@ -139,8 +139,11 @@
 //!
 //! # A pool that survives its workers
 //!
-//! [`ProcessPool`] has the thread pool's shape: `submit` returns a [`Future`], `map` and
-//! `starmap` return results in input order, each its own `Result`. Each worker has a private
+//! [`ProcessPool`] has the thread pool's shape: `submit` returns a [`Future`], the thread
+//! pool's own future type, so [`executor::wait`](crate::executor::wait),
+//! [`executor::as_completed`](crate::executor::as_completed) and `.await` take the futures of
+//! both pools (as Python's `concurrent.futures.wait` does); `map` and `starmap` return results
+//! in input order, each its own `Result`. Each worker has a private
 //! socket and a manager thread in the parent, so a worker that dies (a segfault, an abort, the
 //! OOM killer, `SIGKILL`) fails only the task it ran, with [`TaskError::Signaled`] naming the
 //! signal, and is replaced; a hard per-task timeout kills and replaces the worker the same way
@@ -192,6 +195,10 @@ mod spawn;
 mod value;
 mod wire;
 
+/// The process pool's futures are the thread pool's: [`executor::Future`](crate::executor::Future)
+/// (so [`executor::wait`](crate::executor::wait), [`executor::as_completed`](crate::executor::as_completed)
+/// and `.await` take both), and so are their errors.
+pub use crate::executor::{Future, TaskError};
 pub use child::{init, is_child};
 pub use forkserver::{get_start_method, set_start_method, StartMethod};
 pub use handle::{JoinTimeoutError, Process, ProcessError, SpawnError};
@@ -201,8 +208,7 @@ pub use pipe::{
     DEFAULT_MAX_MESSAGE_LEN,
 };
 pub use pool::{
-    cpu_count, BuildError, Builder as ProcessPoolBuilder, Future, MapResults, ProcessPool,
-    SubmitError, TaskError,
+    cpu_count, BuildError, Builder as ProcessPoolBuilder, MapResults, ProcessPool, SubmitError,
 };
 pub use queue::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue};
 pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, Value};
