@@ -104,3 +104,54 @@ pub(crate) fn aborts(_: ()) {
 }
 
 pub(crate) mod pty;
+
+/// A rendezvous of `parties` threads with a bound on the wait (std's `Barrier` has none, so a
+/// pool with too few workers would hang the test instead of failing it). Built on std.
+pub(crate) struct Rendezvous {
+    parties: usize,
+    arrived: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Rendezvous {
+    pub(crate) fn new(parties: usize) -> Self {
+        Rendezvous {
+            parties,
+            arrived: Mutex::new(0),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Arrives, then waits at most `max` for every party; whether all arrived.
+    pub(crate) fn wait(&self, max: Duration) -> bool {
+        let mut n = self.arrived.lock().unwrap();
+        *n += 1;
+        self.cv.notify_all();
+        let (n, _) = self
+            .cv
+            .wait_timeout_while(n, max, |n| *n < self.parties)
+            .unwrap();
+        *n >= self.parties
+    }
+}
+
+/// The repeated "N tasks on a barrier" setup: submits `n` tasks to `pool` that each wait for
+/// all `n` to be running at once (at most `max`), and waits for them. It proves the pool ran
+/// `n` workers at the same time, and leaves them started and idle; panics if they did not all
+/// meet in time.
+pub(crate) fn run_tasks_on_a_barrier(pool: &threadkit::ThreadPool, n: usize, max: Duration) {
+    let meeting = std::sync::Arc::new(Rendezvous::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let meeting = meeting.clone();
+            pool.submit(move || meeting.wait(max)).unwrap()
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(
+            task.into_result(),
+            Ok(true),
+            "task {i} of {n} did not meet the others: fewer workers than tasks?"
+        );
+    }
+}
