@@ -1,54 +1,21 @@
 //! Awaiting executor futures from async code (tokio and a minimal hand-written executor), and
-//! futures made and completed by hand (`Future::new`, `set_result`, `set_exception`), and the
-//! process pool's futures (the same type) awaited the same way.
+//! futures made and completed by hand (`Future::new`, `set_result`, `set_exception`). The
+//! process pool's futures (the same type) are awaited in tests/process_pool.rs, since this
+//! binary starts no child process (valgrind runs it).
 #![cfg(not(loom))]
 
 use std::future::{Future as _, IntoFuture};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use threadkit::executor::{as_completed, Future, TaskError, ThreadPool};
-use threadkit::process::ProcessPool;
 use threadkit::sync::Event;
 
-threadkit::process::enable_test_support!();
+mod common;
+use common::{block_on, unpark_waker};
 
 const GENEROUS: Duration = Duration::from_secs(10);
-
-/// A waker that unparks a thread and counts its wake-ups.
-struct Unpark {
-    thread: std::thread::Thread,
-    wakes: AtomicUsize,
-}
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-        self.thread.unpark();
-    }
-}
-
-fn unpark_waker() -> (Arc<Unpark>, Waker) {
-    let w = Arc::new(Unpark {
-        thread: std::thread::current(),
-        wakes: AtomicUsize::new(0),
-    });
-    (Arc::clone(&w), Waker::from(w))
-}
-
-/// The smallest executor: poll, park until woken, poll again.
-fn block_on<F: IntoFuture>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut.into_future());
-    let (_count, waker) = unpark_waker();
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
 
 #[test]
 fn a_hand_written_executor_awaits_a_pool_task_finished_later() {
@@ -203,86 +170,4 @@ fn a_cancelled_hand_made_future_refuses_a_result() {
     assert!(fut.is_cancelled());
     assert_eq!(fut.set_result(1).unwrap_err().into_inner(), 1);
     assert_eq!(block_on(fut), Err(TaskError::Cancelled));
-}
-
-fn cube(x: u64) -> u64 {
-    x * x * x
-}
-
-fn wait_for_gate(gate: threadkit::process::Event) -> u64 {
-    gate.wait();
-    7
-}
-
-fn crash(_: ()) -> u64 {
-    std::process::abort()
-}
-
-fn failing_initializer(_: ()) {
-    panic!("no database");
-}
-
-#[test]
-fn a_hand_written_executor_awaits_process_pool_futures() {
-    let pool = ProcessPool::new(1).unwrap();
-    assert_eq!(block_on(pool.submit(cube, 3).unwrap()), Ok(27));
-    // Still running when first polled: the manager thread that gets the result wakes us.
-    let gate = threadkit::process::Event::new().unwrap();
-    let fut = pool.submit(wait_for_gate, gate.clone()).unwrap();
-    let opener = std::thread::spawn(move || gate.set());
-    assert_eq!(block_on(fut), Ok(7));
-    opener.join().unwrap();
-    match block_on(pool.submit(crash, ()).unwrap()) {
-        Err(TaskError::Signaled { signal: 6, name }) => assert_eq!(name, "SIGABRT"),
-        other => panic!("expected SIGABRT, got {other:?}"),
-    }
-}
-
-#[test]
-fn tokio_awaits_process_pool_futures_without_blocking_its_only_thread() {
-    let pool = ProcessPool::new(2).unwrap();
-    let threads = ThreadPool::builder().max_workers(1).build().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let gate = threadkit::process::Event::new().unwrap();
-    let gated = pool.submit(wait_for_gate, gate.clone()).unwrap();
-    let other = pool.submit(cube, 4).unwrap();
-    let on_threads = threads.submit(|| 5u64).unwrap();
-    // One runtime thread: the first task awaits a process-pool future that only the second
-    // task's work lets finish.
-    let (first, second) = rt.block_on(async move {
-        tokio::join!(async move { gated.await }, async move {
-            let sum = other.await.unwrap() + on_threads.await.unwrap();
-            gate.set();
-            sum
-        })
-    });
-    assert_eq!((first, second), (Ok(7), 69));
-}
-
-#[test]
-fn awaiting_a_task_of_a_broken_process_pool_gives_the_broken_pool_error() {
-    let pool = ProcessPool::builder()
-        .max_workers(1)
-        .initializer(failing_initializer, ())
-        .build()
-        .unwrap();
-    let fut = pool.submit(cube, 2).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    match rt.block_on(async move { fut.await }) {
-        Err(TaskError::BrokenPool { reason }) => {
-            assert!(reason.contains("no database"), "{reason}")
-        }
-        other => panic!("expected the broken pool, got {other:?}"),
-    }
-    // And so does a hand-written executor, for a crashed worker's task.
-    let pool = ProcessPool::new(1).unwrap();
-    let crashed = pool.submit(crash, ()).unwrap();
-    assert!(matches!(
-        block_on(crashed),
-        Err(TaskError::Signaled { signal: 6, .. })
-    ));
 }

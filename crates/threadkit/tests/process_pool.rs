@@ -10,6 +10,9 @@ use threadkit::process::{Event, ProcessPool, SubmitError, TaskError, Value};
 
 threadkit::process::enable_test_support!();
 
+mod common;
+use common::block_on;
+
 fn square(x: u64) -> u64 {
     x * x
 }
@@ -752,4 +755,91 @@ fn wait_first_exception_sees_a_crashed_worker_among_thread_pool_futures() {
     ));
     tx.send(()).unwrap();
     assert_eq!(futures[0].result(), Ok(0));
+}
+
+// The pool's futures are executor futures: awaited like the thread pool's.
+
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
+fn wait_for_gate(gate: Event) -> u64 {
+    gate.wait();
+    7
+}
+
+fn crash_with_abort(_: ()) -> u64 {
+    std::process::abort()
+}
+
+fn failing_initializer(_: ()) {
+    panic!("no database");
+}
+
+#[test]
+fn a_hand_written_executor_awaits_process_pool_futures() {
+    let pool = ProcessPool::new(1).unwrap();
+    assert_eq!(block_on(pool.submit(cube, 3).unwrap()), Ok(27));
+    // Still running when first polled: the manager thread that gets the result wakes us.
+    let gate = Event::new().unwrap();
+    let fut = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let opener = std::thread::spawn(move || gate.set());
+    assert_eq!(block_on(fut), Ok(7));
+    opener.join().unwrap();
+    match block_on(pool.submit(crash_with_abort, ()).unwrap()) {
+        Err(TaskError::Signaled { signal: 6, name }) => assert_eq!(name, "SIGABRT"),
+        other => panic!("expected SIGABRT, got {other:?}"),
+    }
+}
+
+#[test]
+fn tokio_awaits_process_pool_futures_without_blocking_its_only_thread() {
+    let pool = ProcessPool::new(2).unwrap();
+    let threads = threadkit::executor::ThreadPool::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let gate = Event::new().unwrap();
+    let gated = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let other = pool.submit(cube, 4).unwrap();
+    let on_threads = threads.submit(|| 5u64).unwrap();
+    // One runtime thread: the first task awaits a process-pool future that only the second
+    // task's work lets finish.
+    let (first, second) = rt.block_on(async move {
+        tokio::join!(async move { gated.await }, async move {
+            let sum = other.await.unwrap() + on_threads.await.unwrap();
+            gate.set();
+            sum
+        })
+    });
+    assert_eq!((first, second), (Ok(7), 69));
+}
+
+#[test]
+fn awaiting_a_task_of_a_broken_process_pool_gives_the_broken_pool_error() {
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .initializer(failing_initializer, ())
+        .build()
+        .unwrap();
+    let fut = pool.submit(cube, 2).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    match rt.block_on(async move { fut.await }) {
+        Err(TaskError::BrokenPool { reason }) => {
+            assert!(reason.contains("no database"), "{reason}")
+        }
+        other => panic!("expected the broken pool, got {other:?}"),
+    }
+    // And so does a hand-written executor, for a crashed worker's task.
+    let pool = ProcessPool::new(1).unwrap();
+    let crashed = pool.submit(crash_with_abort, ()).unwrap();
+    assert!(matches!(
+        block_on(crashed),
+        Err(TaskError::Signaled { signal: 6, .. })
+    ));
 }

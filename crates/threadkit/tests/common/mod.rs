@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests (each test file that needs them says `mod common;`).
 #![allow(dead_code)]
 
+use std::future::{Future as _, IntoFuture};
 use std::process::Command;
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 /// The stress multiplier: `THREADKIT_STRESS` (default 1, at least 1). Stress tests multiply
@@ -140,7 +143,7 @@ impl Rendezvous {
 /// `n` workers at the same time, and leaves them started and idle; panics if they did not all
 /// meet in time.
 pub(crate) fn run_tasks_on_a_barrier(pool: &threadkit::ThreadPool, n: usize, max: Duration) {
-    let meeting = std::sync::Arc::new(Rendezvous::new(n));
+    let meeting = Arc::new(Rendezvous::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let meeting = meeting.clone();
@@ -153,5 +156,40 @@ pub(crate) fn run_tasks_on_a_barrier(pool: &threadkit::ThreadPool, n: usize, max
             Ok(true),
             "task {i} of {n} did not meet the others: fewer workers than tasks?"
         );
+    }
+}
+
+/// A waker that unparks a thread and counts its wake-ups.
+pub(crate) struct Unpark {
+    thread: std::thread::Thread,
+    pub(crate) wakes: AtomicUsize,
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// A waker for the current thread, and its wake-up count.
+pub(crate) fn unpark_waker() -> (Arc<Unpark>, Waker) {
+    let w = Arc::new(Unpark {
+        thread: std::thread::current(),
+        wakes: AtomicUsize::new(0),
+    });
+    (Arc::clone(&w), Waker::from(w))
+}
+
+/// The smallest executor (a hand-written `block_on`): poll, park until woken, poll again.
+pub(crate) fn block_on<F: IntoFuture>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut.into_future());
+    let (_count, waker) = unpark_waker();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
     }
 }
