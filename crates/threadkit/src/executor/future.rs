@@ -1564,3 +1564,37 @@ where
     let task = Arc::new(Task::new(f, 0, NoScope));
     (Future::from_task(task.clone()), LoomTask(task))
 }
+
+/// The process pool's side of a future made by [`Future::new`], for the loom models
+/// (`tests/loom_executor.rs`): start it, put it back to pending, finish it, as a manager
+/// thread does.
+#[cfg(loom)]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LoomCompleter<T>(Future<T>);
+
+#[cfg(loom)]
+impl<T> LoomCompleter<T> {
+    /// Pending to running; false when cancelled (or set) first.
+    pub fn start(&self) -> bool {
+        self.0.start()
+    }
+
+    /// Running (started here) back to pending.
+    pub fn unstart(&self) {
+        self.0.unstart();
+    }
+
+    /// Finishes the future started here with `value`.
+    pub fn finish(&self, value: T) {
+        self.0.finish_started(Ok(value));
+    }
+}
+
+/// A pool-less future and its completer (loom models only).
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn loom_completer<T: Send + 'static>() -> (Future<T>, LoomCompleter<T>) {
+    let fut = Future::new();
+    (fut.clone(), LoomCompleter(fut))
+}

@@ -73,7 +73,7 @@ mod wait;
 pub use awaited::Awaited;
 #[cfg(loom)]
 #[doc(hidden)]
-pub use future::{loom_task, LoomTask};
+pub use future::{loom_completer, loom_task, LoomCompleter, LoomTask};
 pub use future::{Future, InvalidStateError, ResultTimeoutError, TaskError, TryResultError};
 pub use map::{
     AsyncResult, GetTimeoutError, ItemResults, MapItemError, MapOptions, MapResults, NotReady,
