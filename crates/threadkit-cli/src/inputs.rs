@@ -26,6 +26,23 @@ pub(crate) enum SourceSpec {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Separator(pub(crate) u8);
 
+/// An input source that could not be read to its end (an I/O error). The jobs read before it
+/// run; the run then exits 255 (see [`crate::run::Outcome::input_error`]).
+#[derive(Debug)]
+pub(crate) struct InputError {
+    /// `stdin` or the file's name.
+    source: String,
+    error: io::Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reading input from {}: {}", self.source, self.error)
+    }
+}
+
+impl std::error::Error for InputError {}
+
 /// A reader of records (lines by default).
 struct Records {
     reader: Box<dyn BufRead + Send>,
@@ -34,7 +51,7 @@ struct Records {
 }
 
 impl Records {
-    fn next_record(&mut self) -> Option<anyhow::Result<Vec<u8>>> {
+    fn next_record(&mut self) -> Option<Result<Vec<u8>, InputError>> {
         let mut buf = Vec::new();
         match self.reader.read_until(self.sep, &mut buf) {
             Ok(0) => None,
@@ -44,10 +61,10 @@ impl Records {
                 }
                 Some(Ok(buf))
             }
-            Err(e) => Some(Err(anyhow::anyhow!(
-                "reading input from {}: {e}",
-                self.name
-            ))),
+            Err(error) => Some(Err(InputError {
+                source: self.name.clone(),
+                error,
+            })),
         }
     }
 }
@@ -174,7 +191,7 @@ impl Inputs {
         })
     }
 
-    fn next_first(&mut self) -> Option<anyhow::Result<Vec<u8>>> {
+    fn next_first(&mut self) -> Option<Result<Vec<u8>, InputError>> {
         match self.first.as_mut()? {
             Opened::Mem(v) => {
                 let x = v.get(self.mem_first_pos).cloned();
@@ -187,7 +204,7 @@ impl Inputs {
 }
 
 impl Iterator for Inputs {
-    type Item = anyhow::Result<Vec<Vec<u8>>>;
+    type Item = Result<Vec<Vec<u8>>, InputError>;
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self.remaining {
@@ -208,7 +225,7 @@ impl Iterator for Inputs {
 }
 
 impl Inputs {
-    fn next_tuple(&mut self) -> Option<anyhow::Result<Vec<Vec<u8>>>> {
+    fn next_tuple(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
         if self.done {
             return None;
         }

@@ -9,7 +9,7 @@ mod common;
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -172,9 +172,8 @@ fn long_line_secs(n: u64) -> f64 {
     let cmd = format!("head -c {n} /dev/zero | tr '\\0' x # {{}}");
     let mut best = f64::MAX;
     for _ in 0..3 {
-        let t0 = Instant::now();
-        let out = run(&["--line-buffer", "--tag", &cmd, ":::", "T"]);
-        best = best.min(t0.elapsed().as_secs_f64());
+        let (out, took) = run_timed(&["--line-buffer", "--tag", &cmd, ":::", "T"]);
+        best = best.min(took.as_secs_f64());
         assert!(out.status.success());
         assert_eq!(out.stdout.len() as u64, n + 2);
         assert_eq!(&out.stdout[..3], b"T\tx");

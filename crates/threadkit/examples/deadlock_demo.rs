@@ -1,29 +1,62 @@
 // Seed: 004_cf939ae0d651d25c.txt, "Deadlock" demo (l.acquire(); l.acquire() hangs in Python); also seed 003_51b0639b010488b3.txt, "Deadlock" notes.
-//! Python answers a self-deadlock with a hang. With the `deadlock-detection` feature threadkit
+//! Python answers a self-deadlock with a hang. Run plainly
+//! (`cargo run -p threadkit --example deadlock_demo`), the demo shows the hang bounded by a
+//! timed acquire. With the `deadlock-detection` feature
+//! (`cargo run -p threadkit --example deadlock_demo --features deadlock-detection`) threadkit
 //! names it: the second `acquire` panics with a report. The demo then shows an AB/BA lock-order
 //! inversion reported although no deadlock happened, and a real AB/BA deadlock (broken by
 //! timeouts) named by the watchdog.
-//!
-//! Run with: `cargo run -p threadkit --example deadlock_demo --features deadlock-detection`
 
+/// Seed 004's transcript up to the second acquire: a lock, acquired once.
+fn seed_004_first_acquire() -> threadkit::sync::Lock<()> {
+    println!("--- seed 004: a Lock acquired twice by the same thread ---");
+    let l = threadkit::sync::Lock::new(());
+    println!(">>> l = threading.Lock()");
+    println!(">>> l.acquire()");
+    l.acquire();
+    println!("True");
+    l
+}
+
+#[cfg(not(feature = "deadlock-detection"))]
+fn main() {
+    use std::time::Duration;
+
+    let l = seed_004_first_acquire();
+    println!(
+        ">>> l.acquire(timeout=1)   # a plain l.acquire() hangs here until ^C, in Python as here"
+    );
+    let got = l
+        .acquire_timeout(Duration::from_secs(1))
+        .expect("a small timeout");
+    println!("{}", if got { "True" } else { "False" });
+    l.release().expect("held by this thread");
+    println!(
+        "\nThe deadlock detector names this mistake (and lock-order inversions) instead: run\n  \
+         cargo run -p threadkit --example deadlock_demo --features deadlock-detection"
+    );
+}
+
+#[cfg(feature = "deadlock-detection")]
 use std::panic::{catch_unwind, AssertUnwindSafe};
+#[cfg(feature = "deadlock-detection")]
 use std::sync::Arc;
+#[cfg(feature = "deadlock-detection")]
 use std::time::Duration;
+#[cfg(feature = "deadlock-detection")]
 use threadkit::sync::deadlock::{self, Reaction, Report, Watchdog};
+#[cfg(feature = "deadlock-detection")]
 use threadkit::sync::{Barrier, Lock, RLock};
+#[cfg(feature = "deadlock-detection")]
 use threadkit::thread::Builder;
 
+#[cfg(feature = "deadlock-detection")]
 fn main() {
     // Reports are values here; print each as it is made.
     deadlock::set_reaction(Reaction::Report);
     deadlock::set_report_callback(|report| println!("[deadlock detector] {report}"));
 
-    println!("--- seed 004: a Lock acquired twice by the same thread ---");
-    let l = Lock::new(());
-    println!(">>> l = threading.Lock()");
-    println!(">>> l.acquire()");
-    l.acquire();
-    println!("True");
+    let l = seed_004_first_acquire();
     println!(">>> l.acquire()   # Python hangs here until ^C");
     // The self-deadlock panics (after the report above) instead of waiting forever; the
     // default panic message is silenced for the demo.

@@ -3,10 +3,12 @@
 //! printing `idx -> i` three times under a print lock; task 4 raises. The run does not blow up:
 //! the results come back in input order and the failure is tied to its arguments.
 //!
-//! The seed sleeps 1 s between prints; this sleeps 100 ms. The progress bar (the seed's tqdm)
+//! The program exits with the report's exit code (1: an item failed), as the batch's command
+//! would. The seed sleeps 1 s between prints; this sleeps 100 ms. The progress bar (the seed's tqdm)
 //! is drawn on stderr when it is a terminal, and the tasks print with `progress::write` (the
 //! seed's print under tqdm: `tqdm.write`), so each line lands above the bar, never on it.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +16,18 @@ use threadkit::batch::{Batch, Cause, FailurePolicy};
 use threadkit::progress;
 use threadkit::sync::Lock;
 
+/// The print lock every task shares, shown as `<lock>` wherever a failed input is printed.
+#[derive(Clone)]
+struct PrintLock(Arc<Lock<()>>);
+
+impl fmt::Debug for PrintLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<lock>")
+    }
+}
+
 /// The seed's `my_func(idx, lock)`: raises for 4, else prints three lines under the lock.
-fn my_func(idx: usize, lock: Arc<Lock<()>>) -> Result<usize, String> {
+fn my_func(idx: usize, PrintLock(lock): PrintLock) -> Result<usize, String> {
     if idx == 4 {
         return Err("This should have been caught".to_string());
     }
@@ -32,8 +44,8 @@ fn my_func(idx: usize, lock: Arc<Lock<()>>) -> Result<usize, String> {
 fn main() {
     // Detine parameters for multithreading (sic)
     let num_ops = 10;
-    let lock = Arc::new(Lock::new(()));
-    let my_func_arg_set: Vec<(usize, Arc<Lock<()>>)> =
+    let lock = PrintLock(Arc::new(Lock::new(())));
+    let my_func_arg_set: Vec<(usize, PrintLock)> =
         (0..num_ops).map(|idx| (idx, lock.clone())).collect();
 
     // etp = EnhancedThreadPool(num_workers=4); results = etp.parralelize(my_func, args, kwargs)
@@ -44,12 +56,13 @@ fn main() {
         .expect("the pool starts");
 
     println!(" ");
-    // The seed prints [0, 1, 2, 3, EnhancedThreadPoolException(...), 5, 6, 7, 8, 9].
+    // The seed prints [0, 1, 2, 3, EnhancedThreadPoolException(...), 5, 6, 7, 8, 9]. The failed
+    // input is shown as the report's table below shows it.
     let shown: Vec<String> = report
         .outcomes()
         .map(|o| match o {
             Ok(v) => v.to_string(),
-            Err(f) => format!("Failure(args=({}, <lock>), {})", f.index, f.cause),
+            Err(f) => format!("Failure(args={}, {})", f.input, f.cause),
         })
         .collect();
     println!("[{}]", shown.join(", "));
@@ -64,5 +77,7 @@ fn main() {
     );
     println!();
     print!("{report}");
-    println!("exit code: {}", report.exit_code());
+    let code = report.exit_code();
+    println!("exit code: {code}");
+    std::process::exit(code.into());
 }

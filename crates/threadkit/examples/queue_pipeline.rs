@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 use threadkit::executor::ThreadPool;
+use threadkit::log::{debug, info};
 use threadkit::queue::{GetError, PutError, Queue};
 use threadkit::sync::Event;
-use tracing::{debug, info};
 
 const RUN_FOR: Duration = Duration::from_millis(2);
 

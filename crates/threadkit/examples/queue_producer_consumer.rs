@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 use threadkit::executor::ThreadPool;
+use threadkit::log::info;
 use threadkit::queue::Queue;
 use threadkit::sync::Event;
-use tracing::info;
 
 /// How long main lets the two run before setting the event (the seed sleeps 1 s).
 const RUN_FOR: Duration = Duration::from_millis(3);
@@ -63,7 +63,7 @@ fn consumer(queue: Queue<u64>) -> usize {
 
 fn main() {
     // format="%(asctime)s: %(message)s", level=logging.INFO
-    threadkit::log::init_with(tracing::Level::INFO).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::INFO).unwrap();
 
     let pipeline = Queue::bounded(10);
     let event = Arc::new(Event::new());

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use threadkit::log::debug;
 use threadkit::sync::Barrier;
 use threadkit::thread::{Builder, Runnable};
-use tracing::debug;
 
 /// The seed's `MyThread(threading.Thread)` subclass with its `run` method.
 struct MyThread {
@@ -25,7 +25,7 @@ impl Runnable for MyThread {
 }
 
 fn main() {
-    threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
     let workers = 3;
     let barrier = Arc::new(Barrier::new(workers + 1).unwrap());
 

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use threadkit::log::debug;
 use threadkit::sync::Lock;
 use threadkit::thread;
-use tracing::debug;
 
 struct Counter {
     lock: Lock<()>,
@@ -53,7 +53,7 @@ fn worker(c: &Counter) {
 }
 
 fn main() {
-    threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
     let counter = Arc::new(Counter::new(0));
     for _ in 0..2 {
         let c = Arc::clone(&counter);

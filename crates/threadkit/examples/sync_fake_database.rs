@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use threadkit::log::info;
 use threadkit::sync::Lock;
 use threadkit::thread;
-use tracing::info;
 
 /// The racy database: the value is read and written in two separate steps.
 #[derive(Default)]
@@ -47,7 +47,7 @@ impl LockedDatabase {
 }
 
 fn main() {
-    threadkit::log::init_with(tracing::Level::INFO).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::INFO).unwrap();
 
     let database = Arc::new(FakeDatabase::default());
     info!(

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use threadkit::log::debug;
 use threadkit::sync::Semaphore;
 use threadkit::thread;
-use tracing::debug;
 
 fn sema_work(sema: &Semaphore, thread_name: usize, seconds: Duration) {
     debug!("  Thread {thread_name} is attempting to acquire resource.");
@@ -18,7 +18,7 @@ fn sema_work(sema: &Semaphore, thread_name: usize, seconds: Duration) {
 }
 
 fn main() {
-    threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
     let max_resources = 2;
     let sema = Arc::new(Semaphore::new(max_resources));
     let workers = 5;

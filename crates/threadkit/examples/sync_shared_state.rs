@@ -6,9 +6,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use threadkit::log::debug;
 use threadkit::sync::Lock;
 use threadkit::thread;
-use tracing::debug;
 
 const WORK: Duration = Duration::from_millis(100);
 
@@ -52,7 +52,7 @@ fn update_locked(shared: &Lock<u32>, thread_name: usize) {
 }
 
 fn main() {
-    threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
     let workers = 5;
 
     debug!("Starting Pool");

@@ -4,15 +4,15 @@
 //! (The seed's 5 s delay becomes 500 ms.)
 
 use std::time::Duration;
+use threadkit::log::debug;
 use threadkit::sync::Timer;
-use tracing::debug;
 
 fn timer_event() {
     debug!("Our timer fired");
 }
 
 fn main() {
-    threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
+    threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
 
     // Seed 001.
     let timer = Timer::start(Duration::from_millis(500), timer_event).unwrap();

@@ -18,16 +18,13 @@ fn main() {
     println!("{}", thread::current().name());
 
     // A few background threads, so the registry has something to show (the notebook had
-    // IPython's own threads running). They wait until we have looked.
+    // IPython's own threads running): two with the default names (Thread-N) and one named for
+    // its job. They wait until we have looked.
     let gate = Arc::new(Barrier::new(4));
     for i in 1..=3 {
         let gate = gate.clone();
         let b = Builder::new();
-        let b = if i == 3 {
-            b.name("IPythonHistorySavingThread")
-        } else {
-            b
-        };
+        let b = if i == 3 { b.name("waits-for-main") } else { b };
         b.spawn(move || {
             gate.wait();
         })

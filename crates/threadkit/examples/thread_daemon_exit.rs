@@ -14,9 +14,9 @@ use std::time::Duration;
 use threadkit::thread::{self, Builder};
 
 fn thread_function(name: u32) {
-    tracing::info!("Thread {name}\t:\tstarting");
+    threadkit::log::info!("Thread {name}\t:\tstarting");
     std::thread::sleep(Duration::from_millis(1000)); // the seed's time.sleep(2), shortened
-    tracing::info!("Thread {name}\t:\tfinishing");
+    threadkit::log::info!("Thread {name}\t:\tfinishing");
 }
 
 /// The seed's `if __name__ == "__main__":` block.
@@ -24,18 +24,18 @@ pub(crate) fn run(daemon: bool) {
     let _guard = thread::exit_guard();
     // format = "%(asctime)s: %(message)s", datefmt="%H:%M:%S"
     let _ = threadkit::log::Builder::new()
-        .level(tracing::Level::INFO)
+        .level(threadkit::log::Level::INFO)
         .writer(std::io::stdout)
         .init();
-    tracing::info!("Main\t\t:\tBefore creating thread");
+    threadkit::log::info!("Main\t\t:\tBefore creating thread");
     let builder = Builder::new().daemon(daemon);
-    tracing::info!("Main\t\t:\tBefore running thread");
+    threadkit::log::info!("Main\t\t:\tBefore running thread");
     let _x = builder
         .spawn(|| thread_function(1))
         .expect("spawn thread_function");
-    tracing::info!("Main\t\t:\twait for the thread to finish");
+    threadkit::log::info!("Main\t\t:\twait for the thread to finish");
     // x.join()
-    tracing::info!("Main\t\t:\tall done");
+    threadkit::log::info!("Main\t\t:\tall done");
 }
 
 fn main() {

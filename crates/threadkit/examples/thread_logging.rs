@@ -5,22 +5,24 @@
 //!
 //! `threadkit::log` puts the threadkit thread name in every line, which is what makes logs of
 //! racing threads readable.
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use threadkit::sync::Lock;
 use threadkit::thread;
 
-/// class Counter: a value behind a lock (std's Mutex here; see threadkit::sync for Lock).
+/// class Counter: `self.lock = threading.Lock()` guarding `self.value` (threadkit's `Lock`
+/// holds the value it guards).
 #[derive(Default)]
 struct Counter {
-    value: Mutex<u32>,
+    value: Lock<u32>,
 }
 
 impl Counter {
     fn increment(&self) {
-        tracing::debug!("Waiting for lock");
-        let mut v = self.value.lock().expect("not poisoned");
-        tracing::debug!("Acquired lock");
+        threadkit::log::debug!("Waiting for lock");
+        let mut v = self.value.lock(); // released at the end of the scope (Python's finally)
+        threadkit::log::debug!("Acquired lock");
         *v += 1;
     }
 }
@@ -29,21 +31,21 @@ fn worker(c: Arc<Counter>) {
     for i in 0..2u64 {
         // random.random() pauses, shortened and made deterministic
         let pause = 0.05 + 0.03 * ((thread::get_ident() + i) % 3) as f64;
-        tracing::debug!("Sleeping {pause:0.02}");
+        threadkit::log::debug!("Sleeping {pause:0.02}");
         std::thread::sleep(Duration::from_secs_f64(pause));
         c.increment();
     }
-    tracing::debug!("Done");
+    threadkit::log::debug!("Done");
 }
 
 fn main() {
     let _guard = thread::exit_guard();
     threadkit::log::Builder::new()
-        .level(tracing::Level::DEBUG)
+        .level(threadkit::log::Level::DEBUG)
         .writer(std::io::stdout)
         .init()
         .expect("no other logger installed");
-    tracing::debug!("Hello");
+    threadkit::log::debug!("Hello");
 
     let counter = Arc::new(Counter::default());
     for _ in 0..2 {
@@ -53,12 +55,12 @@ fn main() {
             .spawn(move || worker(c))
             .expect("spawn");
     }
-    tracing::debug!("Waiting for worker threads");
+    threadkit::log::debug!("Waiting for worker threads");
     let main_thread = thread::current();
     for t in thread::enumerate() {
         if t != main_thread {
             t.join().expect("joinable");
         }
     }
-    tracing::debug!("Counter: {}", *counter.value.lock().expect("not poisoned"));
+    threadkit::log::debug!("Counter: {}", *counter.value.lock());
 }

@@ -8,27 +8,27 @@ use std::time::Duration;
 use threadkit::thread::{self, Builder};
 
 fn work(thread_name: u32, millis: u64) {
-    tracing::debug!("  Thread {thread_name} is working for {millis} ms.");
+    threadkit::log::debug!("  Thread {thread_name} is working for {millis} ms.");
     std::thread::sleep(Duration::from_millis(millis));
-    tracing::debug!("  Thread {thread_name} is complete.");
+    threadkit::log::debug!("  Thread {thread_name} is complete.");
 }
 
 fn thread_function(name: u32) {
-    tracing::info!("Thread {name}: starting");
+    threadkit::log::info!("Thread {name}: starting");
     std::thread::sleep(Duration::from_millis(300));
-    tracing::info!("Thread {name}: finishing");
+    threadkit::log::info!("Thread {name}: finishing");
 }
 
 fn main() {
     threadkit::log::Builder::new()
-        .level(tracing::Level::DEBUG)
+        .level(threadkit::log::Level::DEBUG)
         .writer(std::io::stdout)
         .init()
         .expect("no other logger installed");
 
     // 001: threads = [Thread(target=work, args=(x, 10)) for x in range(10)]
-    tracing::debug!("Main creating threads");
-    tracing::debug!("Starting all threads");
+    threadkit::log::debug!("Main creating threads");
+    threadkit::log::debug!("Starting all threads");
     let threads: Vec<_> = (0..10)
         .map(|x| {
             Builder::new()
@@ -37,16 +37,16 @@ fn main() {
                 .expect("spawn")
         })
         .collect();
-    tracing::debug!("Waiting for all threads to complete");
+    threadkit::log::debug!("Waiting for all threads to complete");
     for t in threads {
         t.join().expect("work panicked");
     }
-    tracing::debug!("Main finished");
+    threadkit::log::debug!("Main finished");
 
     // 004: manual handling.
     let mut threads = Vec::new();
     for index in 0..3 {
-        tracing::info!("Main    : create and start thread {index}.");
+        threadkit::log::info!("Main    : create and start thread {index}.");
         let x = Builder::new()
             .target_name("thread_function")
             .spawn(move || thread_function(index))
@@ -54,21 +54,21 @@ fn main() {
         threads.push(x);
     }
     for (index, thread) in threads.into_iter().enumerate() {
-        tracing::info!("Main    : before joining thread {index}");
+        threadkit::log::info!("Main    : before joining thread {index}");
         thread.join().expect("thread_function panicked");
-        tracing::info!("Main    : thread {index} done");
+        threadkit::log::info!("Main    : thread {index} done");
     }
 
     // 003: start workers without keeping handles, then join all but the main thread.
     for i in 0..2 {
         thread::spawn(move || work(i, 100));
     }
-    tracing::debug!("Waiting for worker threads");
+    threadkit::log::debug!("Waiting for worker threads");
     let main_thread = thread::current();
     for t in thread::enumerate() {
         if t != main_thread && !t.is_dummy() {
             t.join().expect("joinable");
         }
     }
-    tracing::debug!("All workers done");
+    threadkit::log::debug!("All workers done");
 }

@@ -20,7 +20,7 @@ struct MyThread {
 impl Runnable for MyThread {
     type Output = ();
     fn run(self) {
-        tracing::debug!("  Running Thread {}", self.id);
+        threadkit::log::debug!("  Running Thread {}", self.id);
     }
 }
 
@@ -63,7 +63,7 @@ impl Runnable for AddThread {
 
 fn main() {
     threadkit::log::Builder::new()
-        .level(tracing::Level::DEBUG)
+        .level(threadkit::log::Level::DEBUG)
         .time(false)
         .writer(std::io::stdout)
         .init()
@@ -71,11 +71,11 @@ fn main() {
 
     // 001
     let thread1 = MyThread { id: 1 };
-    tracing::debug!("Starting Thread");
+    threadkit::log::debug!("Starting Thread");
     let handle = thread::start(thread1);
-    tracing::debug!("Joining Thread");
+    threadkit::log::debug!("Joining Thread");
     handle.join().expect("MyThread panicked");
-    tracing::debug!("Main completed");
+    threadkit::log::debug!("Main completed");
 
     // 002: t1.name = "My private method thread"; t1.start()
     let t1 = Builder::new()

@@ -2,15 +2,18 @@
 //! Rust form of Python's `logging.basicConfig(format="%(asctime)s [%(threadName)s] %(levelname)s
 //! %(message)s")`, which seed 003 recommends for debugging races.
 //!
-//! Log with `tracing`'s macros (`tracing::info!`, `tracing::debug!`, ...) as usual; install the
-//! subscriber once at the start of `main`:
+//! Log with `tracing`'s macros, re-exported here so that threadkit alone is enough
+//! ([`info!`], [`debug!`], [`warn!`], [`error!`], [`trace!`], the span macros, [`Level`], and
+//! the whole crate as [`tracing`](mod@tracing) for the rest); `tracing::info!` from your own
+//! `tracing` dependency goes to the same subscriber. Install the subscriber once at the start of
+//! `main`:
 //!
 //! ```
-//! threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
-//! tracing::debug!("Starting Thread");
+//! threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
+//! threadkit::log::debug!("Starting Thread");
 //! let h = threadkit::thread::Builder::new()
 //!     .name("worker")
-//!     .spawn(|| tracing::info!("Running Thread 1"))
+//!     .spawn(|| threadkit::log::info!("Running Thread 1"))
 //!     .unwrap();
 //! h.join().unwrap();
 //! ```
@@ -30,8 +33,22 @@
 
 use std::fmt;
 
+/// The `tracing` crate this module logs through (its dispatchers, spans, fields, ...).
+///
+/// # Examples
+///
+/// ```
+/// let dispatch = threadkit::log::Builder::new().build();
+/// threadkit::log::tracing::dispatcher::with_default(&dispatch, || threadkit::log::info!("hi"));
+/// ```
+pub use tracing;
+pub use tracing::{
+    debug, debug_span, error, error_span, event, info, info_span, span, trace, trace_span, warn,
+    warn_span, Level,
+};
+
 use tracing::level_filters::LevelFilter;
-use tracing::{Dispatch, Event, Level, Subscriber};
+use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -53,7 +70,7 @@ use tracing_subscriber::EnvFilter;
 ///
 /// ```
 /// threadkit::log::init().unwrap();
-/// tracing::info!("Main    : before creating thread");
+/// threadkit::log::info!("Main    : before creating thread");
 /// assert!(threadkit::log::init().is_err()); // only once per process
 /// ```
 pub fn init() -> Result<(), InitError> {
@@ -69,8 +86,8 @@ pub fn init() -> Result<(), InitError> {
 /// # Examples
 ///
 /// ```
-/// threadkit::log::init_with(tracing::Level::DEBUG).unwrap();
-/// tracing::debug!("Hello");
+/// threadkit::log::init_with(threadkit::log::Level::DEBUG).unwrap();
+/// threadkit::log::debug!("Hello");
 /// ```
 pub fn init_with(level: Level) -> Result<(), InitError> {
     Builder::new().level(level).init()
@@ -85,12 +102,12 @@ pub fn init_with(level: Level) -> Result<(), InitError> {
 /// use threadkit::log::Builder;
 ///
 /// Builder::new()
-///     .level(tracing::Level::DEBUG)
+///     .level(threadkit::log::Level::DEBUG)
 ///     .target(true)
 ///     .writer(std::io::stdout) // seed 001: logging.basicConfig(stream=sys.stdout, ...)
 ///     .init()
 ///     .unwrap();
-/// tracing::debug!("Hello");
+/// threadkit::log::debug!("Hello");
 /// ```
 #[must_use = "a Builder does nothing until init or build is called"]
 pub struct Builder {
@@ -124,7 +141,7 @@ impl Builder {
     ///
     /// ```
     /// let dispatch = threadkit::log::Builder::new().build();
-    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("local to this scope"));
+    /// threadkit::log::tracing::dispatcher::with_default(&dispatch, || threadkit::log::info!("local to this scope"));
     /// ```
     pub fn new() -> Builder {
         Builder {
@@ -141,7 +158,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let _ = threadkit::log::Builder::new().level(tracing::Level::WARN).build();
+    /// let _ = threadkit::log::Builder::new().level(threadkit::log::Level::WARN).build();
     /// ```
     pub fn level(mut self, level: impl Into<LevelFilter>) -> Builder {
         self.level = Some(level.into());
@@ -223,7 +240,7 @@ impl Builder {
     /// let buf = Buf::default();
     /// let b = buf.clone();
     /// let dispatch = threadkit::log::Builder::new().time(false).writer(move || b.clone()).build();
-    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    /// threadkit::log::tracing::dispatcher::with_default(&dispatch, || threadkit::log::info!("hello"));
     /// let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     /// assert_eq!(text, " INFO [MainThread] hello\n");
     /// ```
@@ -251,7 +268,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// threadkit::log::Builder::new().level(tracing::Level::INFO).init().unwrap();
+    /// threadkit::log::Builder::new().level(threadkit::log::Level::INFO).init().unwrap();
     /// ```
     pub fn init(self) -> Result<(), InitError> {
         self.build()
@@ -295,7 +312,7 @@ impl std::error::Error for InitError {}
 /// let subscriber = tracing_subscriber::fmt()
 ///     .event_format(threadkit::log::Format::default())
 ///     .finish();
-/// tracing::subscriber::with_default(subscriber, || tracing::warn!("careful"));
+/// threadkit::log::tracing::subscriber::with_default(subscriber, || threadkit::log::warn!("careful"));
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Format {

@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 use threadkit::executor::{
     as_completed, as_completed_timeout, wait, wait_timeout, BuildErrorKind, MapItemError,
-    MapOptions, ResultTimeoutError, ReturnWhen, ShutdownOptions, SubmitError, TaskError,
-    ThreadPool, TryResultError,
+    MapOptions, MapOptionsError, ResultTimeoutError, ReturnWhen, ShutdownOptions, SubmitError,
+    TaskError, ThreadPool, TryResultError,
 };
 
 const LONG: Duration = Duration::from_secs(20);
@@ -235,7 +235,13 @@ fn timeouts_too_large_are_typed_errors() {
     )
     .is_err());
     assert!(as_completed_timeout(std::slice::from_ref(&f), Duration::MAX).is_err());
-    assert!(MapOptions::new().timeout(Duration::MAX).is_err());
+    let e = p
+        .map_with(|x: u8| x, [1], MapOptions::new().timeout(Duration::MAX))
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        SubmitError::InvalidOptions(MapOptionsError::TimeoutOverflow(_))
+    ));
 }
 
 #[test]
@@ -793,9 +799,7 @@ fn map_is_lazy_in_its_results() {
 fn map_with_timeout_yields_timeout_then_ends() {
     let p = pool(1);
     let (go, go_rx) = gate();
-    let opts = MapOptions::new()
-        .timeout(Duration::from_millis(50))
-        .unwrap();
+    let opts = MapOptions::new().timeout(Duration::from_millis(50));
     let mut it = p
         .map_with(
             move |x: u32| {
@@ -1415,4 +1419,71 @@ fn a_task_submitted_as_the_idle_timeout_expires_still_runs() {
     );
     let last = p.submit(name).unwrap().result_timeout(LONG).unwrap();
     assert_ne!(last, "idle-edge_0");
+}
+
+#[test]
+fn map_options_chain_without_unwrap_and_invalid_values_fail_when_the_map_starts() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let p = pool(2);
+    // The chain: plain numbers, no NonZeroUsize::new(6).unwrap(), no `?` in the middle.
+    let opts = MapOptions::new()
+        .chunksize(6)
+        .timeout(Duration::from_secs(600));
+    assert_eq!(opts.get_chunksize().get(), 6);
+    assert_eq!(opts.check(), Ok(()));
+    let out: Vec<u32> = p
+        .map_with(|x: u32| x * 2, 0..20, opts)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out, (0..20).map(|x| x * 2).collect::<Vec<_>>());
+
+    // Invalid values are kept in the chain and reported, typed, when the map starts; nothing runs.
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counting = {
+        let ran = ran.clone();
+        move |x: u32| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            x
+        }
+    };
+    let zero = MapOptions::new()
+        .chunksize(0)
+        .timeout(Duration::from_secs(1));
+    assert_eq!(zero.check(), Err(MapOptionsError::ZeroChunksize));
+    let e = p.map_with(counting.clone(), 0..3, zero).unwrap_err();
+    assert_eq!(
+        e,
+        SubmitError::InvalidOptions(MapOptionsError::ZeroChunksize)
+    );
+    assert!(
+        e.to_string().contains("chunksize must be at least 1"),
+        "{e}"
+    );
+    let huge = MapOptions::new().timeout(Duration::MAX).chunksize(2);
+    let e = p.map_with(counting, 0..3, huge).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SubmitError::InvalidOptions(MapOptionsError::TimeoutOverflow(_))
+        ),
+        "{e:?}"
+    );
+    p.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+#[allow(deprecated)]
+fn map_options_old_forms_still_compile() {
+    // Before: chunksize took a NonZeroUsize and timeout returned a Result.
+    let opts = MapOptions::new()
+        .chunksize(std::num::NonZeroUsize::new(3).unwrap())
+        .timeout(Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(opts.get_chunksize().get(), 3);
+    let out: Vec<_> = pool(1).map_with(|x: u8| x, [7, 8], opts).unwrap().collect();
+    assert_eq!(out, [Ok(7), Ok(8)]);
 }

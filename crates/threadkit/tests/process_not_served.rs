@@ -1,11 +1,18 @@
-//! A program that forgot `threadkit::process::init()`: this test binary has no
-//! `enable_test_support!()` on purpose, so a child started from it runs libtest again, finds
-//! no test named after the entry point, and exits with code 0 without serving. Both the
-//! process handle and the process pool must say so, naming the fix, and never report it as an
-//! ordinary exit of the function.
+//! A child that never serves: the parent called `threadkit::process::init()` (so starting
+//! children is allowed), but the child's path through `main` never reaches it (here: the test
+//! that children of a test binary run, `threadkit_process_test_child`, is defined below without
+//! calling `init()`, instead of by `enable_test_support!()`). The child exits with code 0
+//! without running anything; the process handle and the process pool must both report
+//! `NotServed`, naming the fix, never an ordinary exit of the function.
+//! (A `main` that never calls `init()` at all is refused before any child starts:
+//! tests/process_no_init.rs.)
 #![cfg(not(loom))]
 
 use threadkit::process::{Process, ProcessPool, TaskError};
+
+/// What children of this binary run: nothing (libtest then exits with code 0).
+#[test]
+fn threadkit_process_test_child() {}
 
 fn double(x: u32) -> u32 {
     x * 2
@@ -16,6 +23,7 @@ const FIX: &str = "threadkit::process::init()";
 
 #[test]
 fn a_process_that_never_serves_names_the_fix() {
+    threadkit::process::init();
     let mut p = Process::spawn(double, 21).unwrap();
     let err = p.join().unwrap_err();
     assert_eq!(err, TaskError::NotServed);
@@ -24,6 +32,7 @@ fn a_process_that_never_serves_names_the_fix() {
 
 #[test]
 fn a_pool_task_on_a_worker_that_never_serves_names_the_fix() {
+    threadkit::process::init();
     let pool = ProcessPool::new(1).unwrap();
     let err = pool.submit(double, 21).unwrap().into_result().unwrap_err();
     assert_eq!(err, TaskError::NotServed);
@@ -32,6 +41,7 @@ fn a_pool_task_on_a_worker_that_never_serves_names_the_fix() {
 
 #[test]
 fn a_pool_whose_initializer_never_runs_is_broken_with_the_fix_named() {
+    threadkit::process::init();
     let pool = ProcessPool::builder()
         .max_workers(1)
         .initializer(|_: ()| {}, ())

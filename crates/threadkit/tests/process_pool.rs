@@ -78,10 +78,9 @@ fn map_keeps_input_order() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(out, (0..50).map(|x| x * x).collect::<Vec<_>>());
-    let out: Vec<_> = pool
-        .starmap(|(a, b): (u64, u64)| a * b, [(2, 3), (4, 5)])
-        .unwrap()
-        .collect();
+    let out = pool
+        .starmap(|a: u64, b: u64| a * b, [(2, 3), (4, 5)])
+        .unwrap();
     assert_eq!(out, [Ok(6), Ok(20)]);
 }
 
@@ -842,4 +841,86 @@ fn awaiting_a_task_of_a_broken_process_pool_gives_the_broken_pool_error() {
         block_on(crashed),
         Err(TaskError::Signaled { signal: 6, .. })
     ));
+}
+
+/// The repro: the tuple is spread over the parameters, as for `ThreadPool::starmap`.
+fn add(counter: Value<i32>, n: i32) {
+    counter.update(|c| c + n);
+}
+
+fn divide(a: i32, b: i32) -> i32 {
+    a / b
+}
+
+#[test]
+fn starmap_spreads_the_tuple_and_returns_after_every_call_ran() {
+    let pool = ProcessPool::new(2).unwrap();
+    let counter = Value::new(6).unwrap();
+    let done = pool
+        .starmap(add, (1..=10).map(|n| (counter.clone(), n)))
+        .unwrap();
+    // Eager: the results are here and the shared value has every addition, read at once.
+    assert_eq!(
+        format!("{done:?}"),
+        format!("{:?}", vec![Ok::<(), TaskError>(()); 10])
+    );
+    assert_eq!(counter.get(), 61);
+}
+
+#[test]
+fn starmap_keeps_each_items_result_and_failure_in_input_order() {
+    let pool = ProcessPool::new(2).unwrap();
+    let out = pool.starmap(divide, [(8, 2), (1, 0), (9, 3)]).unwrap();
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0], Ok(4));
+    assert!(
+        matches!(&out[1], Err(TaskError::Panicked { message, .. }) if message.contains("divide by zero")),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(out[2], Ok(3));
+    // A closure that captures nothing works too, with up to 8 parameters.
+    let sums = pool
+        .starmap(
+            |a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8| {
+                [a, b, c, d, e, f, g, h]
+                    .iter()
+                    .map(|&x| u32::from(x))
+                    .sum::<u32>()
+            },
+            [(1, 2, 3, 4, 5, 6, 7, 8)],
+        )
+        .unwrap();
+    assert_eq!(sums, [Ok(36)]);
+}
+
+#[test]
+fn istarmap_is_lazy_and_yields_in_input_order() {
+    let pool = ProcessPool::new(2).unwrap();
+    let gate = Event::new().unwrap();
+    let started = Event::new().unwrap();
+    // The first item waits for the gate: istarmap returns before it finished.
+    fn wait_then(gate: Event, started: Event, v: u32) -> u32 {
+        started.set();
+        assert!(
+            gate.wait_timeout(Duration::from_secs(60)).unwrap(),
+            "gate never opened"
+        );
+        v
+    }
+    let mut results = pool
+        .istarmap(
+            wait_then,
+            [
+                (gate.clone(), started.clone(), 1),
+                (gate.clone(), started.clone(), 2),
+            ],
+        )
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(started.wait_timeout(Duration::from_secs(60)).unwrap());
+    gate.set();
+    assert_eq!(results.next(), Some(Ok(1)));
+    assert_eq!(results.next(), Some(Ok(2)));
+    assert_eq!(results.next(), None);
 }

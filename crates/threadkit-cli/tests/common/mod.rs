@@ -54,6 +54,25 @@ pub(crate) fn run(args: &[&str]) -> Output {
     threadkit().args(args).output().unwrap()
 }
 
+/// How long a run that must not wait for its slow jobs (a 30 s `sleep` killed by a timeout,
+/// a halt, Ctrl-C) may take: generous, since the machine may be loaded; it tells "did not
+/// wait" from "waited", not fast from slow.
+pub(crate) const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Run `threadkit ARGS` (stdin empty); its output and how long it took.
+pub(crate) fn run_timed(args: &[&str]) -> (Output, Duration) {
+    let t0 = Instant::now();
+    let out = run(args);
+    (out, t0.elapsed())
+}
+
+/// Run `threadkit ARGS` (stdin empty), asserting that it ended within [`PROMPTLY`].
+pub(crate) fn run_promptly(args: &[&str]) -> Output {
+    let (out, took) = run_timed(args);
+    assert!(took < PROMPTLY, "{args:?} took {took:?}: {}", stderr(&out));
+    out
+}
+
 /// Stdout as text.
 pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -88,27 +88,103 @@ impl std::error::Error for MapItemError {
     }
 }
 
-/// Options of [`ThreadPool::map_with`]: chunk size and deadline.
+/// Options of [`ThreadPool::map_with`]: chunk size and deadline, set in one chain of plain
+/// values. A value out of range does not break the chain: it is reported as
+/// [`SubmitError::InvalidOptions`] when the map starts (or by [`check`](MapOptions::check)).
 ///
 /// # Examples
 ///
 /// ```
-/// use std::num::NonZeroUsize;
 /// use std::time::Duration;
 /// use threadkit::executor::{MapOptions, ThreadPool};
 ///
 /// let pool = ThreadPool::new().unwrap();
-/// let opts = MapOptions::new()
-///     .chunksize(NonZeroUsize::new(64).unwrap())
-///     .timeout(Duration::from_secs(10))
-///     .unwrap();
+/// let opts = MapOptions::new().chunksize(64).timeout(Duration::from_secs(10));
 /// let total: i64 = pool.map_with(|x: i64| x * 2, 0..1000, opts).unwrap().map(|r| r.unwrap()).sum();
 /// assert_eq!(total, 999_000);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapOptions {
     chunksize: NonZeroUsize,
-    deadline: Option<Instant>,
+    limit: Option<Limit>,
+    /// The first setting out of range, reported when a map starts with these options.
+    invalid: Option<MapOptionsError>,
+}
+
+/// When a map gives up waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// This long after the map starts.
+    After(Duration),
+    /// At this instant.
+    At(Instant),
+}
+
+/// A [`MapOptions`] value out of range, reported as [`SubmitError::InvalidOptions`] when the
+/// map starts (nothing is submitted then).
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::executor::{MapOptions, MapOptionsError};
+///
+/// assert_eq!(MapOptions::new().chunksize(0).check(), Err(MapOptionsError::ZeroChunksize));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MapOptionsError {
+    /// `chunksize(0)`: a chunk holds at least one item (Python's `ValueError: Chunksize must be
+    /// 1+.`).
+    ZeroChunksize,
+    /// The timeout is too large for a deadline.
+    TimeoutOverflow(TimeoutOverflow),
+}
+
+impl fmt::Display for MapOptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapOptionsError::ZeroChunksize => f.write_str("chunksize must be at least 1, not 0"),
+            MapOptionsError::TimeoutOverflow(e) => write!(f, "map timeout: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MapOptionsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MapOptionsError::TimeoutOverflow(e) => Some(e),
+            MapOptionsError::ZeroChunksize => None,
+        }
+    }
+}
+
+/// A chunk size for [`MapOptions::chunksize`]: a `usize` (checked when the map starts) or a
+/// [`NonZeroUsize`].
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use threadkit::executor::MapOptions;
+///
+/// assert_eq!(MapOptions::new().chunksize(8).get_chunksize().get(), 8);
+/// assert_eq!(MapOptions::new().chunksize(NonZeroUsize::MIN).get_chunksize().get(), 1);
+/// ```
+pub trait ChunkSize {
+    /// The size as a plain number.
+    fn into_usize(self) -> usize;
+}
+
+impl ChunkSize for usize {
+    fn into_usize(self) -> usize {
+        self
+    }
+}
+
+impl ChunkSize for NonZeroUsize {
+    fn into_usize(self) -> usize {
+        self.get()
+    }
 }
 
 impl Default for MapOptions {
@@ -129,26 +205,30 @@ impl MapOptions {
     pub fn new() -> MapOptions {
         MapOptions {
             chunksize: NonZeroUsize::MIN,
-            deadline: None,
+            limit: None,
+            invalid: None,
         }
     }
 
     /// Items per task (`multiprocessing.pool.Pool.map`'s `chunksize`): larger chunks cost
-    /// less per item for tiny functions. Each item still gets its own result.
+    /// less per item for tiny functions. Each item still gets its own result. `0` is reported
+    /// as [`MapOptionsError::ZeroChunksize`] when the map starts.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::num::NonZeroUsize;
-    /// let opts = threadkit::executor::MapOptions::new().chunksize(NonZeroUsize::new(8).unwrap());
+    /// let opts = threadkit::executor::MapOptions::new().chunksize(8);
     /// assert_eq!(opts.get_chunksize().get(), 8);
     /// ```
-    pub fn chunksize(mut self, n: NonZeroUsize) -> MapOptions {
-        self.chunksize = n;
+    pub fn chunksize(mut self, n: impl ChunkSize) -> MapOptions {
+        match NonZeroUsize::new(n.into_usize()) {
+            Some(n) => self.chunksize = n,
+            None => self.set_invalid(MapOptionsError::ZeroChunksize),
+        }
         self
     }
 
-    /// The configured chunk size.
+    /// The configured chunk size (the last valid one: `1` unless set).
     ///
     /// # Examples
     ///
@@ -157,24 +237,21 @@ impl MapOptions {
         self.chunksize
     }
 
-    /// A deadline `timeout` from now for the whole map (Python's `Executor.map(timeout=)`,
-    /// measured from the call): an item not ready by then yields
-    /// [`MapItemError::Timeout`], the remaining queued items are cancelled and the iterator
-    /// ends.
-    ///
-    /// # Errors
-    ///
-    /// [`TimeoutOverflow`] when `timeout` is too large for a deadline.
+    /// A deadline `timeout` after the map starts, for the whole map (Python's
+    /// `Executor.map(timeout=)`): an item not ready by then yields [`MapItemError::Timeout`],
+    /// the remaining queued items are cancelled and the iterator ends. A timeout too large
+    /// for a deadline is reported as [`MapOptionsError::TimeoutOverflow`] when the map starts.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let opts = threadkit::executor::MapOptions::new().timeout(Duration::from_secs(1)).unwrap();
-    /// # drop(opts);
+    /// let opts = threadkit::executor::MapOptions::new().timeout(Duration::from_secs(1)).chunksize(4);
+    /// assert_eq!(opts.check(), Ok(()));
     /// ```
-    pub fn timeout(self, timeout: Duration) -> Result<MapOptions, TimeoutOverflow> {
-        Ok(self.deadline(crate::time::deadline_after(timeout)?))
+    pub fn timeout(mut self, timeout: Duration) -> MapOptions {
+        self.limit = Some(Limit::After(timeout));
+        self
     }
 
     /// As [`timeout`](MapOptions::timeout) with an absolute deadline.
@@ -187,7 +264,66 @@ impl MapOptions {
     /// # drop(opts);
     /// ```
     pub fn deadline(mut self, deadline: Instant) -> MapOptions {
-        self.deadline = Some(deadline);
+        self.limit = Some(Limit::At(deadline));
+        self
+    }
+
+    /// Whether the options are valid, as a map would find when it starts: the first value
+    /// out of range. (A timeout is checked against the clock now; the map checks it again
+    /// when it starts.)
+    ///
+    /// # Errors
+    ///
+    /// [`MapOptionsError::ZeroChunksize`] for `chunksize(0)`,
+    /// [`MapOptionsError::TimeoutOverflow`] for a timeout too large for a deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadkit::executor::{MapOptions, MapOptionsError};
+    ///
+    /// assert_eq!(MapOptions::new().chunksize(2).check(), Ok(()));
+    /// assert!(matches!(
+    ///     MapOptions::new().timeout(Duration::MAX).check(),
+    ///     Err(MapOptionsError::TimeoutOverflow(_))
+    /// ));
+    /// ```
+    pub fn check(&self) -> Result<(), MapOptionsError> {
+        self.start().map(|_| ())
+    }
+
+    /// The deadline of a map starting now, or the first value out of range.
+    fn start(&self) -> Result<Option<Instant>, MapOptionsError> {
+        if let Some(e) = self.invalid {
+            return Err(e);
+        }
+        match self.limit {
+            None => Ok(None),
+            Some(Limit::At(d)) => Ok(Some(d)),
+            Some(Limit::After(t)) => crate::time::deadline_after(t)
+                .map(Some)
+                .map_err(MapOptionsError::TimeoutOverflow),
+        }
+    }
+
+    fn set_invalid(&mut self, e: MapOptionsError) {
+        self.invalid.get_or_insert(e);
+    }
+
+    /// The options themselves: [`timeout`](MapOptions::timeout) returned a `Result` before it
+    /// reported a timeout too large when the map starts; this keeps `.timeout(d).unwrap()`
+    /// compiling.
+    #[deprecated(note = "MapOptions::timeout no longer returns a Result: remove the `.unwrap()`")]
+    #[doc(hidden)]
+    pub fn unwrap(self) -> MapOptions {
+        self
+    }
+
+    /// The options themselves (see [`unwrap`](MapOptions::unwrap)).
+    #[deprecated(note = "MapOptions::timeout no longer returns a Result: remove the `.expect(..)`")]
+    #[doc(hidden)]
+    pub fn expect(self, _message: &str) -> MapOptions {
         self
     }
 }
@@ -312,7 +448,8 @@ impl ThreadPool {
     ///
     /// # Errors
     ///
-    /// As [`map`](ThreadPool::map).
+    /// As [`map`](ThreadPool::map), and [`SubmitError::InvalidOptions`] for options out of
+    /// range (`chunksize(0)`, a timeout too large): then nothing is submitted.
     ///
     /// # Examples
     ///
@@ -322,7 +459,7 @@ impl ThreadPool {
     ///
     /// let pool = ThreadPool::builder().max_workers(1).build().unwrap();
     /// let (tx, rx) = crossbeam_channel::bounded::<()>(0);
-    /// let opts = MapOptions::new().timeout(Duration::from_millis(50)).unwrap();
+    /// let opts = MapOptions::new().timeout(Duration::from_millis(50));
     /// let mut it = pool.map_with(move |_: ()| rx.recv().unwrap(), [()], opts).unwrap();
     /// assert_eq!(it.next(), Some(Err(MapItemError::Timeout { index: 0 })));
     /// assert_eq!(it.next(), None);
@@ -339,12 +476,13 @@ impl ThreadPool {
         A: Send + 'static,
         T: Send + 'static,
     {
+        let deadline = options.start().map_err(SubmitError::InvalidOptions)?;
         let sub = self.submit_chunks(f, items, options.chunksize)?;
         Ok(MapResults {
             chunks: sub.chunks.into(),
             current: Vec::new().into_iter(),
             next_index: 0,
-            deadline: options.deadline,
+            deadline,
             ended: false,
         })
     }

@@ -79,8 +79,8 @@ pub use awaited::Awaited;
 pub use future::{loom_completer, loom_task, LoomCompleter, LoomTask};
 pub use future::{Future, InvalidStateError, ResultTimeoutError, TaskError, TryResultError};
 pub use map::{
-    AsyncResult, GetTimeoutError, ItemResults, MapItemError, MapOptions, MapResults, NotReady,
-    TupleFn, Unordered,
+    AsyncResult, ChunkSize, GetTimeoutError, ItemResults, MapItemError, MapOptions,
+    MapOptionsError, MapResults, NotReady, TupleFn, Unordered,
 };
 pub use pool::{
     BuildError, BuildErrorKind, Builder, PoolHandle, ShutdownOptions, SubmitError, ThreadPool,

@@ -88,6 +88,9 @@ pub enum SubmitError {
         /// The operating system's error, as text.
         message: String,
     },
+    /// A map's [`MapOptions`](super::MapOptions) hold a value out of range (`chunksize(0)`, a
+    /// timeout too large); nothing was submitted.
+    InvalidOptions(super::MapOptionsError),
 }
 
 impl fmt::Display for SubmitError {
@@ -101,6 +104,7 @@ impl fmt::Display for SubmitError {
             SubmitError::Spawn { message } => {
                 write!(f, "could not start a worker thread: {message}")
             }
+            SubmitError::InvalidOptions(e) => write!(f, "invalid map options: {e}"),
         }
     }
 }

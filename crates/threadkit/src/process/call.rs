@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::wire;
+use crate::executor::TupleFn;
 use crate::unwind::{catch, payload_message};
 
 /// The environment variable that tells [`init`](super::init) it runs in a child.
@@ -131,11 +132,74 @@ where
     ))
 }
 
+/// The [`Call`] of `f(a, b, ...)` with `args = (a, b, ...)` spread over the parameters of `f`,
+/// a function item or a closure that captures nothing (a zero-sized `Copy` type: it crosses to
+/// the child as its type alone, in the monomorphized runner).
+pub(crate) fn make_star_call<F, Args>(args: &Args) -> Result<(Call, Vec<OwnedFd>), String>
+where
+    F: TupleFn<Args> + Copy,
+    Args: Serialize + DeserializeOwned + 'static,
+    F::Output: Serialize + DeserializeOwned,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a function run in a child process must be a fn item or a closure that captures \
+             nothing"
+        )
+    };
+    let runner = offset_of(run_star::<F, Args> as Runner as usize)?;
+    let (payload, fds) =
+        wire::encode(args).map_err(|e| format!("could not serialize the arguments: {e}"))?;
+    Ok((
+        Call {
+            runner,
+            func: 0,
+            payload,
+        },
+        fds,
+    ))
+}
+
 /// Runs `f(args)` in this (child) process, `f` and `args` as the parent sent them.
 fn run_call<A, R>(func: usize, payload: &[u8], fds: Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>)
 where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
+{
+    // SAFETY: the parent made `func` from a `fn(A) -> R` of this very executable (children run
+    // `/proc/self/exe`, the parent's own file, so code sits at the same offsets from `anchor`),
+    // checked it lies in the executable's mapping, and paired it with this instantiation
+    // `run_call::<A, R>` in the same `Call`, so the pointer has exactly this type.
+    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
+    run_decoded(payload, fds, f)
+}
+
+/// Runs the zero-sized function `F` with the tuple `Args` spread over its parameters (see
+/// [`make_star_call`]).
+fn run_star<F, Args>(_func: usize, payload: &[u8], fds: Vec<OwnedFd>) -> (Outcome, Vec<OwnedFd>)
+where
+    F: TupleFn<Args> + Copy,
+    Args: Serialize + DeserializeOwned + 'static,
+    F::Output: Serialize + DeserializeOwned,
+{
+    // SAFETY: `make_star_call` checked that `F` is zero-sized, and the parent held a value of
+    // `F` (so `F` is inhabited): a zero-sized inhabited type has exactly one value, made of no
+    // bytes (so "all zeroes" is that value). Making it here is a copy of the parent's, which
+    // `F: Copy` allows.
+    let f: F = unsafe { std::mem::zeroed() };
+    run_decoded(payload, fds, move |args: Args| f.call(args))
+}
+
+/// Decodes the arguments, runs `f` on them with panics caught, and encodes the outcome.
+fn run_decoded<A, R>(
+    payload: &[u8],
+    fds: Vec<OwnedFd>,
+    f: impl FnOnce(A) -> R,
+) -> (Outcome, Vec<OwnedFd>)
+where
+    A: DeserializeOwned,
+    R: Serialize,
 {
     let args: A = match wire::decode(payload, fds) {
         Ok(a) => a,
@@ -146,11 +210,6 @@ where
             )
         }
     };
-    // SAFETY: the parent made `func` from a `fn(A) -> R` of this very executable (children run
-    // `/proc/self/exe`, the parent's own file, so code sits at the same offsets from `anchor`),
-    // checked it lies in the executable's mapping, and paired it with this instantiation
-    // `run_call::<A, R>` in the same `Call`, so the pointer has exactly this type.
-    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
     match catch(move || f(args)) {
         Ok(r) => match wire::encode(&r) {
             Ok((bytes, fds)) => (Outcome::Returned(bytes), fds),

@@ -11,8 +11,65 @@ use super::wire::{self, FrameSocket};
 
 static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 
+/// [`init`] was called in this process (or the test binary enabled test support): starting
+/// children is safe, they will not run `main`'s side effects.
+static INIT_CALLED: AtomicBool = AtomicBool::new(false);
+
+/// The executable's `main` did not call [`init`] before starting a child process.
+///
+/// A child is this executable started again: without `init()` first in `main`, each child
+/// would run the program's `main` from the start (printing, reading input, starting children of
+/// its own) instead of the function it was started for. So no child is started, and
+/// [`Process::spawn`](super::Process::spawn) ([`SpawnError::NotInitialized`](super::SpawnError))
+/// and [`ProcessPool`](super::ProcessPool)'s builder
+/// ([`BuildErrorKind::NotInitialized`](super::BuildErrorKind)) return this instead; its message
+/// names the fix.
+///
+/// # Examples
+///
+/// ```
+/// let e = threadkit::process::NotInitialized;
+/// assert!(e.to_string().contains("call threadkit::process::init() first in main"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotInitialized;
+
+impl std::fmt::Display for NotInitialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "threadkit::process::init() was not called: call threadkit::process::init() first in \
+             main, before anything else (in a test file: threadkit::process::enable_test_support!() \
+             at its root); without it each child process would run main again",
+        )
+    }
+}
+
+impl std::error::Error for NotInitialized {}
+
+/// Whether this process may start children: [`init`] ran (or test support is enabled, or this
+/// is a child already).
+pub(crate) fn ensure_init() -> Result<(), NotInitialized> {
+    if INIT_CALLED.load(Ordering::SeqCst) || is_child() {
+        Ok(())
+    } else {
+        Err(NotInitialized)
+    }
+}
+
+/// Marks this test binary as able to serve as a child (called before `main` by
+/// [`enable_test_support!`](crate::process::enable_test_support), whose test calls [`init`]
+/// in children; in the parent that test may run after the others, or not at all).
+#[doc(hidden)]
+pub fn __enable_test_support() {
+    INIT_CALLED.store(true, Ordering::SeqCst);
+}
+
 /// Makes this executable able to serve as a `threadkit::process` child. Call it first thing in
 /// `main` (before parsing arguments, starting threads or printing).
+///
+/// Starting a child without it is refused with [`NotInitialized`] (no child is started, so
+/// `main` never runs again in one); a call that comes later than the first statement of
+/// `main` cannot be detected, and what `main` did before it happens again in each child.
 ///
 /// In the parent (any process not started by `threadkit::process`) it returns at once and does
 /// nothing. In a child started by [`Process::spawn`](super::Process::spawn) or a
@@ -40,6 +97,7 @@ static CHILD_TAKEN: AtomicBool = AtomicBool::new(false);
 /// }
 /// ```
 pub fn init() {
+    INIT_CALLED.store(true, Ordering::SeqCst);
     if std::env::var_os(ENV_CHILD).is_none_or(|v| v != STDIN_MARK) {
         return;
     }

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::call::{self, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child::{self, NotInitialized};
 use super::forkserver::{get_start_method, StartMethod};
 use super::spawn::{self, ChildProc};
 use super::wire::{self, FrameSocket, RecvFail};
@@ -66,6 +67,9 @@ pub enum SpawnError {
     Call(String),
     /// Starting the process failed.
     Io(io::Error),
+    /// The executable's `main` did not call [`init`](super::init) first: no child was started
+    /// (it would have run `main` again).
+    NotInitialized(NotInitialized),
 }
 
 impl fmt::Display for SpawnError {
@@ -73,6 +77,7 @@ impl fmt::Display for SpawnError {
         match self {
             SpawnError::Call(m) => write!(f, "cannot run this call in a child: {m}"),
             SpawnError::Io(e) => write!(f, "cannot start the child process: {e}"),
+            SpawnError::NotInitialized(e) => write!(f, "cannot start the child process: {e}"),
         }
     }
 }
@@ -81,6 +86,7 @@ impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SpawnError::Io(e) => Some(e),
+            SpawnError::NotInitialized(e) => Some(e),
             SpawnError::Call(_) => None,
         }
     }
@@ -228,6 +234,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     where
         A: Serialize + DeserializeOwned + 'static,
     {
+        child::ensure_init().map_err(SpawnError::NotInitialized)?;
         let (call, fds) = call::make_call(f, &args).map_err(SpawnError::Call)?;
         let (child, sock) =
             spawn::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;

@@ -199,7 +199,9 @@ mod wire;
 /// (so [`executor::wait`](crate::executor::wait), [`executor::as_completed`](crate::executor::as_completed)
 /// and `.await` take both), and so are their errors.
 pub use crate::executor::{Future, TaskError};
-pub use child::{init, is_child};
+#[doc(hidden)]
+pub use child::__enable_test_support;
+pub use child::{init, is_child, NotInitialized};
 pub use forkserver::{get_start_method, set_start_method, StartMethod};
 pub use handle::{JoinTimeoutError, Process, ProcessError, SpawnError};
 pub use lock::{Event, Lock, LockGuard, ReleaseError};
@@ -208,7 +210,8 @@ pub use pipe::{
     DEFAULT_MAX_MESSAGE_LEN,
 };
 pub use pool::{
-    cpu_count, BuildError, Builder as ProcessPoolBuilder, MapResults, ProcessPool, SubmitError,
+    cpu_count, BuildError, BuildErrorKind, Builder as ProcessPoolBuilder, MapResults, ProcessPool,
+    SubmitError,
 };
 pub use queue::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue};
 pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, Value};
@@ -217,6 +220,22 @@ pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, V
 #[macro_export]
 macro_rules! __threadkit_process_enable_test_support {
     () => {
+        /// Tells threadkit, before `main` (libtest's) runs, that this test binary serves as a
+        /// `threadkit::process` child (the test below may run after the others, or not at all
+        /// under a filter), so that starting children is not refused as a `main` without
+        /// `init()`.
+        #[used]
+        #[cfg_attr(
+            any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+            unsafe(link_section = ".init_array")
+        )]
+        static THREADKIT_PROCESS_TEST_SUPPORT: extern "C" fn() = {
+            extern "C" fn threadkit_process_test_support() {
+                $crate::process::__enable_test_support();
+            }
+            threadkit_process_test_support
+        };
+
         /// Serves as the entry point of `threadkit::process` children of this test binary.
         #[test]
         fn threadkit_process_test_child() {

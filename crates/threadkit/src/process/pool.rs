@@ -29,11 +29,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::call::{self, Call, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child;
 use super::forkserver::{get_start_method, StartMethod};
 use super::handle::child_ended;
 use super::spawn::{self, ChildProc, Killer};
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
-use crate::executor::{Future, TaskError};
+use crate::executor::{Future, TaskError, TupleFn};
 use crate::primitive::{Condvar, Mutex};
 
 /// Why a task could not be submitted.
@@ -68,10 +69,52 @@ impl fmt::Display for SubmitError {
 
 impl std::error::Error for SubmitError {}
 
-/// Why a pool could not be built.
+/// Why a pool could not be built: its [`kind`](BuildError::kind), and a message.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::process::{BuildErrorKind, ProcessPool};
+///
+/// let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
+/// assert_eq!(err.kind(), BuildErrorKind::InvalidSetting);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError {
+    kind: BuildErrorKind,
     message: String,
+}
+
+/// The kinds of [`BuildError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A setting is out of range (`max_workers(0)`), or the initializer cannot cross to a
+    /// worker (not in the executable, arguments not serializable).
+    InvalidSetting,
+    /// The executable's `main` did not call [`init`](super::init) first
+    /// ([`NotInitialized`](super::NotInitialized)): workers would run `main` again.
+    NotInitialized,
+    /// The pool's manager threads could not be started.
+    Io,
+}
+
+impl BuildError {
+    fn new(kind: BuildErrorKind, message: impl Into<String>) -> BuildError {
+        BuildError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of error this is.
+    ///
+    /// # Examples
+    ///
+    /// See [`BuildError`].
+    pub fn kind(&self) -> BuildErrorKind {
+        self.kind
+    }
 }
 
 impl fmt::Display for BuildError {
@@ -123,7 +166,8 @@ impl<R: DeserializeOwned + Send + 'static> Completion for Future<R> {
     }
 }
 
-/// The results of [`ProcessPool::map`], in input order, each its own `Result`.
+/// The results of [`ProcessPool::map`] and [`ProcessPool::istarmap`], in input order, each its
+/// own `Result`: a lazy iterator (each `next` waits for that item's result only).
 pub struct MapResults<R> {
     futures: VecDeque<Future<R>>,
 }
@@ -388,7 +432,10 @@ impl Builder {
     /// # Errors
     ///
     /// [`BuildError`] for zero workers, an initializer not in the executable or with arguments
-    /// that cannot be serialized, or when a manager thread cannot start.
+    /// that cannot be serialized ([`BuildErrorKind::InvalidSetting`]), when the executable's
+    /// `main` did not call [`init`](super::init) first ([`BuildErrorKind::NotInitialized`]:
+    /// workers would run `main` again), or when a manager thread cannot start
+    /// ([`BuildErrorKind::Io`]).
     ///
     /// # Examples
     ///
@@ -399,15 +446,24 @@ impl Builder {
     pub fn build(self) -> Result<ProcessPool, BuildError> {
         let n = self.max_workers.unwrap_or_else(super::cpu_count);
         if n == 0 {
-            return Err(BuildError {
-                message: "max_workers must be greater than 0".into(),
-            });
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidSetting,
+                "max_workers must be greater than 0",
+            ));
         }
         let initializer = match self.initializer {
             None => None,
             Some(Ok(i)) => Some(i),
-            Some(Err(message)) => return Err(BuildError { message }),
+            Some(Err(message)) => {
+                return Err(BuildError::new(BuildErrorKind::InvalidSetting, message))
+            }
         };
+        if let Err(e) = child::ensure_init() {
+            return Err(BuildError::new(
+                BuildErrorKind::NotInitialized,
+                e.to_string(),
+            ));
+        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
@@ -441,9 +497,7 @@ impl Builder {
                         max_workers: n,
                     };
                     pool.shutdown(true);
-                    return Err(BuildError {
-                        message: e.to_string(),
-                    });
+                    return Err(BuildError::new(BuildErrorKind::Io, e.to_string()));
                 }
             }
         }
@@ -588,6 +642,15 @@ impl ProcessPool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let (call, fds) = call::make_call(f, args).map_err(SubmitError::Call)?;
+        self.enqueue_call(call, fds, timeout)
+    }
+
+    fn enqueue_call<R: DeserializeOwned + Send + 'static>(
+        &self,
+        call: Call,
+        fds: Vec<OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> Result<Future<R>, SubmitError> {
         let fut = Future::new();
         let mut q = self.shared.queue.lock();
         if let Some(reason) = &q.broken {
@@ -697,9 +760,18 @@ impl ProcessPool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
+        self.submit_all(items, |item| self.submit(f, item))
+    }
+
+    /// Submits every item with `submit`; on an error, cancels those already submitted.
+    fn submit_all<A, R>(
+        &self,
+        items: impl IntoIterator<Item = A>,
+        submit: impl Fn(A) -> Result<Future<R>, SubmitError>,
+    ) -> Result<MapResults<R>, SubmitError> {
         let mut futures = VecDeque::new();
         for item in items {
-            match self.submit(f, item) {
+            match submit(item) {
                 Ok(fut) => futures.push_back(fut),
                 Err(e) => {
                     for fut in &futures {
@@ -712,8 +784,64 @@ impl ProcessPool {
         Ok(MapResults { futures })
     }
 
-    /// Python's `Pool.starmap`: the same as [`map`](ProcessPool::map), whose function takes
-    /// a tuple and destructures it in its parameter pattern.
+    /// Calls `f` with each tuple's fields as its arguments and blocks until every call is done,
+    /// returning the results in input order (Python's `Pool.starmap`, and the same shape as
+    /// [`ThreadPool::starmap`](crate::executor::ThreadPool::starmap)): `f(a, b)` for each
+    /// `(a, b)`. Every item keeps its own `Result`: a crash or panic in one never loses the
+    /// others. [`istarmap`](ProcessPool::istarmap) is the lazy form.
+    ///
+    /// `f` is a function item or a closure that captures nothing (it crosses to the workers as
+    /// its type; a capturing closure is refused at compile time), of up to 8 parameters; the
+    /// tuple's fields cross serialized, and may be process handles ([`Value`](super::Value),
+    /// [`Queue`](super::Queue), ...).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](ProcessPool::map): nothing runs and the items already submitted are
+    /// cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{ProcessPool, Value};
+    ///
+    /// fn add(counter: Value<i32>, n: i32) {
+    ///     counter.update(|c| c + n);
+    /// }
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(2).unwrap();
+    /// let counter = Value::new(6).unwrap();
+    /// let done = pool.starmap(add, (1..=10).map(|n| (counter.clone(), n))).unwrap();
+    /// assert!(done.iter().all(Result::is_ok));
+    /// assert_eq!(counter.get(), 61); // every call ran before starmap returned
+    /// ```
+    ///
+    /// A closure that captures a value cannot cross to a worker (pass the value in the tuple):
+    ///
+    /// ```compile_fail
+    /// threadkit::process::init();
+    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
+    /// let offset = 1u32;
+    /// let _ = pool.starmap(move |a: u32| a + offset, [(1,)]);
+    /// ```
+    pub fn starmap<Args, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<Vec<Result<F::Output, TaskError>>, SubmitError>
+    where
+        F: TupleFn<Args> + Copy,
+        Args: Serialize + DeserializeOwned + 'static,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        Ok(self.istarmap(f, items)?.collect())
+    }
+
+    /// The lazy [`starmap`](ProcessPool::starmap) (Python's `Pool.imap` with the tuple spread
+    /// over the parameters): every item is submitted at once, and the returned iterator yields
+    /// each result, in input order, as soon as it and those before it are ready. Nothing
+    /// waits until the iterator is consumed; dropping it does not cancel the tasks.
     ///
     /// # Errors
     ///
@@ -722,21 +850,31 @@ impl ProcessPool {
     /// # Examples
     ///
     /// ```
+    /// fn power(base: u32, exp: u32) -> u32 {
+    ///     base.pow(exp)
+    /// }
+    ///
     /// threadkit::process::init();
     /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
-    /// let out: Vec<_> = pool.starmap(|(a, b): (u32, u32)| a.pow(b), [(2, 3), (3, 2)]).unwrap().collect();
-    /// assert_eq!(out, [Ok(8), Ok(9)]);
+    /// let mut results = pool.istarmap(power, [(2, 3), (3, 2)]).unwrap();
+    /// assert_eq!(results.next(), Some(Ok(8))); // waits for this item only
+    /// assert_eq!(results.next(), Some(Ok(9)));
+    /// assert_eq!(results.next(), None);
     /// ```
-    pub fn starmap<A, R>(
+    pub fn istarmap<Args, F>(
         &self,
-        f: fn(A) -> R,
-        items: impl IntoIterator<Item = A>,
-    ) -> Result<MapResults<R>, SubmitError>
+        _f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<MapResults<F::Output>, SubmitError>
     where
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: TupleFn<Args> + Copy,
+        Args: Serialize + DeserializeOwned + 'static,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map(f, items)
+        self.submit_all(items, |args| {
+            let (call, fds) = call::make_star_call::<F, Args>(&args).map_err(SubmitError::Call)?;
+            self.enqueue_call(call, fds, None)
+        })
     }
 
     /// Stops accepting tasks (Python's `shutdown(wait)` / `close()`); queued tasks still run.

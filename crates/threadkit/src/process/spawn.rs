@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::process::{Child, ExitStatus};
 
 use super::call::{Start, ENV_CHILD};
-use super::child::is_child;
+use super::child::{ensure_init, is_child};
 use super::exec::{exec_child, send_start};
 use super::forkserver::{self, ForkFail, ForkedChild, StartMethod};
 use super::wire::FrameSocket;
@@ -19,6 +19,7 @@ pub(crate) fn spawn_child(
     start: &Start,
     fds: &[OwnedFd],
 ) -> io::Result<(ChildProc, FrameSocket)> {
+    ensure_init().map_err(io::Error::other)?;
     if !is_child() && std::env::var_os(ENV_CHILD).is_some() {
         // Started as a child, but `main` did not call `init()` first: starting children from
         // here (or a fork server, which starts by re-executing) would start the whole program

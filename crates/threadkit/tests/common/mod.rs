@@ -106,6 +106,48 @@ pub(crate) fn aborts(_: ()) {
     std::process::abort();
 }
 
+/// Runs `cmd` with its output captured and returns it; kills it when it has not ended after
+/// `bound` (a bound against a hang, never a timing assertion). `None` when it was killed.
+pub(crate) fn output_within(cmd: &mut Command, bound: Duration) -> Option<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let err = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = stderr.read_to_end(&mut b);
+            b
+        });
+        let mut o = Vec::new();
+        let _ = stdout.read_to_end(&mut o);
+        let _ = tx.send((o, err.join().unwrap_or_default()));
+    });
+    match rx.recv_timeout(bound) {
+        Ok((stdout, stderr)) => {
+            let status = child.wait().expect("wait for the child");
+            Some(std::process::Output {
+                status,
+                stdout,
+                stderr,
+            })
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    }
+}
+
 pub(crate) mod pty;
 
 /// A rendezvous of `parties` threads with a bound on the wait (std's `Barrier` has none, so a

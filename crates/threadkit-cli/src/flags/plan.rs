@@ -1,0 +1,235 @@
+//! [`Plan::from_args`]: the parsed arguments turned into everything one invocation needs,
+//! validated and resolved (ripgrep's "high-level arguments").
+//!
+//! What is resolved here, in this order (the first error wins, nothing has run yet): the
+//! command line and its sources, the record separator, the job slots (after raising the
+//! open-file limit), `--halt`, the command template, the opened input sources; then, unless
+//! `--dry-run`, the journal and its policy (refused when it holds finished jobs and no
+//! `--resume*` was given), the joblog and results files (appended to when resuming), the job
+//! slots the open-file limit allows, and the output mode.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use threadkit::batch::Journal;
+
+use crate::bytes;
+use crate::flags::args::Args;
+use crate::flags::halt::HaltSpec;
+use crate::inputs::{Inputs, Separator, SourceSpec};
+use crate::job::{self, Limits};
+use crate::joblog::{JobLog, Results};
+use crate::output::Printer;
+use crate::template::Template;
+
+/// Everything one invocation needs: made by [`Plan::from_args`], run by `main`.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The command, with its replacement strings.
+    pub(crate) template: Template,
+    /// The input sources, opened and combined.
+    pub(crate) inputs: Inputs,
+    /// What to do with each input.
+    pub(crate) mode: Mode,
+}
+
+/// What an invocation does.
+#[derive(Debug)]
+pub(crate) enum Mode {
+    /// `--dry-run`: print each command line, run nothing.
+    DryRun,
+    /// Run the jobs.
+    Run(Box<RunPlan>),
+}
+
+/// How the jobs run: every flag of a real run, resolved.
+#[derive(Debug)]
+pub(crate) struct RunPlan {
+    /// Jobs at once (`-j`, capped by the open-file limit).
+    pub(crate) slots: usize,
+    /// How job output reaches stdout.
+    pub(crate) output: OutputMode,
+    /// Where job output goes (`--tag` is its setting).
+    pub(crate) printer: Printer,
+    /// `--timeout`, `--term-grace`.
+    pub(crate) limits: Limits,
+    /// `--retries` (GNU parallel's meaning: attempts in all; 0 and 1 mean once).
+    pub(crate) retries: u32,
+    /// `--halt`.
+    pub(crate) halt: HaltSpec,
+    /// `--delay`.
+    pub(crate) delay: Option<Duration>,
+    /// `--bar` or `--eta`.
+    pub(crate) progress: bool,
+    /// `-t`.
+    pub(crate) trace: bool,
+    /// `--joblog`, opened.
+    pub(crate) joblog: Option<JobLog>,
+    /// `--results`, opened.
+    pub(crate) results: Option<Results>,
+    /// `--journal`, opened, and what a resume skips.
+    pub(crate) journal: Option<JournalPolicy>,
+    /// Jobs in all when known before the run (every source in memory): for `N%` halts.
+    pub(crate) total: Option<u64>,
+}
+
+/// How job output is printed; chosen once here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputMode {
+    /// Each job's output in one piece as it finishes (the default).
+    AsFinished,
+    /// `-k`: each job's output in one piece, in input order (wins over `--line-buffer`).
+    KeepOrder,
+    /// `--line-buffer`: complete lines as they come.
+    Lines,
+}
+
+/// `--journal` with `--resume` / `--resume-failed`.
+#[derive(Debug)]
+pub(crate) struct JournalPolicy {
+    /// The journal, opened for this command.
+    pub(crate) journal: Journal,
+    /// `--resume-failed`: jobs journaled as failed run again (`--resume` skips them).
+    pub(crate) rerun_failed: bool,
+}
+
+impl Plan {
+    /// Resolve and validate `args`, opening the input sources and (unless `--dry-run`) the
+    /// journal, the joblog and the results file.
+    ///
+    /// # Errors
+    ///
+    /// A malformed command line or flag value, an input file that cannot be opened, a
+    /// journal of another command or one holding finished jobs without `--resume*`, a joblog
+    /// or results file that cannot be opened. Nothing has run then.
+    pub(crate) fn from_args(args: Args) -> anyhow::Result<Plan> {
+        job::raise_open_file_limit();
+        let cl = args.command_line()?;
+        let sep = Separator(args.separator()?);
+        let slots = args.job_slots()?;
+        let halt = match &args.halt {
+            Some(h) => HaltSpec::parse(h)?,
+            None => HaltSpec::Never,
+        };
+        let template =
+            Template::parse(&cl.words, args.quote, cl.sources.len()).map_err(anyhow::Error::msg)?;
+        let reads_stdin = cl
+            .sources
+            .iter()
+            .any(|s| matches!(s, SourceSpec::File(p) if p.as_os_str() == "-"));
+        if reads_stdin && std::io::stdin().is_terminal() && !args.dry_run {
+            eprintln!("threadkit: reading inputs from the terminal (end with Ctrl-D; see --help for ::: and ::::)");
+        }
+        let inputs = Inputs::open(&cl.sources, sep, args.link)?;
+        if args.dry_run {
+            return Ok(Plan {
+                template,
+                inputs,
+                mode: Mode::DryRun,
+            });
+        }
+        let resuming = args.resume || args.resume_failed;
+        let journal = match &args.journal {
+            None => None,
+            Some(path) => Some(open_journal(path, &cl.words, &args)?),
+        };
+        let joblog = args
+            .joblog
+            .as_deref()
+            .map(|p| JobLog::open(p, resuming))
+            .transpose()?;
+        let results = args
+            .results
+            .as_deref()
+            .map(|p| Results::open(p, resuming))
+            .transpose()?;
+        let total = inputs.size_hint().1.map(|n| n as u64);
+        let output = match (args.keep_order, args.line_buffer) {
+            (true, _) => OutputMode::KeepOrder,
+            (false, true) => OutputMode::Lines,
+            (false, false) => OutputMode::AsFinished,
+        };
+        let run = RunPlan {
+            slots: slots_for_open_files(slots),
+            output,
+            printer: Printer::new(args.tag),
+            limits: Limits {
+                // GNU parallel's `--timeout 0`: no timeout.
+                timeout: args.timeout.filter(|t| !t.is_zero()),
+                grace: args.term_grace,
+            },
+            retries: args.retries,
+            halt,
+            delay: args.delay,
+            progress: args.bar || args.eta,
+            trace: args.trace,
+            joblog,
+            results,
+            journal,
+            total,
+        };
+        Ok(Plan {
+            template,
+            inputs,
+            mode: Mode::Run(Box::new(run)),
+        })
+    }
+}
+
+/// Open `--journal` for this command; refused when it already records finished jobs and
+/// neither `--resume` nor `--resume-failed` says what to do with them.
+fn open_journal(
+    path: &std::path::Path,
+    words: &[Vec<u8>],
+    args: &Args,
+) -> anyhow::Result<JournalPolicy> {
+    let id = journal_id(words, args.quote);
+    let journal = Journal::open(path, &id).with_context(|| "cannot use the journal (--journal)")?;
+    let counts = journal.counts().context("cannot read the journal")?;
+    if !(args.resume || args.resume_failed) && counts.done + counts.failed > 0 {
+        anyhow::bail!(
+            "journal {} already records {} finished jobs ({} failed): use --resume to skip them, \
+             --resume-failed to skip the successful ones and rerun the failed ones, or remove the file",
+            path.display(),
+            counts.done + counts.failed,
+            counts.failed
+        );
+    }
+    Ok(JournalPolicy {
+        journal,
+        rerun_failed: args.resume_failed,
+    })
+}
+
+/// The slots the open-file limit allows (each job holds a few descriptors), with a warning
+/// when that is fewer than asked.
+fn slots_for_open_files(slots: usize) -> usize {
+    match job::slots_for_open_files(slots) {
+        (n, Some(limit)) => {
+            eprintln!(
+                "threadkit: warning: only {n} job slot{}: the open-file limit ({limit}) allows no more; raise it with `ulimit -n`",
+                if n == 1 { "" } else { "s" }
+            );
+            n
+        }
+        (n, None) => n,
+    }
+}
+
+/// The journal's batch id: the command, so a journal made for another command is refused. A
+/// word that is not UTF-8 is written as [`bytes::Bytes`] JSON, so no two commands share an id.
+fn journal_id(words: &[Vec<u8>], quote: bool) -> String {
+    let mut id = String::from("threadkit:");
+    for w in words {
+        id.push(' ');
+        match std::str::from_utf8(w) {
+            Ok(w) => id.push_str(w),
+            Err(_) => id.push_str(&serde_json::to_string(&bytes::Bytes(w)).unwrap_or_default()),
+        }
+    }
+    if quote {
+        id.push_str(" (-q)");
+    }
+    id
+}

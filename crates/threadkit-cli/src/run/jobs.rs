@@ -1,0 +1,129 @@
+//! The jobs of a run: the combined inputs numbered and keyed ([`Keyer`]) into [`JobInput`]s, the
+//! batch runner's items. A source that cannot be read ends the jobs, and its [`InputError`]
+//! comes back to the driver as a value, through a channel ([`Jobs::new`]).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicU32;
+use std::sync::mpsc;
+
+use crate::inputs::{InputError, Inputs};
+
+/// One job: its number, its inputs (one per source) and its journal key.
+#[derive(Debug)]
+pub(crate) struct JobInput {
+    /// `{#}`: position in the input, from 1.
+    pub(crate) seq: u64,
+    /// One value per input source (bytes, as read).
+    pub(crate) args: Vec<Vec<u8>>,
+    /// Stable journal key: the inputs as a JSON array ([`crate::bytes::List`]: lossless for
+    /// inputs that are not UTF-8), `#N` appended for the Nth repeat of the same inputs. Not the sequence number: adding or removing inputs does not shift it.
+    pub(crate) key: String,
+    /// Attempts so far (retries).
+    pub(super) attempts: AtomicU32,
+}
+
+/// Builds [`JobInput`]s with keys that are stable across runs.
+#[derive(Debug, Default)]
+pub(crate) struct Keyer {
+    seen: Option<HashMap<u64, u32>>,
+    seq: u64,
+}
+
+impl Keyer {
+    /// `track_repeats`: count repeated inputs (needed with a journal; costs about 16 bytes
+    /// per distinct input).
+    pub(crate) fn new(track_repeats: bool) -> Keyer {
+        Keyer {
+            seen: track_repeats.then(HashMap::new),
+            seq: 0,
+        }
+    }
+
+    /// The next job of these inputs.
+    pub(crate) fn job(&mut self, args: Vec<Vec<u8>>) -> JobInput {
+        self.seq += 1;
+        let mut key = String::new();
+        if let Some(seen) = &mut self.seen {
+            key = serde_json::to_string(&crate::bytes::List(&args)).unwrap_or_default();
+            let mut h = std::hash::DefaultHasher::new();
+            key.hash(&mut h);
+            let n = seen.entry(h.finish()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                key.push_str(&format!("#{n}"));
+            }
+        }
+        JobInput {
+            seq: self.seq,
+            args,
+            key,
+            attempts: AtomicU32::new(0),
+        }
+    }
+}
+
+/// The jobs of the combined inputs, in input order. The batch runner pulls them; a read error
+/// ends them and is sent to the receiver made with them, which the driver reads once the run
+/// is over (the jobs read before the error have run).
+#[derive(Debug)]
+pub(crate) struct Jobs {
+    inputs: Inputs,
+    keyer: Keyer,
+    errors: mpsc::Sender<InputError>,
+}
+
+impl Jobs {
+    /// The jobs of `inputs`, and where a read error of theirs arrives.
+    pub(crate) fn new(inputs: Inputs, keyer: Keyer) -> (Jobs, mpsc::Receiver<InputError>) {
+        let (errors, received) = mpsc::channel();
+        (
+            Jobs {
+                inputs,
+                keyer,
+                errors,
+            },
+            received,
+        )
+    }
+}
+
+impl Iterator for Jobs {
+    type Item = JobInput;
+
+    fn next(&mut self) -> Option<JobInput> {
+        match self.inputs.next()? {
+            Ok(args) => Some(self.keyer.job(args)),
+            Err(e) => {
+                // The receiver lives as long as the run; after the run nobody asks.
+                let _ = self.errors.send(e);
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inputs.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_inputs_with_repeat_counts() {
+        let mut k = Keyer::new(true);
+        let a = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
+        let b = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
+        let c = k.job(vec![b"b".to_vec()]);
+        assert_eq!((a.seq, a.key.as_str()), (1, r#"["a","1"]"#));
+        assert_eq!((b.seq, b.key.as_str()), (2, r#"["a","1"]#2"#));
+        assert_eq!((c.seq, c.key.as_str()), (3, r#"["b"]"#));
+        // Not UTF-8: lossless, so apart from its U+FFFD lookalike.
+        let d = k.job(vec![b"\xe9".to_vec()]);
+        let e = k.job(vec!["\u{FFFD}".as_bytes().to_vec()]);
+        assert_eq!(d.key, "[{\"hex\":\"e9\",\"lossy\":\"\u{FFFD}\"}]");
+        assert_eq!(e.key, "[\"\u{FFFD}\"]");
+    }
+}
