@@ -56,3 +56,15 @@ pub fn deadline_after(timeout: Duration) -> Result<Instant, TimeoutOverflow> {
         .checked_add(timeout)
         .ok_or(TimeoutOverflow { timeout })
 }
+
+/// How long a blocking operation (a lock's acquisition, a queue's put or get) may wait: the one
+/// shape of "blocking, non-blocking or timed" every engine below the public handles takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Block until done.
+    Forever,
+    /// Do not block.
+    No,
+    /// Block until done or the instant passes.
+    Until(Instant),
+}

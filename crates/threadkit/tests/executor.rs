@@ -120,19 +120,7 @@ fn initializer_runs_once_per_worker() {
         })
         .build()
         .unwrap();
-    let barrier = Arc::new(Barrier::new(3));
-    let fs: Vec<_> = (0..3)
-        .map(|_| {
-            let b = barrier.clone();
-            p.submit(move || {
-                b.wait();
-            })
-            .unwrap()
-        })
-        .collect();
-    for f in fs {
-        f.result().unwrap();
-    }
+    common::run_tasks_on_a_barrier(&p, 3, LONG);
     drop(p);
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
@@ -654,13 +642,7 @@ fn workers_exit_after_shutdown() {
         .thread_name_prefix("exit-check")
         .build()
         .unwrap();
-    let barrier = Arc::new(Barrier::new(2));
-    let b = barrier.clone();
-    let f = p.submit(move || b.wait()).unwrap();
-    let b = barrier.clone();
-    let g = p.submit(move || b.wait()).unwrap();
-    f.wait();
-    g.wait();
+    common::run_tasks_on_a_barrier(&p, 2, LONG);
     p.shutdown();
     assert!(!threadkit::thread::enumerate()
         .iter()
@@ -728,19 +710,7 @@ fn idle_workers_do_not_spin() {
         .thread_name_prefix("idlechk")
         .build()
         .unwrap();
-    let barrier = Arc::new(Barrier::new(4));
-    let fs: Vec<_> = (0..4)
-        .map(|_| {
-            let b = barrier.clone();
-            p.submit(move || {
-                b.wait();
-            })
-            .unwrap()
-        })
-        .collect();
-    for f in fs {
-        f.wait();
-    }
+    common::run_tasks_on_a_barrier(&p, 4, LONG);
     let (before, threads) = worker_ticks();
     assert_eq!(threads, 4, "the four workers are found by name");
     std::thread::sleep(Duration::from_millis(500));

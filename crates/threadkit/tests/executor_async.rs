@@ -1,50 +1,21 @@
 //! Awaiting executor futures from async code (tokio and a minimal hand-written executor), and
-//! futures made and completed by hand (`Future::new`, `set_result`, `set_exception`).
+//! futures made and completed by hand (`Future::new`, `set_result`, `set_exception`). The
+//! process pool's futures (the same type) are awaited in tests/process_pool.rs, since this
+//! binary starts no child process (valgrind runs it).
 #![cfg(not(loom))]
 
 use std::future::{Future as _, IntoFuture};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use threadkit::executor::{as_completed, Future, TaskError, ThreadPool};
 use threadkit::sync::Event;
 
+mod common;
+use common::{block_on, unpark_waker};
+
 const GENEROUS: Duration = Duration::from_secs(10);
-
-/// A waker that unparks a thread and counts its wake-ups.
-struct Unpark {
-    thread: std::thread::Thread,
-    wakes: AtomicUsize,
-}
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-        self.thread.unpark();
-    }
-}
-
-fn unpark_waker() -> (Arc<Unpark>, Waker) {
-    let w = Arc::new(Unpark {
-        thread: std::thread::current(),
-        wakes: AtomicUsize::new(0),
-    });
-    (Arc::clone(&w), Waker::from(w))
-}
-
-/// The smallest executor: poll, park until woken, poll again.
-fn block_on<F: IntoFuture>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut.into_future());
-    let (_count, waker) = unpark_waker();
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
 
 #[test]
 fn a_hand_written_executor_awaits_a_pool_task_finished_later() {

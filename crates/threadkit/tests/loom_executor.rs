@@ -8,7 +8,7 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use threadkit::executor::{loom_task, TaskError, TryResultError};
+use threadkit::executor::{loom_completer, loom_task, TaskError, TryResultError};
 
 #[test]
 fn a_blocked_reader_is_woken_by_the_finisher() {
@@ -105,5 +105,42 @@ fn a_value_is_taken_once_while_a_clone_reads_it() {
             fut.try_result(),
             Err(TryResultError::Task(TaskError::ResultTaken))
         );
+    });
+}
+
+/// The process pool's path: a manager starts the future, puts it back to pending (the worker
+/// it was sent ahead to died), starts it again and finishes it, while the owner cancels it and
+/// a reader waits. One of cancel and the second start wins; the reader is woken either way,
+/// even if it registered while the future was running before going back to pending.
+#[test]
+fn a_future_put_back_to_pending_is_cancelled_or_finished_once_and_wakes_its_reader() {
+    loom::model(|| {
+        let (fut, completer) = loom_completer::<u32>();
+        assert!(completer.start());
+        let manager = thread::spawn(move || {
+            completer.unstart();
+            if completer.start() {
+                completer.finish(9);
+                true
+            } else {
+                false
+            }
+        });
+        let reader = {
+            let fut = fut.clone();
+            thread::spawn(move || fut.result())
+        };
+        let cancelled = fut.cancel();
+        let finished = manager.join().unwrap();
+        // `cancel` found it running (before `unstart`) or done and lost, and the manager
+        // finished it; or it found it pending and won, and the second start failed.
+        assert_eq!(finished, !cancelled);
+        let expected = if finished {
+            Ok(9)
+        } else {
+            Err(TaskError::Cancelled)
+        };
+        assert_eq!(reader.join().unwrap(), expected);
+        assert_eq!(fut.result(), expected);
     });
 }

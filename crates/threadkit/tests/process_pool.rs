@@ -10,6 +10,9 @@ use threadkit::process::{Event, ProcessPool, SubmitError, TaskError, Value};
 
 threadkit::process::enable_test_support!();
 
+mod common;
+use common::block_on;
+
 fn square(x: u64) -> u64 {
     x * x
 }
@@ -109,7 +112,7 @@ fn sigkill_mid_task_fails_that_task_only_and_the_pool_goes_on() {
     let victim = pool.submit(park_after, (started.clone(), 0)).unwrap();
     let others: Vec<_> = (0..20).map(|x| pool.submit(square, x).unwrap()).collect();
     assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
-    let dead = victim.worker_pid().expect("the victim runs");
+    let dead = pool.worker_pid(&victim).expect("the victim runs");
     kill_pid(dead);
     assert_eq!(
         victim.into_result(),
@@ -226,6 +229,18 @@ fn crashes_are_named_by_signal() {
 }
 
 #[test]
+fn a_task_that_exits_with_code_0_is_an_exit_not_a_main_without_init() {
+    // The worker said it serves before running anything, so code 0 is the task's own exit,
+    // on its first task (fresh worker) as on a later one.
+    let pool = ProcessPool::new(1).unwrap();
+    let first = pool.submit(exit_with, 0).unwrap();
+    assert_eq!(first.into_result(), Err(TaskError::Exited { code: 0 }));
+    assert_eq!(pool.submit(square, 3).unwrap().into_result(), Ok(9));
+    let later = pool.submit(exit_with, 0).unwrap();
+    assert_eq!(later.into_result(), Err(TaskError::Exited { code: 0 }));
+}
+
+#[test]
 fn hard_timeout_kills_and_replaces_the_worker() {
     let pool = ProcessPool::builder().max_workers(1).build().unwrap();
     let started = Event::new().unwrap();
@@ -322,7 +337,7 @@ fn a_failing_initializer_breaks_the_pool_without_hanging() {
     }
     assert!(matches!(
         pool.submit(square, 1),
-        Err(SubmitError::BrokenPool { .. })
+        Err(SubmitError::Broken { .. })
     ));
 }
 
@@ -371,7 +386,7 @@ fn terminate_kills_running_and_cancels_queued() {
         Err(TaskError::Terminated | TaskError::Cancelled)
     ));
     assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
-    assert_eq!(pool.submit(square, 1).unwrap_err(), SubmitError::ShutDown);
+    assert_eq!(pool.submit(square, 1).unwrap_err(), SubmitError::Shutdown);
 }
 
 fn add_to((v, n): (Value<u64>, u64)) {
@@ -413,7 +428,7 @@ fn shutdown_waits_for_queued_tasks() {
     pool.shutdown(true);
     let out: Vec<u64> = fs.into_iter().map(|f| f.into_result().unwrap()).collect();
     assert_eq!(out, [0, 1, 4, 9, 16]);
-    assert!(matches!(pool.submit(square, 1), Err(SubmitError::ShutDown)));
+    assert!(matches!(pool.submit(square, 1), Err(SubmitError::Shutdown)));
 }
 
 #[test]
@@ -429,12 +444,12 @@ fn done_callbacks_fire_for_results_crashes_and_cancellations() {
     let queued = pool.submit(square, 5).unwrap();
     for (name, f) in [("ok", &ok), ("queued", &queued)] {
         let tx = tx.clone();
-        f.add_done_callback(move || tx.send(name).unwrap());
+        f.add_done_callback(move |_| tx.send(name).unwrap());
     }
     let tx1 = tx.clone();
-    crash.add_done_callback(move || tx1.send("crash").unwrap());
+    crash.add_done_callback(move |_| tx1.send("crash").unwrap());
     let tx2 = tx.clone();
-    blocker.add_done_callback(move || tx2.send("blocker").unwrap());
+    blocker.add_done_callback(move |_| tx2.send("blocker").unwrap());
     assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
     assert!(queued.cancel());
     let mut seen: Vec<&str> = (0..3)
@@ -442,10 +457,10 @@ fn done_callbacks_fire_for_results_crashes_and_cancellations() {
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, ["crash", "ok", "queued"]);
-    kill_pid(blocker.worker_pid().unwrap());
+    kill_pid(pool.worker_pid(&blocker).unwrap());
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), "blocker");
     // Already done: the callback runs at once.
-    ok.add_done_callback(move || tx.send("late").unwrap());
+    ok.add_done_callback(move |_| tx.send("late").unwrap());
     assert_eq!(rx.try_recv().unwrap(), "late");
     assert_eq!(ok.into_result(), Ok(16));
     assert!(matches!(
@@ -493,7 +508,7 @@ fn with_task_sent_ahead<A, B>(
     assert_eq!(first.wait_timeout(Duration::from_secs(30)), Ok(true));
     assert!(running.is_running());
     assert!(ahead.is_running(), "sent ahead, so it counts as running");
-    assert_eq!(ahead.worker_pid(), running.worker_pid());
+    assert_eq!(pool.worker_pid(&ahead), pool.worker_pid(&running));
     assert!(!queued.is_running(), "one task ahead per worker");
     Ahead {
         pool,
@@ -533,7 +548,7 @@ fn sigkill_fails_the_running_task_and_requeues_the_one_sent_ahead() {
         |p| p.submit(pid, ()).unwrap(),
     );
     assert_eq!(started.wait_timeout(Duration::from_secs(30)), Ok(true));
-    let victim = t.running.worker_pid().unwrap();
+    let victim = t.pool.worker_pid(&t.running).unwrap();
     kill_pid(victim);
     assert_eq!(
         t.running.into_result(),
@@ -679,6 +694,153 @@ fn large_arguments_are_not_sent_ahead_but_still_run() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(out, sizes);
+}
+
+fn wait_then_square((gate, x): (Event, u64)) -> u64 {
+    gate.wait();
+    x * x
+}
+
+#[test]
+fn wait_and_as_completed_take_thread_pool_and_process_pool_futures_together() {
+    use threadkit::executor::{as_completed, wait, ReturnWhen, ThreadPool};
+
+    let procs = ProcessPool::new(2).unwrap();
+    let threads = ThreadPool::builder().max_workers(2).build().unwrap();
+    let gate = Event::new().unwrap();
+    // One Vec: a process-pool future is the thread pool's own future type.
+    let futures = vec![
+        procs.submit(square, 3).unwrap(),
+        threads.submit(|| 4 * 4).unwrap(),
+        procs.submit(wait_then_square, (gate.clone(), 5)).unwrap(),
+        threads.submit(|| 6 * 6).unwrap(),
+    ];
+    let first = wait(&futures, ReturnWhen::FirstCompleted);
+    assert!(!first.done.is_empty());
+    assert!(
+        first.not_done.contains(&2),
+        "the gated task waits: {first:?}"
+    );
+    gate.set();
+    let mut order: Vec<usize> = as_completed(&futures).map(|(i, _)| i).collect();
+    order.sort_unstable();
+    assert_eq!(order, [0, 1, 2, 3]);
+    let all = wait(&futures, ReturnWhen::AllCompleted);
+    assert_eq!(all.done, [0, 1, 2, 3]);
+    let values: Vec<u64> = futures.iter().map(|f| f.result().unwrap()).collect();
+    assert_eq!(values, [9, 16, 25, 36]);
+}
+
+#[test]
+fn wait_first_exception_sees_a_crashed_worker_among_thread_pool_futures() {
+    use threadkit::executor::{wait, ReturnWhen, ThreadPool};
+
+    let procs = ProcessPool::new(1).unwrap();
+    let threads = ThreadPool::builder().max_workers(1).build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let futures = vec![
+        threads
+            .submit(move || rx.recv().map(|()| 0u64).unwrap_or(1))
+            .unwrap(),
+        procs
+            .submit(|(): ()| -> u64 { std::process::abort() }, ())
+            .unwrap(),
+    ];
+    let w = wait(&futures, ReturnWhen::FirstException);
+    assert_eq!((w.done, w.not_done), (vec![1], vec![0]));
+    assert!(matches!(
+        futures[1].failure(),
+        Some(TaskError::Signaled { signal: 6, .. })
+    ));
+    tx.send(()).unwrap();
+    assert_eq!(futures[0].result(), Ok(0));
+}
+
+// The pool's futures are executor futures: awaited like the thread pool's.
+
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
+fn wait_for_gate(gate: Event) -> u64 {
+    gate.wait();
+    7
+}
+
+fn crash_with_abort(_: ()) -> u64 {
+    std::process::abort()
+}
+
+fn failing_initializer(_: ()) {
+    panic!("no database");
+}
+
+#[test]
+fn a_hand_written_executor_awaits_process_pool_futures() {
+    let pool = ProcessPool::new(1).unwrap();
+    assert_eq!(block_on(pool.submit(cube, 3).unwrap()), Ok(27));
+    // Still running when first polled: the manager thread that gets the result wakes us.
+    let gate = Event::new().unwrap();
+    let fut = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let opener = std::thread::spawn(move || gate.set());
+    assert_eq!(block_on(fut), Ok(7));
+    opener.join().unwrap();
+    match block_on(pool.submit(crash_with_abort, ()).unwrap()) {
+        Err(TaskError::Signaled { signal: 6, name }) => assert_eq!(name, "SIGABRT"),
+        other => panic!("expected SIGABRT, got {other:?}"),
+    }
+}
+
+#[test]
+fn tokio_awaits_process_pool_futures_without_blocking_its_only_thread() {
+    let pool = ProcessPool::new(2).unwrap();
+    let threads = threadkit::executor::ThreadPool::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let gate = Event::new().unwrap();
+    let gated = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let other = pool.submit(cube, 4).unwrap();
+    let on_threads = threads.submit(|| 5u64).unwrap();
+    // One runtime thread: the first task awaits a process-pool future that only the second
+    // task's work lets finish.
+    let (first, second) = rt.block_on(async move {
+        tokio::join!(async move { gated.await }, async move {
+            let sum = other.await.unwrap() + on_threads.await.unwrap();
+            gate.set();
+            sum
+        })
+    });
+    assert_eq!((first, second), (Ok(7), 69));
+}
+
+#[test]
+fn awaiting_a_task_of_a_broken_process_pool_gives_the_broken_pool_error() {
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .initializer(failing_initializer, ())
+        .build()
+        .unwrap();
+    let fut = pool.submit(cube, 2).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    match rt.block_on(async move { fut.await }) {
+        Err(TaskError::BrokenPool { reason }) => {
+            assert!(reason.contains("no database"), "{reason}")
+        }
+        other => panic!("expected the broken pool, got {other:?}"),
+    }
+    // And so does a hand-written executor, for a crashed worker's task.
+    let pool = ProcessPool::new(1).unwrap();
+    let crashed = pool.submit(crash_with_abort, ()).unwrap();
+    assert!(matches!(
+        block_on(crashed),
+        Err(TaskError::Signaled { signal: 6, .. })
+    ));
 }
 
 /// The repro: the tuple is spread over the parameters, as for `ThreadPool::starmap`.

@@ -28,14 +28,18 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::scope::ScopeState;
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
-/// Why a task produced no value: the error side of [`Future::result`].
+/// Why a task produced no value: the error side of [`Future::result`], for tasks of a
+/// [`ThreadPool`](super::ThreadPool) and of a [`ProcessPool`](crate::process::ProcessPool)
+/// alike, and how a [`Process`](crate::process::Process) ended without a result (the same enum
+/// is [`process::ProcessError`](crate::process::ProcessError) and
+/// [`process::TaskError`](crate::process::TaskError)).
 ///
 /// Python raises the task's own exception from `result()`, `CancelledError` for a cancelled
-/// future and `BrokenThreadPool` when a worker's initializer failed; threadkit returns them as
-/// values.
+/// future and `BrokenThreadPool` / `BrokenProcessPool` when a worker's initializer failed;
+/// threadkit returns them as values. The variants from [`Signaled`](TaskError::Signaled) on
+/// come only from tasks that ran in another process.
 ///
 /// # Examples
 ///
@@ -55,9 +59,9 @@ use crate::TimeoutOverflow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError {
-    /// The task panicked (Python: the task raised). The panic message is kept, with where it
-    /// happened and its backtrace when `RUST_BACKTRACE` asks for one: this is the panic's one
-    /// report (Rust's panic hook does not print it as well; see
+    /// The task panicked (Python: the task raised), in this process or in a child. The panic
+    /// message is kept, with where it happened and its backtrace when `RUST_BACKTRACE` asks for
+    /// one: this is the panic's one report (Rust's panic hook does not print it as well; see
     /// [`thread::print_captured_panics`](crate::thread::print_captured_panics)).
     Panicked {
         /// The panic's message (`panic!`'s string, or a placeholder for other payloads).
@@ -71,19 +75,55 @@ pub enum TaskError {
     },
     /// The future was cancelled before it started (Python's `CancelledError`).
     Cancelled,
-    /// The pool was broken by a failing initializer before the task could run (Python's
-    /// `BrokenThreadPool`).
+    /// The pool was broken by a failing worker initializer before the task could run
+    /// (Python's `BrokenThreadPool`, `BrokenProcessPool`).
     BrokenPool {
-        /// What the initializer's panic said.
+        /// What the initializer's failure said.
         reason: String,
     },
     /// The value was already moved out by [`Future::into_result`] through another clone of
-    /// this future.
+    /// this future (or by an earlier `join` of a [`Process`](crate::process::Process)).
     ResultTaken,
     /// The future was failed by [`Future::set_exception`] (an adapter's or a test's error;
     /// Python: an exception set with `set_exception`).
     Failed {
         /// What the error said.
+        message: String,
+    },
+    /// The process running the task was killed by a signal (a crash, `SIGKILL`, the OOM
+    /// killer; Python's negative `exitcode`). A pool replaces the worker.
+    Signaled {
+        /// The signal's number.
+        signal: i32,
+        /// The signal's name, as `"SIGKILL"`.
+        name: String,
+    },
+    /// The process running the task exited with this code before sending a result (the
+    /// function called `std::process::exit`, for instance). A pool replaces the worker.
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// The child process exited with code 0 without ever serving: the executable's `main`
+    /// does not call [`process::init`](crate::process::init) first (in tests: no
+    /// [`enable_test_support!`](crate::process::enable_test_support) at the root of the test
+    /// file).
+    NotServed,
+    /// The task ran past its hard timeout; its worker process was killed and replaced.
+    TimedOut {
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The arguments or the result could not be serialized or deserialized.
+    Serialization {
+        /// What the serializer said.
+        message: String,
+    },
+    /// The process pool was terminated while the task ran.
+    Terminated,
+    /// Starting the worker process or talking to it failed.
+    Io {
+        /// The error's text.
         message: String,
     },
 }
@@ -112,12 +152,34 @@ impl fmt::Display for TaskError {
             TaskError::Cancelled => f.write_str("the future was cancelled"),
             TaskError::BrokenPool { reason } => write!(
                 f,
-                "A thread initializer failed, the thread pool is not usable anymore ({reason})"
+                "A worker initializer failed, the pool is not usable anymore ({reason})"
             ),
             TaskError::ResultTaken => {
                 f.write_str("the result was already taken by Future::into_result")
             }
             TaskError::Failed { message } => write!(f, "task failed: {message}"),
+            TaskError::Signaled { signal, name } => write!(
+                f,
+                "the process running the task was killed by {name} (signal {signal})"
+            ),
+            TaskError::Exited { code } => write!(
+                f,
+                "the process running the task exited with code {code} without a result"
+            ),
+            TaskError::NotServed => f.write_str(
+                "the child process exited without running the function: call \
+                 threadkit::process::init() first in main (in tests: \
+                 threadkit::process::enable_test_support!() at the root of the test file)",
+            ),
+            TaskError::TimedOut { timeout } => write!(
+                f,
+                "the task ran past its hard timeout of {timeout:?}; its worker was killed"
+            ),
+            TaskError::Serialization { message } => write!(f, "serialization failed: {message}"),
+            TaskError::Terminated => f.write_str("the pool was terminated while the task ran"),
+            TaskError::Io { message } => {
+                write!(f, "I/O error with the process running the task: {message}")
+            }
         }
     }
 }
@@ -384,6 +446,29 @@ impl<T> Core<T> {
         }
     }
 
+    /// Moves a claimed task back from `RUNNING` to `PENDING` (keeping `WATCHED`): only the
+    /// thread whose [`claim`](Core::claim) succeeded may call it, and only while it has not
+    /// finished the task. Another thread may then claim it (cancel it, or run it).
+    fn unclaim(&self) {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            debug_assert_eq!(
+                cur & PHASE,
+                RUNNING,
+                "unclaiming a task that is not running"
+            );
+            match self.state.compare_exchange_weak(
+                cur,
+                (cur & !PHASE) | PENDING,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
     /// The outcome through exclusive access, when the task is done.
     fn outcome_if_done(&mut self) -> Option<&mut Outcome<T>> {
         if self.is_done() {
@@ -628,12 +713,6 @@ pub(crate) struct NoScope;
 
 impl Finished for NoScope {
     fn finished(&self) {}
-}
-
-impl Finished for Arc<ScopeState> {
-    fn finished(&self) {
-        self.task_finished();
-    }
 }
 
 // SAFETY: `job` is only accessed by the one thread that moved `core` out of `PENDING` (a
@@ -1101,7 +1180,7 @@ impl<T> Future<T> {
     /// assert_eq!(f.wait_timeout(Duration::from_secs(10)), Ok(true));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
+        let deadline = crate::time::deadline_after(timeout)?;
         Ok(self.core().wait_done(Some(deadline)).is_some())
     }
 
@@ -1210,6 +1289,37 @@ impl<T: Send + 'static> Future<T> {
         Future {
             task: Arc::new(task),
         }
+    }
+}
+
+/// Completion by a pool that runs the work elsewhere (the process pool): a future made by
+/// [`Future::new`] is started, maybe started over, and finished by whoever started it.
+impl<T> Future<T> {
+    /// Moves a pending future to running (Python's `set_running_or_notify_cancel`); false when
+    /// it is no longer pending (cancelled, or completed by `set_result`). Only for futures made
+    /// by [`Future::new`], which have no closure to run: the caller now owns the completion.
+    pub(crate) fn start(&self) -> bool {
+        self.core().claim()
+    }
+
+    /// Moves a future this thread [`start`](Future::start)ed back to pending (the work did not
+    /// begin after all): it can be cancelled again, and started by another.
+    pub(crate) fn unstart(&self) {
+        self.core().unclaim();
+    }
+
+    /// Completes a future this thread [`start`](Future::start)ed; waiters, callbacks and
+    /// awaiting tasks are told.
+    pub(crate) fn finish_started(&self, outcome: Result<T, TaskError>) {
+        let me = self.clone();
+        self.core().finish(outcome, &|| me.clone());
+    }
+
+    /// Completes a future this thread did not start, if it is still pending (a pool settling
+    /// queued work); false when it was not (cancelled or completed meanwhile).
+    pub(crate) fn settle(&self, outcome: Result<T, TaskError>) -> bool {
+        let me = self.clone();
+        self.task.settle_if_pending(outcome, &|| me.clone()).is_ok()
     }
 }
 
@@ -1379,7 +1489,7 @@ impl<T: Clone> Future<T> {
     /// ```
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, ResultTimeoutError> {
         let deadline =
-            crate::deadline_after(timeout).map_err(ResultTimeoutError::TimeoutOverflow)?;
+            crate::time::deadline_after(timeout).map_err(ResultTimeoutError::TimeoutOverflow)?;
         let Some(done) = self.core().wait_done(Some(deadline)) else {
             return Err(ResultTimeoutError::Timeout);
         };
@@ -1453,4 +1563,38 @@ where
 {
     let task = Arc::new(Task::new(f, 0, NoScope));
     (Future::from_task(task.clone()), LoomTask(task))
+}
+
+/// The process pool's side of a future made by [`Future::new`], for the loom models
+/// (`tests/loom_executor.rs`): start it, put it back to pending, finish it, as a manager
+/// thread does.
+#[cfg(loom)]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LoomCompleter<T>(Future<T>);
+
+#[cfg(loom)]
+impl<T> LoomCompleter<T> {
+    /// Pending to running; false when cancelled (or set) first.
+    pub fn start(&self) -> bool {
+        self.0.start()
+    }
+
+    /// Running (started here) back to pending.
+    pub fn unstart(&self) {
+        self.0.unstart();
+    }
+
+    /// Finishes the future started here with `value`.
+    pub fn finish(&self, value: T) {
+        self.0.finish_started(Ok(value));
+    }
+}
+
+/// A pool-less future and its completer (loom models only).
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn loom_completer<T: Send + 'static>() -> (Future<T>, LoomCompleter<T>) {
+    let fut = Future::new();
+    (fut.clone(), LoomCompleter(fut))
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::future::{new_waiter_id, worker_of, Future, Promise, Stage, TaskError};
 use super::pool::{SubmitError, ThreadPool};
 use crate::primitive::Mutex;
+use crate::time::TimeoutOverflow;
 use crate::unwind;
-use crate::TimeoutOverflow;
 
 /// Why one item of a map produced no value. Every other item keeps its own result: one
 /// failure never loses the rest (unlike `multiprocessing.pool.ThreadPool.map`).
@@ -301,7 +301,7 @@ impl MapOptions {
         match self.limit {
             None => Ok(None),
             Some(Limit::At(d)) => Ok(Some(d)),
-            Some(Limit::After(t)) => crate::deadline_after(t)
+            Some(Limit::After(t)) => crate::time::deadline_after(t)
                 .map(Some)
                 .map_err(MapOptionsError::TimeoutOverflow),
         }

@@ -17,7 +17,10 @@
 //!
 //! A panic in a task is caught and kept in its future ([`TaskError::Panicked`] with the
 //! message); the worker survives. Futures can be cancelled while pending, given done-callbacks,
-//! and waited on in groups with [`wait`] / [`as_completed`]:
+//! and waited on in groups with [`wait`] / [`as_completed`]. A
+//! [`ProcessPool`](crate::process::ProcessPool) returns the same [`Future`] type, so one group
+//! may hold futures of both pools (as Python's `concurrent.futures.wait` takes futures of both
+//! executors), and `.await` works on either:
 //!
 //! ```
 //! use threadkit::executor::{as_completed, ThreadPool};
@@ -73,7 +76,7 @@ mod wait;
 pub use awaited::Awaited;
 #[cfg(loom)]
 #[doc(hidden)]
-pub use future::{loom_task, LoomTask};
+pub use future::{loom_completer, loom_task, LoomCompleter, LoomTask};
 pub use future::{Future, InvalidStateError, ResultTimeoutError, TaskError, TryResultError};
 pub use map::{
     AsyncResult, ChunkSize, GetTimeoutError, ItemResults, MapItemError, MapOptions,

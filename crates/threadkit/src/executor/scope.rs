@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::future::{
-    erase_run, erase_scoped, erase_task_ref, worker_of, Future, Run, ScopedTask, Task, TaskError,
-    TaskRef,
+    erase_run, erase_scoped, erase_task_ref, worker_of, Finished, Future, Run, ScopedTask, Task,
+    TaskError, TaskRef,
 };
 use super::future::{ResultTimeoutError, TryResultError};
 use super::pool::{PoolHandle, Shared, SubmitError, ThreadPool};
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 struct Inner {
     /// Tasks submitted and not completely finished.
@@ -40,7 +40,7 @@ impl ScopeState {
     }
 
     /// Called by whoever finished a task, after its last use of the task's data.
-    pub(crate) fn task_finished(&self) {
+    fn task_finished(&self) {
         let mut inner = self.inner.lock();
         inner.pending -= 1;
         drop(inner);
@@ -73,6 +73,13 @@ impl ScopeState {
         for t in &tasks {
             t.clear();
         }
+    }
+}
+
+/// A scoped task tells its scope when it is completely finished.
+impl Finished for Arc<ScopeState> {
+    fn finished(&self) {
+        self.task_finished();
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::future::{new_waiter_id, worker_of, Future, Stage, TaskError};
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// When [`wait`] returns (Python's `return_when`).
 ///
@@ -87,7 +87,7 @@ pub fn wait_timeout<T>(
     return_when: ReturnWhen,
     timeout: Duration,
 ) -> Result<Waited, TimeoutOverflow> {
-    let deadline = crate::deadline_after(timeout)?;
+    let deadline = crate::time::deadline_after(timeout)?;
     Ok(wait_inner(futures, return_when, Some(deadline)))
 }
 
@@ -327,7 +327,7 @@ pub fn as_completed_timeout<T>(
     futures: &[Future<T>],
     timeout: Duration,
 ) -> Result<AsCompleted<'_, T>, TimeoutOverflow> {
-    let deadline = crate::deadline_after(timeout)?;
+    let deadline = crate::time::deadline_after(timeout)?;
     Ok(start(futures, Some(deadline)))
 }
 

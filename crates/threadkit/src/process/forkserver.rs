@@ -18,6 +18,12 @@
 //! - the server reaps its children (it polls their pidfds) and writes each exit status (the raw
 //!   `wait` status, 4 bytes) to that child's status socket, then closes it.
 //!
+//! The server is single-threaded, and must stay so: `fork` copies only the calling thread, so
+//! a lock held by any other thread at that instant (malloc's, a stdio buffer's) would stay
+//! locked forever in the child. It is started by re-executing the program into `init`, which
+//! `main` calls before starting threads, and it starts none; debug builds check it before each
+//! fork (see [`alone_in_process`]).
+//!
 //! The server ends when its socket reaches end of file, that is when the parent process ends
 //! (its descriptors are close-on-exec, so no other program holds them). It ignores `SIGINT`
 //! (as Python's), so that Ctrl-C in a terminal does not lose the exit statuses of children,
@@ -36,7 +42,8 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::net::{RecvFlags, SendFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
-use super::child::{self, Start};
+use super::call::{Start, MAX_CONTROL_FRAME};
+use super::exec::exec_child;
 use super::wire::{self, FrameSocket, RecvFail};
 
 /// How a child process is started (Python's start methods, `multiprocessing.set_start_method`).
@@ -347,7 +354,7 @@ fn request(
 
 /// Re-executes this program as a fork server and waits until it is ready.
 fn start_server() -> Option<Client> {
-    let (server, sock) = match child::exec_child(&Start::ForkServer, &[]) {
+    let (server, sock) = match exec_child(&Start::ForkServer, &[]) {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!("the fork server could not start ({e}); using spawn");
@@ -504,20 +511,48 @@ fn answer(sock: &FrameSocket, reply: &Result<u32, String>, fds: &[OwnedFd]) {
     let bytes = wire::encode(reply).map(|(b, _)| b).unwrap_or_default();
     if sock.send(&bytes, fds, None).is_err() {
         // The parent is gone.
-        child::exit(0)
+        end(0)
     }
 }
 
-/// The fork server's main loop (in the re-executed program, from `init`).
-pub(crate) fn serve(sock: FrameSocket) -> ! {
+/// The number of threads of this process: `/proc/self/task` has one entry per thread.
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
+}
+
+/// Whether the server is the only thread that can be running code when it forks.
+///
+/// `fork` copies only the calling thread: a lock (malloc's, stdout's, a `parking_lot` one) held
+/// by another thread at that instant stays locked forever in the child, which then hangs on
+/// its first use. The server is safe only because it is single-threaded: `init` runs it first
+/// thing in `main`, before the program starts threads. The one exception is a test binary,
+/// where the server runs in libtest's test thread while libtest's main thread only waits for
+/// it (holding no lock): then there are two threads, and this one is not the main one.
+fn alone_in_process() -> bool {
+    let on_main_thread = rustix::thread::gettid() == rustix::process::getpid();
+    let allowed = if on_main_thread { 1 } else { 2 };
+    thread_count().is_none_or(|n| n <= allowed)
+}
+
+/// Ends the fork server's process, buffered output first. A server starts no fork server of its own, so there is none to stop.
+fn end(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+/// The fork server's main loop (in the re-executed program, from `init`); each forked child
+/// runs `child_main` (the entry point's, passed in so that this module does not import it).
+pub(crate) fn serve(sock: FrameSocket, child_main: fn(FrameSocket) -> !) -> ! {
     // Pidfds are what makes signals and reaping race-free; without them, no server.
     let me = rustix::process::getpid();
     if rustix::process::pidfd_open(me, PidfdFlags::empty()).is_err() {
-        child::exit(71)
+        end(71)
     }
     let sigint = shield_sigint();
     if sock.send(READY, &[], None).is_err() {
-        child::exit(0)
+        end(0)
     }
     let mut children: Vec<Served> = Vec::new();
     loop {
@@ -529,7 +564,7 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
             }
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(_) => child::exit(70),
+                Err(_) => end(70),
             }
             let request_ready = !fds[0].revents().is_empty();
             drop(fds);
@@ -538,21 +573,26 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
                 continue;
             }
         }
-        let fds = match sock.recv(child::MAX_CONTROL_FRAME, None) {
+        let fds = match sock.recv(MAX_CONTROL_FRAME, None) {
             Ok((_, fds)) => fds,
             // The parent ended: so does the server (running children go on, as orphans).
-            Err(_) => child::exit(0),
+            Err(_) => end(0),
         };
         let mut fds = fds.into_iter();
         let (Some(theirs), Some(status_w), None) = (fds.next(), fds.next(), fds.next()) else {
             answer(&sock, &Err("malformed fork request".to_owned()), &[]);
             continue;
         };
+        debug_assert!(
+            alone_in_process(),
+            "the fork server must be single-threaded when it forks (threads: {:?})",
+            thread_count()
+        );
         // The C library's own `fork` (not a raw system call), so that its fork handlers run and
         // the child's C library state (malloc, thread ids) is consistent.
         // SAFETY: this process is single-threaded (but for a test harness's main thread waiting
-        // for this test, which holds no lock), so the child may run any code; `fork` has no
-        // other precondition.
+        // for this test, which holds no lock; checked above in debug builds), so the child may
+        // run any code; `fork` has no other precondition.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // The child: none of the server's descriptors, SIGINT as the program had it.
@@ -560,7 +600,7 @@ pub(crate) fn serve(sock: FrameSocket) -> ! {
             drop(children);
             drop(status_w);
             restore_sigint(&sigint);
-            child::child_main(FrameSocket::new(theirs))
+            child_main(FrameSocket::new(theirs))
         }
         drop(theirs);
         if pid < 0 {

@@ -10,13 +10,22 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, ChildProc, NotInitialized, Outcome, Start, MAX_CONTROL_FRAME};
+use super::call::{self, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child::{self, NotInitialized};
 use super::forkserver::{get_start_method, StartMethod};
+use super::spawn::{self, ChildProc};
 use super::wire::{self, FrameSocket, RecvFail};
+use crate::executor::TaskError;
 use crate::primitive::Mutex;
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
-/// Why a child process gave no result.
+/// Why a child process gave no result: how it ended. The same enum as the process pool's
+/// [`TaskError`] (and the thread pool's, [`executor::TaskError`](crate::executor::TaskError)),
+/// so that a process, a process-pool task and a thread-pool task report a panic, a signal or an
+/// exit alike. A [`Process`] gives [`Panicked`](TaskError::Panicked),
+/// [`Signaled`](TaskError::Signaled), [`Exited`](TaskError::Exited),
+/// [`NotServed`](TaskError::NotServed), [`Serialization`](TaskError::Serialization),
+/// [`ResultTaken`](TaskError::ResultTaken) and [`Io`](TaskError::Io).
 ///
 /// # Examples
 ///
@@ -31,105 +40,22 @@ use crate::TimeoutOverflow;
 /// let mut p = Process::spawn(boom, ()).unwrap();
 /// assert!(matches!(p.join(), Err(ProcessError::Panicked { message, .. }) if message == "boom"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProcessError {
-    /// The function panicked in the child (Python: the target raised); the message is kept,
-    /// with where it happened and its backtrace when `RUST_BACKTRACE` asks for one (the child
-    /// does not print the panic itself: this is its one report).
-    Panicked {
-        /// The panic's message.
-        message: String,
-        /// Where, in the child: `file:line:column` (`None` when the program's own panic hook
-        /// replaced threadkit's).
-        location: Option<String>,
-        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
-        /// is `1` or `full` in the child.
-        backtrace: Option<String>,
-    },
-    /// The child was killed by a signal (Python's negative `exitcode`).
-    Signaled {
-        /// The signal's number.
-        signal: i32,
-        /// The signal's name, as `"SIGKILL"`.
-        name: String,
-    },
-    /// The child exited with this code before sending a result (the function called
-    /// `std::process::exit`, for instance).
-    Exited {
-        /// The exit code.
-        code: i32,
-    },
-    /// The child exited with code 0 without running the function: the executable's `main` does
-    /// not call [`init`](super::init) first (in tests: no
-    /// [`enable_test_support!`](super::enable_test_support) at the root of the test file).
-    NotServed,
-    /// The arguments or the result could not be serialized or deserialized.
-    Serialization {
-        /// What postcard said.
-        message: String,
-    },
-    /// The result was already taken by an earlier `join`.
-    ResultTaken,
-    /// An I/O error on the control socket.
-    Io {
-        /// The error's text.
-        message: String,
-    },
-}
+pub type ProcessError = TaskError;
 
-impl fmt::Display for ProcessError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProcessError::Panicked {
-                message,
-                location: Some(at),
-                ..
-            } => write!(f, "the child process panicked at {at}: {message}"),
-            ProcessError::Panicked { message, .. } => {
-                write!(f, "the child process panicked: {message}")
-            }
-            ProcessError::Signaled { signal, name } => {
-                write!(
-                    f,
-                    "the child process was killed by {name} (signal {signal})"
-                )
-            }
-            ProcessError::Exited { code } => {
-                write!(
-                    f,
-                    "the child process exited with code {code} without a result"
-                )
-            }
-            ProcessError::NotServed => f.write_str(
-                "the child process exited without running the function: call \
-                 threadkit::process::init() first in main (in tests: \
-                 threadkit::process::enable_test_support!() at the root of the test file)",
-            ),
-            ProcessError::Serialization { message } => {
-                write!(f, "serialization failed: {message}")
-            }
-            ProcessError::ResultTaken => f.write_str("the result was already taken by join"),
-            ProcessError::Io { message } => write!(f, "I/O error with the child: {message}"),
-        }
+/// How a child process ended, from its exit status, when it sent no result: a signal, an exit
+/// code, or (code 0 from a child that never said it serves) a `main` without
+/// [`init`](super::init). The one place where the process handle and the pool read a status.
+pub(crate) fn child_ended(status: ExitStatus, served: bool) -> TaskError {
+    if let Some(signal) = status.signal() {
+        return TaskError::Signaled {
+            signal,
+            name: spawn::signal_name(signal),
+        };
     }
-}
-
-impl std::error::Error for ProcessError {}
-
-impl ProcessError {
-    pub(crate) fn from_status(status: ExitStatus) -> ProcessError {
-        if let Some(signal) = status.signal() {
-            ProcessError::Signaled {
-                signal,
-                name: child::signal_name(signal),
-            }
-        } else {
-            match status.code() {
-                Some(0) | None => ProcessError::NotServed,
-                Some(code) => ProcessError::Exited { code },
-            }
-        }
+    match status.code() {
+        Some(0) | None if !served => TaskError::NotServed,
+        Some(code) => TaskError::Exited { code },
+        None => TaskError::Exited { code: 0 },
     }
 }
 
@@ -309,9 +235,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
         A: Serialize + DeserializeOwned + 'static,
     {
         child::ensure_init().map_err(SpawnError::NotInitialized)?;
-        let (call, fds) = child::make_call(f, &args).map_err(SpawnError::Call)?;
+        let (call, fds) = call::make_call(f, &args).map_err(SpawnError::Call)?;
         let (child, sock) =
-            child::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;
+            spawn::spawn_child(method, &Start::Once(call), &fds).map_err(SpawnError::Io)?;
         Ok(Process {
             pid: child.id(),
             sock,
@@ -384,7 +310,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
     /// assert!(p.join().is_err());
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, JoinTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
         self.join_until(Some(deadline))
     }
 
@@ -411,10 +337,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Process<R> {
             st.outcome = Some(match received {
                 Ok((bytes, fds)) => decode_outcome(&bytes, fds),
                 Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) => match status {
-                    Ok(s) => Err(match ProcessError::from_status(s) {
-                        ProcessError::NotServed if st.started => ProcessError::Exited { code: 0 },
-                        e => e,
-                    }),
+                    Ok(s) => Err(child_ended(s, st.started)),
                     Err(e) => Err(ProcessError::Io {
                         message: e.to_string(),
                     }),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::shm::Segment;
 use super::wire;
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// Waits while `word == expected`, at most until `deadline`. Spurious returns are fine.
 fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) {
@@ -185,7 +185,7 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> Result<Option<LockGuard<'_>>, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
+        let deadline = crate::time::deadline_after(timeout)?;
         Ok(self
             .lock_until(Some(deadline))
             .then_some(LockGuard { lock: self }))
@@ -238,7 +238,7 @@ impl Lock {
     /// lock.release().unwrap();
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
+        let deadline = crate::time::deadline_after(timeout)?;
         Ok(self.lock_until(Some(deadline)))
     }
 
@@ -452,7 +452,7 @@ impl Event {
     /// assert_eq!(e.wait_timeout(Duration::from_millis(10)), Ok(false));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
+        let deadline = crate::time::deadline_after(timeout)?;
         Ok(self.wait_until(Some(deadline)))
     }
 }

@@ -139,8 +139,11 @@
 //!
 //! # A pool that survives its workers
 //!
-//! [`ProcessPool`] has the thread pool's shape: `submit` returns a [`Future`], `map` and
-//! `starmap` return results in input order, each its own `Result`. Each worker has a private
+//! [`ProcessPool`] has the thread pool's shape: `submit` returns a [`Future`], the thread
+//! pool's own future type, so [`executor::wait`](crate::executor::wait),
+//! [`executor::as_completed`](crate::executor::as_completed) and `.await` take the futures of
+//! both pools (as Python's `concurrent.futures.wait` does); `map` and `starmap` return results
+//! in input order, each its own `Result`. Each worker has a private
 //! socket and a manager thread in the parent, so a worker that dies (a segfault, an abort, the
 //! OOM killer, `SIGKILL`) fails only the task it ran, with [`TaskError::Signaled`] naming the
 //! signal, and is replaced; a hard per-task timeout kills and replaces the worker the same way
@@ -178,7 +181,9 @@
 //! (as in Python). Children's standard input is `/dev/null` (as in Python); standard output
 //! and error are inherited.
 
+mod call;
 mod child;
+mod exec;
 mod forkserver;
 mod handle;
 mod lock;
@@ -186,9 +191,14 @@ mod pipe;
 mod pool;
 mod queue;
 mod shm;
+mod spawn;
 mod value;
 mod wire;
 
+/// The process pool's futures are the thread pool's: [`executor::Future`](crate::executor::Future)
+/// (so [`executor::wait`](crate::executor::wait), [`executor::as_completed`](crate::executor::as_completed)
+/// and `.await` take both), and so are their errors.
+pub use crate::executor::{Future, TaskError};
 #[doc(hidden)]
 pub use child::__enable_test_support;
 pub use child::{init, is_child, NotInitialized};
@@ -200,8 +210,8 @@ pub use pipe::{
     DEFAULT_MAX_MESSAGE_LEN,
 };
 pub use pool::{
-    cpu_count, BuildError, BuildErrorKind, Builder as ProcessPoolBuilder, Future, MapResults,
-    ProcessPool, SubmitError, TaskError,
+    cpu_count, BuildError, BuildErrorKind, Builder as ProcessPoolBuilder, MapResults, ProcessPool,
+    SubmitError,
 };
 pub use queue::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue};
 pub use value::{Array, ArrayError, AtomicElement, Element, RawArray, RawValue, Value};

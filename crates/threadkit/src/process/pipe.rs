@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// The default largest message a [`Connection`] sends or accepts: 256 MiB.
 pub const DEFAULT_MAX_MESSAGE_LEN: usize = 256 << 20;
@@ -271,7 +271,7 @@ impl<T> Connection<T> {
     /// assert_eq!(b.poll(Duration::from_secs(10)), Ok(true));
     /// ```
     pub fn poll(&self, timeout: Duration) -> Result<bool, RecvTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(RecvTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(RecvTimeoutError::Overflow)?;
         self.sock.poll_readable(Some(deadline)).map_err(|e| {
             RecvTimeoutError::Failed(RecvError::Io {
                 message: e.to_string(),
@@ -359,7 +359,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// assert_eq!(result, Err(SendTimeoutError::Timeout));
     /// ```
     pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), SendTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(SendTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(SendTimeoutError::Overflow)?;
         self.send_until(value, Some(deadline))
     }
 
@@ -425,7 +425,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// assert_eq!(b.recv_timeout(Duration::from_secs(10)), Ok(5));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(RecvTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(RecvTimeoutError::Overflow)?;
         self.recv_until(Some(deadline))
     }
 }

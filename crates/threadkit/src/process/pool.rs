@@ -20,7 +20,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,161 +28,23 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, Call, ChildProc, Killer, Outcome, Start, MAX_CONTROL_FRAME};
+use super::call::{self, Call, Outcome, Start, MAX_CONTROL_FRAME};
+use super::child;
 use super::forkserver::{get_start_method, StartMethod};
-use super::handle::ProcessError;
+use super::handle::child_ended;
+use super::spawn::{self, ChildProc, Killer};
 use super::wire::{self, FrameSocket, RecvFail, SendFail};
-use crate::executor::TupleFn;
+use crate::executor::{Future, TaskError, TupleFn};
 use crate::primitive::{Condvar, Mutex};
-use crate::TimeoutOverflow;
-
-/// Why a pool task has no result.
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::process::{ProcessPool, TaskError};
-///
-/// fn fails(n: u32) -> u32 {
-///     if n == 2 {
-///         panic!("two");
-///     }
-///     n
-/// }
-///
-/// threadkit::process::init();
-/// let pool = ProcessPool::new(2).unwrap();
-/// let out: Vec<_> = pool.map(fails, 0..4).unwrap().collect();
-/// assert_eq!(out[1], Ok(1));
-/// assert!(matches!(&out[2], Err(TaskError::Panicked { message, .. }) if message == "two"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TaskError {
-    /// The task panicked in its worker; the worker goes on. The message is kept, with where
-    /// it happened and its backtrace when `RUST_BACKTRACE` asks for one (the worker does not
-    /// print the panic itself: this is its one report).
-    Panicked {
-        /// The panic's message.
-        message: String,
-        /// Where, in the child: `file:line:column` (`None` when the program's own panic hook
-        /// replaced threadkit's).
-        location: Option<String>,
-        /// The backtrace, as Rust prints it, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
-        /// is `1` or `full` in the child.
-        backtrace: Option<String>,
-    },
-    /// The worker died of a signal while running the task (a crash, `SIGKILL`, the OOM
-    /// killer); it was replaced.
-    Signaled {
-        /// The signal's number.
-        signal: i32,
-        /// Its name, as `"SIGKILL"`.
-        name: String,
-    },
-    /// The worker exited (with this code) while running the task; it was replaced.
-    Exited {
-        /// The exit code.
-        code: i32,
-    },
-    /// The task ran past its hard timeout; its worker was killed and replaced.
-    TimedOut {
-        /// The timeout.
-        timeout: Duration,
-    },
-    /// The arguments or the result could not be serialized or deserialized.
-    Serialization {
-        /// What serde said.
-        message: String,
-    },
-    /// The task was cancelled before it started ([`Future::cancel`], or
-    /// [`ProcessPool::terminate`]).
-    Cancelled,
-    /// The worker initializer failed, so the pool cannot run tasks (Python's
-    /// `BrokenProcessPool`).
-    BrokenPool {
-        /// What the initializer's failure said.
-        reason: String,
-    },
-    /// The pool was terminated while the task ran.
-    Terminated,
-    /// Starting a worker or talking to it failed.
-    Io {
-        /// The error's text.
-        message: String,
-    },
-}
-
-impl fmt::Display for TaskError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskError::Panicked {
-                message,
-                location: Some(at),
-                ..
-            } => write!(f, "task panicked at {at}: {message}"),
-            TaskError::Panicked { message, .. } => write!(f, "task panicked: {message}"),
-            TaskError::Signaled { signal, name } => {
-                write!(
-                    f,
-                    "the worker running the task was killed by {name} (signal {signal})"
-                )
-            }
-            TaskError::Exited { code } => {
-                write!(f, "the worker running the task exited with code {code}")
-            }
-            TaskError::TimedOut { timeout } => {
-                write!(
-                    f,
-                    "the task ran past its hard timeout of {timeout:?}; its worker was killed"
-                )
-            }
-            TaskError::Serialization { message } => write!(f, "serialization failed: {message}"),
-            TaskError::Cancelled => f.write_str("the task was cancelled"),
-            TaskError::BrokenPool { reason } => write!(
-                f,
-                "A process in the process pool was terminated abruptly while the future was \
-                 running or pending (the worker initializer failed: {reason})"
-            ),
-            TaskError::Terminated => f.write_str("the pool was terminated while the task ran"),
-            TaskError::Io { message } => write!(f, "I/O error with the worker: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for TaskError {}
-
-impl TaskError {
-    fn from_process(e: ProcessError) -> TaskError {
-        match e {
-            ProcessError::Panicked {
-                message,
-                location,
-                backtrace,
-            } => TaskError::Panicked {
-                message,
-                location,
-                backtrace,
-            },
-            ProcessError::Signaled { signal, name } => TaskError::Signaled { signal, name },
-            ProcessError::Exited { code } => TaskError::Exited { code },
-            ProcessError::NotServed => TaskError::Exited { code: 0 },
-            ProcessError::Serialization { message } => TaskError::Serialization { message },
-            other => TaskError::Io {
-                message: other.to_string(),
-            },
-        }
-    }
-}
 
 /// Why a task could not be submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubmitError {
     /// The pool is shut down (Python: `cannot schedule new futures after shutdown`).
-    ShutDown,
-    /// The pool is broken by a failing initializer.
-    BrokenPool {
+    Shutdown,
+    /// The pool is broken by a failing initializer (Python's `BrokenProcessPool`).
+    Broken {
         /// What the initializer's failure said.
         reason: String,
     },
@@ -194,8 +55,8 @@ pub enum SubmitError {
 impl fmt::Display for SubmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubmitError::ShutDown => f.write_str("cannot schedule new futures after shutdown"),
-            SubmitError::BrokenPool { reason } => {
+            SubmitError::Shutdown => f.write_str("cannot schedule new futures after shutdown"),
+            SubmitError::Broken { reason } => {
                 write!(
                     f,
                     "the process pool is broken (initializer failed: {reason})"
@@ -264,280 +125,44 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-#[derive(Debug)]
-enum SlotState {
-    Pending,
-    Running { pid: u32 },
-    Done(Result<(Vec<u8>, Vec<OwnedFd>), TaskError>),
-    Taken,
+/// A task's future as the manager threads see it, its result type erased: they start it,
+/// maybe put it back, and finish it with the worker's encoded result (decoded here, on the
+/// manager thread, into the future's own type).
+trait Completion: Send + Sync {
+    /// Identifies the future (for [`ProcessPool::worker_pid`]).
+    fn key(&self) -> usize;
+    fn is_pending(&self) -> bool;
+    /// Pending to running; false when cancelled (or set) meanwhile.
+    fn start(&self) -> bool;
+    /// Running (started by this thread) back to pending.
+    fn unstart(&self);
+    /// Decodes a returned value, then finishes the future this thread started.
+    fn finish_started(&self, result: Result<(Vec<u8>, Vec<OwnedFd>), TaskError>);
+    /// Finishes the future if it is still pending (never started).
+    fn settle(&self, error: TaskError);
 }
 
-struct Slot {
-    state: Mutex<SlotState>,
-    cv: Condvar,
-    callbacks: Mutex<Vec<Callback>>,
-}
-
-type Callback = Box<dyn FnOnce() + Send>;
-
-impl fmt::Debug for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slot")
-            .field("state", &*self.state.lock())
-            .finish_non_exhaustive()
+impl<R: DeserializeOwned + Send + 'static> Completion for Future<R> {
+    fn key(&self) -> usize {
+        self.addr() as usize
     }
-}
-
-impl Slot {
-    fn finish(&self, result: Result<(Vec<u8>, Vec<OwnedFd>), TaskError>) {
-        let mut st = self.state.lock();
-        if matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
-            *st = SlotState::Done(result);
-        }
-        drop(st);
-        self.cv.notify_all();
-        self.run_callbacks();
+    fn is_pending(&self) -> bool {
+        Future::is_pending(self)
     }
-
-    fn run_callbacks(&self) {
-        let callbacks = std::mem::take(&mut *self.callbacks.lock());
-        for cb in callbacks {
-            // A panicking callback must not take the pool's manager thread down.
-            let _ = crate::unwind::catch_reported(cb);
-        }
+    fn start(&self) -> bool {
+        Future::start(self)
     }
-}
-
-/// The handle of a task submitted to a [`ProcessPool`] (the process pool's
-/// `concurrent.futures.Future`).
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::process::ProcessPool;
-///
-/// threadkit::process::init();
-/// let pool = ProcessPool::new(1).unwrap();
-/// let f = pool.submit(|x: u64| x + 1, 41).unwrap();
-/// assert_eq!(f.into_result(), Ok(42));
-/// ```
-pub struct Future<R> {
-    slot: Arc<Slot>,
-    _r: PhantomData<fn() -> R>,
-}
-
-impl<R> fmt::Debug for Future<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Future")
-            .field("done", &self.is_done())
-            .finish_non_exhaustive()
+    fn unstart(&self) {
+        Future::unstart(self);
     }
-}
-
-impl<R> Future<R> {
-    /// Whether the task finished (with a result or a failure) or was cancelled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// threadkit::process::init();
-    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
-    /// let f = pool.submit(|(): ()| 1u8, ()).unwrap();
-    /// f.wait();
-    /// assert!(f.is_done());
-    /// ```
-    pub fn is_done(&self) -> bool {
-        matches!(
-            *self.slot.state.lock(),
-            SlotState::Done(_) | SlotState::Taken
-        )
+    fn finish_started(&self, result: Result<(Vec<u8>, Vec<OwnedFd>), TaskError>) {
+        let outcome = result.and_then(|(bytes, fds)| {
+            wire::decode(&bytes, fds).map_err(|message| TaskError::Serialization { message })
+        });
+        Future::finish_started(self, outcome);
     }
-
-    /// Whether a worker is running the task now, or has it queued right behind the task it
-    /// runs (as Python marks the calls in its call queue running).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// threadkit::process::init();
-    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
-    /// let f = pool.submit(|(): ()| 1u8, ()).unwrap();
-    /// f.wait();
-    /// assert!(!f.is_running());
-    /// ```
-    pub fn is_running(&self) -> bool {
-        matches!(*self.slot.state.lock(), SlotState::Running { .. })
-    }
-
-    /// The pid of the worker running the task, while it runs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// threadkit::process::init();
-    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
-    /// let f = pool.submit(|(): ()| 1u8, ()).unwrap();
-    /// f.wait();
-    /// assert_eq!(f.worker_pid(), None);
-    /// ```
-    pub fn worker_pid(&self) -> Option<u32> {
-        match *self.slot.state.lock() {
-            SlotState::Running { pid } => Some(pid),
-            _ => None,
-        }
-    }
-
-    /// Cancels the task if it has not started (Python's `cancel()`); `true` when cancelled.
-    ///
-    /// A task already sent to a worker counts as started: each worker gets its next task
-    /// while it runs one (as Python's call queue does), so with one worker the task right
-    /// behind the running one may no longer be cancellable; the ones after it are.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use threadkit::process::{Event, ProcessPool, TaskError};
-    ///
-    /// threadkit::process::init();
-    /// let pool = ProcessPool::new(1).unwrap();
-    /// let gate = Event::new().unwrap();
-    /// let busy = pool.submit(|e: Event| e.wait(), gate.clone()).unwrap();
-    /// let next = pool.submit(|(): ()| 1u8, ()).unwrap();
-    /// let queued = pool.submit(|(): ()| 2u8, ()).unwrap();
-    /// assert!(queued.cancel());
-    /// gate.set();
-    /// assert_eq!(queued.into_result(), Err(TaskError::Cancelled));
-    /// busy.into_result().unwrap();
-    /// assert_eq!(next.into_result(), Ok(1));
-    /// ```
-    pub fn cancel(&self) -> bool {
-        let mut st = self.slot.state.lock();
-        let cancelled = matches!(*st, SlotState::Pending);
-        if cancelled {
-            *st = SlotState::Done(Err(TaskError::Cancelled));
-        }
-        drop(st);
-        self.slot.cv.notify_all();
-        if cancelled {
-            self.slot.run_callbacks();
-        }
-        cancelled
-    }
-
-    /// Calls `callback` once the task is done (at once, on this thread, if it already is;
-    /// otherwise on the pool's manager thread, or on the thread that cancels it). Use it to
-    /// learn of completions without waiting on each future, e.g. by sending an index to a
-    /// channel. A panic in the callback is caught and ignored.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::mpsc;
-    ///
-    /// threadkit::process::init();
-    /// let pool = threadkit::process::ProcessPool::new(2).unwrap();
-    /// let (tx, rx) = mpsc::channel();
-    /// let futures: Vec<_> = (0..3u32).map(|i| pool.submit(|x: u32| x * 2, i).unwrap()).collect();
-    /// for (i, f) in futures.iter().enumerate() {
-    ///     let tx = tx.clone();
-    ///     f.add_done_callback(move || tx.send(i).unwrap());
-    /// }
-    /// let mut done: Vec<usize> = (0..3).map(|_| rx.recv().unwrap()).collect();
-    /// done.sort();
-    /// assert_eq!(done, [0, 1, 2]);
-    /// ```
-    pub fn add_done_callback(&self, callback: impl FnOnce() + Send + 'static) {
-        let st = self.slot.state.lock();
-        let pending = matches!(*st, SlotState::Pending | SlotState::Running { .. });
-        if pending {
-            // Registered under the state lock: `finish` changes the state under it first,
-            // then takes the callbacks, so none is missed.
-            self.slot.callbacks.lock().push(Box::new(callback));
-            drop(st);
-        } else {
-            drop(st);
-            let _ = crate::unwind::catch_reported(callback);
-        }
-    }
-
-    /// Waits until the task is done.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// threadkit::process::init();
-    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
-    /// let f = pool.submit(|(): ()| (), ()).unwrap();
-    /// f.wait();
-    /// ```
-    pub fn wait(&self) {
-        let mut st = self.slot.state.lock();
-        while matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
-            self.slot.cv.wait(&mut st);
-        }
-    }
-
-    /// Waits at most `timeout`; `Ok(true)` when the task is done.
-    ///
-    /// # Errors
-    ///
-    /// [`TimeoutOverflow`] for a timeout past the clock's range.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use threadkit::process::{Event, ProcessPool};
-    ///
-    /// threadkit::process::init();
-    /// let pool = ProcessPool::new(1).unwrap();
-    /// let gate = Event::new().unwrap();
-    /// let f = pool.submit(|e: Event| e.wait(), gate.clone()).unwrap();
-    /// assert_eq!(f.wait_timeout(Duration::from_millis(10)), Ok(false));
-    /// gate.set();
-    /// assert_eq!(f.wait_timeout(Duration::from_secs(30)), Ok(true));
-    /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimeoutOverflow> {
-        let deadline = crate::deadline_after(timeout)?;
-        let mut st = self.slot.state.lock();
-        while matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
-            if self.slot.cv.wait_until(&mut st, deadline) {
-                return Ok(!matches!(
-                    *st,
-                    SlotState::Pending | SlotState::Running { .. }
-                ));
-            }
-        }
-        Ok(true)
-    }
-
-    /// Waits for the task and returns its result (Python's `result()`).
-    ///
-    /// # Errors
-    ///
-    /// A [`TaskError`] saying why there is no result.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// threadkit::process::init();
-    /// let pool = threadkit::process::ProcessPool::new(1).unwrap();
-    /// assert_eq!(pool.submit(|s: String| s.len(), "four".into()).unwrap().into_result(), Ok(4));
-    /// ```
-    pub fn into_result(self) -> Result<R, TaskError>
-    where
-        R: DeserializeOwned,
-    {
-        self.wait();
-        let taken = std::mem::replace(&mut *self.slot.state.lock(), SlotState::Taken);
-        match taken {
-            SlotState::Done(Ok((bytes, fds))) => {
-                wire::decode(&bytes, fds).map_err(|message| TaskError::Serialization { message })
-            }
-            SlotState::Done(Err(e)) => Err(e),
-            _ => unreachable!("waited for the task"),
-        }
+    fn settle(&self, error: TaskError) {
+        Future::settle(self, Err(error));
     }
 }
 
@@ -569,12 +194,39 @@ impl<R: DeserializeOwned> Iterator for MapResults<R> {
 
 impl<R: DeserializeOwned> ExactSizeIterator for MapResults<R> {}
 
-#[derive(Debug)]
+/// A task on its way to a worker. Exactly one thread holds it at a time (the submitter, the
+/// queue, one manager), which is what makes `started` true: that holder started the future.
 struct Job {
     call: Call,
     fds: Vec<OwnedFd>,
     timeout: Option<Duration>,
-    slot: Arc<Slot>,
+    fut: Box<dyn Completion>,
+    /// The holder moved the future to running (so it alone finishes it or puts it back).
+    started: bool,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("call", &self.call)
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    /// Finishes the task with the worker's answer (or a failure), however far it got: a task
+    /// started by this holder is finished, a pending one settled, a cancelled one left alone.
+    fn finish(self, shared: &Shared, result: Result<(Vec<u8>, Vec<OwnedFd>), TaskError>) {
+        if self.started {
+            shared.forget_pid(&self);
+            self.fut.finish_started(result);
+        } else if let Err(error) = result {
+            self.fut.settle(error);
+        } else {
+            unreachable!("a result comes only for a task sent to a worker, which started it");
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -604,10 +256,21 @@ struct Shared {
     workers_started: AtomicUsize,
     /// Live workers by pid, for `terminate`.
     live: Mutex<Vec<(u32, Killer)>>,
+    /// The worker of each started task (by [`Completion::key`]), for
+    /// [`ProcessPool::worker_pid`].
+    pids: Mutex<Vec<(usize, u32)>>,
     /// `None`: the default when a worker starts.
     start_method: Option<StartMethod>,
     /// Whether a worker gets its next task while it runs one.
     send_ahead: bool,
+}
+
+impl Shared {
+    /// Forgets the worker of a task that is no longer running.
+    fn forget_pid(&self, job: &Job) {
+        let key = job.fut.key();
+        self.pids.lock().retain(|(k, _)| *k != key);
+    }
 }
 
 /// Builds a [`ProcessPool`] (Python's `ProcessPoolExecutor(...)` / `Pool(...)` arguments).
@@ -717,7 +380,7 @@ impl Builder {
         A: Serialize + DeserializeOwned + 'static,
     {
         self.initializer =
-            Some(child::make_call::<A, ()>(f, &args).map(|(call, fds)| Initializer { call, fds }));
+            Some(call::make_call::<A, ()>(f, &args).map(|(call, fds)| Initializer { call, fds }));
         self
     }
 
@@ -815,6 +478,7 @@ impl Builder {
             task_timeout: self.task_timeout,
             workers_started: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
+            pids: Mutex::new(Vec::new()),
             start_method: self.start_method,
             send_ahead: self.send_ahead.unwrap_or(true),
         });
@@ -940,6 +604,33 @@ impl ProcessPool {
         self.shared.workers_started.load(Ordering::SeqCst)
     }
 
+    /// The pid of the worker running `future`'s task, while it runs (or is sent to a worker
+    /// behind the task it runs); `None` when pending, done, or not a task of this pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::process::{Event, ProcessPool};
+    ///
+    /// threadkit::process::init();
+    /// let pool = ProcessPool::new(1).unwrap();
+    /// let started = Event::new().unwrap();
+    /// let gate = Event::new().unwrap();
+    /// let f = pool
+    ///     .submit(|(started, gate): (Event, Event)| { started.set(); gate.wait(); std::process::id() }, (started.clone(), gate.clone()))
+    ///     .unwrap();
+    /// started.wait();
+    /// let pid = pool.worker_pid(&f);
+    /// gate.set();
+    /// assert_eq!(pid, f.result().ok());
+    /// assert_eq!(pool.worker_pid(&f), None);
+    /// ```
+    pub fn worker_pid<R>(&self, future: &Future<R>) -> Option<u32> {
+        let key = future.addr() as usize;
+        let pids = self.shared.pids.lock();
+        pids.iter().find(|(k, _)| *k == key).map(|(_, pid)| *pid)
+    }
+
     fn enqueue<A, R>(
         &self,
         f: fn(A) -> R,
@@ -948,52 +639,46 @@ impl ProcessPool {
     ) -> Result<Future<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let (call, fds) = child::make_call(f, args).map_err(SubmitError::Call)?;
+        let (call, fds) = call::make_call(f, args).map_err(SubmitError::Call)?;
         self.enqueue_call(call, fds, timeout)
     }
 
-    fn enqueue_call<R>(
+    fn enqueue_call<R: DeserializeOwned + Send + 'static>(
         &self,
         call: Call,
         fds: Vec<OwnedFd>,
         timeout: Option<Duration>,
     ) -> Result<Future<R>, SubmitError> {
-        let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState::Pending),
-            cv: Condvar::new(),
-            callbacks: Mutex::new(Vec::new()),
-        });
+        let fut = Future::new();
         let mut q = self.shared.queue.lock();
         if let Some(reason) = &q.broken {
-            return Err(SubmitError::BrokenPool {
+            return Err(SubmitError::Broken {
                 reason: reason.clone(),
             });
         }
         if q.shut_down {
-            return Err(SubmitError::ShutDown);
+            return Err(SubmitError::Shutdown);
         }
         q.jobs.push_back(Job {
             call,
             fds,
             timeout: timeout.or(self.shared.task_timeout),
-            slot: slot.clone(),
+            fut: Box::new(fut.clone()),
+            started: false,
         });
         drop(q);
         self.shared.cv.notify_one();
-        Ok(Future {
-            slot,
-            _r: PhantomData,
-        })
+        Ok(fut)
     }
 
     /// Runs `f(args)` on a worker (Python's `submit(fn, *args)`).
     ///
     /// # Errors
     ///
-    /// [`SubmitError::ShutDown`] after [`shutdown`](ProcessPool::shutdown),
-    /// [`SubmitError::BrokenPool`] after a failed initializer, [`SubmitError::Call`] when `f`
+    /// [`SubmitError::Shutdown`] after [`shutdown`](ProcessPool::shutdown),
+    /// [`SubmitError::Broken`] after a failed initializer, [`SubmitError::Call`] when `f`
     /// is not in the executable or `args` cannot be serialized.
     ///
     /// # Examples
@@ -1007,7 +692,7 @@ impl ProcessPool {
     pub fn submit<A, R>(&self, f: fn(A) -> R, args: A) -> Result<Future<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.enqueue(f, &args, None)
     }
@@ -1045,7 +730,7 @@ impl ProcessPool {
     ) -> Result<Future<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.enqueue(f, &args, Some(timeout))
     }
@@ -1073,7 +758,7 @@ impl ProcessPool {
     ) -> Result<MapResults<R>, SubmitError>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.submit_all(items, |item| self.submit(f, item))
     }
@@ -1148,7 +833,7 @@ impl ProcessPool {
     where
         F: TupleFn<Args> + Copy,
         Args: Serialize + DeserializeOwned + 'static,
-        F::Output: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
         Ok(self.istarmap(f, items)?.collect())
     }
@@ -1184,10 +869,10 @@ impl ProcessPool {
     where
         F: TupleFn<Args> + Copy,
         Args: Serialize + DeserializeOwned + 'static,
-        F::Output: Serialize + DeserializeOwned,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
         self.submit_all(items, |args| {
-            let (call, fds) = child::make_star_call::<F, Args>(&args).map_err(SubmitError::Call)?;
+            let (call, fds) = call::make_star_call::<F, Args>(&args).map_err(SubmitError::Call)?;
             self.enqueue_call(call, fds, None)
         })
     }
@@ -1206,7 +891,7 @@ impl ProcessPool {
     /// let f = pool.submit(|(): ()| 7u8, ()).unwrap();
     /// pool.shutdown(true);
     /// assert_eq!(f.into_result(), Ok(7));
-    /// assert_eq!(pool.submit(|(): ()| 7u8, ()).unwrap_err(), SubmitError::ShutDown);
+    /// assert_eq!(pool.submit(|(): ()| 7u8, ()).unwrap_err(), SubmitError::Shutdown);
     /// ```
     pub fn shutdown(&self, wait: bool) {
         self.shared.queue.lock().shut_down = true;
@@ -1257,7 +942,7 @@ impl ProcessPool {
             q.jobs.drain(..).collect()
         };
         for job in cancelled {
-            job.slot.finish(Err(TaskError::Cancelled));
+            job.finish(&self.shared, Err(TaskError::Cancelled));
         }
         self.shared.cv.notify_all();
         for (_, killer) in self.shared.live.lock().iter() {
@@ -1279,6 +964,9 @@ struct Worker {
     pid: u32,
     /// Tasks sent to it (for `max_tasks_per_child`).
     sent: usize,
+    /// It sent its first (empty) frame: its `main` called `init`, so an exit with code 0
+    /// is the task's own, not [`TaskError::NotServed`].
+    served: bool,
 }
 
 impl Worker {
@@ -1305,11 +993,16 @@ impl Worker {
 
     /// Reaps a worker whose socket ended; the error for the task it was running.
     fn died(self, shared: &Shared) -> TaskError {
-        let Worker { mut child, pid, .. } = self;
+        let Worker {
+            mut child,
+            pid,
+            served,
+            ..
+        } = self;
         // Out of `live` before reaping, so that `terminate` never signals a reused pid.
         shared.live.lock().retain(|(p, _)| *p != pid);
         match child.wait() {
-            Ok(s) => TaskError::from_process(ProcessError::from_status(s)),
+            Ok(s) => child_ended(s, served),
             Err(e) => TaskError::Io {
                 message: e.to_string(),
             },
@@ -1336,7 +1029,7 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartFail> {
     };
     let has_init = initializer.is_some();
     let method = shared.start_method.unwrap_or_else(get_start_method);
-    let (child, sock) = child::spawn_child(method, &Start::Worker { initializer }, &fds)
+    let (child, sock) = spawn::spawn_child(method, &Start::Worker { initializer }, &fds)
         .map_err(|e| StartFail::Io(e.to_string()))?;
     shared.workers_started.fetch_add(1, Ordering::SeqCst);
     let pid = child.id();
@@ -1349,13 +1042,22 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartFail> {
             return Err(StartFail::Io(e.to_string()));
         }
     }
-    let worker = Worker {
+    let mut worker = Worker {
         child,
         sock,
         pid,
         sent: 0,
+        served: false,
     };
     if has_init {
+        // The worker says it serves, then how its initializer went.
+        match worker.sock.recv(MAX_CONTROL_FRAME, None) {
+            Ok((bytes, _)) if bytes.is_empty() => worker.served = true,
+            _ => {
+                let e = worker.died(shared);
+                return Err(StartFail::Broken(e.to_string()));
+            }
+        }
         match worker.sock.recv(MAX_CONTROL_FRAME, None) {
             Ok((bytes, fds)) => match super::handle::decode_outcome::<()>(&bytes, fds) {
                 Ok(()) => {}
@@ -1388,7 +1090,7 @@ fn next_job(shared: &Shared, idle: &mut bool) -> Option<Job> {
     }
     loop {
         while let Some(job) = q.jobs.pop_front() {
-            if matches!(*job.slot.state.lock(), SlotState::Pending) {
+            if job.fut.is_pending() {
                 q.idle -= 1;
                 *idle = false;
                 return Some(job);
@@ -1430,7 +1132,7 @@ fn try_next_job(shared: &Shared, ahead: bool, idle: &mut bool) -> Option<Job> {
             }
             return None;
         };
-        if !matches!(*front.slot.state.lock(), SlotState::Pending) {
+        if !front.fut.is_pending() {
             q.jobs.pop_front();
             continue;
         }
@@ -1461,15 +1163,17 @@ fn requeue(shared: &Shared, jobs: impl DoubleEndedIterator<Item = Job>) {
     if q.terminated {
         drop(q);
         for job in jobs {
-            job.slot.finish(Err(TaskError::Terminated));
+            job.finish(shared, Err(TaskError::Terminated));
         }
         return;
     }
-    for job in jobs.rev() {
-        let mut st = job.slot.state.lock();
-        if matches!(*st, SlotState::Pending | SlotState::Running { .. }) {
-            *st = SlotState::Pending;
-            drop(st);
+    for mut job in jobs.rev() {
+        if job.started {
+            shared.forget_pid(&job);
+            job.fut.unstart();
+            job.started = false;
+        }
+        if job.fut.is_pending() {
             q.jobs.push_front(job);
         }
     }
@@ -1484,9 +1188,12 @@ fn break_pool(shared: &Shared, reason: &str) {
         q.jobs.drain(..).collect()
     };
     for job in jobs {
-        job.slot.finish(Err(TaskError::BrokenPool {
-            reason: reason.to_owned(),
-        }));
+        job.finish(
+            shared,
+            Err(TaskError::BrokenPool {
+                reason: reason.to_owned(),
+            }),
+        );
     }
 }
 
@@ -1506,7 +1213,7 @@ fn fail(shared: &Shared, job: Job, err: TaskError) {
     if let TaskError::BrokenPool { reason } = &err {
         break_pool(shared, reason);
     }
-    job.slot.finish(Err(err));
+    job.finish(shared, Err(err));
 }
 
 /// One manager thread per worker slot. It keeps up to two tasks in flight on its worker, as
@@ -1525,10 +1232,11 @@ fn manage(shared: &Shared) {
                 break;
             };
             if let Some(reason) = shared.queue.lock().broken.clone() {
-                job.slot.finish(Err(TaskError::BrokenPool { reason }));
+                job.finish(shared, Err(TaskError::BrokenPool { reason }));
                 continue;
             }
-            match send_first(shared, &mut worker, &job) {
+            let mut job = job;
+            match send_first(shared, &mut worker, &mut job) {
                 Ok(deadline) => inflight.push_back(InFlight { job, deadline }),
                 Err(e) => {
                     fail(shared, job, e);
@@ -1540,6 +1248,10 @@ fn manage(shared: &Shared) {
         let deadline = inflight.front().expect("a task is in flight").deadline;
         let w = worker.as_mut().expect("a task is in flight");
         match w.sock.recv(MAX_CONTROL_FRAME, deadline) {
+            Ok((bytes, _)) if bytes.is_empty() && !w.served => {
+                // The worker's first frame: it serves (its main called `init`).
+                w.served = true;
+            }
             Ok((bytes, fds)) => {
                 let done = inflight.pop_front().expect("in flight");
                 let result = match wire::decode::<Outcome>(&bytes, Vec::new()) {
@@ -1568,7 +1280,7 @@ fn manage(shared: &Shared) {
                 }
                 // Feed the worker before handing this result over.
                 top_up(shared, &mut worker, &mut inflight, &mut idle);
-                done.job.slot.finish(result);
+                done.job.finish(shared, result);
             }
             Err(RecvFail::Timeout) => {
                 worker.take().expect("some").kill(shared);
@@ -1576,7 +1288,8 @@ fn manage(shared: &Shared) {
                 requeue(shared, inflight.drain(..).map(|f| f.job));
                 mark_idle(shared, &mut idle);
                 let timeout = done.job.timeout.unwrap_or_default();
-                done.job.slot.finish(Err(TaskError::TimedOut { timeout }));
+                done.job
+                    .finish(shared, Err(TaskError::TimedOut { timeout }));
             }
             Err(RecvFail::Disconnected) | Err(RecvFail::TooLarge(_)) | Err(RecvFail::Io(_)) => {
                 let err = worker.take().expect("some").died(shared);
@@ -1584,9 +1297,9 @@ fn manage(shared: &Shared) {
                 requeue(shared, inflight.drain(..).map(|f| f.job));
                 mark_idle(shared, &mut idle);
                 if shared.queue.lock().terminated {
-                    done.job.slot.finish(Err(TaskError::Terminated));
+                    done.job.finish(shared, Err(TaskError::Terminated));
                 } else {
-                    done.job.slot.finish(Err(err));
+                    done.job.finish(shared, Err(err));
                 }
             }
         }
@@ -1621,18 +1334,18 @@ fn top_up(
             }
             return;
         }
-        let Some(job) = try_next_job(shared, ahead, idle) else {
+        let Some(mut job) = try_next_job(shared, ahead, idle) else {
             return;
         };
-        let w = worker.as_mut().expect("usable");
         if !ahead {
-            match send_first(shared, worker, &job) {
+            match send_first(shared, worker, &mut job) {
                 Ok(deadline) => inflight.push_back(InFlight { job, deadline }),
                 Err(e) => fail(shared, job, e),
             }
             continue;
         }
-        match send_ahead(w, &job) {
+        let w = worker.as_mut().expect("usable");
+        match send_ahead(shared, w, &mut job) {
             Ahead::Sent => inflight.push_back(InFlight {
                 job,
                 deadline: None,
@@ -1647,16 +1360,22 @@ fn top_up(
     }
 }
 
-fn mark_running(job: &Job, pid: u32) -> bool {
-    let mut st = job.slot.state.lock();
-    match *st {
-        SlotState::Pending | SlotState::Running { .. } => {
-            *st = SlotState::Running { pid };
-            true
+/// Marks the task running on the worker `pid` (again, if it was already: a retry on a new
+/// worker); false when it was cancelled meanwhile.
+fn mark_running(shared: &Shared, job: &mut Job, pid: u32) -> bool {
+    if !job.started {
+        if !job.fut.start() {
+            return false;
         }
-        // Cancelled meanwhile.
-        _ => false,
+        job.started = true;
     }
+    let key = job.fut.key();
+    let mut pids = shared.pids.lock();
+    match pids.iter_mut().find(|(k, _)| *k == key) {
+        Some(entry) => entry.1 = pid,
+        None => pids.push((key, pid)),
+    }
+    true
 }
 
 fn encode_job(job: &Job) -> Result<Vec<u8>, TaskError> {
@@ -1675,7 +1394,7 @@ enum Ahead {
 }
 
 /// Sends `job` to a worker that is running another task; it counts as running from now on.
-fn send_ahead(w: &mut Worker, job: &Job) -> Ahead {
+fn send_ahead(shared: &Shared, w: &mut Worker, job: &mut Job) -> Ahead {
     let frame = match encode_job(job) {
         Ok(f) => f,
         Err(e) => return Ahead::Failed(e),
@@ -1683,7 +1402,7 @@ fn send_ahead(w: &mut Worker, job: &Job) -> Ahead {
     let Ok(fds) = dup_fds(&job.fds) else {
         return Ahead::NotSent;
     };
-    if !mark_running(job, w.pid) {
+    if !mark_running(shared, job, w.pid) {
         return Ahead::Gone;
     }
     // No deadline: the worker has read (or is reading) the task before this one, and this
@@ -1702,7 +1421,7 @@ fn send_ahead(w: &mut Worker, job: &Job) -> Ahead {
 fn send_first(
     shared: &Shared,
     worker: &mut Option<Worker>,
-    job: &Job,
+    job: &mut Job,
 ) -> Result<Option<Instant>, TaskError> {
     let frame = encode_job(job)?;
     // A worker that died between tasks never started this one: try once more on a new one.
@@ -1715,7 +1434,7 @@ fn send_first(
             });
         }
         let w = worker.as_mut().expect("started above");
-        if !mark_running(job, w.pid) {
+        if !mark_running(shared, job, w.pid) {
             return Err(TaskError::Cancelled);
         }
         if shared.queue.lock().terminated {

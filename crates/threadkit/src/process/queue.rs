@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::shm::Segment;
 use super::wire;
 use crate::primitive::Mutex;
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 
 /// Why [`Queue::put`] failed; the item is handed back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -478,7 +478,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// assert_eq!(q.put_timeout(2, Duration::from_millis(10)), Err(PutTimeoutError::Timeout(2)));
     /// ```
     pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
-        let deadline = match crate::deadline_after(timeout) {
+        let deadline = match crate::time::deadline_after(timeout) {
             Ok(d) => d,
             Err(e) => return Err(PutTimeoutError::Overflow(value, e)),
         };
@@ -585,7 +585,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetTimeoutError::Timeout));
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(GetTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(GetTimeoutError::Overflow)?;
         self.get_until(Some(deadline))
     }
 

@@ -1,10 +1,11 @@
 //! Which engine a queue runs on: the lock-free ring for bounded FIFO queues of moderate size,
 //! the lock-based engine for everything else (unbounded, LIFO, priority, very large bounds).
 
-use super::handle::{Fail, Wait};
+use super::error::Fail;
 use super::locked::Locked;
 use super::ring::Ring;
 use super::store::{Order, Store};
+use crate::time::Wait;
 use std::time::Instant;
 
 /// The largest bound served by the ring, which allocates every slot up front (the lock-based

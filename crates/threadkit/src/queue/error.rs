@@ -1,10 +1,19 @@
 //! One small error type per queue operation. Errors of `put`-like operations hand the item back.
 
-use crate::TimeoutOverflow;
+use crate::time::TimeoutOverflow;
 use std::error::Error;
 use std::fmt;
 
 const SHUT_DOWN: &str = "queue is shut down";
+
+/// Why an engine's put or get failed; the handle turns it into the operation's public error,
+/// handing the item back where there is one.
+pub(super) enum Fail {
+    Full,
+    Empty,
+    ShutDown,
+    Timeout,
+}
 
 /// The error of [`Queue::put`](super::Queue::put): the queue is shut down (Python's
 /// `queue.ShutDown`). The item that could not be put is handed back.

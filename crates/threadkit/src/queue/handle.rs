@@ -2,16 +2,17 @@
 
 use super::engine::{Engine, RING_MAX};
 use super::error::{
-    GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError,
+    Fail, GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError,
     TryGetError, TryPutError,
 };
 use super::iter::{Iter, TryIter};
 use super::store::{Heap, Order, Store};
 use crate::primitive::Arc;
+use crate::time::Wait;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Most items a new bounded queue allocates room for up front; larger queues grow on demand.
 const PREALLOCATE_MAX: usize = 4096;
@@ -55,22 +56,6 @@ const PREALLOCATE_MAX: usize = 4096;
 /// ```
 pub struct Queue<T> {
     shared: Arc<Engine<T>>,
-}
-
-/// How long an operation may wait.
-#[derive(Clone, Copy)]
-pub(super) enum Wait {
-    No,
-    Forever,
-    Until(Instant),
-}
-
-/// Why an internal put or get failed.
-pub(super) enum Fail {
-    Full,
-    Empty,
-    ShutDown,
-    Timeout,
 }
 
 impl<T> Queue<T> {
@@ -291,7 +276,7 @@ impl<T> Queue<T> {
     /// );
     /// ```
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
-        let deadline = match crate::deadline_after(timeout) {
+        let deadline = match crate::time::deadline_after(timeout) {
             Ok(d) => d,
             Err(o) => return Err(PutTimeoutError::Overflow(item, o)),
         };
@@ -373,7 +358,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetTimeoutError::Timeout));
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(GetTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(GetTimeoutError::Overflow)?;
         self.get_inner(Wait::Until(deadline))
             .map_err(|why| match why {
                 Fail::ShutDown => GetTimeoutError::ShutDown,
@@ -463,7 +448,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.join_timeout(Duration::from_millis(10)), Err(JoinTimeoutError::Timeout));
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
-        let deadline = crate::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(JoinTimeoutError::Overflow)?;
         if self.shared.join(Some(deadline)) {
             Ok(())
         } else {

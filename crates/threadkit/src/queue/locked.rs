@@ -2,9 +2,10 @@
 //! ring): one mutex over the store and the books, three condition variables, waiter counts so
 //! that nobody notifies when nobody waits, and a short spin before sleeping.
 
-use super::handle::{Fail, Wait};
+use super::error::Fail;
 use super::store::{Order, Store};
 use crate::primitive::{Condvar, Mutex, MutexGuard};
+use crate::time::Wait;
 use std::time::Instant;
 
 pub(super) struct Locked<T> {

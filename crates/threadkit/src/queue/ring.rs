@@ -17,9 +17,10 @@
 //!   sequentially consistent, so of "I registered, then looked" and "I moved the position, then
 //!   looked" at least one sees the other (see [`dekker_fence`]).
 
-use super::handle::{Fail, Wait};
+use super::error::Fail;
 use crate::primitive::atomic::{self, AtomicU64, AtomicUsize, Ordering};
 use crate::primitive::{Condvar, Mutex};
+use crate::time::Wait;
 use crossbeam_utils::CachePadded;
 use std::time::Instant;
 

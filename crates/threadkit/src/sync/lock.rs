@@ -1,6 +1,7 @@
 //! `threading.Lock`: [`Lock<T>`], its guard and Python's explicit `acquire()` / `release()`.
 
-use super::raw::{RawLock, Wait};
+use super::raw::RawLock;
+use crate::time::Wait;
 use crate::time::{deadline_after, TimeoutOverflow};
 use std::cell::UnsafeCell;
 use std::fmt;

@@ -15,23 +15,11 @@
 use super::deadlock;
 use crate::primitive::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::primitive::thread_token;
-use std::time::Instant;
-
-/// How long an acquisition may wait.
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(loom, allow(dead_code))] // the loom model does not read deadlines
-pub(crate) enum Wait {
-    /// Block until acquired.
-    Forever,
-    /// Do not block.
-    No,
-    /// Block until acquired or the instant passes.
-    Until(Instant),
-}
+use crate::time::Wait;
 
 #[cfg(not(loom))]
 mod mutex {
-    use super::Wait;
+    use crate::time::Wait;
     use lock_api::{RawMutex as _, RawMutexTimed as _};
 
     /// parking_lot's one-byte mutex. It records no owner, so unlocking it from another thread
@@ -80,8 +68,8 @@ mod mutex {
 
 #[cfg(loom)]
 mod mutex {
-    use super::Wait;
     use crate::primitive::{Condvar, Mutex};
+    use crate::time::Wait;
 
     /// A model of parking_lot's raw mutex on loom's primitives (timed waits are not modelled:
     /// `Wait::Until` waits like `Wait::Forever`).

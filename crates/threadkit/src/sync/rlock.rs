@@ -1,6 +1,7 @@
 //! `threading.RLock`: [`RLock<T>`], a reentrant lock with an owner and a recursion count.
 
-use super::raw::{RawRLock, Wait};
+use super::raw::RawRLock;
+use crate::time::Wait;
 use crate::time::{deadline_after, TimeoutOverflow};
 use std::cell::UnsafeCell;
 use std::fmt;

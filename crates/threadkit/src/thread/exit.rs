@@ -131,7 +131,7 @@ pub fn wait_for_non_daemon() {
 /// h.join().unwrap();
 /// ```
 pub fn wait_for_non_daemon_timeout(timeout: Duration) -> Result<(), ExitWaitError> {
-    let deadline = crate::deadline_after(timeout).map_err(ExitWaitError::Overflow)?;
+    let deadline = crate::time::deadline_after(timeout).map_err(ExitWaitError::Overflow)?;
     if registry::wait_non_daemon(Some(deadline)) {
         Ok(())
     } else {

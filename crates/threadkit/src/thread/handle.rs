@@ -184,7 +184,7 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(h.join_timeout(Duration::from_secs(10)).unwrap(), 42);
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinTimeoutError<T>> {
-        match crate::deadline_after(timeout) {
+        match crate::time::deadline_after(timeout) {
             Ok(deadline) => self.join_until(deadline),
             Err(e) => Err(JoinTimeoutError::Overflow(self, e)),
         }

@@ -264,7 +264,7 @@ impl Thread {
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), ThreadJoinError> {
         self.check_joinable()?;
-        let deadline = crate::deadline_after(timeout).map_err(ThreadJoinError::Overflow)?;
+        let deadline = crate::time::deadline_after(timeout).map_err(ThreadJoinError::Overflow)?;
         if self.wait_finished_until(deadline) {
             Ok(())
         } else {

@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests (each test file that needs them says `mod common;`).
 #![allow(dead_code)]
 
+use std::future::{Future as _, IntoFuture};
 use std::process::Command;
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 /// The stress multiplier: `THREADKIT_STRESS` (default 1, at least 1). Stress tests multiply
@@ -146,3 +149,89 @@ pub(crate) fn output_within(cmd: &mut Command, bound: Duration) -> Option<std::p
 }
 
 pub(crate) mod pty;
+
+/// A rendezvous of `parties` threads with a bound on the wait (std's `Barrier` has none, so a
+/// pool with too few workers would hang the test instead of failing it). Built on std.
+pub(crate) struct Rendezvous {
+    parties: usize,
+    arrived: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Rendezvous {
+    pub(crate) fn new(parties: usize) -> Self {
+        Rendezvous {
+            parties,
+            arrived: Mutex::new(0),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Arrives, then waits at most `max` for every party; whether all arrived.
+    pub(crate) fn wait(&self, max: Duration) -> bool {
+        let mut n = self.arrived.lock().unwrap();
+        *n += 1;
+        self.cv.notify_all();
+        let (n, _) = self
+            .cv
+            .wait_timeout_while(n, max, |n| *n < self.parties)
+            .unwrap();
+        *n >= self.parties
+    }
+}
+
+/// The repeated "N tasks on a barrier" setup: submits `n` tasks to `pool` that each wait for
+/// all `n` to be running at once (at most `max`), and waits for them. It proves the pool ran
+/// `n` workers at the same time, and leaves them started and idle; panics if they did not all
+/// meet in time.
+pub(crate) fn run_tasks_on_a_barrier(pool: &threadkit::ThreadPool, n: usize, max: Duration) {
+    let meeting = Arc::new(Rendezvous::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let meeting = meeting.clone();
+            pool.submit(move || meeting.wait(max)).unwrap()
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(
+            task.into_result(),
+            Ok(true),
+            "task {i} of {n} did not meet the others: fewer workers than tasks?"
+        );
+    }
+}
+
+/// A waker that unparks a thread and counts its wake-ups.
+pub(crate) struct Unpark {
+    thread: std::thread::Thread,
+    pub(crate) wakes: AtomicUsize,
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// A waker for the current thread, and its wake-up count.
+pub(crate) fn unpark_waker() -> (Arc<Unpark>, Waker) {
+    let w = Arc::new(Unpark {
+        thread: std::thread::current(),
+        wakes: AtomicUsize::new(0),
+    });
+    (Arc::clone(&w), Waker::from(w))
+}
+
+/// The smallest executor (a hand-written `block_on`): poll, park until woken, poll again.
+pub(crate) fn block_on<F: IntoFuture>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut.into_future());
+    let (_count, waker) = unpark_waker();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}

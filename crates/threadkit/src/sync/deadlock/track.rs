@@ -10,7 +10,7 @@
 use super::graph;
 use super::report::{OrderEdge, Report, Resource, ResourceKind, SelfDeadlock};
 use super::{dispatch, Reaction};
-use crate::sync::raw::Wait;
+use crate::time::Wait;
 use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::HashSet;
