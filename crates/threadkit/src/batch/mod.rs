@@ -193,10 +193,10 @@
 
 mod cancel;
 mod isolated;
-#[cfg(feature = "journal")]
 mod journal;
 mod outcome;
 mod policy;
+mod report;
 mod run;
 
 use std::fmt;
@@ -207,13 +207,15 @@ pub use cancel::CancelToken;
 pub use isolated::Isolated;
 #[cfg(feature = "journal")]
 pub use journal::{Durability, Journal, JournalCounts, JournalError};
-pub use outcome::{Cause, FailedInput, Failure, Outcome, Outcomes, Report, StopReason, Summary};
+pub use outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
 pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
+pub use report::{Outcomes, Report};
 pub use run::Stream;
 
 use crate::executor::TupleFn;
-use crate::progress::{Bar, ProgressSink, Silent};
-use run::JournalHook;
+use crate::progress::ProgressSink;
+use journal::JournalHook;
+use run::{Config, ProgressChoice};
 
 /// A function the batch runs on each input: any `Fn(&I) -> Result<T, E>`; the wrappers
 /// [`Infallible`] and [`Star`] adapt other shapes.
@@ -373,67 +375,6 @@ impl std::error::Error for RunError {
     }
 }
 
-#[derive(Clone)]
-enum ProgressChoice {
-    Auto,
-    Off,
-    Sink(Arc<dyn ProgressSink>),
-}
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    workers: usize,
-    chunk: Option<usize>,
-    window: Option<usize>,
-    ordered: bool,
-    policy: FailurePolicy,
-    retry: Retry,
-    timeout: Option<Duration>,
-    progress: ProgressChoice,
-    progress_interval: Duration,
-    cancel: Option<CancelToken>,
-    ctrl_c: bool,
-    grace: Option<Duration>,
-    max_abandoned: usize,
-}
-
-impl Config {
-    fn tracked(&self) -> bool {
-        self.timeout.is_some()
-            || self.grace.is_some()
-            || self.ctrl_c
-            || matches!(self.policy.halt(), Some(h) if h.when == HaltWhen::Now)
-    }
-
-    fn progress_enabled(&self) -> bool {
-        !matches!(self.progress, ProgressChoice::Off)
-    }
-
-    fn sink(&self) -> Arc<dyn ProgressSink> {
-        match &self.progress {
-            ProgressChoice::Auto => Arc::new(Bar::stderr()),
-            ProgressChoice::Off => Arc::new(Silent),
-            ProgressChoice::Sink(s) => s.clone(),
-        }
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("workers", &self.workers)
-            .field("chunk", &self.chunk)
-            .field("window", &self.window)
-            .field("ordered", &self.ordered)
-            .field("policy", &self.policy)
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .field("ctrl_c", &self.ctrl_c)
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A batch: a function, how to run it, and (with [`run`](Batch::run) or
 /// [`stream`](Batch::stream)) the inputs. See the [module docs](self) for a tutorial.
 ///
@@ -465,10 +406,6 @@ impl<I, K: Task<I>> fmt::Debug for Batch<I, K> {
             .field("journal", &self.journal.is_some())
             .finish_non_exhaustive()
     }
-}
-
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get())
 }
 
 impl<I, F> Batch<I, F>
@@ -602,21 +539,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     pub fn with_task(task: K) -> Batch<I, K> {
         Batch {
             task,
-            cfg: Config {
-                workers: default_workers(),
-                chunk: None,
-                window: None,
-                ordered: true,
-                policy: FailurePolicy::CollectAll,
-                retry: Retry::new(0),
-                timeout: None,
-                progress: ProgressChoice::Auto,
-                progress_interval: Duration::from_millis(100),
-                cancel: None,
-                ctrl_c: false,
-                grace: None,
-                max_abandoned: 64,
-            },
+            cfg: Config::default(),
             journal: None,
         }
     }
