@@ -198,6 +198,7 @@ mod outcome;
 mod policy;
 mod report;
 mod run;
+mod task;
 
 use std::fmt;
 use std::sync::Arc;
@@ -211,119 +212,11 @@ pub use outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
 pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
 pub use report::{Outcomes, Report};
 pub use run::Stream;
+pub use task::{Infallible, Star, Task};
 
-use crate::executor::TupleFn;
 use crate::progress::ProgressSink;
 use journal::JournalHook;
 use run::{Config, ProgressChoice};
-
-/// A function the batch runs on each input: any `Fn(&I) -> Result<T, E>`; the wrappers
-/// [`Infallible`] and [`Star`] adapt other shapes.
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::Task;
-///
-/// let f = |x: &u8| -> Result<u8, ()> { Ok(x + 1) };
-/// assert_eq!(Task::run(&f, &1), Ok(2));
-/// ```
-pub trait Task<I>: Send + Sync + 'static {
-    /// The value of a successful item.
-    type Output: Send + 'static;
-    /// The error of a failed item.
-    type Error: Send + 'static;
-    /// Runs the function on one input.
-    ///
-    /// # Errors
-    ///
-    /// Whatever the function returns.
-    fn run(&self, input: &I) -> Result<Self::Output, Self::Error>;
-
-    /// Runs the function on one input and says why it failed: the runner calls this. The
-    /// default reports [`run`](Task::run)'s `Err` as [`Cause::Error`]; a task that can fail in
-    /// other ways (the process-pool [`Isolated`] task: a crashed worker, a hard timeout)
-    /// overrides it to report those as their own causes.
-    ///
-    /// # Errors
-    ///
-    /// The failure's cause.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use threadkit::batch::{Cause, Task};
-    ///
-    /// let f = |x: &u8| if *x > 0 { Ok(*x) } else { Err("zero") };
-    /// assert_eq!(f.attempt(&0), Err(Cause::Error("zero")));
-    /// ```
-    fn attempt(&self, input: &I) -> Result<Self::Output, Cause<Self::Error>> {
-        self.run(input).map_err(Cause::Error)
-    }
-}
-
-impl<F, I, T, E> Task<I> for F
-where
-    F: Fn(&I) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Output = T;
-    type Error = E;
-    fn run(&self, input: &I) -> Result<T, E> {
-        self(input)
-    }
-}
-
-/// A function that cannot fail, as a [`Task`] (made by [`Batch::infallible`]).
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::{Infallible, Task};
-/// assert_eq!(Infallible(|x: &u8| x * 2).run(&4), Ok(8));
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Infallible<F>(pub F);
-
-impl<F, I, T> Task<I> for Infallible<F>
-where
-    F: Fn(&I) -> T + Send + Sync + 'static,
-    T: Send + 'static,
-{
-    type Output = T;
-    type Error = std::convert::Infallible;
-    fn run(&self, input: &I) -> Result<T, std::convert::Infallible> {
-        Ok((self.0)(input))
-    }
-}
-
-/// A function of several arguments called with a tuple's fields (a clone of the input), as a
-/// [`Task`] (made by [`Batch::starmap`]).
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::{Star, Task};
-/// fn add(a: u8, b: u8) -> Result<u8, String> { Ok(a + b) }
-/// assert_eq!(Star(add).run(&(2, 3)), Ok(5));
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Star<F>(pub F);
-
-impl<F, Args, T, E> Task<Args> for Star<F>
-where
-    F: TupleFn<Args, Output = Result<T, E>>,
-    Args: Clone,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Output = T;
-    type Error = E;
-    fn run(&self, input: &Args) -> Result<T, E> {
-        self.0.call(input.clone())
-    }
-}
 
 /// Why a run could not start or complete.
 ///
@@ -809,38 +702,8 @@ impl<I, K: Task<I>> Batch<I, K> {
         cfg.ordered = true;
         let iter = inputs.into_iter();
         let cap = iter.size_hint().0;
-        let mut stream = run::Stream::start(self.task, iter, cfg, self.journal, true)?;
-        let mut report = Report {
-            values: Vec::new(),
-            failures: Vec::new(),
-            summary: Summary::default(),
-        };
-        let mut reserved = false;
-        loop {
-            let seg = stream.next_segment();
-            // An input of known length comes back in one piece: values written in place by
-            // the workers, failures on the side. Anything past it (a size hint that was too
-            // low) comes as segments after it.
-            if let Some((values, failures)) = stream.take_in_place() {
-                report.values = values;
-                report.failures = failures;
-            }
-            let Some((_, seg)) = seg else {
-                break;
-            };
-            if !reserved {
-                report
-                    .values
-                    .reserve(cap.saturating_sub(report.values.len()));
-                reserved = true;
-            }
-            report.extend(seg);
-        }
-        if let Some(e) = stream.take_error() {
-            return Err(e);
-        }
-        report.summary = stream.summary().clone();
-        Ok(report)
+        let stream = run::Stream::start(self.task, iter, cfg, self.journal, true)?;
+        Report::from_stream(stream, cap)
     }
 
     /// Runs the batch over `inputs` and returns its cloned values: for a slice.

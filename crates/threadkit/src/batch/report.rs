@@ -6,6 +6,9 @@ use std::fmt;
 use serde::Serialize;
 
 use super::outcome::{Failure, Outcome, Summary};
+use super::run::Stream;
+use super::task::Task;
+use super::RunError;
 
 /// Every item's outcome in input order, and the [`Summary`].
 ///
@@ -36,6 +39,48 @@ pub struct Report<T, I, E> {
 }
 
 impl<T, I, E> Report<T, I, E> {
+    /// The report of a `run`: the values written in place and the failures beside them (an
+    /// input of known length comes back in one piece), then any segments after them (a size
+    /// hint that was too low), in input order. `cap`: the input's size hint, to reserve for.
+    pub(crate) fn from_stream<K, It>(
+        mut stream: Stream<K, I, It>,
+        cap: usize,
+    ) -> Result<Self, RunError>
+    where
+        K: Task<I, Output = T, Error = E>,
+        I: fmt::Debug + Send + 'static,
+        It: Iterator<Item = I>,
+    {
+        let mut report = Report {
+            values: Vec::new(),
+            failures: Vec::new(),
+            summary: Summary::default(),
+        };
+        let mut reserved = false;
+        loop {
+            let seg = stream.next_segment();
+            if let Some((values, failures)) = stream.take_in_place() {
+                report.values = values;
+                report.failures = failures;
+            }
+            let Some((_, seg)) = seg else {
+                break;
+            };
+            if !reserved {
+                report
+                    .values
+                    .reserve(cap.saturating_sub(report.values.len()));
+                reserved = true;
+            }
+            report.extend(seg);
+        }
+        if let Some(e) = stream.take_error() {
+            return Err(e);
+        }
+        report.summary = stream.summary().clone();
+        Ok(report)
+    }
+
     /// Appends outcomes (the next indices).
     pub(crate) fn extend(&mut self, outcomes: impl IntoIterator<Item = Outcome<T, I, E>>) {
         let it = outcomes.into_iter();

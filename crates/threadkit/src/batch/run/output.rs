@@ -10,7 +10,7 @@ use crate::batch::journal::JournalHook;
 #[cfg(feature = "journal")]
 use crate::batch::journal::JournalState;
 use crate::batch::outcome::{Failure, Outcome};
-use crate::batch::Task;
+use crate::batch::task::Task;
 
 /// A run of outcomes: the index of the first, and the outcomes.
 pub(super) type Seg<T, I, E> = (u64, Vec<Outcome<T, I, E>>);

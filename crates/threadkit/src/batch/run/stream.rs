@@ -21,7 +21,8 @@ use super::supervisor::{Claim, Supervisor};
 use super::worker::{process_chunk, Chunk, Done, Ends};
 use crate::batch::journal::JournalHook;
 use crate::batch::outcome::{self, Cause, FailedInput, Outcome, Summary};
-use crate::batch::{RunError, Task};
+use crate::batch::task::Task;
+use crate::batch::RunError;
 use crate::progress::{ProgressSink, Snapshot};
 
 type Out<K, I> = Outcome<<K as Task<I>>::Output, I, <K as Task<I>>::Error>;

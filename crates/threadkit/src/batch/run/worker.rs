@@ -24,7 +24,7 @@ use super::engine::ThreadEngine;
 use super::outbuf::OutBuf;
 use super::shared::{Running, Shared, RUN};
 use crate::batch::outcome::{self, Cause, Counts, FailedInput, Outcome};
-use crate::batch::Task;
+use crate::batch::task::Task;
 use crate::unwind;
 
 /// Inputs handed to a worker: the items at indices `start..start + items.len()`.
