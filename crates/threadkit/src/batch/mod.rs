@@ -190,6 +190,40 @@
 //! | `handle_exceptions=True` / `False` | `FailurePolicy::CollectAll` / `FailFast` |
 //! | `EnhancedThreadPoolException(func, params, e)` | [`Failure`] { index, input, attempts, cause } |
 //! | `tqdm` bar polled every 0.5 s | [`progress::Bar`](crate::progress::Bar), a ticker thread |
+//!
+//! # Inside
+//!
+//! The files of this module, in reading order:
+//!
+//! - `mod.rs`: this tutorial, the [`Batch`] builder, [`RunError`].
+//! - `task.rs`: [`Task`] and its adapters [`Infallible`] and [`Star`].
+//! - `policy.rs`, `cancel.rs`: failure policies and retries; [`CancelToken`] and the Ctrl-C
+//!   watch.
+//! - `run/`: the engine, in rooms of one job each (its `mod.rs` lists them): the run's
+//!   configuration, the state its threads share, the threads, the worker loop, the output
+//!   buffer, the output mode, the supervisor (timeouts, stop requests), and the driver,
+//!   [`Stream`].
+//! - `outcome.rs`: [`Outcome`], [`Failure`], [`Cause`], the [`Summary`] and the counts of
+//!   outcomes by kind; `report.rs`: the [`Report`], assembled from the stream.
+//! - `journal/`: the SQLite journal file and the glue between a run and it.
+//! - `isolated.rs`: the isolation mode, a [`Task`] that runs each item on a process pool.
+//!
+//! The path of one input through [`Batch::run`]:
+//!
+//! 1. `run` starts a [`Stream`] (`run/stream.rs`): the output mode is chosen (values in place
+//!    for an input of known length, else segments, journaled with a journal), the supervisor
+//!    is made if items are tracked, worker loops start on the engine (`run/engine.rs`).
+//! 2. The driver pulls the input from the iterator into a chunk while the window has room;
+//!    in a journaled run the journal may resolve it on the spot (`journal/hook.rs`).
+//! 3. A worker takes the chunk and runs the task on the input, catching a panic and retrying
+//!    as asked (`run/worker.rs`); a failure is counted toward the halt policy
+//!    (`run/shared.rs`).
+//! 4. A value goes into its slot of the output buffer (`run/outbuf.rs`); failures (and, in
+//!    segment mode, values) go back to the driver with the chunk's counts.
+//! 5. The driver counts the outcome, records it in the journal, and queues it in input order
+//!    (`run/output.rs`); if the item ran too long, the supervisor has claimed and reported it
+//!    already (`run/supervisor.rs`), and its late result is dropped.
+//! 6. [`Report`] takes the values written in place and any later segments (`report.rs`).
 
 mod cancel;
 mod isolated;

@@ -63,7 +63,7 @@ where
     }
 }
 
-/// A function that cannot fail, as a [`Task`] (made by [`Batch::infallible`]).
+/// A function that cannot fail, as a [`Task`] (made by [`Batch::infallible`](super::Batch::infallible)).
 ///
 /// # Examples
 ///
@@ -87,7 +87,7 @@ where
 }
 
 /// A function of several arguments called with a tuple's fields (a clone of the input), as a
-/// [`Task`] (made by [`Batch::starmap`]).
+/// [`Task`] (made by [`Batch::starmap`](super::Batch::starmap)).
 ///
 /// # Examples
 ///
