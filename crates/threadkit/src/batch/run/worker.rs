@@ -4,8 +4,8 @@
 //!
 //! How a chunk's items run is chosen by the run's shape, once per chunk:
 //!
-//! - untracked, no retries: [`run_plain`], the items under one panic guard (re-armed only after
-//!   a panic), the common case of cheap items;
+//! - untracked, no retries: `ChunkRun::plain`, the items under one panic guard (re-armed only
+//!   after a panic), the common case of cheap items;
 //! - untracked with retries: each item through [`run_item`];
 //! - tracked: each item registered in the running table while it runs (see
 //!   [`supervisor`](super::supervisor)); an item the supervisor claimed is dropped when it
@@ -142,18 +142,21 @@ where
     }
 }
 
-/// Where a worker puts the outcomes of a chunk, counting them: every outcome in `out`, or, in
-/// a direct chunk, values in the run's buffer and failures in `out`.
-struct Emit<'a, T, I, E> {
-    direct: Option<&'a OutBuf<T>>,
-    out: Vec<Outcome<T, I, E>>,
+/// One chunk being run: the run's state, the chunk's first index, and where its outcomes go,
+/// counted: every outcome in `out`, or, in a direct chunk, values in the run's buffer and
+/// failures in `out`.
+struct ChunkRun<'a, K: Task<I>, I> {
+    sh: &'a Shared<K>,
+    start: u64,
+    direct: Option<&'a OutBuf<K::Output>>,
+    out: Vec<Outcome<K::Output, I, K::Error>>,
     len: usize,
     counts: Counts,
 }
 
-impl<T, I, E> Emit<'_, T, I, E> {
+impl<K: Task<I>, I> ChunkRun<'_, K, I> {
     #[inline]
-    fn push(&mut self, index: u64, o: Outcome<T, I, E>) {
+    fn push(&mut self, index: u64, o: Outcome<K::Output, I, K::Error>) {
         self.len += 1;
         self.counts.count(&o);
         match (self.direct, o) {
@@ -173,19 +176,142 @@ impl<T, I, E> Emit<'_, T, I, E> {
     /// Reports what became of an item that ran.
     fn ran(
         &mut self,
-        sh: &Shared<impl Sized>,
         index: u64,
         input: I,
-        (res, attempts): (Result<T, Cause<E>>, u32),
+        (res, attempts): (Result<K::Output, Cause<K::Error>>, u32),
     ) {
         match res {
             Ok(v) => self.push(index, Ok(v)),
             Err(cause) => {
-                sh.note_failure(&cause, self.len as u64 + 1);
+                self.sh.note_failure(&cause, self.len as u64 + 1);
                 let o = outcome::failed(index, FailedInput::Value(input), attempts, cause);
                 self.push(index, o);
             }
         }
+    }
+
+    /// Runs untracked items: without retries through [`plain`](Self::plain), else one by
+    /// one.
+    fn untracked(&mut self, items: &mut Vec<I>) {
+        // The items left for the general loop start at `base`.
+        let mut base = self.start;
+        if self.sh.retry.max_attempts() == 1 {
+            base += self.plain(items) as u64;
+        }
+        for (k, input) in items.drain(..).enumerate() {
+            let index = base + k as u64;
+            if self.sh.check() != RUN {
+                self.not_started(index, input);
+                continue;
+            }
+            let ran = run_item(self.sh, &input, index);
+            self.ran(index, input, ran);
+        }
+    }
+
+    /// Runs tracked items, each registered in `running` while it runs; `false` when this
+    /// thread must leave (the supervisor claimed its item and started a replacement).
+    fn tracked(&mut self, running: &Mutex<HashMap<u64, Running>>, items: &mut Vec<I>) -> bool
+    where
+        I: fmt::Debug,
+    {
+        let sh = self.sh;
+        for (k, input) in items.drain(..).enumerate() {
+            let index = self.start + k as u64;
+            if sh.check() != RUN {
+                self.not_started(index, input);
+                continue;
+            }
+            running.lock().insert(
+                index,
+                Running {
+                    started: Instant::now(),
+                    debug: format!("{input:?}"),
+                },
+            );
+            if sh.level_seq_cst() != RUN {
+                if running.lock().remove(&index).is_some() {
+                    self.not_started(index, input);
+                }
+                continue;
+            }
+            let ran = run_item(sh, &input, index);
+            if running.lock().remove(&index).is_none() {
+                // The supervisor claimed this item (timeout, halt now, grace over) and
+                // reported it: drop the late result. If it started a replacement for this
+                // thread, this one leaves; otherwise it takes its place back.
+                sh.stuck.fetch_sub(1, Ordering::SeqCst);
+                let owed = sh
+                    .owed
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                return owed;
+            }
+            self.ran(index, input, ran);
+        }
+        true
+    }
+
+    /// The common case: items not tracked, no retries. The items are run in place under one
+    /// panic guard (set up again only after a panic), not one per item, and the inputs of
+    /// failed items are moved into their failures afterwards. Returns how many items it took
+    /// off the front of `items`: all of them, unless the run stopped (the caller reports the
+    /// rest).
+    fn plain(&mut self, items: &mut Vec<I>) -> usize {
+        let n = items.len();
+        let mut k = 0;
+        // (item, position in `out`) of each failure, whose input is filled in at the end.
+        let mut fix: Vec<(usize, usize)> = Vec::new();
+        let mut stopped = false;
+        while k < n && !stopped {
+            let guarded = unwind::catch(|| {
+                while k < n {
+                    if self.sh.check() != RUN {
+                        stopped = true;
+                        return;
+                    }
+                    let index = self.start + k as u64;
+                    match self.sh.task.attempt(&items[k]) {
+                        Ok(v) => self.push(index, Ok(v)),
+                        Err(cause) => self.plain_failure(&mut fix, (k, index), cause),
+                    }
+                    k += 1;
+                }
+            });
+            if let Err(payload) = guarded {
+                let cause = panic_cause(&*payload);
+                self.plain_failure(&mut fix, (k, self.start + k as u64), cause);
+                k += 1;
+            }
+        }
+        if fix.is_empty() {
+            items.drain(..k);
+            return k;
+        }
+        let mut fix = fix.into_iter().peekable();
+        for (j, input) in items.drain(..k).enumerate() {
+            if let Some((_, pos)) = fix.next_if(|(item, _)| *item == j) {
+                if let Err(f) = &mut self.out[pos] {
+                    f.input = FailedInput::Value(input);
+                }
+            }
+        }
+        k
+    }
+
+    /// Records the failure of item `k` (input `index`) for [`plain`](Self::plain), its
+    /// input to be moved in later (listed in `fix`).
+    fn plain_failure(
+        &mut self,
+        fix: &mut Vec<(usize, usize)>,
+        (k, index): (usize, u64),
+        cause: Cause<K::Error>,
+    ) {
+        self.sh.note_failure(&cause, self.len as u64 + 1);
+        let attempts = u32::from(!matches!(cause, Cause::NotStarted));
+        let o = outcome::failed(index, FailedInput::Debug(String::new()), attempts, cause);
+        fix.push((k, self.out.len()));
+        self.push(index, o);
     }
 }
 
@@ -199,7 +325,9 @@ where
     let sh = &*ends.sh;
     let t0 = Instant::now();
     let n = chunk.items.len();
-    let mut emit = Emit {
+    let mut run = ChunkRun {
+        sh,
+        start: chunk.start,
         direct: ends.out.as_deref().filter(|_| chunk.direct),
         out: if chunk.direct {
             Vec::new()
@@ -211,175 +339,28 @@ where
     };
     let stays = match &sh.running {
         None => {
-            run_untracked(sh, chunk.start, &mut chunk.items, &mut emit);
+            run.untracked(&mut chunk.items);
             true
         }
-        Some(running) => run_tracked(sh, running, chunk.start, &mut chunk.items, &mut emit),
+        Some(running) => run.tracked(running, &mut chunk.items),
     };
     let took = t0.elapsed().as_nanos() as u64;
     sh.busy_ns.fetch_add(took, Ordering::Relaxed);
     sh.busy_items.fetch_add(n as u64, Ordering::Relaxed);
     let _ = ends.recycle.send(std::mem::take(&mut chunk.items));
-    if emit.len > 0 {
-        sh.done.fetch_add(emit.len as u64, Ordering::Relaxed);
+    if run.len > 0 {
+        sh.done.fetch_add(run.len as u64, Ordering::Relaxed);
         let done = Done {
             start: chunk.start,
-            len: emit.len,
-            outcomes: emit.out,
-            counts: emit.counts,
+            len: run.len,
+            outcomes: run.out,
+            counts: run.counts,
         };
         if ends.results.send(done).is_err() {
             return false;
         }
     }
     stays
-}
-
-/// Runs untracked items: without retries through [`run_plain`], else one by one.
-fn run_untracked<K, I>(
-    sh: &Shared<K>,
-    start: u64,
-    items: &mut Vec<I>,
-    emit: &mut Emit<'_, K::Output, I, K::Error>,
-) where
-    K: Task<I>,
-{
-    // The items left for the general loop start at `base`.
-    let mut base = start;
-    if sh.retry.max_attempts() == 1 {
-        base += run_plain(sh, start, items, emit) as u64;
-    }
-    for (k, input) in items.drain(..).enumerate() {
-        let index = base + k as u64;
-        if sh.check() != RUN {
-            emit.not_started(index, input);
-            continue;
-        }
-        let ran = run_item(sh, &input, index);
-        emit.ran(sh, index, input, ran);
-    }
-}
-
-/// Runs tracked items, each registered in `running` while it runs; `false` when this thread
-/// must leave (the supervisor claimed its item and started a replacement).
-fn run_tracked<K, I>(
-    sh: &Shared<K>,
-    running: &Mutex<HashMap<u64, Running>>,
-    start: u64,
-    items: &mut Vec<I>,
-    emit: &mut Emit<'_, K::Output, I, K::Error>,
-) -> bool
-where
-    K: Task<I>,
-    I: fmt::Debug,
-{
-    for (k, input) in items.drain(..).enumerate() {
-        let index = start + k as u64;
-        if sh.check() != RUN {
-            emit.not_started(index, input);
-            continue;
-        }
-        running.lock().insert(
-            index,
-            Running {
-                started: Instant::now(),
-                debug: format!("{input:?}"),
-            },
-        );
-        if sh.level_seq_cst() != RUN {
-            if running.lock().remove(&index).is_some() {
-                emit.not_started(index, input);
-            }
-            continue;
-        }
-        let ran = run_item(sh, &input, index);
-        if running.lock().remove(&index).is_none() {
-            // The supervisor claimed this item (timeout, halt now, grace over) and reported
-            // it: drop the late result. If it started a replacement for this thread, this
-            // one leaves; otherwise it takes its place back.
-            sh.stuck.fetch_sub(1, Ordering::SeqCst);
-            let owed = sh
-                .owed
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            return owed;
-        }
-        emit.ran(sh, index, input, ran);
-    }
-    true
-}
-
-/// The common case of [`process_chunk`]: items not tracked, no retries. The items are run in
-/// place under one panic guard (set up again only after a panic), not one per item, and the
-/// inputs of failed items are moved into their failures afterwards. Returns how many items
-/// it took off the front of `items`: all of them, unless the run stopped (the caller reports
-/// the rest).
-fn run_plain<K, I>(
-    sh: &Shared<K>,
-    start: u64,
-    items: &mut Vec<I>,
-    emit: &mut Emit<'_, K::Output, I, K::Error>,
-) -> usize
-where
-    K: Task<I>,
-{
-    let n = items.len();
-    let mut k = 0;
-    // (item, position in `emit.out`) of each failure, whose input is filled in at the end.
-    let mut fix: Vec<(usize, usize)> = Vec::new();
-    let mut stopped = false;
-    while k < n && !stopped {
-        let guarded = unwind::catch(|| {
-            while k < n {
-                if sh.check() != RUN {
-                    stopped = true;
-                    return;
-                }
-                let index = start + k as u64;
-                match sh.task.attempt(&items[k]) {
-                    Ok(v) => emit.push(index, Ok(v)),
-                    Err(cause) => plain_failure(sh, emit, &mut fix, (k, index), cause),
-                }
-                k += 1;
-            }
-        });
-        if let Err(payload) = guarded {
-            let cause = panic_cause(&*payload);
-            plain_failure(sh, emit, &mut fix, (k, start + k as u64), cause);
-            k += 1;
-        }
-    }
-    if fix.is_empty() {
-        items.drain(..k);
-        return k;
-    }
-    let mut fix = fix.into_iter().peekable();
-    for (j, input) in items.drain(..k).enumerate() {
-        if let Some((_, pos)) = fix.next_if(|(item, _)| *item == j) {
-            if let Err(f) = &mut emit.out[pos] {
-                f.input = FailedInput::Value(input);
-            }
-        }
-    }
-    k
-}
-
-/// Records the failure of item `k` (input `index`) for [`run_plain`], its input to be moved in
-/// later (listed in `fix`).
-fn plain_failure<K, I>(
-    sh: &Shared<K>,
-    emit: &mut Emit<'_, K::Output, I, K::Error>,
-    fix: &mut Vec<(usize, usize)>,
-    (k, index): (usize, u64),
-    cause: Cause<K::Error>,
-) where
-    K: Task<I>,
-{
-    sh.note_failure(&cause, emit.len as u64 + 1);
-    let attempts = u32::from(!matches!(cause, Cause::NotStarted));
-    let o = outcome::failed(index, FailedInput::Debug(String::new()), attempts, cause);
-    fix.push((k, emit.out.len()));
-    emit.push(index, o);
 }
 
 /// Runs one item with retries; panics are caught. Returns the result and the attempts made.
