@@ -190,14 +190,49 @@
 //! | `handle_exceptions=True` / `False` | `FailurePolicy::CollectAll` / `FailFast` |
 //! | `EnhancedThreadPoolException(func, params, e)` | [`Failure`] { index, input, attempts, cause } |
 //! | `tqdm` bar polled every 0.5 s | [`progress::Bar`](crate::progress::Bar), a ticker thread |
+//!
+//! # Inside
+//!
+//! The files of this module, in reading order:
+//!
+//! - `mod.rs`: this tutorial, the [`Batch`] builder, [`RunError`].
+//! - `task.rs`: [`Task`] and its adapters [`Infallible`] and [`Star`].
+//! - `policy.rs`, `cancel.rs`: failure policies and retries; [`CancelToken`] and the Ctrl-C
+//!   watch.
+//! - `run/`: the engine, in rooms of one job each (its `mod.rs` lists them): the run's
+//!   configuration, the state its threads share, the threads, the worker loop, the output
+//!   buffer, the output mode, the supervisor (timeouts, stop requests), and the driver,
+//!   [`Stream`].
+//! - `outcome.rs`: [`Outcome`], [`Failure`], [`Cause`], the [`Summary`] and the counts of
+//!   outcomes by kind; `report.rs`: the [`Report`], assembled from the stream.
+//! - `journal/`: the SQLite journal file and the glue between a run and it.
+//! - `isolated.rs`: the isolation mode, a [`Task`] that runs each item on a process pool.
+//!
+//! The path of one input through [`Batch::run`]:
+//!
+//! 1. `run` starts a [`Stream`] (`run/stream.rs`): the output mode is chosen (values in place
+//!    for an input of known length, else segments, journaled with a journal), the supervisor
+//!    is made if items are tracked, worker loops start on the engine (`run/engine.rs`).
+//! 2. The driver pulls the input from the iterator into a chunk while the window has room;
+//!    in a journaled run the journal may resolve it on the spot (`journal/hook.rs`).
+//! 3. A worker takes the chunk and runs the task on the input, catching a panic and retrying
+//!    as asked (`run/worker.rs`); a failure is counted toward the halt policy
+//!    (`run/shared.rs`).
+//! 4. A value goes into its slot of the output buffer (`run/outbuf.rs`); failures (and, in
+//!    segment mode, values) go back to the driver with the chunk's counts.
+//! 5. The driver counts the outcome, records it in the journal, and queues it in input order
+//!    (`run/output.rs`); if the item ran too long, the supervisor has claimed and reported it
+//!    already (`run/supervisor.rs`), and its late result is dropped.
+//! 6. [`Report`] takes the values written in place and any later segments (`report.rs`).
 
 mod cancel;
 mod isolated;
-#[cfg(feature = "journal")]
 mod journal;
 mod outcome;
 mod policy;
+mod report;
 mod run;
+mod task;
 
 use std::fmt;
 use std::sync::Arc;
@@ -207,121 +242,15 @@ pub use cancel::CancelToken;
 pub use isolated::Isolated;
 #[cfg(feature = "journal")]
 pub use journal::{Durability, Journal, JournalCounts, JournalError};
-pub use outcome::{Cause, FailedInput, Failure, Outcome, Outcomes, Report, StopReason, Summary};
+pub use outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
 pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
+pub use report::{Outcomes, Report};
 pub use run::Stream;
+pub use task::{Infallible, Star, Task};
 
-use crate::executor::TupleFn;
-use crate::progress::{Bar, ProgressSink, Silent};
-use run::JournalHook;
-
-/// A function the batch runs on each input: any `Fn(&I) -> Result<T, E>`; the wrappers
-/// [`Infallible`] and [`Star`] adapt other shapes.
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::Task;
-///
-/// let f = |x: &u8| -> Result<u8, ()> { Ok(x + 1) };
-/// assert_eq!(Task::run(&f, &1), Ok(2));
-/// ```
-pub trait Task<I>: Send + Sync + 'static {
-    /// The value of a successful item.
-    type Output: Send + 'static;
-    /// The error of a failed item.
-    type Error: Send + 'static;
-    /// Runs the function on one input.
-    ///
-    /// # Errors
-    ///
-    /// Whatever the function returns.
-    fn run(&self, input: &I) -> Result<Self::Output, Self::Error>;
-
-    /// Runs the function on one input and says why it failed: the runner calls this. The
-    /// default reports [`run`](Task::run)'s `Err` as [`Cause::Error`]; a task that can fail in
-    /// other ways (the process-pool [`Isolated`] task: a crashed worker, a hard timeout)
-    /// overrides it to report those as their own causes.
-    ///
-    /// # Errors
-    ///
-    /// The failure's cause.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use threadkit::batch::{Cause, Task};
-    ///
-    /// let f = |x: &u8| if *x > 0 { Ok(*x) } else { Err("zero") };
-    /// assert_eq!(f.attempt(&0), Err(Cause::Error("zero")));
-    /// ```
-    fn attempt(&self, input: &I) -> Result<Self::Output, Cause<Self::Error>> {
-        self.run(input).map_err(Cause::Error)
-    }
-}
-
-impl<F, I, T, E> Task<I> for F
-where
-    F: Fn(&I) -> Result<T, E> + Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Output = T;
-    type Error = E;
-    fn run(&self, input: &I) -> Result<T, E> {
-        self(input)
-    }
-}
-
-/// A function that cannot fail, as a [`Task`] (made by [`Batch::infallible`]).
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::{Infallible, Task};
-/// assert_eq!(Infallible(|x: &u8| x * 2).run(&4), Ok(8));
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Infallible<F>(pub F);
-
-impl<F, I, T> Task<I> for Infallible<F>
-where
-    F: Fn(&I) -> T + Send + Sync + 'static,
-    T: Send + 'static,
-{
-    type Output = T;
-    type Error = std::convert::Infallible;
-    fn run(&self, input: &I) -> Result<T, std::convert::Infallible> {
-        Ok((self.0)(input))
-    }
-}
-
-/// A function of several arguments called with a tuple's fields (a clone of the input), as a
-/// [`Task`] (made by [`Batch::starmap`]).
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::{Star, Task};
-/// fn add(a: u8, b: u8) -> Result<u8, String> { Ok(a + b) }
-/// assert_eq!(Star(add).run(&(2, 3)), Ok(5));
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Star<F>(pub F);
-
-impl<F, Args, T, E> Task<Args> for Star<F>
-where
-    F: TupleFn<Args, Output = Result<T, E>>,
-    Args: Clone,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    type Output = T;
-    type Error = E;
-    fn run(&self, input: &Args) -> Result<T, E> {
-        self.0.call(input.clone())
-    }
-}
+use crate::progress::ProgressSink;
+use journal::JournalHook;
+use run::{Config, ProgressChoice};
 
 /// Why a run could not start or complete.
 ///
@@ -373,67 +302,6 @@ impl std::error::Error for RunError {
     }
 }
 
-#[derive(Clone)]
-enum ProgressChoice {
-    Auto,
-    Off,
-    Sink(Arc<dyn ProgressSink>),
-}
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    workers: usize,
-    chunk: Option<usize>,
-    window: Option<usize>,
-    ordered: bool,
-    policy: FailurePolicy,
-    retry: Retry,
-    timeout: Option<Duration>,
-    progress: ProgressChoice,
-    progress_interval: Duration,
-    cancel: Option<CancelToken>,
-    ctrl_c: bool,
-    grace: Option<Duration>,
-    max_abandoned: usize,
-}
-
-impl Config {
-    fn tracked(&self) -> bool {
-        self.timeout.is_some()
-            || self.grace.is_some()
-            || self.ctrl_c
-            || matches!(self.policy.halt(), Some(h) if h.when == HaltWhen::Now)
-    }
-
-    fn progress_enabled(&self) -> bool {
-        !matches!(self.progress, ProgressChoice::Off)
-    }
-
-    fn sink(&self) -> Arc<dyn ProgressSink> {
-        match &self.progress {
-            ProgressChoice::Auto => Arc::new(Bar::stderr()),
-            ProgressChoice::Off => Arc::new(Silent),
-            ProgressChoice::Sink(s) => s.clone(),
-        }
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("workers", &self.workers)
-            .field("chunk", &self.chunk)
-            .field("window", &self.window)
-            .field("ordered", &self.ordered)
-            .field("policy", &self.policy)
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .field("ctrl_c", &self.ctrl_c)
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A batch: a function, how to run it, and (with [`run`](Batch::run) or
 /// [`stream`](Batch::stream)) the inputs. See the [module docs](self) for a tutorial.
 ///
@@ -465,10 +333,6 @@ impl<I, K: Task<I>> fmt::Debug for Batch<I, K> {
             .field("journal", &self.journal.is_some())
             .finish_non_exhaustive()
     }
-}
-
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get())
 }
 
 impl<I, F> Batch<I, F>
@@ -602,21 +466,7 @@ impl<I, K: Task<I>> Batch<I, K> {
     pub fn with_task(task: K) -> Batch<I, K> {
         Batch {
             task,
-            cfg: Config {
-                workers: default_workers(),
-                chunk: None,
-                window: None,
-                ordered: true,
-                policy: FailurePolicy::CollectAll,
-                retry: Retry::new(0),
-                timeout: None,
-                progress: ProgressChoice::Auto,
-                progress_interval: Duration::from_millis(100),
-                cancel: None,
-                ctrl_c: false,
-                grace: None,
-                max_abandoned: 64,
-            },
+            cfg: Config::default(),
             journal: None,
         }
     }
@@ -886,38 +736,8 @@ impl<I, K: Task<I>> Batch<I, K> {
         cfg.ordered = true;
         let iter = inputs.into_iter();
         let cap = iter.size_hint().0;
-        let mut stream = run::Stream::start(self.task, iter, cfg, self.journal, true)?;
-        let mut report = Report {
-            values: Vec::new(),
-            failures: Vec::new(),
-            summary: Summary::default(),
-        };
-        let mut reserved = false;
-        loop {
-            let seg = stream.next_segment();
-            // An input of known length comes back in one piece: values written in place by
-            // the workers, failures on the side. Anything past it (a size hint that was too
-            // low) comes as segments after it.
-            if let Some((values, failures)) = stream.take_in_place() {
-                report.values = values;
-                report.failures = failures;
-            }
-            let Some((_, seg)) = seg else {
-                break;
-            };
-            if !reserved {
-                report
-                    .values
-                    .reserve(cap.saturating_sub(report.values.len()));
-                reserved = true;
-            }
-            report.extend(seg);
-        }
-        if let Some(e) = stream.take_error() {
-            return Err(e);
-        }
-        report.summary = stream.summary().clone();
-        Ok(report)
+        let stream = run::Stream::start(self.task, iter, cfg, self.journal, true)?;
+        Report::from_stream(stream, cap)
     }
 
     /// Runs the batch over `inputs` and returns its cloned values: for a slice.

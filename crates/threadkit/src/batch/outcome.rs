@@ -1,4 +1,6 @@
-//! Outcomes, failures and the report.
+//! What became of each item: its [`Outcome`] (a value or a [`Failure`] with its [`Cause`]), the
+//! [`Kind`] and [`Counts`] of outcomes, and the run's [`Summary`]. The [`Report`](super::Report)
+//! that holds them is in `report.rs`.
 
 use std::fmt;
 use std::time::Duration;
@@ -84,15 +86,7 @@ impl<E> Cause<E> {
     /// assert_eq!(threadkit::batch::Cause::<()>::NotStarted.kind(), "not-started");
     /// ```
     pub fn kind(&self) -> &'static str {
-        match self {
-            Cause::Error(_) => "error",
-            Cause::Panic { .. } => "panic",
-            Cause::Timeout { .. } => "timeout",
-            Cause::Cancelled => "cancelled",
-            Cause::NotStarted => "not-started",
-            Cause::Journaled { .. } => "journaled",
-            Cause::Crashed { .. } => "crashed",
-        }
+        Kind::of_cause(self).name()
     }
 
     /// Whether the function ran and failed (error, panic, timeout, crash, or failed in an
@@ -108,20 +102,13 @@ impl<E> Cause<E> {
     /// assert!(!Cause::<i32>::NotStarted.is_failure());
     /// ```
     pub fn is_failure(&self) -> bool {
-        matches!(
-            self,
-            Cause::Error(_)
-                | Cause::Panic { .. }
-                | Cause::Timeout { .. }
-                | Cause::Journaled { .. }
-                | Cause::Crashed { .. }
-        )
+        Kind::of_cause(self).is_failure()
     }
 }
 
 impl<E> Cause<E> {
     /// A panic's location and backtrace, if this is a panic that has them.
-    fn panic_origin(&self) -> (Option<&str>, Option<&str>) {
+    pub(crate) fn panic_origin(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Cause::Panic {
                 location,
@@ -265,6 +252,119 @@ impl<I: fmt::Debug, E: fmt::Debug + fmt::Display> std::error::Error for Failure<
 /// costs little more than the value).
 pub type Outcome<T, I, E> = Result<T, Box<Failure<I, E>>>;
 
+/// The outcome of an item that failed or did not finish.
+pub(crate) fn failed<T, I, E>(
+    index: u64,
+    input: FailedInput<I>,
+    attempts: u32,
+    cause: Cause<E>,
+) -> Outcome<T, I, E> {
+    Err(Box::new(Failure {
+        index,
+        input,
+        attempts,
+        cause,
+    }))
+}
+
+/// The outcome of an item the run never started (it stopped first): the one place this
+/// failure is made, by the workers, the supervisor and the driver alike.
+pub(crate) fn not_started<T, I, E>(index: u64, input: I) -> Outcome<T, I, E> {
+    failed(index, FailedInput::Value(input), 0, Cause::NotStarted)
+}
+
+/// What became of an item, as the counts see it: a value, or the kind of its [`Cause`]. The
+/// one place a failure's kind is decided; [`Cause::kind`], [`Cause::is_failure`] and the
+/// [`Summary`] counts all read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Ok,
+    Error,
+    Panic,
+    Timeout,
+    Cancelled,
+    NotStarted,
+    Journaled,
+    Crashed,
+}
+
+impl Kind {
+    const ALL: [Kind; 8] = [
+        Kind::Ok,
+        Kind::Error,
+        Kind::Panic,
+        Kind::Timeout,
+        Kind::Cancelled,
+        Kind::NotStarted,
+        Kind::Journaled,
+        Kind::Crashed,
+    ];
+
+    /// The kind of a failure's cause.
+    pub(crate) fn of_cause<E>(cause: &Cause<E>) -> Kind {
+        match cause {
+            Cause::Error(_) => Kind::Error,
+            Cause::Panic { .. } => Kind::Panic,
+            Cause::Timeout { .. } => Kind::Timeout,
+            Cause::Cancelled => Kind::Cancelled,
+            Cause::NotStarted => Kind::NotStarted,
+            Cause::Journaled { .. } => Kind::Journaled,
+            Cause::Crashed { .. } => Kind::Crashed,
+        }
+    }
+
+    /// The kind of an outcome.
+    #[inline]
+    pub(crate) fn of<T, I, E>(outcome: &Outcome<T, I, E>) -> Kind {
+        match outcome {
+            Ok(_) => Kind::Ok,
+            Err(f) => Kind::of_cause(&f.cause),
+        }
+    }
+
+    /// The name [`Cause::kind`] gives.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ok => "ok",
+            Kind::Error => "error",
+            Kind::Panic => "panic",
+            Kind::Timeout => "timeout",
+            Kind::Cancelled => "cancelled",
+            Kind::NotStarted => "not-started",
+            Kind::Journaled => "journaled",
+            Kind::Crashed => "crashed",
+        }
+    }
+
+    /// Whether the function ran and failed (see [`Cause::is_failure`]).
+    fn is_failure(self) -> bool {
+        !matches!(self, Kind::Ok | Kind::Cancelled | Kind::NotStarted)
+    }
+}
+
+/// Outcome counts by [`Kind`]: what a worker counts over a chunk, added to the [`Summary`]
+/// by the driver in one step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts([u64; 8]);
+
+impl Counts {
+    /// Counts one outcome of kind `kind`.
+    #[inline]
+    pub(crate) fn add(&mut self, kind: Kind) {
+        self.0[kind as usize] += 1;
+    }
+
+    /// Counts `outcome`.
+    #[inline]
+    pub(crate) fn count<T, I, E>(&mut self, outcome: &Outcome<T, I, E>) {
+        self.add(Kind::of(outcome));
+    }
+
+    fn get(&self, kind: Kind) -> u64 {
+        self.0[kind as usize]
+    }
+}
+
 /// Why a run stopped before scheduling every item.
 ///
 /// # Examples
@@ -404,33 +504,32 @@ impl Summary {
         }
     }
 
-    /// Adds counts by kind: ok, error, panic, timeout, cancelled, not started, journaled,
-    /// crashed.
-    pub(crate) fn add_counts(&mut self, c: &[u64; 8]) {
-        self.total += c.iter().sum::<u64>();
-        self.succeeded += c[0];
-        self.errors += c[1];
-        self.panics += c[2];
-        self.timeouts += c[3];
-        self.cancelled += c[4];
-        self.not_started += c[5];
-        self.journaled_failures += c[6];
-        self.crashes += c[7];
+    /// Adds a chunk's counts.
+    pub(crate) fn add_counts(&mut self, c: &Counts) {
+        for kind in Kind::ALL {
+            let n = c.get(kind);
+            self.total += n;
+            *self.of_kind(kind) += n;
+        }
     }
 
+    /// Counts one outcome.
     pub(crate) fn count<T, I, E>(&mut self, o: &Outcome<T, I, E>) {
         self.total += 1;
-        match o {
-            Ok(_) => self.succeeded += 1,
-            Err(f) => match f.cause {
-                Cause::Error(_) => self.errors += 1,
-                Cause::Panic { .. } => self.panics += 1,
-                Cause::Timeout { .. } => self.timeouts += 1,
-                Cause::Cancelled => self.cancelled += 1,
-                Cause::NotStarted => self.not_started += 1,
-                Cause::Journaled { .. } => self.journaled_failures += 1,
-                Cause::Crashed { .. } => self.crashes += 1,
-            },
+        *self.of_kind(Kind::of(o)) += 1;
+    }
+
+    /// The count of the outcomes of `kind`.
+    fn of_kind(&mut self, kind: Kind) -> &mut u64 {
+        match kind {
+            Kind::Ok => &mut self.succeeded,
+            Kind::Error => &mut self.errors,
+            Kind::Panic => &mut self.panics,
+            Kind::Timeout => &mut self.timeouts,
+            Kind::Cancelled => &mut self.cancelled,
+            Kind::NotStarted => &mut self.not_started,
+            Kind::Journaled => &mut self.journaled_failures,
+            Kind::Crashed => &mut self.crashes,
         }
     }
 }
@@ -483,375 +582,5 @@ impl fmt::Display for Summary {
             write!(f, "; {r}")?;
         }
         Ok(())
-    }
-}
-
-/// Every item's outcome in input order, and the [`Summary`].
-///
-/// `Display` prints the summary and a failures table (input, cause, attempts);
-/// [`to_json`](Report::to_json) exports the same; [`exit_code`](Report::exit_code) maps it to
-/// a process exit code.
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::batch::Batch;
-///
-/// let report = Batch::new(|x: &u8| if *x == 1 { Err("odd one") } else { Ok(x * 10) })
-///     .progress(false)
-///     .run([0u8, 1, 2])
-///     .unwrap();
-/// assert_eq!(report.values().collect::<Vec<_>>(), [&0, &20]);
-/// assert_eq!(report.exit_code(), 1);
-/// println!("{report}");
-/// ```
-#[derive(Debug)]
-pub struct Report<T, I, E> {
-    /// The successful values, in input order (failed indices leave no gap).
-    pub(crate) values: Vec<T>,
-    /// The failures, by index.
-    pub(crate) failures: Vec<Box<Failure<I, E>>>,
-    pub(crate) summary: Summary,
-}
-
-impl<T, I, E> Report<T, I, E> {
-    /// Appends outcomes (the next indices).
-    pub(crate) fn extend(&mut self, outcomes: impl IntoIterator<Item = Outcome<T, I, E>>) {
-        let it = outcomes.into_iter();
-        self.values.reserve(it.size_hint().0);
-        for o in it {
-            match o {
-                Ok(v) => self.values.push(v),
-                Err(f) => self.failures.push(f),
-            }
-        }
-    }
-
-    /// The number of items (every input has exactly one outcome).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..5u8).unwrap();
-    /// assert_eq!(r.len(), 5);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.values.len() + self.failures.len()
-    }
-
-    /// Whether the run had no input at all.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(Vec::new()).unwrap();
-    /// assert!(r.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The outcome of the input at `index`: its value or its failure; `None` past the end.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::new(|x: &u8| if *x == 1 { Err("one") } else { Ok(*x) })
-    ///     .progress(false)
-    ///     .run(0..3u8)
-    ///     .unwrap();
-    /// assert_eq!(r.outcome(2).unwrap().ok(), Some(&2));
-    /// assert_eq!(r.outcome(1).unwrap().unwrap_err().index, 1);
-    /// assert!(r.outcome(3).is_none());
-    /// ```
-    pub fn outcome(&self, index: usize) -> Option<Result<&T, &Failure<I, E>>> {
-        let k = self.failures.partition_point(|f| f.index < index as u64);
-        match self.failures.get(k) {
-            Some(f) if f.index == index as u64 => Some(Err(f)),
-            _ => self.values.get(index - k).map(Ok),
-        }
-    }
-
-    /// Every item's outcome, in input order: `Ok(&value)` or `Err(&failure)`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x + 1).progress(false).run([1u8]).unwrap();
-    /// let all: Vec<_> = r.outcomes().collect();
-    /// assert_eq!(all[0].ok(), Some(&2));
-    /// ```
-    pub fn outcomes(&self) -> Outcomes<'_, T, I, E> {
-        Outcomes {
-            values: self.values.iter(),
-            failures: self.failures.iter().peekable(),
-            next: 0,
-        }
-    }
-
-    /// The outcomes, by value, in input order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x + 1).progress(false).run([1u8]).unwrap();
-    /// assert_eq!(r.into_outcomes().pop().unwrap().ok(), Some(2));
-    /// ```
-    pub fn into_outcomes(self) -> Vec<Outcome<T, I, E>> {
-        let mut out = Vec::with_capacity(self.len());
-        let mut failures = self.failures.into_iter().peekable();
-        for v in self.values {
-            while let Some(f) = failures.next_if(|f| f.index == out.len() as u64) {
-                out.push(Err(f));
-            }
-            out.push(Ok(v));
-        }
-        out.extend(failures.map(Err));
-        out
-    }
-
-    /// The values of the items that succeeded, in input order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x * 2).progress(false).run(0..3u8).unwrap();
-    /// assert_eq!(r.values().copied().collect::<Vec<_>>(), [0, 2, 4]);
-    /// ```
-    pub fn values(&self) -> std::slice::Iter<'_, T> {
-        self.values.iter()
-    }
-
-    /// The values of the items that succeeded, in input order, by value (no copy: this is
-    /// how the report stores them).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| x * 2).progress(false).run(0..3u8).unwrap();
-    /// assert_eq!(r.into_values(), [0, 2, 4]);
-    /// ```
-    pub fn into_values(self) -> Vec<T> {
-        self.values
-    }
-
-    /// The failures, in input order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::new(|x: &u8| if *x > 0 { Err(*x) } else { Ok(()) })
-    ///     .progress(false)
-    ///     .run(0..3u8)
-    ///     .unwrap();
-    /// assert_eq!(r.failures().map(|f| f.index).collect::<Vec<_>>(), [1, 2]);
-    /// ```
-    pub fn failures(&self) -> impl ExactSizeIterator<Item = &Failure<I, E>> + '_ {
-        self.failures.iter().map(|b| &**b)
-    }
-
-    /// The counts.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..3u8).unwrap();
-    /// assert_eq!(r.summary().succeeded, 3);
-    /// ```
-    pub fn summary(&self) -> &Summary {
-        &self.summary
-    }
-
-    /// Whether every item succeeded (none failed, none was left unfinished).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..3u8).unwrap();
-    /// assert!(r.is_success());
-    /// ```
-    pub fn is_success(&self) -> bool {
-        self.summary.failed() + self.summary.unfinished() == 0
-    }
-
-    /// See [`Summary::exit_code`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x).progress(false).run(0..3u8).unwrap();
-    /// assert_eq!(r.exit_code(), 0);
-    /// ```
-    pub fn exit_code(&self) -> u8 {
-        self.summary.exit_code()
-    }
-}
-
-/// The outcomes of a [`Report`] in input order (made by [`Report::outcomes`]).
-///
-/// # Examples
-///
-/// ```
-/// let r = threadkit::batch::Batch::new(|x: &u8| if *x == 0 { Err(()) } else { Ok(*x) })
-///     .progress(false)
-///     .run(0..3u8)
-///     .unwrap();
-/// let mut it = r.outcomes();
-/// assert_eq!(it.len(), 3);
-/// assert!(it.next().unwrap().is_err());
-/// assert_eq!(it.next().unwrap().ok(), Some(&1));
-/// ```
-pub struct Outcomes<'a, T, I, E> {
-    values: std::slice::Iter<'a, T>,
-    failures: std::iter::Peekable<std::slice::Iter<'a, Box<Failure<I, E>>>>,
-    next: u64,
-}
-
-impl<T, I, E> fmt::Debug for Outcomes<'_, T, I, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Outcomes")
-            .field("next", &self.next)
-            .field("remaining", &self.len())
-            .finish()
-    }
-}
-
-impl<'a, T, I, E> Iterator for Outcomes<'a, T, I, E> {
-    type Item = Result<&'a T, &'a Failure<I, E>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let index = self.next;
-        self.next += 1;
-        if let Some(f) = self.failures.next_if(|f| f.index == index) {
-            return Some(Err(&**f));
-        }
-        match self.values.next() {
-            Some(v) => Some(Ok(v)),
-            None => self.failures.next().map(|f| Err(&**f)),
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.values.len() + self.failures.len();
-        (n, Some(n))
-    }
-}
-
-impl<T, I, E> ExactSizeIterator for Outcomes<'_, T, I, E> {}
-
-#[derive(Serialize)]
-struct JsonFailure<'a> {
-    index: u64,
-    input: String,
-    cause: &'static str,
-    message: String,
-    attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    backtrace: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    summary: &'a Summary,
-    failures: Vec<JsonFailure<'a>>,
-}
-
-impl<T, I: fmt::Debug, E: fmt::Display> Report<T, I, E> {
-    /// The summary and the failures (index, input as `Debug` text, cause, message, attempts;
-    /// for a panic its `location`, and its `backtrace` when one was taken) as one JSON object;
-    /// durations in seconds.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = threadkit::batch::Batch::new(|x: &u8| if *x == 1 { Err("bad") } else { Ok(()) })
-    ///     .progress(false)
-    ///     .run(0..2u8)
-    ///     .unwrap();
-    /// let json = r.to_json();
-    /// assert!(json.contains(r#""cause":"error","message":"error: bad","attempts":1"#), "{json}");
-    /// ```
-    pub fn to_json(&self) -> String {
-        let failures = self
-            .failures()
-            .map(|f| JsonFailure {
-                index: f.index,
-                input: f.input.to_string(),
-                cause: f.cause.kind(),
-                message: f.cause.to_string(),
-                attempts: f.attempts,
-                location: f.cause.panic_origin().0,
-                backtrace: f.cause.panic_origin().1,
-            })
-            .collect();
-        let doc = JsonReport {
-            summary: &self.summary,
-            failures,
-        };
-        // Cannot fail: plain strings and numbers.
-        serde_json::to_string(&doc).unwrap_or_default()
-    }
-}
-
-impl<T, I: fmt::Debug, E: fmt::Display> fmt::Display for Report<T, I, E> {
-    /// The summary line, then one line per failure: index, input, cause, attempts; then the
-    /// backtraces of the panics that have one.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.summary)?;
-        let rows: Vec<(String, String, String, String)> = self
-            .failures()
-            .map(|x| {
-                (
-                    x.index.to_string(),
-                    x.input.to_string(),
-                    x.cause.to_string(),
-                    x.attempts.to_string(),
-                )
-            })
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let w = |sel: fn(&(String, String, String, String)) -> usize, head: &str| {
-            rows.iter().map(sel).max().unwrap_or(0).max(head.len())
-        };
-        let (wi, wn, wc) = (
-            w(|r| r.0.len(), "index"),
-            w(|r| r.1.chars().count().min(60), "input"),
-            w(|r| r.2.chars().count().min(80), "cause"),
-        );
-        writeln!(
-            f,
-            "{:>wi$}  {:<wn$}  {:<wc$}  attempts",
-            "index", "input", "cause"
-        )?;
-        for (i, input, cause, attempts) in &rows {
-            let input = clip(input, 60);
-            let cause = clip(cause, 80);
-            writeln!(f, "{i:>wi$}  {input:<wn$}  {cause:<wc$}  {attempts}")?;
-        }
-        for x in self.failures() {
-            if let (Some(at), Some(trace)) = x.cause.panic_origin() {
-                writeln!(
-                    f,
-                    "item {} panicked at {at}:\n{}",
-                    x.index,
-                    trace.trim_end()
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(3)).collect();
-        t.push_str("...");
-        t
     }
 }

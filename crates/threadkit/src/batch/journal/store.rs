@@ -1,4 +1,5 @@
-//! The resumable journal: finished outcomes in an SQLite file (feature `journal`).
+//! The journal file: finished outcomes (and, per item, starts) in an SQLite file, and the checks
+//! that refuse a file that is not this batch's journal without touching it.
 
 use std::fmt;
 use std::io::Read;

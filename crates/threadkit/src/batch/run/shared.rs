@@ -1,0 +1,197 @@
+//! What the driver, the workers and the progress ticker share: the task, the stop level and
+//! its reason, the progress counters, the halt check, and the table of running items (when
+//! items are tracked).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+
+use super::config::Config;
+use super::engine::ThreadEngine;
+use crate::batch::cancel::CancelToken;
+use crate::batch::outcome::{Cause, StopReason};
+use crate::batch::policy::{Halt, HaltWhen, Retry, Threshold};
+use crate::progress::{ProgressSink, Snapshot};
+
+/// Stop level: running.
+pub(super) const RUN: u8 = 0;
+/// Stop level: schedule nothing more; running items finish.
+pub(super) const SOON: u8 = 1;
+/// Stop level: running items are claimed (reported cancelled) at once.
+pub(super) const NOW: u8 = 2;
+
+/// Why the run stopped: not (yet).
+pub(super) const REASON_NONE: u8 = 0;
+/// Why the run stopped: the halt policy.
+pub(super) const REASON_HALT: u8 = 1;
+/// Why the run stopped: the cancellation token, a grace period over, a journal error, the
+/// stream dropped.
+pub(super) const REASON_CANCEL: u8 = 2;
+/// Why the run stopped: Ctrl-C.
+pub(super) const REASON_INTERRUPT: u8 = 3;
+
+/// A tracked item while it runs.
+pub(super) struct Running {
+    /// When its current attempt started.
+    pub(super) started: Instant,
+    /// Its input's `Debug` text, for the report if the supervisor claims it.
+    pub(super) debug: String,
+}
+
+/// The state of a run that its threads share.
+pub(super) struct Shared<K> {
+    pub(super) task: K,
+    stop: AtomicU8,
+    reason: AtomicU8,
+    /// Items finished (every outcome, any kind) — what the progress bar shows.
+    pub(super) done: AtomicU64,
+    /// Items whose function failed (error, panic, timeout).
+    failed: AtomicU64,
+    /// Time spent running chunks, and their items: the measured cost of an item.
+    pub(super) busy_ns: AtomicU64,
+    pub(super) busy_items: AtomicU64,
+    pub(super) retries: AtomicU64,
+    pub(super) retry: Retry,
+    halt: Option<Halt>,
+    /// Items running, when tracked: index -> start and `Debug` text of the input.
+    pub(super) running: Option<Mutex<HashMap<u64, Running>>>,
+    /// Checked before each item, so that a cancellation is seen at once.
+    cancel: Option<CancelToken>,
+    /// Threads running an item the driver claimed (timed out or abandoned).
+    pub(super) stuck: AtomicUsize,
+    /// Claimed items whose thread got no replacement: that thread resumes when it returns.
+    pub(super) owed: AtomicUsize,
+    pub(super) max_abandoned: usize,
+}
+
+impl<K> Shared<K> {
+    pub(super) fn new(task: K, cfg: &Config) -> Shared<K> {
+        Shared {
+            task,
+            stop: AtomicU8::new(RUN),
+            reason: AtomicU8::new(REASON_NONE),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            busy_items: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            retry: cfg.retry,
+            halt: cfg.policy.halt(),
+            running: cfg.tracked().then(|| Mutex::new(HashMap::new())),
+            cancel: cfg.cancel.clone(),
+            stuck: AtomicUsize::new(0),
+            owed: AtomicUsize::new(0),
+            max_abandoned: cfg.max_abandoned,
+        }
+    }
+
+    /// The stop level: [`RUN`], [`SOON`] or [`NOW`].
+    pub(super) fn level(&self) -> u8 {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The stop level, read in the same total order as the requests (a tracked item checks it
+    /// after registering itself, so that a `NOW` claim sees the item or the item sees `NOW`).
+    pub(super) fn level_seq_cst(&self) -> u8 {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The stop level, after noticing a cancelled token.
+    #[inline]
+    pub(super) fn check(&self) -> u8 {
+        let level = self.level();
+        if level == RUN && self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            self.request_stop(SOON, REASON_CANCEL);
+            return SOON;
+        }
+        level
+    }
+
+    /// Raises the stop level to `level`; the first reason given is kept.
+    pub(super) fn request_stop(&self, level: u8, reason: u8) {
+        let _ =
+            self.reason
+                .compare_exchange(REASON_NONE, reason, Ordering::SeqCst, Ordering::SeqCst);
+        self.stop.fetch_max(level, Ordering::SeqCst);
+    }
+
+    /// Why the run stopped, if it did.
+    pub(super) fn stop_reason(&self) -> Option<StopReason> {
+        match self.reason.load(Ordering::SeqCst) {
+            REASON_HALT => Some(StopReason::Halted),
+            REASON_CANCEL => Some(StopReason::Cancelled),
+            REASON_INTERRUPT => Some(StopReason::Interrupted),
+            _ => None,
+        }
+    }
+
+    /// Counts a finished item's failure for progress and the halt policy; an item the run did
+    /// not finish (cancelled, not started) is no failure.
+    pub(super) fn note_failure<E>(&self, cause: &Cause<E>, finished_hint: u64) {
+        if !cause.is_failure() {
+            return;
+        }
+        let failed = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(h) = self.halt {
+            let finished = self.done.load(Ordering::Relaxed) + finished_hint;
+            let reached = match h.threshold {
+                Threshold::Count(_) => h.threshold.reached(failed, finished),
+                Threshold::Percent(_) => h.threshold.reached(failed, finished.max(failed)),
+            };
+            if reached {
+                let level = match h.when {
+                    HaltWhen::Soon => SOON,
+                    HaltWhen::Now => NOW,
+                };
+                self.request_stop(level, REASON_HALT);
+            }
+        }
+    }
+
+    fn snapshot(&self, total: Option<u64>) -> Snapshot {
+        Snapshot {
+            done: self.done.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            total,
+        }
+    }
+}
+
+/// The progress ticker, a loop on a thread of the engine (a reused one, like the workers'),
+/// showing the shared counters on the sink.
+pub(super) struct Ticker {
+    stop: Sender<()>,
+    /// Disconnected once the ticker's loop has returned (or its job was dropped unrun).
+    done: Receiver<()>,
+}
+
+impl Ticker {
+    /// Starts the ticker: `sink` shows `sh`'s counters every `every`.
+    pub(super) fn start<K: Send + Sync + 'static>(
+        engine: &ThreadEngine,
+        sink: Arc<dyn ProgressSink>,
+        sh: Arc<Shared<K>>,
+        every: Duration,
+        total: Option<u64>,
+    ) -> Result<Ticker, String> {
+        let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        engine.launch(Box::new(move || {
+            let _done = done_tx;
+            while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
+                sink.update(sh.snapshot(total));
+            }
+        }))?;
+        Ok(Ticker { stop, done })
+    }
+
+    /// Stops the ticker and waits until it no longer touches the sink.
+    pub(super) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.recv();
+    }
+}

@@ -1,0 +1,412 @@
+//! The workers: a loop that takes chunks of inputs off the work channel, runs the function on
+//! each item (catching panics, retrying), and sends the chunk's outcomes back with their
+//! counts. The driver runs the same [`process_chunk`] when it helps.
+//!
+//! How a chunk's items run is chosen by the run's shape, once per chunk:
+//!
+//! - untracked, no retries: `ChunkRun::plain`, the items under one panic guard (re-armed only
+//!   after a panic), the common case of cheap items;
+//! - untracked with retries: each item through [`run_item`];
+//! - tracked: each item registered in the running table while it runs (see
+//!   [`supervisor`](super::supervisor)); an item the supervisor claimed is dropped when it
+//!   returns, and its thread leaves if a replacement took its place.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::engine::ThreadEngine;
+use super::outbuf::OutBuf;
+use super::shared::{Running, Shared, RUN};
+use crate::batch::outcome::{self, Cause, Counts, FailedInput, Outcome};
+use crate::batch::task::Task;
+use crate::unwind;
+
+/// Inputs handed to a worker: the items at indices `start..start + items.len()`.
+pub(super) struct Chunk<I> {
+    pub(super) start: u64,
+    pub(super) items: Vec<I>,
+    /// Whether the values go to the run's output buffer.
+    pub(super) direct: bool,
+}
+
+/// A chunk's outcomes, sent back to the driver.
+pub(super) struct Done<T, I, E> {
+    pub(super) start: u64,
+    pub(super) len: usize,
+    /// The outcomes; for a direct chunk only the failures (the values are in the buffer).
+    pub(super) outcomes: Vec<Outcome<T, I, E>>,
+    pub(super) counts: Counts,
+}
+
+/// What a worker loop holds: the run's shared state, its ends of the three channels, and the
+/// output buffer of a direct run. Each loop gets a clone; the driver keeps one to help with.
+pub(super) struct Ends<K: Task<I>, I> {
+    pub(super) sh: Arc<Shared<K>>,
+    pub(super) work: Receiver<Chunk<I>>,
+    pub(super) results: Sender<Done<K::Output, I, K::Error>>,
+    /// Emptied chunk vectors go back to the driver, which fills them again.
+    pub(super) recycle: Sender<Vec<I>>,
+    pub(super) out: Option<Arc<OutBuf<K::Output>>>,
+}
+
+impl<K: Task<I>, I> Clone for Ends<K, I> {
+    fn clone(&self) -> Self {
+        Ends {
+            sh: self.sh.clone(),
+            work: self.work.clone(),
+            results: self.results.clone(),
+            recycle: self.recycle.clone(),
+            out: self.out.clone(),
+        }
+    }
+}
+
+impl<K, I> Ends<K, I>
+where
+    K: Task<I>,
+    I: fmt::Debug + Send + 'static,
+{
+    /// Starts `workers` worker loops on `engine`: the first here (so that an engine that
+    /// cannot start fails the run), and each started loop starts up to two more, so that
+    /// starting 200 threads takes a few rounds of parallel starts, not 200 in a row.
+    pub(super) fn launch_crew(
+        &self,
+        engine: &Arc<ThreadEngine>,
+        workers: usize,
+    ) -> Result<(), String> {
+        if workers == 0 {
+            return Ok(());
+        }
+        let launcher = Arc::new(Launcher {
+            engine: engine.clone(),
+            pending: AtomicUsize::new(workers - 1),
+            ends: self.clone(),
+        });
+        engine.launch(Box::new(Launcher::job(launcher)))
+    }
+
+    /// Starts one more worker loop on `engine` (a replacement for a thread stuck in a claimed
+    /// item).
+    pub(super) fn launch_one(&self, engine: &ThreadEngine) -> Result<(), String> {
+        let ends = self.clone();
+        engine.launch(Box::new(move || worker_loop(ends)))
+    }
+}
+
+/// Starts worker loops from inside the pool, two per started worker.
+struct Launcher<K: Task<I>, I> {
+    engine: Arc<ThreadEngine>,
+    pending: AtomicUsize,
+    ends: Ends<K, I>,
+}
+
+impl<K, I> Launcher<K, I>
+where
+    K: Task<I>,
+    I: fmt::Debug + Send + 'static,
+{
+    fn job(this: Arc<Self>) -> impl FnOnce() + Send + 'static {
+        move || {
+            for _ in 0..2 {
+                let took = this
+                    .pending
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if took {
+                    // A failed start leaves the run with fewer workers, not stuck: the
+                    // driver runs chunks itself while it waits.
+                    let _ = this.engine.launch(Box::new(Launcher::job(this.clone())));
+                }
+            }
+            worker_loop(this.ends.clone());
+        }
+    }
+}
+
+/// A worker: runs chunks until the work channel closes, or its thread must leave.
+fn worker_loop<K, I>(ends: Ends<K, I>)
+where
+    K: Task<I>,
+    I: fmt::Debug,
+{
+    while let Ok(chunk) = ends.work.recv() {
+        if !process_chunk(&ends, chunk) {
+            break;
+        }
+    }
+}
+
+/// One chunk being run: the run's state, the chunk's first index, and where its outcomes go,
+/// counted: every outcome in `out`, or, in a direct chunk, values in the run's buffer and
+/// failures in `out`.
+struct ChunkRun<'a, K: Task<I>, I> {
+    sh: &'a Shared<K>,
+    start: u64,
+    direct: Option<&'a OutBuf<K::Output>>,
+    out: Vec<Outcome<K::Output, I, K::Error>>,
+    len: usize,
+    counts: Counts,
+}
+
+impl<K: Task<I>, I> ChunkRun<'_, K, I> {
+    #[inline]
+    fn push(&mut self, index: u64, o: Outcome<K::Output, I, K::Error>) {
+        self.len += 1;
+        self.counts.count(&o);
+        match (self.direct, o) {
+            // SAFETY: the driver gave this chunk's indices to this worker alone, and checked
+            // them against the buffer's capacity (the buffer's invariant). A panic of the
+            // item function happened before its value existed: nothing unwinds here.
+            (Some(buf), Ok(v)) => unsafe { buf.write(index as usize, v) },
+            (_, o) => self.out.push(o),
+        }
+    }
+
+    /// Reports the item at `index` as never started.
+    fn not_started(&mut self, index: u64, input: I) {
+        self.push(index, outcome::not_started(index, input));
+    }
+
+    /// Reports what became of an item that ran.
+    fn ran(
+        &mut self,
+        index: u64,
+        input: I,
+        (res, attempts): (Result<K::Output, Cause<K::Error>>, u32),
+    ) {
+        match res {
+            Ok(v) => self.push(index, Ok(v)),
+            Err(cause) => {
+                self.sh.note_failure(&cause, self.len as u64 + 1);
+                let o = outcome::failed(index, FailedInput::Value(input), attempts, cause);
+                self.push(index, o);
+            }
+        }
+    }
+
+    /// Runs untracked items: without retries through [`plain`](Self::plain), else one by
+    /// one.
+    fn untracked(&mut self, items: &mut Vec<I>) {
+        // The items left for the general loop start at `base`.
+        let mut base = self.start;
+        if self.sh.retry.max_attempts() == 1 {
+            base += self.plain(items) as u64;
+        }
+        for (k, input) in items.drain(..).enumerate() {
+            let index = base + k as u64;
+            if self.sh.check() != RUN {
+                self.not_started(index, input);
+                continue;
+            }
+            let ran = run_item(self.sh, &input, index);
+            self.ran(index, input, ran);
+        }
+    }
+
+    /// Runs tracked items, each registered in `running` while it runs; `false` when this
+    /// thread must leave (the supervisor claimed its item and started a replacement).
+    fn tracked(&mut self, running: &Mutex<HashMap<u64, Running>>, items: &mut Vec<I>) -> bool
+    where
+        I: fmt::Debug,
+    {
+        let sh = self.sh;
+        for (k, input) in items.drain(..).enumerate() {
+            let index = self.start + k as u64;
+            if sh.check() != RUN {
+                self.not_started(index, input);
+                continue;
+            }
+            running.lock().insert(
+                index,
+                Running {
+                    started: Instant::now(),
+                    debug: format!("{input:?}"),
+                },
+            );
+            if sh.level_seq_cst() != RUN {
+                if running.lock().remove(&index).is_some() {
+                    self.not_started(index, input);
+                }
+                continue;
+            }
+            let ran = run_item(sh, &input, index);
+            if running.lock().remove(&index).is_none() {
+                // The supervisor claimed this item (timeout, halt now, grace over) and
+                // reported it: drop the late result. If it started a replacement for this
+                // thread, this one leaves; otherwise it takes its place back.
+                sh.stuck.fetch_sub(1, Ordering::SeqCst);
+                let owed = sh
+                    .owed
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                return owed;
+            }
+            self.ran(index, input, ran);
+        }
+        true
+    }
+
+    /// The common case: items not tracked, no retries. The items are run in place under one
+    /// panic guard (set up again only after a panic), not one per item, and the inputs of
+    /// failed items are moved into their failures afterwards. Returns how many items it took
+    /// off the front of `items`: all of them, unless the run stopped (the caller reports the
+    /// rest).
+    fn plain(&mut self, items: &mut Vec<I>) -> usize {
+        let n = items.len();
+        let mut k = 0;
+        // (item, position in `out`) of each failure, whose input is filled in at the end.
+        let mut fix: Vec<(usize, usize)> = Vec::new();
+        let mut stopped = false;
+        while k < n && !stopped {
+            let guarded = unwind::catch(|| {
+                while k < n {
+                    if self.sh.check() != RUN {
+                        stopped = true;
+                        return;
+                    }
+                    let index = self.start + k as u64;
+                    match self.sh.task.attempt(&items[k]) {
+                        Ok(v) => self.push(index, Ok(v)),
+                        Err(cause) => self.plain_failure(&mut fix, (k, index), cause),
+                    }
+                    k += 1;
+                }
+            });
+            if let Err(payload) = guarded {
+                let cause = panic_cause(&*payload);
+                self.plain_failure(&mut fix, (k, self.start + k as u64), cause);
+                k += 1;
+            }
+        }
+        if fix.is_empty() {
+            items.drain(..k);
+            return k;
+        }
+        let mut fix = fix.into_iter().peekable();
+        for (j, input) in items.drain(..k).enumerate() {
+            if let Some((_, pos)) = fix.next_if(|(item, _)| *item == j) {
+                if let Err(f) = &mut self.out[pos] {
+                    f.input = FailedInput::Value(input);
+                }
+            }
+        }
+        k
+    }
+
+    /// Records the failure of item `k` (input `index`) for [`plain`](Self::plain), its
+    /// input to be moved in later (listed in `fix`).
+    fn plain_failure(
+        &mut self,
+        fix: &mut Vec<(usize, usize)>,
+        (k, index): (usize, u64),
+        cause: Cause<K::Error>,
+    ) {
+        self.sh.note_failure(&cause, self.len as u64 + 1);
+        let attempts = u32::from(!matches!(cause, Cause::NotStarted));
+        let o = outcome::failed(index, FailedInput::Debug(String::new()), attempts, cause);
+        fix.push((k, self.out.len()));
+        self.push(index, o);
+    }
+}
+
+/// Runs one chunk and sends its outcomes; `false` when this thread must stop (its item was
+/// abandoned, or the run is gone).
+pub(super) fn process_chunk<K, I>(ends: &Ends<K, I>, mut chunk: Chunk<I>) -> bool
+where
+    K: Task<I>,
+    I: fmt::Debug,
+{
+    let sh = &*ends.sh;
+    let t0 = Instant::now();
+    let n = chunk.items.len();
+    let mut run = ChunkRun {
+        sh,
+        start: chunk.start,
+        direct: ends.out.as_deref().filter(|_| chunk.direct),
+        out: if chunk.direct {
+            Vec::new()
+        } else {
+            Vec::with_capacity(n)
+        },
+        len: 0,
+        counts: Counts::default(),
+    };
+    let stays = match &sh.running {
+        None => {
+            run.untracked(&mut chunk.items);
+            true
+        }
+        Some(running) => run.tracked(running, &mut chunk.items),
+    };
+    let took = t0.elapsed().as_nanos() as u64;
+    sh.busy_ns.fetch_add(took, Ordering::Relaxed);
+    sh.busy_items.fetch_add(n as u64, Ordering::Relaxed);
+    let _ = ends.recycle.send(std::mem::take(&mut chunk.items));
+    if run.len > 0 {
+        sh.done.fetch_add(run.len as u64, Ordering::Relaxed);
+        let done = Done {
+            start: chunk.start,
+            len: run.len,
+            outcomes: run.out,
+            counts: run.counts,
+        };
+        if ends.results.send(done).is_err() {
+            return false;
+        }
+    }
+    stays
+}
+
+/// Runs one item with retries; panics are caught. Returns the result and the attempts made.
+fn run_item<K, I>(
+    sh: &Shared<K>,
+    input: &I,
+    index: u64,
+) -> (Result<K::Output, Cause<K::Error>>, u32)
+where
+    K: Task<I>,
+{
+    let max = sh.retry.max_attempts();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let cause = match unwind::catch(|| sh.task.attempt(input)) {
+            Ok(Ok(v)) => return (Ok(v), attempt),
+            Ok(Err(Cause::NotStarted)) => return (Err(Cause::NotStarted), attempt - 1),
+            Ok(Err(cause)) => cause,
+            Err(payload) => panic_cause(&*payload),
+        };
+        if attempt >= max || sh.level() != RUN || !cause.is_failure() {
+            return (Err(cause), attempt);
+        }
+        sh.retries.fetch_add(1, Ordering::Relaxed);
+        let delay = sh.retry.delay(attempt);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        if let Some(running) = &sh.running {
+            if let Some(r) = running.lock().get_mut(&index) {
+                r.started = Instant::now();
+            } else {
+                // Claimed while backing off: the supervisor reported it.
+                return (Err(cause), attempt);
+            }
+        }
+    }
+}
+
+/// The cause of an item whose function panicked (just caught, on this thread).
+fn panic_cause<E>(payload: &(dyn std::any::Any + Send)) -> Cause<E> {
+    let origin = unwind::take_origin();
+    Cause::Panic {
+        message: unwind::payload_message(payload),
+        location: origin.location,
+        backtrace: origin.backtrace,
+    }
+}
