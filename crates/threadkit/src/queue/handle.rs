@@ -260,7 +260,7 @@ impl<T> Queue<T> {
     ///
     /// [`PutTimeoutError::Timeout`] if the queue stayed full, [`PutTimeoutError::ShutDown`] if
     /// it is or becomes shut down, [`PutTimeoutError::Overflow`] if `now + timeout` overflows
-    /// [`Instant`] (then nothing is tried). All hand the item back.
+    /// [`Instant`](std::time::Instant) (then nothing is tried). All hand the item back.
     ///
     /// # Examples
     ///
@@ -346,7 +346,7 @@ impl<T> Queue<T> {
     ///
     /// [`GetTimeoutError::Timeout`] if the queue stayed empty, [`GetTimeoutError::ShutDown`] if
     /// it is (or becomes) shut down and empty, [`GetTimeoutError::Overflow`] if
-    /// `now + timeout` overflows [`Instant`] (then nothing is tried).
+    /// `now + timeout` overflows [`Instant`](std::time::Instant) (then nothing is tried).
     ///
     /// # Examples
     ///
@@ -434,7 +434,7 @@ impl<T> Queue<T> {
     /// # Errors
     ///
     /// [`JoinTimeoutError::Timeout`] if tasks were still unfinished when the timeout passed;
-    /// [`JoinTimeoutError::Overflow`] if `now + timeout` overflows [`Instant`].
+    /// [`JoinTimeoutError::Overflow`] if `now + timeout` overflows [`Instant`](std::time::Instant).
     ///
     /// # Examples
     ///
