@@ -195,7 +195,8 @@
 //!
 //! The files of this module, in reading order:
 //!
-//! - `mod.rs`: this tutorial, the [`Batch`] builder, [`RunError`].
+//! - `mod.rs`: this tutorial and this map.
+//! - `builder.rs`: the [`Batch`] builder (what to run and how) and [`RunError`].
 //! - `task.rs`: [`Task`] and its adapters [`Infallible`] and [`Star`].
 //! - `policy.rs`, `cancel.rs`: failure policies and retries; [`CancelToken`] and the Ctrl-C
 //!   watch.
