@@ -62,10 +62,16 @@ fn captured_and_uncaptured() {
 fn detached() {
     // Dropped before the panic.
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let a = threadkit::thread::spawn(move || -> () {
-        go_rx.recv().unwrap();
-        panic!("nobody joins A");
-    });
+    // Non-daemon, so that wait_for_non_daemon below waits for its report. spawn() would make it
+    // a daemon when this runs on a thread threadkit did not start (libtest's), as Python makes
+    // the threads of a dummy thread, and the process could end before A printed.
+    let a = threadkit::thread::Builder::new()
+        .daemon(false)
+        .spawn(move || -> () {
+            go_rx.recv().unwrap();
+            panic!("nobody joins A");
+        })
+        .unwrap();
     drop(a);
     go_tx.send(()).unwrap();
     // Dropped after the panic.
