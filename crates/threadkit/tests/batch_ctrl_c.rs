@@ -132,7 +132,10 @@ fn second_ctrl_c_stops_at_once() {
     // can have ended the run this soon.
     assert!(took < Duration::from_secs(30), "{took:?}");
     // The running items were cancelled, the others never started: none is a failure.
-    let json: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    // The report's line, not the last line: the child's signal thread may print its
+    // "interrupted" for the second press after the report.
+    let report = out.lines().rev().find(|l| l.starts_with('{'));
+    let json: serde_json::Value = serde_json::from_str(report.expect("the report")).unwrap();
     let s = &json["summary"];
     let (cancelled, not_started) = (s["cancelled"].as_u64(), s["not_started"].as_u64());
     assert!(matches!(cancelled, Some(1..=2)), "{out}");
