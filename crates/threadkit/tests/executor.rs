@@ -1487,3 +1487,47 @@ fn map_options_old_forms_still_compile() {
     let out: Vec<_> = pool(1).map_with(|x: u8| x, [7, 8], opts).unwrap().collect();
     assert_eq!(out, [Ok(7), Ok(8)]);
 }
+
+// ---------------------------------------------------------------- how many workers start
+
+/// Python's `ThreadPoolExecutor` starts a thread only when a submission finds none idle, so
+/// three blocking tasks in a pool of five run on exactly three threads. A worker that takes a
+/// job while others are queued must not start another for a job whose own worker is still
+/// starting (that gave four threads about one run in six).
+#[test]
+fn three_blocking_tasks_in_a_pool_of_five_start_exactly_three_workers() {
+    for run in 0..100 * stress::<usize>() {
+        let prefix = format!("exact-three-{run}");
+        let p = ThreadPool::builder()
+            .max_workers(5)
+            .thread_name_prefix(prefix.as_str())
+            .build()
+            .unwrap();
+        let sem = Arc::new(threadkit::sync::Semaphore::new(0));
+        let (started_tx, started) = unbounded();
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let sem = sem.clone();
+                let started_tx = started_tx.clone();
+                p.submit(move || {
+                    started_tx.send(()).unwrap();
+                    sem.acquire();
+                })
+                .unwrap()
+            })
+            .collect();
+        for _ in 0..3 {
+            started.recv_timeout(LONG).unwrap();
+        }
+        // Every worker decides whether to start another before it runs its job, and the pool
+        // registers a thread before `spawn` returns: all three jobs running means the count
+        // is final.
+        let workers = threads_named(&prefix).len();
+        sem.release_n(3).unwrap();
+        for t in tasks {
+            t.result_timeout(LONG).unwrap();
+        }
+        drop(p);
+        assert_eq!(workers, 3, "run {run}: {workers} workers for 3 tasks");
+    }
+}

@@ -354,6 +354,7 @@ impl Builder {
                 })),
                 exited: Condvar::new(),
                 idle: AtomicUsize::new(0),
+                starting: AtomicUsize::new(0),
                 grown: AtomicBool::new(false),
                 full: AtomicBool::new(false),
                 max_workers,
@@ -394,6 +395,11 @@ pub(crate) struct Shared {
     exited: Condvar,
     /// Workers blocked waiting for a job.
     idle: AtomicUsize,
+    /// Workers started that have not yet taken their first job or gone idle: each was started
+    /// for a queued job and will take one, so the growth checks count them as capacity (a
+    /// worker finding jobs queued behind it must not start another for a job whose own worker
+    /// is still starting).
+    starting: AtomicUsize,
     /// Set once all `max_workers` workers were started: from then on nothing reads `idle`,
     /// so workers stop maintaining it (two read-modify-writes and a fence saved each time a
     /// worker finds the queue empty). Never set with an idle timeout: workers retire, so the
@@ -460,12 +466,17 @@ impl Shared {
     fn grow_if_queued(self: &Arc<Self>) {
         // Pairs with the fence in `enqueue`, as in the idle path of `worker_main`.
         fence(Ordering::SeqCst);
-        if !self.full.load(Ordering::SeqCst)
-            && !self.rx.is_empty()
-            && self.idle.load(Ordering::SeqCst) == 0
-        {
+        if !self.full.load(Ordering::SeqCst) && self.starved() {
             self.grow_if_starved();
         }
+    }
+
+    /// Whether more jobs are queued than there are workers to take them: idle ones, and
+    /// started ones that have not taken their first job yet.
+    fn starved(&self) -> bool {
+        let queued = self.rx.len();
+        queued > 0
+            && queued > self.idle.load(Ordering::SeqCst) + self.starting.load(Ordering::SeqCst)
     }
 
     /// Called by a worker that just left the idle state while jobs are still queued: starts
@@ -473,11 +484,7 @@ impl Shared {
     /// could still grow.
     fn grow_if_starved(self: &Arc<Self>) {
         let mut st = self.state.lock();
-        if st.tx.is_some()
-            && st.broken.is_none()
-            && self.idle.load(Ordering::SeqCst) == 0
-            && st.spawned < self.max_workers
-            && !self.rx.is_empty()
+        if st.tx.is_some() && st.broken.is_none() && st.spawned < self.max_workers && self.starved()
         {
             if let Err(e) = self.spawn_worker(&mut st) {
                 tracing::warn!(error = %e, "could not start another pool worker");
@@ -508,7 +515,15 @@ impl Shared {
             b = b.stack_size(size);
         }
         let shared = self.clone();
-        let handle = b.spawn(move || worker_main(shared, index))?;
+        // Counted before the thread runs: it leaves `starting` on its first job or wait.
+        self.starting.fetch_add(1, Ordering::SeqCst);
+        let handle = match b.spawn(move || worker_main(shared, index)) {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.starting.fetch_sub(1, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         st.spawned += 1;
         st.named += 1;
         st.live += 1;
@@ -616,22 +631,32 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
         None => true,
     };
     let mut retired = false;
+    // Whether this worker still counts in `starting` (until its first job or wait).
+    let mut starting = true;
     if initialized {
         loop {
             let job = match shared.rx.try_recv() {
                 Ok(job) => {
+                    if std::mem::take(&mut starting) {
+                        shared.starting.fetch_sub(1, Ordering::SeqCst);
+                    }
                     if !shared.grown.load(Ordering::Relaxed) {
                         shared.grow_if_queued();
                     }
                     job
                 }
                 Err(TryRecvError::Empty) if shared.grown.load(Ordering::Relaxed) => {
-                    // Fully grown: no idle bookkeeping is needed.
+                    // Fully grown: no idle bookkeeping is needed (nor `starting`: nothing
+                    // reads either once grown).
                     let Ok(job) = shared.rx.recv() else { break };
                     job
                 }
                 Err(TryRecvError::Empty) => {
                     shared.idle.fetch_add(1, Ordering::SeqCst);
+                    // Idle before it stops starting, so it never counts as neither.
+                    if std::mem::take(&mut starting) {
+                        shared.starting.fetch_sub(1, Ordering::SeqCst);
+                    }
                     let job = match shared.idle_timeout {
                         None => shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                         Some(t) => shared.rx.recv_timeout(t),
@@ -650,7 +675,7 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                     };
                     // Pairs with the fence in `enqueue` (see there).
                     fence(Ordering::SeqCst);
-                    if !shared.rx.is_empty() && shared.idle.load(Ordering::SeqCst) == 0 {
+                    if shared.starved() {
                         shared.grow_if_starved();
                     }
                     job
