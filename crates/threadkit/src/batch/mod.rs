@@ -241,9 +241,11 @@ pub use isolated::Isolated;
 #[cfg(feature = "journal")]
 pub use journal::{Durability, Journal, JournalCounts, JournalError};
 pub use outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
-pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
+pub use policy::{
+    Backoff, FailurePolicy, Halt, HaltEvent, HaltOn, HaltWhen, ParsePolicyError, Retry, Threshold,
+};
 pub use report::{Outcomes, Report};
-pub use run::Stream;
+pub use run::{slot, Stream};
 pub use task::{Infallible, Star, Task};
 
 pub use builder::{Batch, RunError};

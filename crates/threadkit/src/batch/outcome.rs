@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::policy::HaltEvent;
+
 /// Why an item failed.
 ///
 /// # Examples
@@ -337,7 +339,7 @@ impl Kind {
     }
 
     /// Whether the function ran and failed (see [`Cause::is_failure`]).
-    fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         !matches!(self, Kind::Ok | Kind::Cancelled | Kind::NotStarted)
     }
 }
@@ -352,12 +354,6 @@ impl Counts {
     #[inline]
     pub(crate) fn add(&mut self, kind: Kind) {
         self.0[kind as usize] += 1;
-    }
-
-    /// Counts `outcome`.
-    #[inline]
-    pub(crate) fn count<T, I, E>(&mut self, outcome: &Outcome<T, I, E>) {
-        self.add(Kind::of(outcome));
     }
 
     fn get(&self, kind: Kind) -> u64 {
@@ -387,7 +383,7 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            StopReason::Halted => "halted by the failure policy",
+            StopReason::Halted => "halted by the halt policy",
             StopReason::Cancelled => "cancelled",
             StopReason::Interrupted => "interrupted (Ctrl-C)",
         })
@@ -445,6 +441,11 @@ pub struct Summary {
     pub duration: Duration,
     /// Why the run stopped early, if it did.
     pub stopped: Option<StopReason>,
+    /// The halt condition met, and the item that met it (the trigger), if the run's
+    /// [`Halt`](crate::batch::Halt) policy was met. Set whenever `stopped` is
+    /// [`StopReason::Halted`]; also set if the policy was met after another stop (a
+    /// cancellation) had already stopped scheduling.
+    pub halted_by: Option<HaltEvent>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
