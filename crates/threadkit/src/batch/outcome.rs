@@ -53,9 +53,11 @@ pub enum Cause<E> {
     /// Not a failure of the function, and not journaled: a resumed run runs it again.
     Cancelled,
     /// The item never started: the run stopped first (a failure policy, the cancellation
-    /// token, Ctrl-C, a journal that could not be written; [`Summary::stopped`] says which),
-    /// or the task itself said so (a task that waits for its turn, as the `threadkit`
-    /// command's `--delay`, returns it from [`Task::attempt`] when the run stops meanwhile).
+    /// token, Ctrl-C, a journal that could not be written; [`Summary::stopped`] says which;
+    /// also while the item waited for its [`delay`](crate::batch::Batch::delay) turn), or the
+    /// task itself said so (a task that waits for something before it really starts returns
+    /// it from [`Task::attempt`] when the run stops meanwhile, as the `threadkit` command's
+    /// task does for a job handed over just as it stops its jobs).
     /// Not a failure: counted apart ([`Summary::not_started`]), never retried, never
     /// journaled, so a resumed run runs it.
     ///
@@ -372,7 +374,8 @@ impl Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopReason {
-    /// A failure policy (fail fast, `--halt`) was triggered.
+    /// The halt policy (fail fast, [`Batch::halt`](crate::batch::Batch::halt)) was met;
+    /// [`Summary::halted_by`] says which condition and which item.
     Halted,
     /// The cancellation token was triggered.
     Cancelled,
