@@ -327,6 +327,31 @@ fn a_stop_ends_the_wait_for_a_turn() {
 }
 
 #[test]
+fn items_waiting_for_their_turn_when_a_halt_now_comes_are_not_started() {
+    // `now` claims the running items (reported cancelled); the items still waiting for their
+    // turn never started, and say so. Item 1 fails in the second turn, 300 ms in, while items
+    // 2 and 3 wait for theirs (had they not begun waiting by then, they would be not started
+    // all the same: the assertion does not depend on the timing).
+    let t0 = Instant::now();
+    let r = Batch::new(|x: &u8| if *x == 1 { Err("second") } else { Ok(()) })
+        .halt(Halt::now().fail_count(1))
+        .delay(Duration::from_millis(300))
+        .workers(3)
+        .progress(false)
+        .run(0..5u8)
+        .unwrap();
+    let s = r.summary();
+    let counts = (s.succeeded, s.errors, s.cancelled, s.not_started);
+    assert_eq!(counts, (1, 1, 0, 3), "{s:?}");
+    assert_eq!(s.halted_by.map(|h| h.index), Some(1));
+    assert!(
+        t0.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
 fn the_calling_thread_runs_no_items_when_told_not_to() {
     let caller = std::thread::current().id();
     let threads = |b: Batch<u64, _>| -> Vec<ThreadId> {

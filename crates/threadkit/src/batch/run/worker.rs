@@ -207,7 +207,7 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
         }
         for (k, input) in items.drain(..).enumerate() {
             let index = base + k as u64;
-            if self.sh.check() != RUN {
+            if !may_start(self.sh) {
                 self.not_started(index, input);
                 continue;
             }
@@ -225,7 +225,9 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
         let sh = self.sh;
         for (k, input) in items.drain(..).enumerate() {
             let index = self.start + k as u64;
-            if sh.check() != RUN {
+            // Its turn is waited for before it is registered: a stop meanwhile (even `NOW`)
+            // finds it not started, not running.
+            if !may_start(sh) {
                 self.not_started(index, input);
                 continue;
             }
@@ -370,9 +372,18 @@ where
     stays
 }
 
-/// Runs one item with retries, each attempt in its turn when starts are spaced; panics are
-/// caught. Returns the result and the attempts made (an item whose turn came after the run
-/// stopped is [`Cause::NotStarted`]).
+/// Whether an item may start: the run goes on, and (when starts are spaced) it still did when
+/// the item's turn came.
+fn may_start<K>(sh: &Shared<K>) -> bool {
+    sh.check() == RUN
+        && sh
+            .spacing
+            .as_ref()
+            .is_none_or(|s| s.wait_turn(|| sh.check() != RUN))
+}
+
+/// Runs one item (which [`may_start`]) with retries, each retry in its turn when starts are
+/// spaced; panics are caught. Returns the result and the attempts made.
 fn run_item<K, I>(
     sh: &Shared<K>,
     input: &I,
@@ -381,9 +392,6 @@ fn run_item<K, I>(
 where
     K: Task<I>,
 {
-    if !turn(sh, index) {
-        return (Err(Cause::NotStarted), 0);
-    }
     let max = sh.retry.max_attempts();
     let mut attempt = 0;
     loop {
@@ -410,8 +418,8 @@ where
     }
 }
 
-/// With start spacing, waits for the next attempt's turn: `false` when the run stopped
-/// meanwhile, or the supervisor claimed the item (the attempt must not start).
+/// With start spacing, waits for a retry's turn: `false` when the run stopped meanwhile, or
+/// the supervisor claimed the item (the attempt must not start).
 fn turn<K>(sh: &Shared<K>, index: u64) -> bool {
     match &sh.spacing {
         None => true,
