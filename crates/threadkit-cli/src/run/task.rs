@@ -47,7 +47,8 @@ pub(crate) struct JobFailed {
 }
 
 impl JobFailed {
-    /// A job that was handed over but not started (a stop came first).
+    /// A job that was handed over but not started (a stop came first), for [`Task::run`]
+    /// alone: the batch runner reports such a job as [`Cause::NotStarted`].
     fn not_started(job: &JobInput, attempts: u32) -> JobFailed {
         JobFailed {
             ran: Box::new(Ran {
@@ -179,6 +180,9 @@ impl Task<JobInput> for JobTask {
     type Output = Succeeded;
     type Error = JobFailed;
 
+    /// The batch runner calls [`attempt`](Task::attempt) only, and makes the "not started"
+    /// outcome itself from the [`Cause::NotStarted`] it returns; `run`, which the trait
+    /// requires, has no such cause to give, so a job that did not start is a failed job here.
     fn run(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
         self.0.attempt(job).map_err(|cause| match cause {
             Cause::Error(e) => e,
