@@ -585,6 +585,9 @@ impl fmt::Display for Summary {
         if let Some(r) = self.stopped {
             write!(f, "; {r}")?;
         }
+        if let Some(h) = self.halted_by {
+            write!(f, " ({h})")?;
+        }
         Ok(())
     }
 }

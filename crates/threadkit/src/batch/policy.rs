@@ -350,6 +350,8 @@ impl fmt::Display for Halt {
 ///     .unwrap();
 /// let h = r.summary().halted_by.unwrap();
 /// assert_eq!((h.on, h.index, h.count), (HaltOn::Fail, 3, 1));
+/// assert_eq!(h.to_string(), "1 failure of 10, at item 3");
+/// assert!(r.summary().to_string().ends_with("halted by the halt policy (1 failure of 10, at item 3)"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HaltEvent {
@@ -363,6 +365,24 @@ pub struct HaltEvent {
     pub count: u64,
     /// The total number of inputs the percentage was of, when known.
     pub total: Option<u64>,
+}
+
+impl fmt::Display for HaltEvent {
+    /// What was met, by which item: `3 failures, at item 8`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match (self.on, self.count) {
+            (HaltOn::Fail, 1) => "failure",
+            (HaltOn::Fail, _) => "failures",
+            (HaltOn::Success, 1) => "success",
+            (HaltOn::Success, _) => "successes",
+            (HaltOn::Done, _) => "done",
+        };
+        write!(f, "{} {what}", self.count)?;
+        if let Some(t) = self.total {
+            write!(f, " of {t}")?;
+        }
+        write!(f, ", at item {}", self.index)
+    }
 }
 
 /// A `--halt` specification that could not be parsed.
