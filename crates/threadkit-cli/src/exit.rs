@@ -4,23 +4,26 @@
 //! | code | constant | the CLI run | `Summary::exit_code` of its batch |
 //! | --- | --- | --- | --- |
 //! | 0 | [`SUCCESS`] | every job succeeded (skipped ones by `--resume` do not count) | 0, the same (1 when resumed over jobs journaled as failed: the library counts them) |
-//! | 0 | [`SUCCESS`] | a `--halt ...,success=` condition was met | 3: the CLI stopped the batch through its cancellation token |
+//! | 0 | [`SUCCESS`] | a `--halt ...,success=` condition was met | 2: halted by the halt policy |
 //! | 1-100 | (the count) | that many jobs failed | 1: some failed |
 //! | 101 | [`MANY_FAILED`] | more than 100 jobs failed | 1 |
-//! | 1-255 | (the job's) | `--halt ...,fail=1` met: the code of the job that met it, [`KILLED_JOB`] when it was killed or timed out | 2: halted by the failure policy |
-//! | 1-100 | (a percentage) | `--halt ...,fail=N%` met: the percentage of jobs that failed | 2 |
-//! | 0-101 | (the count) | `--halt ...,done=` met: the failed jobs counted as above | 3 |
+//! | 1-255 | (the job's) | `--halt ...,fail=1` met: the code of the job that met it, [`KILLED_JOB`] when it was killed or timed out | 2 |
+//! | 0-255 | (the job's) | `--halt ...,done=1` met: the code of the job that met it (0 if it succeeded) | 2 |
+//! | 1-100 | (a percentage) | `--halt ...,fail=N%` or `done=N%` met: the percentage of the jobs (of all of them) that failed, rounded up | 2 |
+//! | 0-101 | (the count) | `--halt ...,fail=N` or `done=N` met: the failed jobs counted as above | 2 |
 //! | 130 | [`INTERRUPTED`] | Ctrl-C (or SIGTERM, SIGHUP) | 3: the CLI catches the signals itself and cancels the batch (the library's own `Batch::ctrl_c` gives 130, the same code) |
 //! | 255 | [`ERROR`] | a bad command line, an input that cannot be read, output / `--joblog` / `--results` that cannot be written, a job that cannot start for want of a resource of ours | whatever the batch saw (the run may not have started) |
 //!
 //! So the two agree where they say the same thing: 0 when every job ran and succeeded, 130
 //! after Ctrl-C; everywhere else the CLI keeps GNU parallel's codes (a count, a job's code, a
-//! percentage) where the library has one code per kind of ending. A test below
+//! percentage) where the library has one code per kind of ending. The halt rows are GNU
+//! parallel's `should_we_halt` (in `/usr/bin/parallel`); which condition was met and by which
+//! job comes from the batch runner ([`threadkit::batch::Summary::halted_by`]). A test below
 //! (`exit_codes_agree_with_the_batch_runner`) checks every row against the library's function;
 //! `tests/exit_codes.rs` runs the same jobs through the CLI and through a library batch. See
 //! docs/cli.md.
 
-use threadkit::batch::{FailurePolicy, Halt, Threshold};
+use threadkit::batch::{HaltEvent, HaltOn, Threshold};
 
 use crate::flags::HaltSpec;
 use crate::job::Attempt;
@@ -47,33 +50,34 @@ pub(crate) fn code(out: &Outcome, halt: HaltSpec) -> i32 {
     if out.interrupted {
         return INTERRUPTED;
     }
-    match halt {
-        HaltSpec::Count { done: false, .. } if out.halted_on_count => return SUCCESS,
-        HaltSpec::Fail(FailurePolicy::Halt(Halt { threshold, .. })) if out.halted => {
-            match threshold {
-                // GNU parallel: `fail=1` exits with the failing job's exit code, `fail=Y%` with
-                // the percentage of jobs that failed.
-                // The job that reached the limit, not a later failure of a job that was
-                // still running.
-                Threshold::Count(1) => {
-                    return out
-                        .halt_trigger_exit
-                        .or(out.last_failed_exit)
-                        .unwrap_or(1)
-                        .clamp(1, 255)
-                }
-                Threshold::Percent(_) if out.total > 0 => {
-                    return ((out.failed * 100).div_ceil(out.total)).clamp(1, 100) as i32
-                }
-                _ => {}
-            }
-        }
-        _ => {}
+    let halted = out.halted_by.zip(halt.halt());
+    if let Some(code) = halted.and_then(|(event, h)| halt_code(out, event, h.threshold)) {
+        return code;
     }
     if out.failed > MAX_COUNTED {
         MANY_FAILED
     } else {
         out.failed as i32
+    }
+}
+
+/// GNU parallel's exit status for a run that `event` halted, `threshold` being the condition's
+/// (`None`: the failed jobs counted, as for any run): `success=` exits 0; `fail=1` and `done=1`
+/// with the code of the job that met the condition (not a later failure of a job that was
+/// still running); `N%` with the percentage of all the jobs that failed, rounded up.
+fn halt_code(out: &Outcome, event: HaltEvent, threshold: Threshold) -> Option<i32> {
+    match (event.on, threshold) {
+        (HaltOn::Success, _) => Some(SUCCESS),
+        (HaltOn::Fail, Threshold::Count(1)) => Some(
+            out.halt_trigger_exit
+                .or(out.last_failed_exit)?
+                .clamp(1, 255),
+        ),
+        (HaltOn::Done, Threshold::Count(1)) => out.halt_trigger_exit,
+        (_, Threshold::Percent(_)) if out.total > 0 => {
+            Some((out.failed * 100).div_ceil(out.total).min(100) as i32)
+        }
+        _ => None,
     }
 }
 
@@ -95,21 +99,46 @@ mod tests {
         HaltSpec::parse(s).unwrap()
     }
 
+    /// The runner's record of `spec`'s condition met (by job index 0).
+    fn met(spec: &str) -> Option<HaltEvent> {
+        let h = halt(spec).halt().unwrap();
+        Some(HaltEvent {
+            when: h.when,
+            on: h.on,
+            index: 0,
+            count: 1,
+            total: None,
+        })
+    }
+
     #[test]
     fn exit_codes_follow_gnu_parallel() {
-        let out = |failed, halted, last| Outcome {
+        let out = |failed, halted_by, last| Outcome {
             failed,
-            halted,
+            halted_by,
             last_failed_exit: last,
+            halt_trigger_exit: last,
             total: 10,
             ..Default::default()
         };
-        assert_eq!(code(&out(0, false, None), HaltSpec::Never), 0);
-        assert_eq!(code(&out(3, false, Some(2)), HaltSpec::Never), 3);
-        assert_eq!(code(&out(100, false, Some(2)), HaltSpec::Never), 100);
-        assert_eq!(code(&out(300, false, Some(2)), HaltSpec::Never), 101);
-        assert_eq!(code(&out(1, true, Some(7)), halt("soon,fail=1")), 7);
-        assert_eq!(code(&out(3, true, Some(7)), halt("soon,fail=20%")), 30);
+        assert_eq!(code(&out(0, None, None), HaltSpec::Never), 0);
+        assert_eq!(code(&out(3, None, Some(2)), HaltSpec::Never), 3);
+        assert_eq!(code(&out(100, None, Some(2)), HaltSpec::Never), 100);
+        assert_eq!(code(&out(300, None, Some(2)), HaltSpec::Never), 101);
+        let fail1 = "soon,fail=1";
+        assert_eq!(code(&out(1, met(fail1), Some(7)), halt(fail1)), 7);
+        let pct = "soon,fail=20%";
+        assert_eq!(code(&out(3, met(pct), Some(7)), halt(pct)), 30);
+        let count = "now,fail=2";
+        assert_eq!(code(&out(300, met(count), Some(7)), halt(count)), 101);
+        let done1 = "soon,done=1";
+        assert_eq!(code(&out(0, met(done1), Some(0)), halt(done1)), 0);
+        assert_eq!(code(&out(1, met(done1), Some(4)), halt(done1)), 4);
+        let donep = "soon,done=50%";
+        assert_eq!(code(&out(0, met(donep), None), halt(donep)), 0);
+        assert_eq!(code(&out(1, met(donep), Some(3)), halt(donep)), 10);
+        let success = "now,success=1";
+        assert_eq!(code(&out(4, met(success), Some(3)), halt(success)), 0);
         let interrupted = Outcome {
             interrupted: true,
             ..Default::default()
@@ -165,17 +194,16 @@ mod tests {
                 what: "success= met",
                 halt: halt("soon,success=1"),
                 cli: Outcome {
-                    halted: true,
-                    halted_on_count: true,
+                    halted_by: met("soon,success=1"),
                     failed: 2,
                     ..Default::default()
                 },
                 batch: Summary {
                     errors: 2,
-                    ..stopped(StopReason::Cancelled)
+                    ..stopped(StopReason::Halted)
                 },
                 cli_code: SUCCESS,
-                batch_code: 3,
+                batch_code: 2,
             },
             Row {
                 what: "3 failed",
@@ -204,7 +232,7 @@ mod tests {
                 halt: halt("now,fail=1"),
                 cli: Outcome {
                     failed: 2,
-                    halted: true,
+                    halted_by: met("now,fail=1"),
                     halt_trigger_exit: Some(7),
                     last_failed_exit: Some(9),
                     ..Default::default()
@@ -221,7 +249,7 @@ mod tests {
                 halt: halt("soon,fail=1"),
                 cli: Outcome {
                     failed: 1,
-                    halted: true,
+                    halted_by: met("soon,fail=1"),
                     halt_trigger_exit: Some(KILLED_JOB),
                     ..Default::default()
                 },
@@ -238,7 +266,7 @@ mod tests {
                 cli: Outcome {
                     failed: 3,
                     total: 10,
-                    halted: true,
+                    halted_by: met("soon,fail=20%"),
                     ..Default::default()
                 },
                 batch: Summary {
@@ -254,16 +282,15 @@ mod tests {
                 cli: Outcome {
                     failed: 1,
                     succeeded: 1,
-                    halted: true,
-                    halted_on_count: true,
+                    halted_by: met("soon,done=2"),
                     ..Default::default()
                 },
                 batch: Summary {
                     errors: 1,
-                    ..stopped(StopReason::Cancelled)
+                    ..stopped(StopReason::Halted)
                 },
                 cli_code: 1,
-                batch_code: 3,
+                batch_code: 2,
             },
             Row {
                 what: "Ctrl-C, caught by the CLI",

@@ -170,11 +170,6 @@ impl Template {
         }
         Launch::Direct(argv)
     }
-
-    /// True if the command line mentions `{%}` (the runner then tracks slots).
-    pub(crate) fn uses_slot(&self) -> bool {
-        self.parts.contains(&Part::Slot)
-    }
 }
 
 fn push_lit(parts: &mut Vec<Part>, s: &[u8]) {

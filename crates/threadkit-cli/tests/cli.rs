@@ -531,6 +531,25 @@ fn delay_spaces_job_starts() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
 }
 
+/// `{%}` is the batch runner's slot: from 1 to `-j`, never held by two running jobs at once
+/// (each job takes its slot's directory with `mkdir`, which fails if it exists, and gives it
+/// back when it ends).
+#[test]
+fn running_jobs_never_share_a_slot() {
+    let d = TempDir::new("slots");
+    let dir = d.s("taken");
+    std::fs::create_dir(&dir).unwrap();
+    let job = format!(
+        "test {{%}} -ge 1 && test {{%}} -le 3 && mkdir {dir}/{{%}} || exit 9; \
+         sleep 0.02; rmdir {dir}/{{%}}"
+    );
+    let mut args = vec!["-j3", job.as_str(), ":::"];
+    let inputs: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+    args.extend(inputs.iter().map(String::as_str));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn joblog_is_gnu_parallels_format() {
     let d = TempDir::new("joblog");

@@ -260,6 +260,24 @@ fn halt_and_retries_agree() {
     );
 }
 
+/// `N%` in `--halt` is of all the jobs when their number is known (here, `:::` inputs), as GNU
+/// parallel counts it (`halt_count = total_jobs * pct`), and the exit code is the percentage of
+/// all the jobs that failed, rounded up (`done=30%`: 2 of 10 failed, 20). Before issue 15 the
+/// percentage was of the jobs finished so far, judged after 20 of them: none of these halted.
+#[test]
+fn halt_percentages_are_of_all_the_jobs() {
+    for halt in [
+        "soon,fail=50%",
+        "now,fail=30%",
+        "soon,done=30%",
+        "soon,success=20%",
+    ] {
+        let mut args = vec!["-k", "-j1", "--halt", halt, "echo {}; exit {}", ":::"];
+        args.extend(["1", "0"].repeat(5));
+        same_exact(&args);
+    }
+}
+
 #[test]
 fn joblog_columns_agree() {
     let d = TempDir::new("diff-joblog");

@@ -39,7 +39,7 @@ fn library(policy: Option<&str>, codes: &[i32]) -> u8 {
 #[test]
 fn exit_codes_agree_with_the_library_on_the_same_jobs() {
     // (halt, job exit codes, the CLI's code, the library's code)
-    let cases: [(Option<&str>, &[i32], i32, u8); 4] = [
+    let cases: [(Option<&str>, &[i32], i32, u8); 7] = [
         // Every job succeeded: 0 in both.
         (None, &[0, 0, 0], 0, 0),
         // Some failed: the count in the CLI, 1 in the library.
@@ -48,6 +48,12 @@ fn exit_codes_agree_with_the_library_on_the_same_jobs() {
         // library.
         (Some("soon,fail=1"), &[0, 7, 0, 0], 7, 2),
         (Some("now,fail=1"), &[5, 0], 5, 2),
+        // A halt on successes: 0 in the CLI (GNU parallel's), 2 (halted) in the library.
+        (Some("soon,success=1"), &[3, 0, 4], 0, 2),
+        // On finished jobs: the failed ones counted in the CLI.
+        (Some("soon,done=2"), &[0, 3, 0, 0], 1, 2),
+        // `N%` of all the jobs: 2 of 4 failed when half of them were done.
+        (Some("soon,done=50%"), &[6, 7, 0, 0], 50, 2),
     ];
     for (halt, codes, want_cli, want_library) in cases {
         assert_eq!(

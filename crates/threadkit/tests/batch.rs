@@ -128,12 +128,14 @@ fn halt_soon_after_n_failures() {
 
 #[test]
 fn halt_percent_of_finished_items() {
+    // An input of unknown length (`filter`): the percentage is of the finished items (of a
+    // known total, see `batch_halt.rs`).
     let report = Batch::new(|i: &u64| if i.is_multiple_of(2) { Err(*i) } else { Ok(()) })
         .workers(2)
         .chunk_size(1)
         .on_failure(FailurePolicy::Halt(Halt::soon().fail_percent(30.0)))
         .progress(false)
-        .run(0..5_000u64)
+        .run((0..5_000u64).filter(|_| true))
         .unwrap();
     let s = report.summary();
     assert_eq!(s.stopped, Some(StopReason::Halted));
@@ -474,7 +476,16 @@ fn policy_strings_parse_like_gnu_parallel() {
         FailurePolicy::Halt(Halt::now().fail_percent(25.0))
     );
     assert!("now,fail=0%".parse::<FailurePolicy>().is_err());
-    assert!("soon,success=1".parse::<FailurePolicy>().is_err());
+    assert_eq!(
+        "soon,success=1".parse::<FailurePolicy>().unwrap(),
+        FailurePolicy::Halt(Halt::soon().success_count(1))
+    );
+    assert_eq!(
+        "now,done=5%".parse::<FailurePolicy>().unwrap(),
+        FailurePolicy::Halt(Halt::now().done_percent(5.0))
+    );
+    assert!("soon,boom=1".parse::<FailurePolicy>().is_err());
+    assert!("soon,success=x".parse::<FailurePolicy>().is_err());
     assert_eq!(
         "fast".parse::<FailurePolicy>().unwrap(),
         FailurePolicy::FailFast

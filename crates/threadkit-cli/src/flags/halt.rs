@@ -1,21 +1,17 @@
-//! `--halt WHEN,WHY=N`: GNU parallel's syntax, shorthands included, parsed into a [`HaltSpec`].
-//! The run evaluates it in one place (`run/halt.rs`).
+//! `--halt WHEN,WHY=N`: GNU parallel's syntax, shorthands included, parsed into a [`HaltSpec`]:
+//! the batch runner's [`Halt`] policy, which the runner evaluates (`run/halt.rs` only acts on
+//! it: kills the running jobs for `now`, says so on stderr).
 
-use threadkit::batch::{FailurePolicy, Halt, HaltWhen, Threshold};
+use threadkit::batch::{Halt, HaltOn, HaltWhen, Threshold};
 
-/// `--halt`: the batch runner's failure policy, or a CLI-side stop on successes / finished jobs.
+/// `--halt`: never, or the batch runner's [`Halt`] policy (on failures, successes or finished
+/// jobs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum HaltSpec {
     /// Never halt.
     Never,
-    /// `fail=`: the batch runner's policy.
-    Fail(FailurePolicy),
-    /// `success=` (`done: false`) or `done=` (`done: true`).
-    Count {
-        when: HaltWhen,
-        threshold: Threshold,
-        done: bool,
-    },
+    /// Halt when the condition is met.
+    Halt(Halt),
 }
 
 impl HaltSpec {
@@ -50,9 +46,12 @@ impl HaltSpec {
         let (what, value) = why
             .split_once('=')
             .ok_or_else(|| bad("expected WHEN,WHY=N"))?;
-        if !matches!(what, "fail" | "success" | "done") {
-            return Err(bad("WHY is fail, success or done"));
-        }
+        let on = match what {
+            "fail" => HaltOn::Fail,
+            "success" => HaltOn::Success,
+            "done" => HaltOn::Done,
+            _ => return Err(bad("WHY is fail, success or done")),
+        };
         let threshold = match value.strip_suffix('%') {
             Some(p) => Threshold::Percent(
                 p.parse()
@@ -72,23 +71,18 @@ impl HaltSpec {
                  (or 1%), or use --halt never to never halt"
             );
         }
-        Ok(match what {
-            "fail" => HaltSpec::Fail(FailurePolicy::Halt(Halt { when, threshold })),
-            _ => HaltSpec::Count {
-                when,
-                threshold,
-                done: what == "done",
-            },
-        })
+        Ok(HaltSpec::Halt(Halt {
+            when,
+            on,
+            threshold,
+        }))
     }
 
-    /// When the run stops once the condition is met (`None`: it never halts).
-    pub(crate) fn when(&self) -> Option<HaltWhen> {
+    /// The batch runner's policy (`None`: never halt).
+    pub(crate) fn halt(&self) -> Option<Halt> {
         match self {
             HaltSpec::Never => None,
-            HaltSpec::Fail(FailurePolicy::Halt(Halt { when, .. })) => Some(*when),
-            HaltSpec::Fail(_) => Some(HaltWhen::Soon),
-            HaltSpec::Count { when, .. } => Some(*when),
+            HaltSpec::Halt(h) => Some(*h),
         }
     }
 }
@@ -99,39 +93,23 @@ mod tests {
 
     #[test]
     fn halt_specs_parse_like_gnu_parallel() {
-        assert_eq!(HaltSpec::parse("never").unwrap(), HaltSpec::Never);
-        assert_eq!(HaltSpec::parse("0").unwrap(), HaltSpec::Never);
-        let soon1 = HaltSpec::Fail(FailurePolicy::Halt(Halt::soon().fail_count(1)));
-        assert_eq!(HaltSpec::parse("1").unwrap(), soon1);
-        assert_eq!(HaltSpec::parse("soon,fail=1").unwrap(), soon1);
-        assert_eq!(
-            HaltSpec::parse("2").unwrap(),
-            HaltSpec::Fail(FailurePolicy::Halt(Halt::now().fail_count(1)))
-        );
-        assert_eq!(
-            HaltSpec::parse("now,success=3").unwrap(),
-            HaltSpec::Count {
-                when: HaltWhen::Now,
-                threshold: Threshold::Count(3),
-                done: false
-            }
-        );
-        assert_eq!(
-            HaltSpec::parse("-1").unwrap(),
-            HaltSpec::Count {
-                when: HaltWhen::Soon,
-                threshold: Threshold::Count(1),
-                done: false
-            }
-        );
-        assert_eq!(
-            HaltSpec::parse("soon,done=50%").unwrap(),
-            HaltSpec::Count {
-                when: HaltWhen::Soon,
-                threshold: Threshold::Percent(50.0),
-                done: true
-            }
-        );
+        let halt = |s| HaltSpec::parse(s).unwrap().halt();
+        assert_eq!(halt("never"), None);
+        assert_eq!(halt("0"), None);
+        assert_eq!(halt("1"), Some(Halt::soon().fail_count(1)));
+        assert_eq!(halt("soon,fail=1"), Some(Halt::soon().fail_count(1)));
+        assert_eq!(halt("2"), Some(Halt::now().fail_count(1)));
+        assert_eq!(halt("now,success=3"), Some(Halt::now().success_count(3)));
+        assert_eq!(halt("-1"), Some(Halt::soon().success_count(1)));
+        assert_eq!(halt("-2"), Some(Halt::now().success_count(1)));
+        assert_eq!(halt("soon,done=50%"), Some(Halt::soon().done_percent(50.0)));
+        assert_eq!(halt("20%"), Some(Halt::soon().fail_percent(20.0)));
+        // The same policy the library parses from the same words.
+        for s in ["now,fail=3", "soon,success=25%", "now,done=7"] {
+            assert_eq!(halt(s), Some(s.parse::<Halt>().unwrap()), "{s}");
+        }
+        assert_eq!(HaltWhen::Soon, halt("1").unwrap().when);
+        assert_eq!(Threshold::Count(1), halt("1").unwrap().threshold);
         for bad in [
             "",
             "later,fail=1",

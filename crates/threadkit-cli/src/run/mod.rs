@@ -1,7 +1,7 @@
 //! A [`RunPlan`] run on `threadkit::batch`: one batch item per job, one attempt per call of the
-//! batch task (so the batch runner's retries, `--halt fail=` policy, cancellation token, journal,
-//! ordering and progress bar apply), the process side (spawn, process groups, timeout, output)
-//! in [`crate::job`].
+//! batch task (so the batch runner's retries, `--halt` policy, `--delay` spacing, `{%}` slots,
+//! cancellation token, journal, ordering and progress bar apply), the process side (spawn,
+//! process groups, timeout, output) in [`crate::job`].
 //!
 //! The files, in reading order:
 //! 1. this one: [`run`], the driver: it builds the batch from the plan, takes each job's
@@ -9,13 +9,13 @@
 //! 2. [`jobs`]: the inputs numbered and keyed into the batch's items; a read error comes back
 //!    as a value;
 //! 3. [`task`]: the batch task, one attempt of one job, on a worker thread;
-//! 4. [`halt`]: `--halt` evaluated in one place;
+//! 4. [`halt`]: what a halt the runner decided does to the jobs (TERM/KILL for `now`) and on
+//!    stderr;
 //! 5. [`delivery`]: what the driver does with a finished job (logs, then output).
 //!
 //! What the CLI adds on top of the batch runner, because the runner works with threads and
 //! these are processes: TERM/KILL to process groups on timeout, `--halt now` and Ctrl-C
-//! ([`Running`]); `--halt success=` and `done=` (the runner's halt counts failures only); the
-//! `{%}` slot number; `--delay`.
+//! ([`Running`]).
 
 mod delivery;
 mod halt;
@@ -24,12 +24,11 @@ mod task;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use threadkit::batch::{Batch, CancelToken, Cause, Durability, Retry};
+use threadkit::batch::{Batch, CancelToken, Cause, Durability, HaltEvent, Retry};
 
 use self::delivery::{Delivery, Logs};
-use self::halt::Halting;
 use self::jobs::{JobInput, Jobs, Keyer};
 use self::task::{JobTask, Shared, Succeeded};
 use crate::exit;
@@ -51,15 +50,13 @@ pub(crate) struct Outcome {
     /// Jobs never started because the run stopped first (Ctrl-C, a halt): not journaled, so
     /// `--resume` runs them.
     pub(crate) not_started: u64,
-    /// A `--halt success=`/`done=` condition was met.
-    pub(crate) halted_on_count: bool,
-    /// The run was halted (any `--halt`).
-    pub(crate) halted: bool,
+    /// The `--halt` condition met, and the job that met it (the batch runner's record).
+    pub(crate) halted_by: Option<HaltEvent>,
     /// Ctrl-C (or TERM/HUP) stopped the run.
     pub(crate) interrupted: bool,
     /// Exit code of the last job that failed on its own.
     pub(crate) last_failed_exit: Option<i32>,
-    /// Exit code of the failure that reached the `--halt fail=` limit.
+    /// [`exit::job_code`] of the job that met the `--halt` condition (0 if it succeeded).
     pub(crate) halt_trigger_exit: Option<i32>,
     /// Jobs in all, counted as they were read.
     pub(crate) total: u64,
@@ -123,19 +120,13 @@ pub(crate) fn run(
         }));
     }
     let shared = Arc::new(Shared {
-        slots: template
-            .uses_slot()
-            .then(|| Mutex::new((1..=plan.slots).rev().collect())),
         template,
         limits: plan.limits,
         running,
         printer: printer.clone(),
         line_buffer: plan.output == OutputMode::Lines,
         trace: plan.trace,
-        delay: plan.delay.map(|d| (d, Mutex::new(Instant::now()))),
         live: AtomicUsize::new(0),
-        halting: Halting::new(plan.halt, plan.total, token.clone(), running, grace),
-        max_attempts: plan.retries.max(1),
         token: token.clone(),
         own_error: Mutex::new(None),
     });
@@ -145,18 +136,28 @@ pub(crate) fn run(
         // No job waits in a queue: a job is handed to a worker only when a slot is free, so a
         // halt or Ctrl-C seen by the driver stops everything not yet started.
         .window(plan.slots)
-        // A cancelled run (Ctrl-C, a CLI-side halt) waits for its running jobs: they are
-        // processes we stop ourselves (TERM, then KILL). Setting a grace also makes the run
-        // "tracked", so the calling thread only drives (delivers output, commits the journal,
-        // applies halts) and never runs a job itself, which could keep it busy for hours.
-        .grace(Duration::from_secs(100 * 365 * 24 * 3600))
+        // The calling thread only drives (delivers output, writes the logs, commits the
+        // journal) and never runs a job itself, which could keep it busy for hours. A
+        // cancelled run (Ctrl-C, an error of ours) waits for its running jobs: they are
+        // processes we stop ourselves (TERM, then KILL).
+        .caller_runs_items(false)
         .progress(plan.progress)
         .retry(Retry::new(plan.retries.saturating_sub(1)))
-        .on_failure(shared.halting.batch_policy())
         .cancel_token(token.clone())
         // Outcomes come as jobs finish, also with -k: a slow job must not hold the other slots
         // (the window counts outcomes not yet taken); `Delivery` puts the output in order.
         .unordered();
+    if let Some(h) = plan.halt.halt() {
+        batch = batch
+            .halt(h)
+            .on_halt(halt::on_halt(running, grace, interrupted.clone()));
+    }
+    if let Some(total) = plan.total {
+        batch = batch.total(total);
+    }
+    if let Some(d) = plan.delay {
+        batch = batch.delay(d);
+    }
     let journaled = plan.journal.is_some();
     if let Some(j) = plan.journal.take() {
         // Each finished job is committed before it counts as done (before its output is printed
@@ -177,13 +178,15 @@ pub(crate) fn run(
         );
     }
     let mut out = Outcome::default();
-    let halting = &shared.halting;
     let mut delivery = Delivery::new(plan.output);
     let mut logs = Logs {
         joblog: plan.joblog.take(),
         results: plan.results.take(),
     };
-    for (index, outcome) in &mut stream {
+    while let Some((index, outcome)) = stream.next() {
+        // The runner recorded the job that met the halt condition before its outcome came.
+        let trigger =
+            out.halt_trigger_exit.is_none() && stream.halted_by().is_some_and(|h| h.index == index);
         // The job's record: printed now, or with -k once the jobs before it are printed.
         let ran = 'job: {
             let (ran, ok) = match outcome {
@@ -215,11 +218,6 @@ pub(crate) fn run(
                     Cause::Cancelled | Cause::NotStarted => {
                         // The run is stopping (a halt, Ctrl-C, an error of ours).
                         out.not_started += u64::from(matches!(f.cause, Cause::NotStarted));
-                        if !out.halted && !interrupted.load(Ordering::SeqCst) {
-                            out.halted = true;
-                            halting.announce();
-                        }
-                        halting.stop_running();
                         break 'job None;
                     }
                     Cause::Journaled { .. } => {
@@ -231,30 +229,23 @@ pub(crate) fn run(
             if ok {
                 out.succeeded += 1;
             }
+            if trigger {
+                out.halt_trigger_exit = Some(if ok {
+                    exit::SUCCESS
+                } else {
+                    exit::job_code(&ran.attempt)
+                });
+            }
             if !logs.write(&ran) {
                 out.error = true;
                 token.cancel();
-            }
-            // The task counted this job before it came here, and stopped the run if it met a
-            // `success=` / `done=` condition: say so before its output.
-            if !out.halted_on_count && halting.count_reached() {
-                out.halted_on_count = true;
-                out.halted = true;
-                halting.announce();
             }
             Some(ran)
         };
         delivery.put(index, ran, &printer);
     }
     delivery.finish(&printer);
-    out.halt_trigger_exit = halting.trigger_exit();
-    if halting.reached() {
-        if !out.halted && !interrupted.load(Ordering::SeqCst) {
-            halting.announce();
-        }
-        out.halted = true;
-        out.halted_on_count |= halting.counts_jobs();
-    }
+    out.halted_by = stream.summary().halted_by;
     // A journal that could not be written stops the run early.
     let journal_error = stream.error().map(|e| e.to_string());
     // Jobs abandoned by the batch runner on `--halt now` are still being killed: wait for them so

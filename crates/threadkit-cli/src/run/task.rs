@@ -1,20 +1,20 @@
 //! The batch task: one attempt of one job ([`Shared::attempt`]), run by the batch runner on its
-//! worker threads. It waits for its turn (`--delay`), takes a `{%}` slot, renders the command,
-//! runs it as a process ([`crate::job::run`]), counts its final outcome for `--halt`
-//! ([`Halting::count`]) and hands back what it left ([`Ran`]) as the item's value or error.
+//! worker threads, in its turn (`--delay` is the runner's [`Batch::delay`]). It renders the
+//! command with the runner's slot number as `{%}` ([`threadkit::batch::slot`]), runs it as a
+//! process ([`crate::job::run`]) and hands back what it left ([`Ran`]) as the item's value or
+//! error; the runner counts it for `--halt`.
+//!
+//! [`Batch::delay`]: threadkit::batch::Batch::delay
 
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use threadkit::batch::{CancelToken, Cause, Task};
+use threadkit::batch::{self, CancelToken, Cause, Task};
 
-use super::halt::Halting;
 use super::jobs::JobInput;
-use crate::exit;
 use crate::job::{self, Attempt, Limits, LineSink, Running};
 use crate::output::Printer;
 use crate::template::Template;
@@ -47,7 +47,8 @@ pub(crate) struct JobFailed {
 }
 
 impl JobFailed {
-    /// A job that was handed over but not started (a stop came first).
+    /// A job that was handed over but not started (a stop came first), for [`Task::run`]
+    /// alone: the batch runner reports such a job as [`Cause::NotStarted`].
     fn not_started(job: &JobInput, attempts: u32) -> JobFailed {
         JobFailed {
             ran: Box::new(Ran {
@@ -84,60 +85,14 @@ pub(super) struct Shared {
     /// `--line-buffer` (and not `-k`): lines go to the printer as they come.
     pub(super) line_buffer: bool,
     pub(super) trace: bool,
-    /// Free `{%}` slot numbers, when the command uses them.
-    pub(super) slots: Option<Mutex<Vec<usize>>>,
-    /// `--delay`, and when the next job may start.
-    pub(super) delay: Option<(Duration, Mutex<Instant>)>,
     /// Attempts handed over and not yet returned (the driver waits for them after a stop).
     pub(super) live: AtomicUsize,
-    /// `--halt`, counted by the task itself after each job's last attempt so that it acts
-    /// at once (TERM for `now`, the token for `success=`/`done=`).
-    pub(super) halting: Halting,
-    pub(super) max_attempts: u32,
     pub(super) token: CancelToken,
     /// A job could not start for want of a resource of threadkit's own (EMFILE...).
     pub(super) own_error: Mutex<Option<String>>,
 }
 
 impl Shared {
-    fn take_slot(&self) -> usize {
-        match &self.slots {
-            None => 1,
-            Some(m) => m
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop()
-                .unwrap_or(1),
-        }
-    }
-
-    fn put_slot(&self, slot: usize) {
-        if let Some(m) = &self.slots {
-            m.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
-        }
-    }
-
-    fn wait_turn(&self) {
-        if let Some((delay, next)) = &self.delay {
-            let wait = {
-                let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                let start = (*n).max(now);
-                *n = start + *delay;
-                start - now
-            };
-            // In steps, so that Ctrl-C or a halt during a long delay is seen promptly.
-            let until = Instant::now() + wait;
-            while !self.running.stopping() && !self.token.is_cancelled() {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                std::thread::sleep(left.min(Duration::from_millis(20)));
-            }
-        }
-    }
-
     /// True once a job could not start for want of a resource of ours.
     pub(super) fn own_error_seen(&self) -> bool {
         self.own_error
@@ -149,15 +104,16 @@ impl Shared {
     /// One attempt of one job: the batch task.
     fn attempt(&self, job: &JobInput) -> Result<Succeeded, Cause<JobFailed>> {
         self.live.fetch_add(1, Ordering::SeqCst);
-        self.wait_turn();
         if self.running.stopping() || self.token.is_cancelled() || self.own_error_seen() {
-            // Handed over just as a stop came, or the stop came during `--delay`: do not start
-            // it. The batch runner reports it as not started (not journaled).
+            // Handed over just as a stop came (TERM sent to the running jobs, an error of
+            // ours): do not start it. The batch runner reports it as not started (not
+            // journaled).
             self.live.fetch_sub(1, Ordering::SeqCst);
             return Err(Cause::NotStarted);
         }
         let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        let slot = self.take_slot();
+        // GNU parallel's `{%}`: the runner's slot, unique among the running jobs.
+        let slot = batch::slot().unwrap_or(1);
         let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
         if self.trace {
@@ -177,7 +133,6 @@ impl Shared {
             self.running,
             sink.as_ref().map(|s| s as &dyn LineSink),
         );
-        self.put_slot(slot);
         let attempt = match attempt {
             Ok(a) => a,
             Err(e) => {
@@ -206,13 +161,6 @@ impl Shared {
             line,
             attempt,
         });
-        if ok || attempts >= self.max_attempts {
-            self.halting.count(
-                ok && !interrupted,
-                !ok && !interrupted,
-                exit::job_code(&ran.attempt),
-            );
-        }
         self.live.fetch_sub(1, Ordering::SeqCst);
         if ok {
             Ok(Succeeded {
@@ -232,6 +180,9 @@ impl Task<JobInput> for JobTask {
     type Output = Succeeded;
     type Error = JobFailed;
 
+    /// The batch runner calls [`attempt`](Task::attempt) only, and makes the "not started"
+    /// outcome itself from the [`Cause::NotStarted`] it returns; `run`, which the trait
+    /// requires, has no such cause to give, so a job that did not start is a failed job here.
     fn run(&self, job: &JobInput) -> Result<Succeeded, JobFailed> {
         self.0.attempt(job).map_err(|cause| match cause {
             Cause::Error(e) => e,

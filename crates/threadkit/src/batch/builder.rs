@@ -10,7 +10,7 @@ use super::isolated::Isolated;
 use super::journal::JournalHook;
 #[cfg(feature = "journal")]
 use super::journal::{self, Journal, JournalError};
-use super::policy::{FailurePolicy, Retry};
+use super::policy::{FailurePolicy, Halt, HaltEvent, Retry};
 use super::report::Report;
 use super::run::{self, Config, ProgressChoice, Stream};
 use super::task::{Infallible, Star, Task};
@@ -310,6 +310,139 @@ impl<I, K: Task<I>> Batch<I, K> {
     /// ```
     pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
         self.cfg.policy = policy;
+        self
+    }
+
+    /// Stops the run when `halt`'s condition is met: GNU parallel's `--halt`, on failures,
+    /// successes or finished items (the same as
+    /// [`on_failure(FailurePolicy::Halt(halt))`](Batch::on_failure)). The condition is judged
+    /// where each item's final outcome is counted; the summary records which item met it
+    /// ([`Summary::halted_by`](super::Summary::halted_by)). See [`Halt`] for what `N%` is of.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::{Batch, Halt, StopReason};
+    ///
+    /// // Stop once 3 items have a value.
+    /// let r = Batch::infallible(|x: &u32| *x)
+    ///     .halt(Halt::soon().success_count(3))
+    ///     .workers(1)
+    ///     .progress(false)
+    ///     .run(0..100u32)
+    ///     .unwrap();
+    /// assert_eq!(r.summary().stopped, Some(StopReason::Halted));
+    /// assert_eq!(r.summary().succeeded, 3);
+    /// assert_eq!(r.summary().halted_by.unwrap().index, 2);
+    /// ```
+    pub fn halt(mut self, halt: Halt) -> Self {
+        self.cfg.policy = FailurePolicy::Halt(halt);
+        self
+    }
+
+    /// Calls `hook` once when the halt policy is met, on the thread that met it (a worker, as
+    /// the item's outcome is counted, before the driver hears of it), after scheduling was
+    /// stopped. The runner cannot kill a thread: with `now`, the hook is where to stop what the
+    /// running items wait on (the `threadkit` command sends TERM to its jobs there). Keep it
+    /// short; it must not wait for the run.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `hook` is caught and logged (a `tracing` warning); the run goes on halting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use threadkit::batch::{Batch, Halt, HaltOn};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let r = Batch::new(|x: &u32| if *x % 10 == 9 { Err(*x) } else { Ok(()) })
+    ///     .halt(Halt::now().fail_count(2))
+    ///     .on_halt(move |e| s.lock().unwrap().push((e.on, e.count, e.index)))
+    ///     .workers(1)
+    ///     .progress(false)
+    ///     .run(0..100u32)
+    ///     .unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), [(HaltOn::Fail, 2, 19)]);
+    /// assert_eq!(r.summary().halted_by.unwrap().index, 19);
+    /// ```
+    pub fn on_halt(mut self, hook: impl Fn(&HaltEvent) + Send + Sync + 'static) -> Self {
+        self.cfg.on_halt = Some(Arc::new(hook));
+        self
+    }
+
+    /// The number of inputs, for an input that does not know its length: what `N%` halts and
+    /// the progress bar are of. An input of exact length (a `Vec`, a slice, a range, an
+    /// [`ExactSizeIterator`]) needs none; this overrides it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::{Batch, Halt};
+    ///
+    /// let evens = (0..1000u32).filter(|x| x % 2 == 0); // 500 items, length unknown
+    /// let r = Batch::infallible(|x: &u32| *x)
+    ///     .halt(Halt::soon().done_percent(10.0))
+    ///     .total(500)
+    ///     .workers(1)
+    ///     .progress(false)
+    ///     .run(evens)
+    ///     .unwrap();
+    /// assert_eq!(r.summary().halted_by.unwrap().count, 50);
+    /// ```
+    pub fn total(mut self, n: u64) -> Self {
+        self.cfg.total = Some(n);
+        self
+    }
+
+    /// Starts items at least `delay` apart (GNU parallel's `--delay`): each start (and each
+    /// retry) waits for its turn on its worker thread. A cancellation, Ctrl-C or a halt during
+    /// the wait is seen within about 10 ms, and the item is reported
+    /// [`Cause::NotStarted`](super::Cause::NotStarted). The spacing is a lower bound: a busy
+    /// machine may space starts further.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let r = threadkit::batch::Batch::infallible(|x: &u8| *x)
+    ///     .delay(Duration::from_millis(20))
+    ///     .workers(4)
+    ///     .progress(false)
+    ///     .run(0..4u8)
+    ///     .unwrap();
+    /// assert!(r.is_success());
+    /// assert!(t0.elapsed() >= Duration::from_millis(60));
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.cfg.delay = (!delay.is_zero()).then_some(delay);
+        self
+    }
+
+    /// Whether the calling thread runs items itself (default `true`). While it waits for
+    /// outcomes, the calling thread of a run that is not tracked (no timeout, grace period,
+    /// Ctrl-C handling or `now` halt) runs queued items, as one of the
+    /// [`workers`](Batch::workers), rather than sleep: cheapest for short items. With `false`,
+    /// every item runs on a worker thread and the calling thread only drives the run (takes
+    /// outcomes, writes the journal, yields them), so it is free to deliver a stream's
+    /// outcomes as they come while items run for hours.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let caller = std::thread::current().id();
+    /// let r = threadkit::batch::Batch::infallible(|_: &u8| std::thread::current().id())
+    ///     .caller_runs_items(false)
+    ///     .progress(false)
+    ///     .run(0..50u8)
+    ///     .unwrap();
+    /// assert!(r.values().all(|id| *id != caller));
+    /// ```
+    pub fn caller_runs_items(mut self, yes: bool) -> Self {
+        self.cfg.caller_runs_items = yes;
         self
     }
 

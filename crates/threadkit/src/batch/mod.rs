@@ -44,9 +44,12 @@
 //! By default every input runs and failures are collected ([`FailurePolicy::CollectAll`], the
 //! seed's `handle_exceptions=True`). [`FailurePolicy::FailFast`] stops scheduling at the first
 //! failure; items already running finish, and the rest are reported [`Cause::NotStarted`] — still
-//! one outcome per input. GNU parallel's `--halt` is there too:
-//! `"soon,fail=5"` / `"now,fail=10%"` parse into a [`FailurePolicy`] ([`Halt`]). With `now`,
-//! running items are reported [`Cause::Cancelled`] at once.
+//! one outcome per input. GNU parallel's `--halt` is there too ([`Batch::halt`]): stop after a
+//! number or a percentage of failures, successes or finished items (`"soon,fail=5"`,
+//! `"now,success=10%"`, `"soon,done=100"` parse into a [`Halt`]; `N%` is of the total number of
+//! inputs when it is known). With `now`, running items are reported [`Cause::Cancelled`] at once,
+//! and [`Batch::on_halt`] is where to stop what they wait on. The summary records which item met
+//! the condition ([`Summary::halted_by`]).
 //!
 //! ```
 //! use threadkit::batch::{Batch, Cause, FailurePolicy};
@@ -62,6 +65,14 @@
 //! assert!(report.failures().any(|f| f.cause == Cause::NotStarted));
 //! assert_eq!(report.exit_code(), 2); // halted
 //! ```
+//!
+//! ## Slots and start spacing
+//!
+//! Inside an item, [`slot()`] is its slot number, from 1 to [`workers`](Batch::workers), held by
+//! no other item running at the same time (GNU parallel's `{%}`: a scratch directory or a device
+//! per running item). [`Batch::delay`] starts items at least a given time apart (GNU parallel's
+//! `--delay`, a crude rate limit). [`Batch::caller_runs_items`] says whether the calling thread
+//! helps run items while it waits (by default it does, when items are not tracked).
 //!
 //! ## Retries and timeouts
 //!
@@ -198,8 +209,8 @@
 //! - `mod.rs`: this tutorial and this map.
 //! - `builder.rs`: the [`Batch`] builder (what to run and how) and [`RunError`].
 //! - `task.rs`: [`Task`] and its adapters [`Infallible`] and [`Star`].
-//! - `policy.rs`, `cancel.rs`: failure policies and retries; [`CancelToken`] and the Ctrl-C
-//!   watch.
+//! - `policy.rs`, `cancel.rs`: failure policies, the [`Halt`] policy and retries;
+//!   [`CancelToken`] and the Ctrl-C watch.
 //! - `run/`: the engine, in rooms of one job each (its `mod.rs` lists them): the run's
 //!   configuration, the state its threads share, the threads, the worker loop, the output
 //!   buffer, the output mode, the supervisor (timeouts, stop requests), and the driver,
@@ -216,9 +227,9 @@
 //!    is made if items are tracked, worker loops start on the engine (`run/engine.rs`).
 //! 2. The driver pulls the input from the iterator into a chunk while the window has room;
 //!    in a journaled run the journal may resolve it on the spot (`journal/hook.rs`).
-//! 3. A worker takes the chunk and runs the task on the input, catching a panic and retrying
-//!    as asked (`run/worker.rs`); a failure is counted toward the halt policy
-//!    (`run/shared.rs`).
+//! 3. A worker takes the chunk and runs the task on the input, in its turn when starts are
+//!    spaced, catching a panic and retrying as asked (`run/worker.rs`); the final outcome is
+//!    counted toward the halt policy, judged there, in one place (`run/shared.rs`).
 //! 4. A value goes into its slot of the output buffer (`run/outbuf.rs`); failures (and, in
 //!    segment mode, values) go back to the driver with the chunk's counts.
 //! 5. The driver counts the outcome, records it in the journal, and queues it in input order
@@ -241,9 +252,11 @@ pub use isolated::Isolated;
 #[cfg(feature = "journal")]
 pub use journal::{Durability, Journal, JournalCounts, JournalError};
 pub use outcome::{Cause, FailedInput, Failure, Outcome, StopReason, Summary};
-pub use policy::{Backoff, FailurePolicy, Halt, HaltWhen, ParsePolicyError, Retry, Threshold};
+pub use policy::{
+    Backoff, FailurePolicy, Halt, HaltEvent, HaltOn, HaltWhen, ParsePolicyError, Retry, Threshold,
+};
 pub use report::{Outcomes, Report};
-pub use run::Stream;
+pub use run::{slot, Stream};
 pub use task::{Infallible, Star, Task};
 
 pub use builder::{Batch, RunError};

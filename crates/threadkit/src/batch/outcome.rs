@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::policy::HaltEvent;
+
 /// Why an item failed.
 ///
 /// # Examples
@@ -51,9 +53,11 @@ pub enum Cause<E> {
     /// Not a failure of the function, and not journaled: a resumed run runs it again.
     Cancelled,
     /// The item never started: the run stopped first (a failure policy, the cancellation
-    /// token, Ctrl-C, a journal that could not be written; [`Summary::stopped`] says which),
-    /// or the task itself said so (a task that waits for its turn, as the `threadkit`
-    /// command's `--delay`, returns it from [`Task::attempt`] when the run stops meanwhile).
+    /// token, Ctrl-C, a journal that could not be written; [`Summary::stopped`] says which;
+    /// also while the item waited for its [`delay`](crate::batch::Batch::delay) turn), or the
+    /// task itself said so (a task that waits for something before it really starts returns
+    /// it from [`Task::attempt`] when the run stops meanwhile, as the `threadkit` command's
+    /// task does for a job handed over just as it stops its jobs).
     /// Not a failure: counted apart ([`Summary::not_started`]), never retried, never
     /// journaled, so a resumed run runs it.
     ///
@@ -337,7 +341,7 @@ impl Kind {
     }
 
     /// Whether the function ran and failed (see [`Cause::is_failure`]).
-    fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         !matches!(self, Kind::Ok | Kind::Cancelled | Kind::NotStarted)
     }
 }
@@ -352,12 +356,6 @@ impl Counts {
     #[inline]
     pub(crate) fn add(&mut self, kind: Kind) {
         self.0[kind as usize] += 1;
-    }
-
-    /// Counts `outcome`.
-    #[inline]
-    pub(crate) fn count<T, I, E>(&mut self, outcome: &Outcome<T, I, E>) {
-        self.add(Kind::of(outcome));
     }
 
     fn get(&self, kind: Kind) -> u64 {
@@ -376,7 +374,8 @@ impl Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopReason {
-    /// A failure policy (fail fast, `--halt`) was triggered.
+    /// The halt policy (fail fast, [`Batch::halt`](crate::batch::Batch::halt)) was met;
+    /// [`Summary::halted_by`] says which condition and which item.
     Halted,
     /// The cancellation token was triggered.
     Cancelled,
@@ -387,7 +386,7 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            StopReason::Halted => "halted by the failure policy",
+            StopReason::Halted => "halted by the halt policy",
             StopReason::Cancelled => "cancelled",
             StopReason::Interrupted => "interrupted (Ctrl-C)",
         })
@@ -445,6 +444,11 @@ pub struct Summary {
     pub duration: Duration,
     /// Why the run stopped early, if it did.
     pub stopped: Option<StopReason>,
+    /// The halt condition met, and the item that met it (the trigger), if the run's
+    /// [`Halt`](crate::batch::Halt) policy was met. Set whenever `stopped` is
+    /// [`StopReason::Halted`]; also set if the policy was met after another stop (a
+    /// cancellation) had already stopped scheduling.
+    pub halted_by: Option<HaltEvent>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -580,6 +584,9 @@ impl fmt::Display for Summary {
         }
         if let Some(r) = self.stopped {
             write!(f, "; {r}")?;
+        }
+        if let Some(h) = self.halted_by {
+            write!(f, " ({h})")?;
         }
         Ok(())
     }

@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// What the runner does when items fail.
 ///
 /// # Examples
@@ -26,7 +28,8 @@ pub enum FailurePolicy {
     /// (`handle_exceptions=False`, without losing the other results). Same as
     /// `Halt::soon().fail_count(1)`.
     FailFast,
-    /// Stop after a number or a share of failures: GNU parallel's `--halt`.
+    /// Stop after a number or a share of failures, successes or finished items: GNU
+    /// parallel's `--halt` (see [`Halt`]).
     Halt(Halt),
 }
 
@@ -49,18 +52,39 @@ impl FailurePolicy {
 /// use threadkit::batch::{Halt, HaltWhen};
 /// assert_eq!(Halt::now().when, HaltWhen::Now);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HaltWhen {
     /// Stop scheduling; running items finish and keep their outcome (`--halt soon`).
     Soon,
     /// Stop at once: running items are reported
     /// [`Cause::Cancelled`](crate::batch::Cause::Cancelled) and their late results dropped
     /// (`--halt now`). A thread cannot be killed: the abandoned task keeps its worker thread
-    /// until it returns.
+    /// until it returns; [`Batch::on_halt`](crate::batch::Batch::on_halt) is the place to stop
+    /// what the running items wait on (the `threadkit` command kills its jobs' processes there).
     Now,
 }
 
-/// When a [`Halt`] triggers.
+/// What a [`Halt`] counts: GNU parallel's `fail=`, `success=` and `done=`.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::{Halt, HaltOn};
+/// assert_eq!(Halt::soon().success_count(2).on, HaltOn::Success);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaltOn {
+    /// Items whose function failed (an error, a panic, a timeout, a crash): `fail=`.
+    Fail,
+    /// Items with a value: `success=`.
+    Success,
+    /// Items that finished either way (not the ones cancelled or never started): `done=`.
+    Done,
+}
+
+/// When a [`Halt`] triggers: after a number of items, or a percentage.
 ///
 /// # Examples
 ///
@@ -68,22 +92,27 @@ pub enum HaltWhen {
 /// use threadkit::batch::Threshold;
 /// assert!(Threshold::Count(3).reached(3, 10));
 /// assert!(!Threshold::Percent(50.0).reached(3, 10));
+/// // Of a known total: 5 of 10 is 50%.
+/// assert!(Threshold::Percent(50.0).met(5, 6, Some(10)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Threshold {
-    /// After this many failures (`fail=N`).
+    /// After this many items (`fail=N`).
     Count(u64),
-    /// When this percentage of the finished items failed (`fail=N%`), judged once at least
-    /// [`Threshold::MIN_FOR_PERCENT`] items finished (or failures alone reach the percentage
-    /// of the known total).
+    /// When this percentage of the items is reached (`fail=N%`): of the total number of
+    /// inputs when it is known (GNU parallel's rule), else of the finished items, judged once
+    /// at least [`Threshold::MIN_FOR_PERCENT`] items finished. See [`Threshold::met`].
     Percent(f64),
 }
 
 impl Threshold {
-    /// The number of finished items a percentage threshold waits for before it judges.
+    /// The number of finished items a percentage threshold waits for before it judges, when
+    /// the total number of inputs is not known.
     pub const MIN_FOR_PERCENT: u64 = 20;
 
-    /// Whether `failed` failures out of `finished` finished items reach the threshold.
+    /// Whether `count` items out of `finished` finished items reach the threshold, the total
+    /// being unknown: a count, or a share of the finished items once at least
+    /// [`MIN_FOR_PERCENT`](Threshold::MIN_FOR_PERCENT) finished.
     ///
     /// # Examples
     ///
@@ -92,40 +121,82 @@ impl Threshold {
     /// assert!(Threshold::Percent(10.0).reached(3, 30));
     /// assert!(!Threshold::Percent(10.0).reached(1, 5)); // too early to judge
     /// ```
-    pub fn reached(&self, failed: u64, finished: u64) -> bool {
+    pub fn reached(&self, count: u64, finished: u64) -> bool {
+        self.met(count, finished, None)
+    }
+
+    /// Whether `count` counted items reach the threshold, `finished` items having finished
+    /// out of `total` inputs (`None`: not known). The one place the percentage rule is:
+    ///
+    /// - `Count(n)`: `count >= n`;
+    /// - `Percent(p)` of a known total: `count >= total * p / 100` (GNU parallel's
+    ///   `halt_count = total_jobs * pct`), and at least one item counted;
+    /// - `Percent(p)` of an unknown total: `count >= finished * p / 100`, once at least
+    ///   [`MIN_FOR_PERCENT`](Threshold::MIN_FOR_PERCENT) items finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::Threshold;
+    /// let half = Threshold::Percent(50.0);
+    /// assert!(!half.met(4, 4, Some(10)));
+    /// assert!(half.met(5, 5, Some(10)));
+    /// assert!(!half.met(5, 5, None)); // too early to judge
+    /// assert!(half.met(10, 20, None));
+    /// ```
+    pub fn met(&self, count: u64, finished: u64, total: Option<u64>) -> bool {
         match *self {
-            Threshold::Count(n) => failed >= n.max(1),
+            Threshold::Count(n) => count >= n.max(1),
             Threshold::Percent(p) => {
-                finished >= Self::MIN_FOR_PERCENT
-                    && failed > 0
-                    && (failed as f64) * 100.0 >= p * finished as f64
+                let of = match total {
+                    Some(t) => t,
+                    None if finished >= Self::MIN_FOR_PERCENT => finished,
+                    None => return false,
+                };
+                count > 0 && (count as f64) * 100.0 >= p * of as f64
             }
         }
     }
 }
 
-/// GNU parallel's `--halt soon|now,fail=N|N%`: stop the run once enough items failed.
+/// GNU parallel's `--halt soon|now,fail|success|done=N|N%`: stop the run once enough items
+/// failed, succeeded, or finished.
+///
+/// The runner evaluates it in one place, on the thread that counted the item's final outcome
+/// (after its last attempt), so `now` acts at once: scheduling stops, and with `now` the
+/// running items are reported cancelled. The item that met the condition is recorded in the
+/// summary ([`Summary::halted_by`](crate::batch::Summary::halted_by)), and
+/// [`Batch::on_halt`](crate::batch::Batch::on_halt) is told.
+///
+/// `N%` is a percentage of the total number of inputs when the runner knows it (an input of
+/// exact length, as a `Vec`, a slice, a range, or [`Batch::total`](crate::batch::Batch::total)),
+/// as GNU parallel counts it; otherwise of the items finished so far, judged once at least
+/// [`Threshold::MIN_FOR_PERCENT`] finished (see [`Threshold::met`]). `done=N%` of an unknown
+/// total is never met: every finished item is done.
 ///
 /// # Examples
 ///
 /// ```
-/// use threadkit::batch::{Halt, HaltWhen, Threshold};
+/// use threadkit::batch::{Halt, HaltOn, HaltWhen, Threshold};
 ///
 /// let h = Halt::soon().fail_count(5);
-/// assert_eq!((h.when, h.threshold), (HaltWhen::Soon, Threshold::Count(5)));
+/// assert_eq!((h.when, h.on, h.threshold), (HaltWhen::Soon, HaltOn::Fail, Threshold::Count(5)));
 /// assert_eq!(h.to_string(), "soon,fail=5");
+/// assert_eq!("now,done=50%".parse::<Halt>().unwrap(), Halt::now().done_percent(50.0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Halt {
     /// How abruptly to stop.
     pub when: HaltWhen,
-    /// After how many failures.
+    /// What is counted.
+    pub on: HaltOn,
+    /// After how many.
     pub threshold: Threshold,
 }
 
 impl Halt {
-    /// `--halt soon,fail=1`; change the threshold with [`fail_count`](Halt::fail_count) or
-    /// [`fail_percent`](Halt::fail_percent).
+    /// `--halt soon,fail=1`; change the condition with [`fail_count`](Halt::fail_count),
+    /// [`success_percent`](Halt::success_percent) and the like.
     ///
     /// # Examples
     ///
@@ -135,6 +206,7 @@ impl Halt {
     pub fn soon() -> Halt {
         Halt {
             when: HaltWhen::Soon,
+            on: HaltOn::Fail,
             threshold: Threshold::Count(1),
         }
     }
@@ -149,8 +221,17 @@ impl Halt {
     pub fn now() -> Halt {
         Halt {
             when: HaltWhen::Now,
-            threshold: Threshold::Count(1),
+            ..Halt::soon()
         }
+    }
+
+    fn with(mut self, on: HaltOn, threshold: Threshold) -> Halt {
+        self.on = on;
+        self.threshold = match threshold {
+            Threshold::Count(n) => Threshold::Count(n.max(1)),
+            t => t,
+        };
+        self
     }
 
     /// Halts after `n` failures (0 is taken as 1).
@@ -160,12 +241,12 @@ impl Halt {
     /// ```
     /// assert_eq!(threadkit::batch::Halt::now().fail_count(3).to_string(), "now,fail=3");
     /// ```
-    pub fn fail_count(mut self, n: u64) -> Halt {
-        self.threshold = Threshold::Count(n.max(1));
-        self
+    pub fn fail_count(self, n: u64) -> Halt {
+        self.with(HaltOn::Fail, Threshold::Count(n))
     }
 
-    /// Halts when `percent` % of the finished items failed.
+    /// Halts when `percent` % of the items failed (see [`Halt`] for what the percentage is
+    /// of).
     ///
     /// # Examples
     ///
@@ -173,9 +254,64 @@ impl Halt {
     /// let h = threadkit::batch::Halt::soon().fail_percent(2.5);
     /// assert_eq!(h.to_string(), "soon,fail=2.5%");
     /// ```
-    pub fn fail_percent(mut self, percent: f64) -> Halt {
-        self.threshold = Threshold::Percent(percent);
-        self
+    pub fn fail_percent(self, percent: f64) -> Halt {
+        self.with(HaltOn::Fail, Threshold::Percent(percent))
+    }
+
+    /// Halts after `n` items succeeded (0 is taken as 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::Halt::soon().success_count(2).to_string(), "soon,success=2");
+    /// ```
+    pub fn success_count(self, n: u64) -> Halt {
+        self.with(HaltOn::Success, Threshold::Count(n))
+    }
+
+    /// Halts when `percent` % of the items succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::Halt::now().success_percent(50.0).to_string(), "now,success=50%");
+    /// ```
+    pub fn success_percent(self, percent: f64) -> Halt {
+        self.with(HaltOn::Success, Threshold::Percent(percent))
+    }
+
+    /// Halts after `n` items finished, failed or not (0 is taken as 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::Halt::soon().done_count(4).to_string(), "soon,done=4");
+    /// ```
+    pub fn done_count(self, n: u64) -> Halt {
+        self.with(HaltOn::Done, Threshold::Count(n))
+    }
+
+    /// Halts when `percent` % of the items finished (of a known total only: see [`Halt`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::batch::Halt::soon().done_percent(10.0).to_string(), "soon,done=10%");
+    /// ```
+    pub fn done_percent(self, percent: f64) -> Halt {
+        self.with(HaltOn::Done, Threshold::Percent(percent))
+    }
+
+    /// Whether `count` items counted (of [`on`](Halt::on)'s kind), `finished` finished, out
+    /// of `total` inputs (when known), meet the condition: [`Threshold::met`], except that
+    /// `done=N%` of an unknown total is never met.
+    pub(crate) fn met(&self, count: u64, finished: u64, total: Option<u64>) -> bool {
+        if self.on == HaltOn::Done && total.is_none() {
+            if let Threshold::Percent(_) = self.threshold {
+                return false;
+            }
+        }
+        self.threshold.met(count, finished, total)
     }
 }
 
@@ -185,10 +321,67 @@ impl fmt::Display for Halt {
             HaltWhen::Soon => "soon",
             HaltWhen::Now => "now",
         };
+        let on = match self.on {
+            HaltOn::Fail => "fail",
+            HaltOn::Success => "success",
+            HaltOn::Done => "done",
+        };
         match self.threshold {
-            Threshold::Count(n) => write!(f, "{when},fail={n}"),
-            Threshold::Percent(p) => write!(f, "{when},fail={p}%"),
+            Threshold::Count(n) => write!(f, "{when},{on}={n}"),
+            Threshold::Percent(p) => write!(f, "{when},{on}={p}%"),
         }
+    }
+}
+
+/// The condition of a [`Halt`] met during a run: which one, and by which item. Recorded in
+/// the [`Summary`](crate::batch::Summary) and handed to
+/// [`Batch::on_halt`](crate::batch::Batch::on_halt).
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::batch::{Batch, Halt, HaltOn};
+///
+/// let r = Batch::new(|x: &u32| if *x == 3 { Err("three") } else { Ok(*x) })
+///     .halt(Halt::soon().fail_count(1))
+///     .workers(1)
+///     .progress(false)
+///     .run(0..10u32)
+///     .unwrap();
+/// let h = r.summary().halted_by.unwrap();
+/// assert_eq!((h.on, h.index, h.count), (HaltOn::Fail, 3, 1));
+/// assert_eq!(h.to_string(), "1 failure of 10, at item 3");
+/// assert!(r.summary().to_string().ends_with("halted by the halt policy (1 failure of 10, at item 3)"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HaltEvent {
+    /// How abruptly the run stops.
+    pub when: HaltWhen,
+    /// What was counted.
+    pub on: HaltOn,
+    /// The index of the item whose outcome met the condition: the trigger.
+    pub index: u64,
+    /// The count that met it (failures, successes or finished items, per [`on`](Self::on)).
+    pub count: u64,
+    /// The total number of inputs the percentage was of, when known.
+    pub total: Option<u64>,
+}
+
+impl fmt::Display for HaltEvent {
+    /// What was met, by which item: `3 failures, at item 8`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match (self.on, self.count) {
+            (HaltOn::Fail, 1) => "failure",
+            (HaltOn::Fail, _) => "failures",
+            (HaltOn::Success, 1) => "success",
+            (HaltOn::Success, _) => "successes",
+            (HaltOn::Done, _) => "done",
+        };
+        write!(f, "{} {what}", self.count)?;
+        if let Some(t) = self.total {
+            write!(f, " of {t}")?;
+        }
+        write!(f, ", at item {}", self.index)
     }
 }
 
@@ -209,7 +402,8 @@ impl fmt::Display for ParsePolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid failure policy {:?}: expected `all`, `fast`, or `soon|now,fail=N|N%`",
+            "invalid failure policy {:?}: expected `all`, `never`, `fast`, or \
+             `soon|now,fail|success|done=N|N%`",
             self.text
         )
     }
@@ -217,24 +411,26 @@ impl fmt::Display for ParsePolicyError {
 
 impl std::error::Error for ParsePolicyError {}
 
-impl FromStr for FailurePolicy {
+impl FromStr for Halt {
     type Err = ParsePolicyError;
 
-    /// Parses `all` (also `never`), `fast`, or GNU parallel's `soon,fail=N`, `now,fail=N%`.
-    fn from_str(s: &str) -> Result<FailurePolicy, ParsePolicyError> {
+    /// Parses GNU parallel's `soon|now,fail|success|done=N|N%` (`N` at least 1, `N%` above 0
+    /// and at most 100).
+    fn from_str(s: &str) -> Result<Halt, ParsePolicyError> {
         let err = || ParsePolicyError { text: s.to_owned() };
-        match s.trim() {
-            "all" | "never" => return Ok(FailurePolicy::CollectAll),
-            "fast" => return Ok(FailurePolicy::FailFast),
-            _ => {}
-        }
         let (when, rest) = s.trim().split_once(',').ok_or_else(err)?;
         let when = match when {
-            "soon" => HaltWhen::Soon,
-            "now" => HaltWhen::Now,
+            "soon" => Halt::soon(),
+            "now" => Halt::now(),
             _ => return Err(err()),
         };
-        let value = rest.strip_prefix("fail=").ok_or_else(err)?;
+        let (on, value) = rest.split_once('=').ok_or_else(err)?;
+        let on = match on {
+            "fail" => HaltOn::Fail,
+            "success" => HaltOn::Success,
+            "done" => HaltOn::Done,
+            _ => return Err(err()),
+        };
         let threshold = if let Some(p) = value.strip_suffix('%') {
             let p: f64 = p.parse().map_err(|_| err())?;
             if !(p > 0.0 && p <= 100.0) {
@@ -242,9 +438,23 @@ impl FromStr for FailurePolicy {
             }
             Threshold::Percent(p)
         } else {
-            Threshold::Count(value.parse::<u64>().map_err(|_| err())?.max(1))
+            Threshold::Count(value.parse::<u64>().map_err(|_| err())?)
         };
-        Ok(FailurePolicy::Halt(Halt { when, threshold }))
+        Ok(when.with(on, threshold))
+    }
+}
+
+impl FromStr for FailurePolicy {
+    type Err = ParsePolicyError;
+
+    /// Parses `all` (also `never`), `fast`, or a [`Halt`]: GNU parallel's `soon,fail=N`,
+    /// `now,success=N%`, `soon,done=N`...
+    fn from_str(s: &str) -> Result<FailurePolicy, ParsePolicyError> {
+        match s.trim() {
+            "all" | "never" => Ok(FailurePolicy::CollectAll),
+            "fast" => Ok(FailurePolicy::FailFast),
+            _ => s.parse().map(FailurePolicy::Halt),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::cancel::CancelToken;
-use crate::batch::policy::{FailurePolicy, HaltWhen, Retry};
+use crate::batch::policy::{FailurePolicy, HaltEvent, HaltWhen, Retry};
 use crate::progress::{Bar, ProgressSink, Silent};
 
 /// Work per chunk the adaptive sizing aims at.
@@ -27,6 +27,9 @@ pub(crate) enum ProgressChoice {
     Sink(Arc<dyn ProgressSink>),
 }
 
+/// What [`Batch::on_halt`](crate::batch::Batch::on_halt) calls when the halt policy is met.
+pub(crate) type HaltHook = Arc<dyn Fn(&HaltEvent) + Send + Sync>;
+
 /// A run's settings, as the builder's methods set them.
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -43,6 +46,13 @@ pub(crate) struct Config {
     pub(crate) ctrl_c: bool,
     pub(crate) grace: Option<Duration>,
     pub(crate) max_abandoned: usize,
+    /// The number of inputs, when the caller says it (else the input's exact size hint).
+    pub(crate) total: Option<u64>,
+    pub(crate) on_halt: Option<HaltHook>,
+    /// Consecutive item starts at least this far apart.
+    pub(crate) delay: Option<Duration>,
+    /// Whether the calling thread runs items while it waits (untracked runs only).
+    pub(crate) caller_runs_items: bool,
 }
 
 impl Default for Config {
@@ -63,6 +73,10 @@ impl Default for Config {
             ctrl_c: false,
             grace: None,
             max_abandoned: 64,
+            total: None,
+            on_halt: None,
+            delay: None,
+            caller_runs_items: true,
         }
     }
 }
@@ -76,6 +90,12 @@ impl Config {
             || self.grace.is_some()
             || self.ctrl_c
             || matches!(self.policy.halt(), Some(h) if h.when == HaltWhen::Now)
+    }
+
+    /// Whether the calling thread runs queued chunks while it waits for outcomes: in untracked
+    /// runs, unless [`caller_runs_items`](crate::batch::Batch::caller_runs_items) said no.
+    pub(crate) fn caller_helps(&self) -> bool {
+        self.caller_runs_items && !self.tracked()
     }
 
     /// The number of workers (at least one).
@@ -151,6 +171,10 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("ctrl_c", &self.ctrl_c)
             .field("grace", &self.grace)
+            .field("total", &self.total)
+            .field("on_halt", &self.on_halt.is_some())
+            .field("delay", &self.delay)
+            .field("caller_runs_items", &self.caller_runs_items)
             .finish_non_exhaustive()
     }
 }

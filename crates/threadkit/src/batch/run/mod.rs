@@ -7,7 +7,9 @@
 //!    smaller near the end of an input of known length), the window of inputs in flight.
 //! 2. `shared.rs`: the state the driver, the workers and the progress ticker share: the task,
 //!    the stop level and its reason, progress counters (bumped once per chunk), the halt
-//!    check, the table of running items.
+//!    policy (evaluated in one place, [`Shared::note`](shared::Shared), where each final
+//!    outcome is counted), the table of running items. Beside it, `slot.rs` (the slot number
+//!    each worker thread holds, [`slot`]) and `spacing.rs` (the turns of spaced starts).
 //! 3. `engine.rs`: the threads. Worker loops run on a process-wide pool whose idle threads
 //!    later runs reuse, or on a pool of the run's own when that one is full; a run's own pool
 //!    is joined on a reaper thread.
@@ -32,9 +34,12 @@ mod engine;
 mod outbuf;
 mod output;
 mod shared;
+mod slot;
+mod spacing;
 mod stream;
 mod supervisor;
 mod worker;
 
 pub(crate) use config::{Config, ProgressChoice};
+pub use slot::slot;
 pub use stream::Stream;

@@ -4,17 +4,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::config::Config;
+use super::config::{Config, HaltHook};
 use super::engine::ThreadEngine;
+use super::spacing::Spacing;
 use crate::batch::cancel::CancelToken;
-use crate::batch::outcome::{Cause, StopReason};
-use crate::batch::policy::{Halt, HaltWhen, Retry, Threshold};
+use crate::batch::outcome::{Kind, StopReason};
+use crate::batch::policy::{Halt, HaltEvent, HaltOn, HaltWhen, Retry};
 use crate::progress::{ProgressSink, Snapshot};
 
 /// Stop level: running.
@@ -40,6 +41,9 @@ pub(super) struct Running {
     pub(super) started: Instant,
     /// Its input's `Debug` text, for the report if the supervisor claims it.
     pub(super) debug: String,
+    /// The slot of the thread running it ([`crate::batch::slot`]), handed to the
+    /// replacement thread if the supervisor claims it.
+    pub(super) slot: usize,
 }
 
 /// The state of a run that its threads share.
@@ -56,7 +60,12 @@ pub(super) struct Shared<K> {
     pub(super) busy_items: AtomicU64,
     pub(super) retries: AtomicU64,
     pub(super) retry: Retry,
-    halt: Option<Halt>,
+    /// The halt policy and what it counts beyond failures (only touched when it is set).
+    halt: Option<HaltState>,
+    /// The number of inputs, when known: what `N%` halts are of.
+    total: Option<u64>,
+    /// `Batch::delay`: when the next item may start.
+    pub(super) spacing: Option<Spacing>,
     /// Items running, when tracked: index -> start and `Debug` text of the input.
     pub(super) running: Option<Mutex<HashMap<u64, Running>>>,
     /// Checked before each item, so that a cancellation is seen at once.
@@ -66,10 +75,23 @@ pub(super) struct Shared<K> {
     /// Claimed items whose thread got no replacement: that thread resumes when it returns.
     pub(super) owed: AtomicUsize,
     pub(super) max_abandoned: usize,
+    /// The next worker thread's slot ([`crate::batch::slot`]).
+    next_slot: AtomicUsize,
+}
+
+/// A run's halt policy while it runs: the policy, its counts of successes and finished
+/// items (failures are counted for progress anyway), the event once it is met, the hook.
+struct HaltState {
+    halt: Halt,
+    succeeded: AtomicU64,
+    finished: AtomicU64,
+    event: OnceLock<HaltEvent>,
+    hook: Option<HaltHook>,
 }
 
 impl<K> Shared<K> {
-    pub(super) fn new(task: K, cfg: &Config) -> Shared<K> {
+    /// The shared state of a run of `cfg` over `total` inputs (when known).
+    pub(super) fn new(task: K, cfg: &Config, total: Option<u64>) -> Shared<K> {
         Shared {
             task,
             stop: AtomicU8::new(RUN),
@@ -80,13 +102,27 @@ impl<K> Shared<K> {
             busy_items: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             retry: cfg.retry,
-            halt: cfg.policy.halt(),
+            halt: cfg.policy.halt().map(|halt| HaltState {
+                halt,
+                succeeded: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+                event: OnceLock::new(),
+                hook: cfg.on_halt.clone(),
+            }),
+            total,
+            spacing: cfg.delay.map(Spacing::new),
             running: cfg.tracked().then(|| Mutex::new(HashMap::new())),
             cancel: cfg.cancel.clone(),
             stuck: AtomicUsize::new(0),
             owed: AtomicUsize::new(0),
             max_abandoned: cfg.max_abandoned,
+            next_slot: AtomicUsize::new(1),
         }
+    }
+
+    /// A slot number for a new worker thread (the run's first threads get 1, 2, ...).
+    pub(super) fn new_slot(&self) -> usize {
+        self.next_slot.fetch_add(1, Ordering::SeqCst)
     }
 
     /// The stop level: [`RUN`], [`SOON`] or [`NOW`].
@@ -129,27 +165,65 @@ impl<K> Shared<K> {
         }
     }
 
-    /// Counts a finished item's failure for progress and the halt policy; an item the run did
-    /// not finish (cancelled, not started) is no failure.
-    pub(super) fn note_failure<E>(&self, cause: &Cause<E>, finished_hint: u64) {
-        if !cause.is_failure() {
+    /// Counts an item's final outcome, of kind `kind`, for progress and the halt policy, and
+    /// halts the run when the policy is met: the one place the policy is evaluated. Called
+    /// on the thread that made the outcome (a worker, or the driver for a timeout it
+    /// claimed), so `now` acts at once. `finished_hint`: outcomes made on this thread and not
+    /// yet added to [`done`](Self::done). Costs one branch for a value when no halt is set.
+    #[inline]
+    pub(super) fn note(&self, kind: Kind, index: u64, finished_hint: u64) {
+        let failure = kind.is_failure();
+        let failed = if failure {
+            self.failed.fetch_add(1, Ordering::SeqCst) + 1
+        } else if self.halt.is_none() {
+            return;
+        } else {
+            0
+        };
+        if let Some(h) = &self.halt {
+            self.judge(h, kind, failed, index, finished_hint);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn judge(&self, h: &HaltState, kind: Kind, failed: u64, index: u64, finished_hint: u64) {
+        let ran = failed > 0 || kind == Kind::Ok;
+        let count = match h.halt.on {
+            HaltOn::Fail if failed > 0 => failed,
+            HaltOn::Success if kind == Kind::Ok => h.succeeded.fetch_add(1, Ordering::SeqCst) + 1,
+            HaltOn::Done if ran => h.finished.fetch_add(1, Ordering::SeqCst) + 1,
+            _ => return,
+        };
+        let finished = (self.done.load(Ordering::Relaxed) + finished_hint).max(count);
+        if !h.halt.met(count, finished, self.total) {
             return;
         }
-        let failed = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some(h) = self.halt {
-            let finished = self.done.load(Ordering::Relaxed) + finished_hint;
-            let reached = match h.threshold {
-                Threshold::Count(_) => h.threshold.reached(failed, finished),
-                Threshold::Percent(_) => h.threshold.reached(failed, finished.max(failed)),
-            };
-            if reached {
-                let level = match h.when {
-                    HaltWhen::Soon => SOON,
-                    HaltWhen::Now => NOW,
-                };
-                self.request_stop(level, REASON_HALT);
+        let event = HaltEvent {
+            when: h.halt.when,
+            on: h.halt.on,
+            index,
+            count,
+            total: self.total,
+        };
+        if h.event.set(event).is_err() {
+            return;
+        }
+        let level = match h.halt.when {
+            HaltWhen::Soon => SOON,
+            HaltWhen::Now => NOW,
+        };
+        self.request_stop(level, REASON_HALT);
+        if let Some(hook) = &h.hook {
+            if let Err(message) = crate::unwind::catch_message(|| hook(&event)) {
+                tracing::warn!(%message, "batch: the on_halt hook panicked");
             }
         }
+    }
+
+    /// The halt condition met, if it was.
+    pub(super) fn halted_by(&self) -> Option<HaltEvent> {
+        self.halt.as_ref().and_then(|h| h.event.get().copied())
     }
 
     fn snapshot(&self, total: Option<u64>) -> Snapshot {

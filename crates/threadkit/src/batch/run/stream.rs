@@ -17,10 +17,12 @@ use super::output::{Delivery, InPlace, Output, Seg};
 #[cfg(feature = "journal")]
 use super::shared::SOON;
 use super::shared::{Shared, Ticker, NOW, REASON_CANCEL, REASON_NONE, RUN};
+use super::slot::SlotGuard;
 use super::supervisor::{Claim, Supervisor};
 use super::worker::{process_chunk, Chunk, Done, Ends};
 use crate::batch::journal::JournalHook;
-use crate::batch::outcome::{self, Cause, FailedInput, Outcome, Summary};
+use crate::batch::outcome::{self, FailedInput, Kind, Outcome, Summary};
+use crate::batch::policy::HaltEvent;
 use crate::batch::task::Task;
 use crate::batch::RunError;
 use crate::progress::{ProgressSink, Snapshot};
@@ -86,9 +88,11 @@ struct Crew<K: Task<I>, I> {
     work: Option<Sender<Chunk<I>>>,
     results: Receiver<Done<K::Output, I, K::Error>>,
     recycle: Receiver<Vec<I>>,
-    /// Whether the driver runs queued chunks while it waits (untracked runs: the calling
-    /// thread is one of the workers).
+    /// Whether the driver runs queued chunks while it waits (untracked runs, unless the
+    /// caller said no: the calling thread is one of the workers).
     helps: bool,
+    /// The slot the calling thread holds while it runs a chunk (the last one).
+    caller_slot: usize,
 }
 
 impl<K: Task<I>, I> Crew<K, I> {
@@ -171,15 +175,17 @@ where
     ) -> Result<Self, RunError> {
         let workers = cfg.workers();
         let tracked = cfg.tracked();
+        let helps = cfg.caller_helps();
         let intake = Intake::new(inputs);
-        let total = intake.total;
+        // What `N%` halts and the progress bar are of.
+        let total = cfg.total.or(intake.total);
         let supervisor = Supervisor::start(&cfg)?;
-        let sh = Arc::new(Shared::new(task, &cfg));
+        let sh = Arc::new(Shared::new(task, &cfg, total));
         let extra = if tracked { cfg.max_abandoned } else { 0 };
         // One more for the progress ticker.
         let engine = Arc::new(ThreadEngine::new(workers + extra + 1));
         #[cfg_attr(not(feature = "journal"), allow(unused_mut))]
-        let mut output = Output::choose(journal, in_place, tracked, total);
+        let mut output = Output::choose(journal, in_place, tracked, intake.total);
         let (work_tx, work_rx) = crossbeam_channel::unbounded::<Chunk<I>>();
         let (res_tx, res_rx) = crossbeam_channel::unbounded();
         let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
@@ -191,9 +197,9 @@ where
             out: output.buffer(),
         };
         // Untracked runs use the calling thread as one of the workers (it runs queued chunks
-        // while it waits), so the pool has one thread fewer and `workers` bounds the number
-        // of items running at once.
-        let pool_workers = if tracked { workers } else { workers - 1 };
+        // while it waits) unless told not to, so the pool has one thread fewer and `workers`
+        // bounds the number of items running at once.
+        let pool_workers = if helps { workers - 1 } else { workers };
         if let Err(message) = ends.launch_crew(&engine, pool_workers) {
             engine.close();
             return Err(RunError::Engine { message });
@@ -233,7 +239,8 @@ where
                 work: Some(work_tx),
                 results: res_rx,
                 recycle: recycle_rx,
-                helps: !tracked,
+                helps,
+                caller_slot: workers,
             },
             output,
             delivery: Delivery::new(cfg.ordered),
@@ -494,11 +501,10 @@ where
             debug,
             cause,
             replace,
+            slot,
         } = claim;
         self.delivery.in_flight -= 1;
-        if matches!(cause, Cause::Timeout { .. }) {
-            self.crew.sh().note_failure(&cause, 1);
-        }
+        self.crew.sh().note(Kind::of_cause(&cause), index, 1);
         let o = outcome::failed(index, FailedInput::Debug(debug), 1, cause);
         self.record(index, std::slice::from_ref(&o));
         self.deliver_local(index, vec![o]);
@@ -507,7 +513,7 @@ where
                 .crew
                 .engine
                 .as_ref()
-                .map(|engine| self.crew.ends.launch_one(engine));
+                .map(|engine| self.crew.ends.launch_one(engine, slot));
             if !matches!(launched, Some(Ok(()))) {
                 // No replacement after all: the stuck thread resumes when it returns.
                 self.crew.sh().owed.fetch_add(1, Ordering::SeqCst);
@@ -614,6 +620,7 @@ where
                 let Ok(chunk) = crew.ends.work.try_recv() else {
                     break;
                 };
+                let _slot = SlotGuard::enter(crew.caller_slot);
                 process_chunk(&crew.ends, chunk);
             }
         }
@@ -644,6 +651,7 @@ where
         self.summary.duration = self.started.elapsed();
         self.summary.retries = self.crew.sh().retries.load(Ordering::SeqCst);
         self.summary.stopped = self.crew.sh().stop_reason();
+        self.summary.halted_by = self.crew.sh().halted_by();
         #[cfg(feature = "journal")]
         if let Output::Journaled(journal) = &mut self.output {
             if let Err(e) = journal.commit() {
@@ -656,6 +664,33 @@ where
             failed: self.summary.failed(),
             total: self.intake.total.or(Some(self.summary.total)),
         });
+    }
+
+    /// The halt condition met so far, and the item that met it (see [`Halt`]): known before
+    /// that item's outcome is yielded, so a consumer can tell the trigger when it comes. The
+    /// same as [`Summary::halted_by`] at the end.
+    ///
+    /// [`Halt`]: crate::batch::Halt
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::{Batch, Halt};
+    ///
+    /// let mut s = Batch::new(|x: &u8| if *x == 2 { Err("two") } else { Ok(*x) })
+    ///     .halt(Halt::soon().fail_count(1))
+    ///     .workers(1)
+    ///     .progress(false)
+    ///     .stream(0..10u8)
+    ///     .unwrap();
+    /// while let Some((index, outcome)) = s.next() {
+    ///     if outcome.is_err() && index == 2 {
+    ///         assert_eq!(s.halted_by().unwrap().index, 2);
+    ///     }
+    /// }
+    /// ```
+    pub fn halted_by(&self) -> Option<HaltEvent> {
+        self.crew.sh().halted_by()
     }
 
     /// The error that ended the stream early, if any: a journal that could not be written

@@ -1,8 +1,8 @@
 //! The supervisor, present when items are tracked or a cancellation token is given: it turns
 //! what stops a run (the token, Ctrl-C, the grace period running out) into stop levels, claims
 //! tracked items that are overdue (the timeout) or abandoned (`NOW`), and says how often the
-//! driver must wake to do so (the tick). The halt policy is checked where failures happen
-//! ([`Shared::note_failure`]); the driver drains what a stop leaves unscheduled.
+//! driver must wake to do so (the tick). The halt policy is evaluated where final outcomes are
+//! counted ([`Shared::note`]); the driver drains what a stop leaves unscheduled.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ pub(super) struct Claim<E> {
     /// Whether a replacement thread is to be started (else the stuck thread is owed its
     /// place back).
     pub(super) replace: bool,
+    /// The slot of the thread running it, which a replacement takes over.
+    pub(super) slot: usize,
 }
 
 impl Supervisor {
@@ -105,6 +107,7 @@ impl Supervisor {
                     debug: r.debug,
                     cause: Cause::Cancelled,
                     replace: false,
+                    slot: r.slot,
                 });
             }
         } else if let Some(t) = self.timeout {
@@ -126,6 +129,7 @@ impl Supervisor {
                         debug: r.debug,
                         cause: Cause::Timeout { after: t },
                         replace,
+                        slot: r.slot,
                     });
                 }
             }

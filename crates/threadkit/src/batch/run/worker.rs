@@ -23,7 +23,8 @@ use parking_lot::Mutex;
 use super::engine::ThreadEngine;
 use super::outbuf::OutBuf;
 use super::shared::{Running, Shared, RUN};
-use crate::batch::outcome::{self, Cause, Counts, FailedInput, Outcome};
+use super::slot::{self, SlotGuard};
+use crate::batch::outcome::{self, Cause, Counts, FailedInput, Kind, Outcome};
 use crate::batch::task::Task;
 use crate::unwind;
 
@@ -91,11 +92,11 @@ where
         engine.launch(Box::new(Launcher::job(launcher)))
     }
 
-    /// Starts one more worker loop on `engine` (a replacement for a thread stuck in a claimed
-    /// item).
-    pub(super) fn launch_one(&self, engine: &ThreadEngine) -> Result<(), String> {
+    /// Starts one more worker loop on `engine`, holding `slot` (a replacement for a thread
+    /// stuck in a claimed item, taking over that item's slot).
+    pub(super) fn launch_one(&self, engine: &ThreadEngine, slot: usize) -> Result<(), String> {
         let ends = self.clone();
-        engine.launch(Box::new(move || worker_loop(ends)))
+        engine.launch(Box::new(move || worker_loop(ends, slot)))
     }
 }
 
@@ -124,17 +125,20 @@ where
                     let _ = this.engine.launch(Box::new(Launcher::job(this.clone())));
                 }
             }
-            worker_loop(this.ends.clone());
+            let slot = this.ends.sh.new_slot();
+            worker_loop(this.ends.clone(), slot);
         }
     }
 }
 
-/// A worker: runs chunks until the work channel closes, or its thread must leave.
-fn worker_loop<K, I>(ends: Ends<K, I>)
+/// A worker holding `slot`: runs chunks until the work channel closes, or its thread must
+/// leave.
+fn worker_loop<K, I>(ends: Ends<K, I>, slot: usize)
 where
     K: Task<I>,
     I: fmt::Debug,
 {
+    let _slot = SlotGuard::enter(slot);
     while let Ok(chunk) = ends.work.recv() {
         if !process_chunk(&ends, chunk) {
             break;
@@ -155,10 +159,14 @@ struct ChunkRun<'a, K: Task<I>, I> {
 }
 
 impl<K: Task<I>, I> ChunkRun<'_, K, I> {
+    /// Counts the outcome of the item at `index` (for the halt policy too: see
+    /// [`Shared::note`]) and puts it where it goes.
     #[inline]
     fn push(&mut self, index: u64, o: Outcome<K::Output, I, K::Error>) {
         self.len += 1;
-        self.counts.count(&o);
+        let kind = Kind::of(&o);
+        self.counts.add(kind);
+        self.sh.note(kind, index, self.len as u64);
         match (self.direct, o) {
             // SAFETY: the driver gave this chunk's indices to this worker alone, and checked
             // them against the buffer's capacity (the buffer's invariant). A panic of the
@@ -183,24 +191,23 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
         match res {
             Ok(v) => self.push(index, Ok(v)),
             Err(cause) => {
-                self.sh.note_failure(&cause, self.len as u64 + 1);
                 let o = outcome::failed(index, FailedInput::Value(input), attempts, cause);
                 self.push(index, o);
             }
         }
     }
 
-    /// Runs untracked items: without retries through [`plain`](Self::plain), else one by
-    /// one.
+    /// Runs untracked items: without retries or start spacing through
+    /// [`plain`](Self::plain), else one by one.
     fn untracked(&mut self, items: &mut Vec<I>) {
         // The items left for the general loop start at `base`.
         let mut base = self.start;
-        if self.sh.retry.max_attempts() == 1 {
+        if self.sh.retry.max_attempts() == 1 && self.sh.spacing.is_none() {
             base += self.plain(items) as u64;
         }
         for (k, input) in items.drain(..).enumerate() {
             let index = base + k as u64;
-            if self.sh.check() != RUN {
+            if !may_start(self.sh) {
                 self.not_started(index, input);
                 continue;
             }
@@ -218,7 +225,9 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
         let sh = self.sh;
         for (k, input) in items.drain(..).enumerate() {
             let index = self.start + k as u64;
-            if sh.check() != RUN {
+            // Its turn is waited for before it is registered: a stop meanwhile (even `NOW`)
+            // finds it not started, not running.
+            if !may_start(sh) {
                 self.not_started(index, input);
                 continue;
             }
@@ -227,6 +236,7 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
                 Running {
                     started: Instant::now(),
                     debug: format!("{input:?}"),
+                    slot: slot::current(),
                 },
             );
             if sh.level_seq_cst() != RUN {
@@ -307,7 +317,6 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
         (k, index): (usize, u64),
         cause: Cause<K::Error>,
     ) {
-        self.sh.note_failure(&cause, self.len as u64 + 1);
         let attempts = u32::from(!matches!(cause, Cause::NotStarted));
         let o = outcome::failed(index, FailedInput::Debug(String::new()), attempts, cause);
         fix.push((k, self.out.len()));
@@ -363,7 +372,18 @@ where
     stays
 }
 
-/// Runs one item with retries; panics are caught. Returns the result and the attempts made.
+/// Whether an item may start: the run goes on, and (when starts are spaced) it still did when
+/// the item's turn came.
+fn may_start<K>(sh: &Shared<K>) -> bool {
+    sh.check() == RUN
+        && sh
+            .spacing
+            .as_ref()
+            .is_none_or(|s| s.wait_turn(|| sh.check() != RUN))
+}
+
+/// Runs one item (which [`may_start`]) with retries, each retry in its turn when starts are
+/// spaced; panics are caught. Returns the result and the attempts made.
 fn run_item<K, I>(
     sh: &Shared<K>,
     input: &I,
@@ -390,14 +410,34 @@ where
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        if let Some(running) = &sh.running {
-            if let Some(r) = running.lock().get_mut(&index) {
-                r.started = Instant::now();
-            } else {
-                // Claimed while backing off: the supervisor reported it.
-                return (Err(cause), attempt);
-            }
+        // Claimed while backing off (the supervisor reported it), or the run stopped while
+        // the retry waited for its turn: the last failure stands.
+        if !restart_clock(sh, index) || !turn(sh, index) {
+            return (Err(cause), attempt);
         }
+    }
+}
+
+/// With start spacing, waits for a retry's turn: `false` when the run stopped meanwhile, or
+/// the supervisor claimed the item (the attempt must not start).
+fn turn<K>(sh: &Shared<K>, index: u64) -> bool {
+    match &sh.spacing {
+        None => true,
+        Some(spacing) => spacing.wait_turn(|| sh.check() != RUN) && restart_clock(sh, index),
+    }
+}
+
+/// A tracked item's timeout counts from the start of its attempt, not from a wait before it
+/// (a backoff, its turn): restarts its clock. `false` when the supervisor claimed it
+/// meanwhile (and reported it).
+fn restart_clock<K>(sh: &Shared<K>, index: u64) -> bool {
+    match &sh.running {
+        None => true,
+        Some(running) => running
+            .lock()
+            .get_mut(&index)
+            .map(|r| r.started = Instant::now())
+            .is_some(),
     }
 }
 
