@@ -380,6 +380,8 @@ pub(crate) struct Limits {
     pub(crate) timeout: Option<Duration>,
     /// `--term-grace`.
     pub(crate) grace: Duration,
+    /// `--workdir`: where jobs run (threadkit's own directory when `None`).
+    pub(crate) workdir: Option<&'static std::path::Path>,
 }
 
 /// Run one job to completion.
@@ -408,6 +410,9 @@ pub(crate) fn run(
             c
         }
     };
+    if let Some(dir) = limits.workdir {
+        cmd.current_dir(dir);
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
