@@ -312,6 +312,12 @@ impl Template {
                 }
                 continue;
             }
+            let missing =
+                |p: &Part| matches!(p, Part::Input { source: Some(i), .. } if *i >= args.len());
+            if w.iter().all(missing) {
+                // Only positions beyond the values: no word at all, as `sh -c` would see it.
+                continue;
+            }
             let mut s = Vec::new();
             for p in w {
                 job.part(&mut s, p, None);
@@ -400,11 +406,11 @@ impl Job<'_> {
                 source: Some(i),
                 op,
             } => {
-                push_value(
-                    out,
-                    apply(*op, self.args.get(*i).map_or(&[], Vec::as_slice)),
-                    self.quoted,
-                );
+                // A position beyond the job's values (a short last job, a missing column) is
+                // nothing at all, not an empty word (GNU parallel's rule).
+                if let Some(v) = self.args.get(*i) {
+                    push_value(out, apply(*op, v), self.quoted);
+                }
             }
             Part::Input { source: None, op } => {
                 let args = match each {
@@ -843,6 +849,13 @@ mod tests {
         let tpl = Template::parse(&args(&["echo", "pre{}post"]), m).unwrap();
         assert_eq!(tpl.render_s(&values, 1, 1), "echo prea 'b c'post");
         assert_eq!(tpl.launch(&values, 1, 1), Launch::Shell);
+        // A position beyond the values is nothing, on both paths.
+        let tpl = Template::parse(&args(&["echo", "{3}", "{1}"]), m).unwrap();
+        assert_eq!(tpl.render_s(&values, 1, 1), "echo  a");
+        assert_eq!(
+            tpl.launch(&values, 1, 1),
+            Launch::Direct(args(&["echo", "a"]))
+        );
     }
 
     #[test]
