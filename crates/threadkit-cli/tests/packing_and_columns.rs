@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::os::unix::ffi::OsStrExt;
+
 use common::*;
 
 /// Each case through both programs, in a fresh directory, with `-k` inside the case.
@@ -228,9 +230,13 @@ fn env_workdir_and_tmpdir_reach_the_jobs() {
     let d = TempDir::new("env");
     let work = TempDir::new("env-work");
     let tmp = TempDir::new("env-tmp");
-    let work_s = std::fs::canonicalize(&work.0).unwrap();
+    // A work directory whose name has a space, a quote and a byte that is not UTF-8.
+    let work_dir = std::fs::canonicalize(&work.0)
+        .unwrap()
+        .join(std::ffi::OsStr::from_bytes(b"w d'\xe9"));
+    std::fs::create_dir(&work_dir).unwrap();
     let tmp_s = std::fs::canonicalize(&tmp.0).unwrap();
-    let (work_s, tmp_s) = (work_s.to_str().unwrap(), tmp_s.to_str().unwrap());
+    let (work_s, tmp_s) = (work_dir.as_os_str(), tmp_s.to_str().unwrap());
     let cases: [&[&[u8]]; 4] = [
         &[
             b"-k",
@@ -272,7 +278,7 @@ fn env_workdir_and_tmpdir_reach_the_jobs() {
         }
     }
     // The jobs wrote into the work directory, not ours.
-    assert!(work.path("f").exists() && !d.path("f").exists());
+    assert!(work_dir.join("f").exists() && !d.path("f").exists());
 }
 
 #[test]
