@@ -300,6 +300,27 @@ impl Inputs {
         }
     }
 
+    /// The next value of a single source without columns (what `-N`, `-m`, `-X` pack), without
+    /// the tuple around it; other inputs give their record's values joined.
+    pub(crate) fn next_value(&mut self) -> Option<Result<Vec<u8>, InputError>> {
+        if !self.rest.is_empty() || self.link.is_some() || self.columns.is_some() {
+            return self.next_record().map(|r| r.map(|t| t.concat()));
+        }
+        if self.done {
+            return None;
+        }
+        let item = self.next_first();
+        match (&item, &mut self.remaining) {
+            (Some(Ok(_)), Some(n)) => *n = n.saturating_sub(1),
+            (Some(Ok(_)), None) => {}
+            (_, r) => {
+                self.done = true;
+                *r = Some(0);
+            }
+        }
+        item
+    }
+
     /// The next record: a tuple of the sources, split into columns with `--colsep`.
     pub(crate) fn next_record(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
         let item = self.next_counted()?;

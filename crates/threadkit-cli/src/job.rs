@@ -405,8 +405,8 @@ pub(crate) fn run(
             c
         }
         Launch::Direct(argv) => {
-            let mut c = Command::new(OsStr::from_bytes(&argv[0]));
-            c.args(argv[1..].iter().map(|a| OsStr::from_bytes(a)));
+            let mut c = Command::new(OsStr::from_bytes(argv.program()));
+            c.args(argv.words().skip(1).map(OsStr::from_bytes));
             c
         }
     };
@@ -432,7 +432,7 @@ pub(crate) fn run(
         Err(e) if own_resource_error(&e) => return Err(e),
         Err(e) => {
             let program = match launch {
-                Launch::Direct(argv) => String::from_utf8_lossy(&argv[0]),
+                Launch::Direct(argv) => String::from_utf8_lossy(argv.program()),
                 Launch::Shell => SHELL.into(),
             };
             let (code, what) = match e.kind() {

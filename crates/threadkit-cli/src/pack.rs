@@ -208,14 +208,30 @@ impl Packer {
     /// The next record of the inputs; `None` at their end (or error, kept for after the job
     /// being made).
     fn record(&mut self, src: &mut Inputs) -> Option<Vec<Vec<u8>>> {
+        if self.eof {
+            return None;
+        }
+        let next = src.next_record();
+        self.take(next)
+    }
+
+    /// The next value (packing takes one source without columns: a record is one value),
+    /// first those given back.
+    fn value(&mut self, src: &mut Inputs) -> Option<Vec<u8>> {
         if let Some(v) = self.back.pop_front() {
             self.next_no += 1;
-            return Some(vec![v]);
+            return Some(v);
         }
         if self.eof {
             return None;
         }
-        match src.next_record() {
+        let next = src.next_value();
+        self.take(next)
+    }
+
+    /// Count what the inputs gave; at their end or error, remember it.
+    fn take<T>(&mut self, next: Option<Result<T, InputError>>) -> Option<T> {
+        match next {
             Some(Ok(r)) => {
                 self.next_no += 1;
                 Some(r)
@@ -230,11 +246,6 @@ impl Packer {
                 None
             }
         }
-    }
-
-    /// The next value (packing takes one source without columns: a record is one value).
-    fn value(&mut self, src: &mut Inputs) -> Option<Vec<u8>> {
-        self.record(src).map(|r| r.concat())
     }
 
     fn unget(&mut self, v: Vec<u8>) {
@@ -411,6 +422,21 @@ mod tests {
         );
         assert_eq!(one.len(), 2);
         assert!(one[1].clone().unwrap_err().contains("at input 2"));
+    }
+
+    #[test]
+    fn the_limit_is_the_system_s_at_most() {
+        let sys = LineLimit::system();
+        assert!(sys.max <= MAX_ARG_STRLEN && sys.max <= sys.exec_budget);
+        assert_eq!(sys.with_max_chars(usize::MAX).unwrap(), sys);
+        assert_eq!(sys.with_max_chars(100).unwrap().max, 100);
+        assert!(sys.with_max_chars(0).is_err());
+        // Many one-byte values: their pointers count too.
+        let tight = LineLimit {
+            max: 1000,
+            exec_budget: 1500,
+        };
+        assert!(tight.fits(999, 10) && !tight.fits(999, 100) && !tight.fits(1000, 1));
     }
 
     #[test]

@@ -95,7 +95,49 @@ pub(crate) enum Launch {
     Shell,
     /// Exec'd directly, argv given: the command has no shell syntax at all, so this is exactly
     /// what `sh -c` would have run, minus a shell process per job.
-    Direct(Vec<Vec<u8>>),
+    Direct(Argv),
+}
+
+/// argv words in one buffer (one allocation, not one a word: `-X` jobs have tens of thousands).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Argv {
+    bytes: Vec<u8>,
+    /// Where each word ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Argv {
+    /// Close the word written to [`Argv::buf`] since the last one.
+    fn end_word(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Where the next word is written.
+    fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// The words, in order.
+    pub(crate) fn words(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
+    }
+
+    /// The program: the first word.
+    pub(crate) fn program(&self) -> &[u8] {
+        self.words().next().unwrap_or_default()
+    }
+}
+
+impl From<Vec<Vec<u8>>> for Argv {
+    fn from(words: Vec<Vec<u8>>) -> Argv {
+        let mut argv = Argv::default();
+        for w in words {
+            argv.buf().extend_from_slice(&w);
+            argv.end_word();
+        }
+        argv
+    }
 }
 
 /// Shell reserved words and builtins: a command starting with one needs the shell.
@@ -173,7 +215,7 @@ impl Template {
 
     /// The shell command line for one job.
     pub(crate) fn render(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.len_bound(args).min(1 << 20));
         let job = Job {
             args,
             seq,
@@ -252,7 +294,10 @@ impl Template {
         let mut scratch = Vec::new();
         let mut cost = 0;
         for g in groups {
-            if repeats(g) {
+            if let [Part::Input { source: None, .. }] = g.as_slice() {
+                // `{}` alone: as without -X.
+                cost += flat(g);
+            } else if repeats(g) {
                 // The word once more, with a space before it.
                 scratch.clear();
                 for p in g {
@@ -295,20 +340,25 @@ impl Template {
             slot,
             quoted: false,
         };
-        let mut argv = Vec::with_capacity(words.len() + args.len());
+        let mut argv = Argv {
+            bytes: Vec::with_capacity(self.len_bound(args).min(1 << 20)),
+            ends: Vec::with_capacity(words.len() + args.len()),
+        };
         for w in words {
             if let [Part::Input { source: None, op }] = w.as_slice() {
-                argv.extend(args.iter().map(|a| apply(*op, a).to_owned()));
+                for a in args {
+                    argv.buf().extend_from_slice(apply(*op, a));
+                    argv.end_word();
+                }
                 continue;
             }
             if self.groups.is_some() && repeats(w) {
                 // `-X`: the word once per value, each its own argv word.
                 for k in 0..args.len() {
-                    let mut s = Vec::new();
                     for p in w {
-                        job.part(&mut s, p, Some(k));
+                        job.part(argv.buf(), p, Some(k));
                     }
-                    argv.push(s);
+                    argv.end_word();
                 }
                 continue;
             }
@@ -318,11 +368,10 @@ impl Template {
                 // Only positions beyond the values: no word at all, as `sh -c` would see it.
                 continue;
             }
-            let mut s = Vec::new();
             for p in w {
-                job.part(&mut s, p, None);
+                job.part(argv.buf(), p, None);
             }
-            argv.push(s);
+            argv.end_word();
         }
         Launch::Direct(argv)
     }
@@ -739,7 +788,7 @@ mod tests {
             Template::parse(&words, sh(false, 1))
                 .unwrap()
                 .launch(&args, 1, 1),
-            Launch::Direct(vec![b"cp".to_vec(), input.to_vec()])
+            Launch::Direct(vec![b"cp".to_vec(), input.to_vec()].into())
         );
     }
 
@@ -786,11 +835,11 @@ mod tests {
         let plain = t(&["sha256sum", "--tag", "{}"], 1);
         assert_eq!(
             plain.launch(&args(&["a b;c"]), 1, 1),
-            Launch::Direct(args(&["sha256sum", "--tag", "a b;c"]))
+            Launch::Direct(args(&["sha256sum", "--tag", "a b;c"]).into())
         );
         assert_eq!(
             t(&["true"], 1).launch(&args(&["x"]), 1, 1),
-            Launch::Direct(args(&["true", "x"]))
+            Launch::Direct(args(&["true", "x"]).into())
         );
         assert_eq!(
             t(&["echo", "{}", "|", "wc"], 1).launch(&args(&["x"]), 1, 1),
@@ -821,7 +870,7 @@ mod tests {
         assert_eq!(tpl.render_s(&args(&["a"]), 1, 1), "printf '%s;' a");
         assert_eq!(
             tpl.launch(&args(&["a"]), 1, 1),
-            Launch::Direct(args(&["printf", "%s;", "a"]))
+            Launch::Direct(args(&["printf", "%s;", "a"]).into())
         );
     }
 
@@ -840,7 +889,7 @@ mod tests {
         );
         assert_eq!(
             tpl.launch(&values, 3, 1),
-            Launch::Direct(args(&["echo", "preapost", "preb cpost", "a", "3"]))
+            Launch::Direct(args(&["echo", "preapost", "preb cpost", "a", "3"]).into())
         );
         let m = Shape {
             multi: true,
@@ -854,7 +903,7 @@ mod tests {
         assert_eq!(tpl.render_s(&values, 1, 1), "echo  a");
         assert_eq!(
             tpl.launch(&values, 1, 1),
-            Launch::Direct(args(&["echo", "a"]))
+            Launch::Direct(args(&["echo", "a"]).into())
         );
     }
 
