@@ -179,7 +179,7 @@ impl Packer {
                 if self.limit.fits(len, record.len()) {
                     return Some(Ok(record));
                 }
-                Some(Err(self.too_long(no, len, record.concat())))
+                Some(Err(self.too_long(no, len, record.join(&b' '))))
             }
             Packing::Args(0) => {
                 self.record(src)?;
@@ -191,7 +191,12 @@ impl Packer {
 
     /// The line of `values` for the next job, as it will be rendered (at the widest slot).
     fn line_len(&self, values: &[Vec<u8>]) -> usize {
-        self.template.render(values, self.seq + 1, self.slots).len()
+        self.line_len_at(values, self.seq + 1)
+    }
+
+    /// The line of `values` as job `seq`.
+    fn line_len_at(&self, values: &[Vec<u8>], seq: u64) -> usize {
+        self.template.render(values, seq, self.slots).len()
     }
 
     fn too_long(&mut self, input: u64, len: usize, preview: Vec<u8>) -> InputError {
@@ -296,18 +301,20 @@ impl Packer {
             return None;
         }
         if self.packing == Packing::Fill && !self.spread && values.len() > 1 && self.at_end(src) {
-            // The last line: spread its values over the job slots (GNU parallel's rule).
+            // The last line: spread its values over the job slots (GNU parallel's rule), unless
+            // a later job number (`{#}` one digit wider) would push a part over the limit.
             self.spread = true;
             let each = values.len().div_ceil(self.slots);
-            let mut rest = values.into_iter();
-            loop {
-                let job: Vec<Vec<u8>> = rest.by_ref().take(each).collect();
-                if job.is_empty() {
-                    break;
-                }
-                self.ready.push_back(job);
+            let parts: Vec<&[Vec<u8>]> = values.chunks(each).collect();
+            let fit = parts.iter().enumerate().all(|(i, part)| {
+                let len = self.line_len_at(part, self.seq + 1 + i as u64);
+                self.limit.fits(len, part.len())
+            });
+            if fit {
+                self.ready
+                    .extend(parts.into_iter().map(<[Vec<u8>]>::to_vec));
+                return self.ready.pop_front().map(Ok);
             }
-            return self.ready.pop_front().map(Ok);
         }
         Some(Ok(values))
     }
@@ -422,6 +429,35 @@ mod tests {
         );
         assert_eq!(one.len(), 2);
         assert!(one[1].clone().unwrap_err().contains("at input 2"));
+    }
+
+    #[test]
+    fn no_line_reaches_the_limit_whatever_the_job_numbers() {
+        // `echo {#}x6 a b` is 15 bytes for jobs 1-9: two values a line under -s 16. The last
+        // line (job 9) would be spread into jobs 9 and 10, and job 10's `{#}` is a digit wider
+        // six times: 19 bytes. It is not spread then, and no line reaches the limit.
+        let values: Vec<String> = (0..18).map(|i| ((b'a' + i) as char).to_string()).collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let words = ["echo", "{#}{#}{#}{#}{#}{#}", "{}"];
+        let shape = multi(true);
+        let owned: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        let template = Template::parse(&owned, shape).unwrap();
+        for slots in [1, 2, 3] {
+            let got = jobs(&words, shape, Packing::Fill, 16, slots, &values);
+            let mut seen = 0;
+            for (i, job) in got.iter().enumerate() {
+                let job: Vec<Vec<u8>> = job
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.clone().into_bytes())
+                    .collect();
+                seen += job.len();
+                let line = template.render(&job, i as u64 + 1, slots);
+                assert!(line.len() < 16, "-j {slots}: {}", line.escape_ascii());
+            }
+            assert_eq!(seen, values.len());
+        }
     }
 
     #[test]
