@@ -65,7 +65,8 @@ fn m_and_x_fill_lines_and_spread_the_last_over_the_slots() {
         "-k -j1 -X echo pre{}post ::: a b c",
         "-k -j2 -X echo pre{}post ::: a b c d e",
         "-k -j3 -m echo ::: a b c d e",
-        "-k -j2 -X echo {1} {#} {%} ::: a b c d",
+        // ({%} is left out: which slot a job gets depends on timing, in both programs.)
+        "-k -j2 -X echo {1} {#} ::: a b c d",
         "-k -j2 -X echo {.} {/} ::: d/a.x d/b.y c",
         "-k -j2 -s 20 -X echo ::: aaaa bbbb cccc dddd eeee ffff",
         &format!("-k -j3 -s 60 -X echo <{{}}> :::{many}"),
@@ -309,6 +310,7 @@ fn what_is_not_supported_is_refused_before_any_job_runs() {
     let d = TempDir::new("refused");
     let marker = d.s("ran");
     let touch = format!("touch {marker}");
+    let missing = d.s("missing");
     for (args, says) in [
         (vec!["echo", "{= s/a/b/ =}", ":::", "a"], "{= s/a/b/ =}"),
         (vec!["--csv", &touch, ":::", "a"], "--csv is not supported"),
@@ -334,14 +336,8 @@ fn what_is_not_supported_is_refused_before_any_job_runs() {
             vec!["--workdir", "...", &touch, ":::", "a"],
             "--workdir ...",
         ),
-        (
-            vec!["--workdir", "/nonexistent/tk", &touch, ":::", "a"],
-            "--workdir",
-        ),
-        (
-            vec!["--tmpdir", "/nonexistent/tk", &touch, ":::", "a"],
-            "--tmpdir",
-        ),
+        (vec!["--workdir", &missing, &touch, ":::", "a"], "--workdir"),
+        (vec!["--tmpdir", &missing, &touch, ":::", "a"], "--tmpdir"),
         (vec!["-s", "0", &touch, ":::", "a"], "-s"),
         (
             vec!["-m", "-N", "2", &touch, ":::", "a"],
