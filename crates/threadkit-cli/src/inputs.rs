@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
+use crate::pack::Packer;
+
 /// One input source as written on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SourceSpec {
@@ -26,18 +28,49 @@ pub(crate) enum SourceSpec {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Separator(pub(crate) u8);
 
-/// An input source that could not be read to its end (an I/O error). The jobs read before it
-/// run; the run then exits 255 (see [`crate::run::Outcome::input_error`]).
+/// The inputs cannot go on: a source could not be read to its end (an I/O error), or an input
+/// makes a command line longer than the system accepts. The jobs read before it run; the run
+/// then exits 255 (see [`crate::run::Outcome::input_error`]).
 #[derive(Debug)]
-pub(crate) struct InputError {
-    /// `stdin` or the file's name.
-    source: String,
-    error: io::Error,
+pub(crate) enum InputError {
+    /// A source could not be read.
+    Read {
+        /// `stdin` or the file's name.
+        source: String,
+        /// What went wrong.
+        error: io::Error,
+    },
+    /// One input alone makes a command line too long (GNU parallel's "Command line too long").
+    TooLong {
+        /// The input's number, from 1.
+        input: u64,
+        /// The command line's length with it alone, in bytes.
+        len: usize,
+        /// The limit (`-s`, or what the system accepts).
+        max: usize,
+        /// The input's first bytes.
+        preview: Vec<u8>,
+    },
 }
 
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "reading input from {}: {}", self.source, self.error)
+        match self {
+            InputError::Read { source, error } => {
+                write!(f, "reading input from {source}: {error}")
+            }
+            InputError::TooLong {
+                input,
+                len,
+                max,
+                preview,
+            } => write!(
+                f,
+                "command line too long ({len} >= {max} bytes, see -s) at input {input}: {}{}",
+                String::from_utf8_lossy(&preview[..preview.len().min(50)]),
+                if preview.len() > 50 { "..." } else { "" }
+            ),
+        }
     }
 }
 
@@ -61,7 +94,7 @@ impl Records {
                 }
                 Some(Ok(buf))
             }
-            Err(error) => Some(Err(InputError {
+            Err(error) => Some(Err(InputError::Read {
                 source: self.name.clone(),
                 error,
             })),
@@ -111,8 +144,15 @@ fn read_all(o: Opened) -> anyhow::Result<Vec<Vec<u8>>> {
     }
 }
 
-/// The combined inputs: an iterator of argument tuples (one input per source).
+/// The combined inputs: an iterator of the values of each job: a tuple (one input per source),
+/// split into columns with `--colsep`, packed by [`Packer`] (`-N`, `-m`, `-X`, the line limit).
 pub(crate) struct Inputs {
+    /// `--header :`: the first input of each source.
+    headers: Vec<Vec<u8>>,
+    /// `--colsep`.
+    columns: Option<regex::bytes::Regex>,
+    /// The values of each job from the records.
+    pack: Option<Box<Packer>>,
     first: Option<Opened>,
     mem_first_pos: usize,
     current: Option<Vec<u8>>,
@@ -134,8 +174,19 @@ impl std::fmt::Debug for Inputs {
 
 impl Inputs {
     /// Open every source (so an unreadable file fails before any job starts) and prepare the
-    /// combination. `specs` must not be empty.
-    pub(crate) fn open(specs: &[SourceSpec], sep: Separator, link: bool) -> anyhow::Result<Inputs> {
+    /// combination. `specs` must not be empty. `header`: the first input of each source is its
+    /// header ([`Inputs::names`]), not a job's.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be opened or read (the sources after the first are read here), stdin
+    /// named twice.
+    pub(crate) fn open(
+        specs: &[SourceSpec],
+        sep: Separator,
+        link: bool,
+        header: bool,
+    ) -> anyhow::Result<Inputs> {
         let mut opened = Vec::with_capacity(specs.len());
         let stdin_uses = specs
             .iter()
@@ -146,6 +197,16 @@ impl Inputs {
         }
         for s in specs {
             opened.push(open(s, sep)?);
+        }
+        let mut headers = Vec::new();
+        if header {
+            for o in &mut opened {
+                headers.push(match o {
+                    Opened::Mem(v) if v.is_empty() => Vec::new(),
+                    Opened::Mem(v) => v.remove(0),
+                    Opened::Stream(r) => r.next_record().transpose()?.unwrap_or_default(),
+                });
+            }
         }
         let mut it = opened.into_iter();
         let first = it
@@ -161,6 +222,9 @@ impl Inputs {
             let mut all = all.into_iter();
             let first = all.next().unwrap_or_default();
             return Ok(Inputs {
+                headers,
+                columns: None,
+                pack: None,
                 first: Some(Opened::Mem(first)),
                 mem_first_pos: 0,
                 current: None,
@@ -180,6 +244,9 @@ impl Inputs {
             Opened::Stream(_) => None,
         };
         Ok(Inputs {
+            headers,
+            columns: None,
+            pack: None,
             remaining,
             odometer: vec![0; rest.len()],
             first: Some(first),
@@ -203,17 +270,92 @@ impl Inputs {
     }
 }
 
+impl Inputs {
+    /// `--colsep`: split every input into columns at `re`.
+    pub(crate) fn columns(&mut self, re: regex::bytes::Regex) {
+        self.columns = Some(re);
+    }
+
+    /// Make the jobs' values with `packer`.
+    pub(crate) fn pack(&mut self, packer: Packer) {
+        self.pack = Some(Box::new(packer));
+    }
+
+    /// `--header :`: the name of each position: the first input of each source, or with
+    /// `--colsep` each of its columns.
+    pub(crate) fn names(&self) -> Vec<Vec<u8>> {
+        self.split(self.headers.clone())
+    }
+
+    /// A tuple's values: its inputs, or with `--colsep` their columns, in order.
+    fn split(&self, tuple: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        match &self.columns {
+            None => tuple,
+            // Columns lose the blanks around them (GNU parallel's `--trim lr`, its default
+            // with `--colsep`).
+            Some(re) => tuple
+                .iter()
+                .flat_map(|v| re.split(v).map(|c| c.trim_ascii().to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The next value of a single source without columns (what `-N`, `-m`, `-X` pack), without
+    /// the tuple around it; other inputs give their record's values joined.
+    pub(crate) fn next_value(&mut self) -> Option<Result<Vec<u8>, InputError>> {
+        if !self.rest.is_empty() || self.link.is_some() || self.columns.is_some() {
+            return self.next_record().map(|r| r.map(|t| t.concat()));
+        }
+        if self.done {
+            return None;
+        }
+        let item = self.next_first();
+        match (&item, &mut self.remaining) {
+            (Some(Ok(_)), Some(n)) => *n = n.saturating_sub(1),
+            (Some(Ok(_)), None) => {}
+            (_, r) => {
+                self.done = true;
+                *r = Some(0);
+            }
+        }
+        item
+    }
+
+    /// The next record: a tuple of the sources, split into columns with `--colsep`.
+    pub(crate) fn next_record(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
+        let item = self.next_counted()?;
+        Some(item.map(|t| self.split(t)))
+    }
+}
+
 impl Iterator for Inputs {
     type Item = Result<Vec<Vec<u8>>, InputError>;
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self.remaining {
-            Some(n) => (n as usize, Some(n as usize)),
+        let records = self.remaining.map(|n| n as usize);
+        let jobs = match &self.pack {
+            None => records,
+            Some(p) => p.size_hint(records),
+        };
+        match jobs {
+            Some(n) => (n, Some(n)),
             None => (0, None),
         }
     }
 
     fn next(&mut self) -> Option<Self::Item> {
+        let Some(mut pack) = self.pack.take() else {
+            return self.next_record();
+        };
+        let job = pack.next(self);
+        self.pack = Some(pack);
+        job
+    }
+}
+
+impl Inputs {
+    /// The next tuple, counted in `remaining`.
+    fn next_counted(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
         let item = self.next_tuple();
         match (&item, &mut self.remaining) {
             (Some(Ok(_)), Some(n)) => *n = n.saturating_sub(1),
@@ -303,7 +445,7 @@ mod tests {
     use super::*;
 
     fn collect(specs: &[SourceSpec], link: bool) -> Vec<Vec<String>> {
-        Inputs::open(specs, Separator(b'\n'), link)
+        Inputs::open(specs, Separator(b'\n'), link, false)
             .unwrap()
             .map(|t| text(t.unwrap()))
             .collect()
@@ -344,15 +486,17 @@ mod tests {
     fn files_are_split_on_the_separator() {
         let dir = std::env::temp_dir().join(format!("tk-inputs-{}", std::process::id()));
         std::fs::write(&dir, b"x y\0z\n\xe9\0").unwrap();
-        let got: Vec<_> = Inputs::open(&[SourceSpec::File(dir.clone())], Separator(0), false)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let got: Vec<_> =
+            Inputs::open(&[SourceSpec::File(dir.clone())], Separator(0), false, false)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
         assert_eq!(got, vec![vec![b"x y".to_vec()], vec![b"z\n\xe9".to_vec()]]);
         std::fs::remove_file(&dir).unwrap();
         assert!(Inputs::open(
             &[SourceSpec::File("/nonexistent/x".into())],
             Separator(b'\n'),
+            false,
             false
         )
         .is_err());

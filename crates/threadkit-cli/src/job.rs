@@ -380,6 +380,8 @@ pub(crate) struct Limits {
     pub(crate) timeout: Option<Duration>,
     /// `--term-grace`.
     pub(crate) grace: Duration,
+    /// `--workdir`: where jobs run (threadkit's own directory when `None`).
+    pub(crate) workdir: Option<&'static std::path::Path>,
 }
 
 /// Run one job to completion.
@@ -403,11 +405,14 @@ pub(crate) fn run(
             c
         }
         Launch::Direct(argv) => {
-            let mut c = Command::new(OsStr::from_bytes(&argv[0]));
-            c.args(argv[1..].iter().map(|a| OsStr::from_bytes(a)));
+            let mut c = Command::new(OsStr::from_bytes(argv.program()));
+            c.args(argv.words().skip(1).map(OsStr::from_bytes));
             c
         }
     };
+    if let Some(dir) = limits.workdir {
+        cmd.current_dir(dir);
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -427,7 +432,7 @@ pub(crate) fn run(
         Err(e) if own_resource_error(&e) => return Err(e),
         Err(e) => {
             let program = match launch {
-                Launch::Direct(argv) => String::from_utf8_lossy(&argv[0]),
+                Launch::Direct(argv) => String::from_utf8_lossy(argv.program()),
                 Launch::Shell => SHELL.into(),
             };
             let (code, what) = match e.kind() {

@@ -22,6 +22,7 @@ mod inputs;
 mod job;
 mod joblog;
 mod output;
+mod pack;
 mod quote;
 mod run;
 mod spill;

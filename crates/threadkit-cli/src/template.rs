@@ -14,6 +14,11 @@
 //! | `{%}`  | the job slot, from 1 to `-j` |
 //! | `{N}`, `{N.}`, `{N/}`, `{N//}`, `{N/.}` | the same for input source N (from 1) |
 //!
+//! `{name}` (and `{name.}`...) with `--header :` is the input source or column so named. With
+//! `-X` or `-N` (see [`Shape::context`]) the word around `{}` (the text up to the nearest
+//! blanks) is repeated for each of the job's inputs: `pre{}post` gives `preapost prebpost`.
+//! GNU parallel's `{= perl =}` is refused with a message naming the alternatives.
+//!
 //! With no replacement string at all, ` {}` is appended. Substituted inputs are shell-quoted
 //! (see [`crate::quote`]); `{#}` and `{%}` are numbers and need none. The definitions follow GNU
 //! parallel's (`s:\.[^/.]*$::` for `{.}`, `s:.*/::` for `{/}`, Perl's `dirname` for `{//}`).
@@ -60,6 +65,27 @@ pub(crate) struct Template {
     direct: Option<Vec<Vec<Part>>>,
     /// Inputs substituted unquoted (the command is empty: each input is a command itself).
     raw_inputs: bool,
+    /// `-X` / `-N`: `parts` split into words (blanks are words of their own); a word holding
+    /// `{}` is repeated once per input.
+    groups: Option<Vec<Vec<Part>>>,
+}
+
+/// How the command words are read, besides the words themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shape<'a> {
+    /// `-q`: quote each command word as well, so the command runs with exactly these argv
+    /// words.
+    pub(crate) quote_words: bool,
+    /// The highest `{N}` allowed (the number of input sources, an error beyond it, as in GNU
+    /// parallel), or `None` when any N is (columns, `-N`, `-m`, `-X`: an N beyond the job's
+    /// values is empty).
+    pub(crate) positions: Option<usize>,
+    /// `--header :`: the name of each position (`{name}` is `{N}` for the Nth name).
+    pub(crate) names: &'a [Vec<u8>],
+    /// `-X`, `-N`: the word around `{}` is repeated per input.
+    pub(crate) context: bool,
+    /// A job may have several values for `{}` (several sources, columns, `-N`, `-m`, `-X`).
+    pub(crate) multi: bool,
 }
 
 /// How a job's command is started.
@@ -69,7 +95,49 @@ pub(crate) enum Launch {
     Shell,
     /// Exec'd directly, argv given: the command has no shell syntax at all, so this is exactly
     /// what `sh -c` would have run, minus a shell process per job.
-    Direct(Vec<Vec<u8>>),
+    Direct(Argv),
+}
+
+/// argv words in one buffer (one allocation, not one a word: `-X` jobs have tens of thousands).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Argv {
+    bytes: Vec<u8>,
+    /// Where each word ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Argv {
+    /// Close the word written to [`Argv::buf`] since the last one.
+    fn end_word(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Where the next word is written.
+    fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// The words, in order.
+    pub(crate) fn words(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
+    }
+
+    /// The program: the first word.
+    pub(crate) fn program(&self) -> &[u8] {
+        self.words().next().unwrap_or_default()
+    }
+}
+
+impl From<Vec<Vec<u8>>> for Argv {
+    fn from(words: Vec<Vec<u8>>) -> Argv {
+        let mut argv = Argv::default();
+        for w in words {
+            argv.buf().extend_from_slice(&w);
+            argv.end_word();
+        }
+        argv
+    }
 }
 
 /// Shell reserved words and builtins: a command starting with one needs the shell.
@@ -82,14 +150,14 @@ const SHELL_WORDS: &[&str] = &[
 ];
 
 impl Template {
-    /// Parse the command words. `quote_words` (`-q`) quotes each command word as well, so the
-    /// command runs with exactly these argv words. `sources` is the number of input sources
-    /// (`{N}` beyond it is an error, as in GNU parallel).
-    pub(crate) fn parse(
-        words: &[Vec<u8>],
-        quote_words: bool,
-        sources: usize,
-    ) -> Result<Template, String> {
+    /// Parse the command words, read as `shape` says.
+    ///
+    /// # Errors
+    ///
+    /// `{N}` beyond [`Shape::positions`], or GNU parallel's `{= perl =}`: a message.
+    pub(crate) fn parse(words: &[Vec<u8>], shape: Shape<'_>) -> Result<Template, String> {
+        refuse_perl(words)?;
+        let quote_words = shape.quote_words;
         if words.is_empty() {
             return Ok(Template {
                 parts: vec![Part::Input {
@@ -98,11 +166,12 @@ impl Template {
                 }],
                 direct: None,
                 raw_inputs: true,
+                groups: None,
             });
         }
         let mut word_parts = Vec::with_capacity(words.len());
         for w in words {
-            let mut parts = parse_word(w, sources)?;
+            let mut parts = parse_word(w, &shape)?;
             if quote_words {
                 for p in &mut parts {
                     if let Part::Lit(s) = p {
@@ -122,7 +191,7 @@ impl Template {
                 op: Op::Whole,
             }]);
         }
-        let direct = direct_plan(words, &word_parts, quote_words, sources);
+        let direct = direct_plan(words, &word_parts, &shape);
         let mut parts = Vec::new();
         for (i, wp) in word_parts.into_iter().enumerate() {
             if i > 0 {
@@ -135,20 +204,129 @@ impl Template {
                 }
             }
         }
+        let groups = shape.context.then(|| split_words(&parts));
         Ok(Template {
             parts,
             direct,
             raw_inputs: false,
+            groups,
         })
     }
 
     /// The shell command line for one job.
     pub(crate) fn render(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in &self.parts {
-            render_part(&mut out, p, args, seq, slot, !self.raw_inputs);
+        let mut out = Vec::with_capacity(self.len_bound(args).min(1 << 20));
+        let job = Job {
+            args,
+            seq,
+            slot,
+            quoted: !self.raw_inputs,
+        };
+        match &self.groups {
+            None => {
+                for p in &self.parts {
+                    job.part(&mut out, p, None);
+                }
+            }
+            Some(groups) => {
+                for g in groups {
+                    job.word(&mut out, g);
+                }
+            }
         }
         out
+    }
+
+    /// Bytes the command line of `args` takes at most (quoting every value, `{#}` and `{%}`
+    /// at their widest), without rendering it: when this is under a limit, the line is too.
+    pub(crate) fn len_bound(&self, args: &[Vec<u8>]) -> usize {
+        let all: usize = args.iter().map(|a| quoted_bound(a) + 1).sum();
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => s.len(),
+                Part::Seq => 20,
+                Part::Slot => 4,
+                Part::Input { source: None, .. } => all,
+                Part::Input {
+                    source: Some(i), ..
+                } => args.get(*i).map_or(0, |a| quoted_bound(a)),
+            })
+            .sum::<usize>()
+            .saturating_mul(if self.groups.is_some() {
+                args.len().max(1)
+            } else {
+                1
+            })
+    }
+
+    /// What appending `arg` to the job's values (`args`, which end with it) adds to its
+    /// command line, in bytes; exact unless a repeated word (`-X`) also holds a `{N}`.
+    pub(crate) fn cost_of_last(&self, args: &[Vec<u8>]) -> usize {
+        let Some(k) = args.len().checked_sub(1) else {
+            return 0;
+        };
+        let job = Job {
+            args,
+            seq: 0,
+            slot: 0,
+            quoted: !self.raw_inputs,
+        };
+        // `{}` (a space before all but the first value) and `{N}` for this value.
+        let flat = |parts: &[Part]| -> usize {
+            parts
+                .iter()
+                .map(|p| match p {
+                    Part::Input { source: None, op } => {
+                        usize::from(k > 0) + quoted_len(apply(*op, &args[k]), job.quoted)
+                    }
+                    Part::Input {
+                        source: Some(i),
+                        op,
+                    } if *i == k => quoted_len(apply(*op, &args[k]), job.quoted),
+                    _ => 0,
+                })
+                .sum()
+        };
+        let Some(groups) = &self.groups else {
+            return flat(&self.parts);
+        };
+        let mut scratch = Vec::new();
+        let mut cost = 0;
+        for g in groups {
+            if let [Part::Input { source: None, .. }] = g.as_slice() {
+                // `{}` alone: as without -X.
+                cost += flat(g);
+            } else if repeats(g) {
+                // The word once more, with a space before it.
+                scratch.clear();
+                for p in g {
+                    job.part(&mut scratch, p, Some(k));
+                }
+                cost += usize::from(k > 0) + scratch.len();
+            } else {
+                cost += flat(g);
+            }
+        }
+        cost
+    }
+
+    /// True when [`Template::cost_of_last`] is exact: no repeated word holds a `{N}`.
+    pub(crate) fn cost_is_exact(&self) -> bool {
+        self.groups.as_ref().is_none_or(|gs| {
+            !gs.iter().any(|g| {
+                repeats(g)
+                    && g.iter().any(|p| {
+                        matches!(
+                            p,
+                            Part::Input {
+                                source: Some(_),
+                                ..
+                            }
+                        )
+                    })
+            })
+        })
     }
 
     /// How to start one job; `Launch::Shell` means run [`Template::render`]'s line with `sh -c`.
@@ -156,17 +334,44 @@ impl Template {
         let Some(words) = &self.direct else {
             return Launch::Shell;
         };
-        let mut argv = Vec::with_capacity(words.len() + args.len());
+        let job = Job {
+            args,
+            seq,
+            slot,
+            quoted: false,
+        };
+        let mut argv = Argv {
+            bytes: Vec::with_capacity(self.len_bound(args).min(1 << 20)),
+            ends: Vec::with_capacity(words.len() + args.len()),
+        };
         for w in words {
             if let [Part::Input { source: None, op }] = w.as_slice() {
-                argv.extend(args.iter().map(|a| apply(*op, a).to_owned()));
+                for a in args {
+                    argv.buf().extend_from_slice(apply(*op, a));
+                    argv.end_word();
+                }
                 continue;
             }
-            let mut s = Vec::new();
-            for p in w {
-                render_part(&mut s, p, args, seq, slot, false);
+            if self.groups.is_some() && repeats(w) {
+                // `-X`: the word once per value, each its own argv word.
+                for k in 0..args.len() {
+                    for p in w {
+                        job.part(argv.buf(), p, Some(k));
+                    }
+                    argv.end_word();
+                }
+                continue;
             }
-            argv.push(s);
+            let missing =
+                |p: &Part| matches!(p, Part::Input { source: Some(i), .. } if *i >= args.len());
+            if w.iter().all(missing) {
+                // Only positions beyond the values: no word at all, as `sh -c` would see it.
+                continue;
+            }
+            for p in w {
+                job.part(argv.buf(), p, None);
+            }
+            argv.end_word();
         }
         Launch::Direct(argv)
     }
@@ -186,9 +391,9 @@ fn push_lit(parts: &mut Vec<Part>, s: &[u8]) {
 fn direct_plan(
     words: &[Vec<u8>],
     parts: &[Vec<Part>],
-    quote_words: bool,
-    sources: usize,
+    shape: &Shape<'_>,
 ) -> Option<Vec<Vec<Part>>> {
+    let quote_words = shape.quote_words;
     let first = words.first()?;
     if !is_plain_word(first, true) || SHELL_WORDS.iter().any(|w| w.as_bytes() == first) {
         return None;
@@ -197,7 +402,12 @@ fn direct_plan(
         for p in w {
             match p {
                 Part::Lit(s) if !quote_words && !is_plain_word(s, i == 0) => return None,
-                Part::Input { source: None, .. } if sources > 1 && w.len() > 1 => return None,
+                // Several values: `x{}` is `xa b`, two argv words, unless `-X` repeats the word.
+                Part::Input { source: None, .. }
+                    if shape.multi && !shape.context && w.len() > 1 =>
+                {
+                    return None
+                }
                 _ => {}
             }
         }
@@ -206,7 +416,7 @@ fn direct_plan(
         // The literal words were quoted in `parts`; direct argv wants them verbatim.
         let mut raw = Vec::with_capacity(words.len());
         for w in words {
-            raw.push(parse_word(w, sources).ok()?);
+            raw.push(parse_word(w, shape).ok()?);
         }
         if raw.len() < parts.len() {
             raw.push(parts.last()?.clone());
@@ -216,35 +426,140 @@ fn direct_plan(
     Some(parts.to_vec())
 }
 
-fn render_part(out: &mut Vec<u8>, p: &Part, args: &[Vec<u8>], seq: u64, slot: usize, quoted: bool) {
-    use std::io::Write;
-    match p {
-        Part::Lit(s) => out.extend_from_slice(s),
-        Part::Seq => {
-            let _ = write!(out, "{seq}");
-        }
-        Part::Slot => {
-            let _ = write!(out, "{slot}");
-        }
-        Part::Input {
-            source: Some(i),
-            op,
-        } => {
-            push_value(
-                out,
-                apply(*op, args.get(*i).map_or(&[], Vec::as_slice)),
-                quoted,
-            );
-        }
-        Part::Input { source: None, op } => {
-            for (k, a) in args.iter().enumerate() {
-                if k > 0 {
-                    out.push(b' ');
+/// One job's values, for rendering its parts.
+struct Job<'a> {
+    args: &'a [Vec<u8>],
+    seq: u64,
+    slot: usize,
+    quoted: bool,
+}
+
+impl Job<'_> {
+    /// Render `p`; `each`: only that value for `{}` (a word repeated per value, `-X`).
+    fn part(&self, out: &mut Vec<u8>, p: &Part, each: Option<usize>) {
+        use std::io::Write;
+        match p {
+            Part::Lit(s) => out.extend_from_slice(s),
+            Part::Seq => {
+                let _ = write!(out, "{}", self.seq);
+            }
+            Part::Slot => {
+                let _ = write!(out, "{}", self.slot);
+            }
+            Part::Input {
+                source: Some(i),
+                op,
+            } => {
+                // A position beyond the job's values (a short last job, a missing column) is
+                // nothing at all, not an empty word (GNU parallel's rule).
+                if let Some(v) = self.args.get(*i) {
+                    push_value(out, apply(*op, v), self.quoted);
                 }
-                push_value(out, apply(*op, a), quoted);
+            }
+            Part::Input { source: None, op } => {
+                let args = match each {
+                    Some(k) => &self.args[k..=k],
+                    None => self.args,
+                };
+                for (k, a) in args.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b' ');
+                    }
+                    push_value(out, apply(*op, a), self.quoted);
+                }
             }
         }
     }
+
+    /// Render one word of a `-X` template: once per value if it holds `{}`, space-separated.
+    fn word(&self, out: &mut Vec<u8>, w: &[Part]) {
+        if !repeats(w) {
+            for p in w {
+                self.part(out, p, None);
+            }
+            return;
+        }
+        for k in 0..self.args.len() {
+            if k > 0 {
+                out.push(b' ');
+            }
+            for p in w {
+                self.part(out, p, Some(k));
+            }
+        }
+    }
+}
+
+/// True if the word holds `{}` (or `{.}`...): `-X` repeats it per value.
+fn repeats(w: &[Part]) -> bool {
+    w.iter()
+        .any(|p| matches!(p, Part::Input { source: None, .. }))
+}
+
+/// The parts split into words at blanks, the blanks being words of their own (`-X`).
+fn split_words(parts: &[Part]) -> Vec<Vec<Part>> {
+    let mut words: Vec<Vec<Part>> = Vec::new();
+    let mut cur: Vec<Part> = Vec::new();
+    for p in parts {
+        let Part::Lit(s) = p else {
+            cur.push(p.clone());
+            continue;
+        };
+        let mut rest = &s[..];
+        while !rest.is_empty() {
+            let blank = rest[0].is_ascii_whitespace();
+            let n = rest
+                .iter()
+                .position(|b| b.is_ascii_whitespace() != blank)
+                .unwrap_or(rest.len());
+            if blank {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+                words.push(vec![Part::Lit(rest[..n].to_vec())]);
+            } else {
+                cur.push(Part::Lit(rest[..n].to_vec()));
+            }
+            rest = &rest[n..];
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// The length of `v` as substituted.
+fn quoted_len(v: &[u8], quoted: bool) -> usize {
+    if quoted {
+        quote(v).len()
+    } else {
+        v.len()
+    }
+}
+
+/// The most bytes `v` can take once quoted (every byte a `'`), without quoting it.
+fn quoted_bound(v: &[u8]) -> usize {
+    v.len() * 4 + 2
+}
+
+/// GNU parallel's `{= perl expression =}` is refused: threadkit embeds no Perl.
+fn refuse_perl(words: &[Vec<u8>]) -> Result<(), String> {
+    let line = words.join(&b' ');
+    let Some(open) = line.windows(2).position(|w| w == b"{=") else {
+        return Ok(());
+    };
+    let Some(close) = line[open..].windows(2).position(|w| w == b"=}") else {
+        return Ok(());
+    };
+    let expr = String::from_utf8_lossy(&line[open..open + close + 2]);
+    Err(format!(
+        "`{expr}`: GNU parallel's {{= perl expression =}} replacement strings are not supported \
+         (threadkit embeds no Perl). Use the built-in ones ({{.}} no extension, {{/}} basename, \
+         {{//}} dirname, {{/.}} basename without extension, {{#}}, {{%}}, {{N}}, --colsep columns), \
+         or transform the value in the shell: 'f={{}}; echo \"${{f%.gz}}\"' or \
+         'echo {{}} | sed s/a/b/' (see docs/cli.md)"
+    ))
 }
 
 fn push_value(out: &mut Vec<u8>, v: &[u8], quoted: bool) {
@@ -256,7 +571,7 @@ fn push_value(out: &mut Vec<u8>, v: &[u8], quoted: bool) {
 }
 
 /// Parse one command word into literal text and replacement strings.
-fn parse_word(w: &[u8], sources: usize) -> Result<Vec<Part>, String> {
+fn parse_word(w: &[u8], shape: &Shape<'_>) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
     let mut rest = w;
     while let Some(open) = rest.iter().position(|&b| b == b'{') {
@@ -268,7 +583,7 @@ fn parse_word(w: &[u8], sources: usize) -> Result<Vec<Part>, String> {
             break;
         };
         let inner = &rest[open + 1..close];
-        match parse_repl(inner, sources)? {
+        match parse_repl(inner, shape)? {
             Some(part) => {
                 push_lit(&mut parts, &rest[..open]);
                 parts.push(part);
@@ -286,7 +601,7 @@ fn parse_word(w: &[u8], sources: usize) -> Result<Vec<Part>, String> {
 }
 
 /// The replacement string inside `{...}`, or `None` if the braces are ordinary text.
-fn parse_repl(inner: &[u8], sources: usize) -> Result<Option<Part>, String> {
+fn parse_repl(inner: &[u8], shape: &Shape<'_>) -> Result<Option<Part>, String> {
     let op_of = |s: &[u8]| match s {
         b"" => Some(Op::Whole),
         b"." => Some(Op::NoExt),
@@ -303,6 +618,20 @@ fn parse_repl(inner: &[u8], sources: usize) -> Result<Option<Part>, String> {
     if let Some(op) = op_of(inner) {
         return Ok(Some(Part::Input { source: None, op }));
     }
+    // `{name}`, `{name.}`...: a `--header` name (the longest that matches).
+    let named = shape
+        .names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.is_empty() && inner.starts_with(n))
+        .filter_map(|(i, n)| op_of(&inner[n.len()..]).map(|op| (n.len(), i, op)))
+        .max_by_key(|&(len, i, _)| (len, std::cmp::Reverse(i)));
+    if let Some((_, i, op)) = named {
+        return Ok(Some(Part::Input {
+            source: Some(i),
+            op,
+        }));
+    }
     let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return Ok(None);
@@ -315,7 +644,12 @@ fn parse_repl(inner: &[u8], sources: usize) -> Result<Option<Part>, String> {
     let n: usize = inner[..digits]
         .parse()
         .map_err(|_| format!("replacement string {{{inner}}} is out of range"))?;
-    if n == 0 || n > sources {
+    if n == 0 {
+        return Err(format!(
+            "replacement string {{{inner}}}: positions count from 1"
+        ));
+    }
+    if let Some(sources) = shape.positions.filter(|&s| n > s) {
         return Err(format!(
             "replacement string {{{inner}}} names input source {n}, but there {} {sources}",
             if sources == 1 { "is" } else { "are" }
@@ -383,7 +717,17 @@ mod tests {
     use super::*;
 
     fn t(words: &[&str], sources: usize) -> Template {
-        Template::parse(&args(words), false, sources).unwrap()
+        Template::parse(&args(words), sh(false, sources)).unwrap()
+    }
+
+    /// The shape of a command with `sources` input sources (and `-q` when `quote_words`).
+    fn sh(quote_words: bool, sources: usize) -> Shape<'static> {
+        Shape {
+            quote_words,
+            positions: Some(sources),
+            multi: sources > 1,
+            ..Shape::default()
+        }
     }
 
     fn args(a: &[&str]) -> Vec<Vec<u8>> {
@@ -427,7 +771,7 @@ mod tests {
         assert_eq!(apply(Op::Dir, input), b"d\xe9");
         assert_eq!(apply(Op::BaseNoExt, input), b"f\xff.tar");
         let words = vec![b"cp".to_vec(), b"{}".to_vec(), b"\xfe{/.}".to_vec()];
-        let tpl = Template::parse(&words, false, 1).unwrap();
+        let tpl = Template::parse(&words, sh(false, 1)).unwrap();
         let args = vec![input.to_vec()];
         assert_eq!(
             tpl.render(&args, 1, 1),
@@ -436,10 +780,10 @@ mod tests {
         assert_eq!(tpl.launch(&args, 1, 1), Launch::Shell);
         let words = vec![b"cp".to_vec(), b"{}".to_vec()];
         assert_eq!(
-            Template::parse(&words, false, 1)
+            Template::parse(&words, sh(false, 1))
                 .unwrap()
                 .launch(&args, 1, 1),
-            Launch::Direct(vec![b"cp".to_vec(), input.to_vec()])
+            Launch::Direct(vec![b"cp".to_vec(), input.to_vec()].into())
         );
     }
 
@@ -478,7 +822,7 @@ mod tests {
 
     #[test]
     fn out_of_range_source_is_an_error() {
-        assert!(Template::parse(&args(&["echo", "{3}"]), false, 2).is_err());
+        assert!(Template::parse(&args(&["echo", "{3}"]), sh(false, 2)).is_err());
     }
 
     #[test]
@@ -486,11 +830,11 @@ mod tests {
         let plain = t(&["sha256sum", "--tag", "{}"], 1);
         assert_eq!(
             plain.launch(&args(&["a b;c"]), 1, 1),
-            Launch::Direct(args(&["sha256sum", "--tag", "a b;c"]))
+            Launch::Direct(args(&["sha256sum", "--tag", "a b;c"]).into())
         );
         assert_eq!(
             t(&["true"], 1).launch(&args(&["x"]), 1, 1),
-            Launch::Direct(args(&["true", "x"]))
+            Launch::Direct(args(&["true", "x"]).into())
         );
         assert_eq!(
             t(&["echo", "{}", "|", "wc"], 1).launch(&args(&["x"]), 1, 1),
@@ -517,17 +861,71 @@ mod tests {
     #[test]
     fn quote_mode_quotes_command_words_too() {
         let words = args(&["printf", "%s;", "{}"]);
-        let tpl = Template::parse(&words, true, 1).unwrap();
+        let tpl = Template::parse(&words, sh(true, 1)).unwrap();
         assert_eq!(tpl.render_s(&args(&["a"]), 1, 1), "printf '%s;' a");
         assert_eq!(
             tpl.launch(&args(&["a"]), 1, 1),
-            Launch::Direct(args(&["printf", "%s;", "a"]))
+            Launch::Direct(args(&["printf", "%s;", "a"]).into())
         );
     }
 
     #[test]
+    fn context_replace_repeats_the_word_around_the_input() {
+        let shape = Shape {
+            context: true,
+            multi: true,
+            ..Shape::default()
+        };
+        let tpl = Template::parse(&args(&["echo", "pre{}post", "{1}", "{#}"]), shape).unwrap();
+        let values = args(&["a", "b c"]);
+        assert_eq!(
+            tpl.render_s(&values, 3, 1),
+            "echo preapost pre'b c'post a 3"
+        );
+        assert_eq!(
+            tpl.launch(&values, 3, 1),
+            Launch::Direct(args(&["echo", "preapost", "preb cpost", "a", "3"]).into())
+        );
+        let m = Shape {
+            multi: true,
+            ..Shape::default()
+        };
+        let tpl = Template::parse(&args(&["echo", "pre{}post"]), m).unwrap();
+        assert_eq!(tpl.render_s(&values, 1, 1), "echo prea 'b c'post");
+        assert_eq!(tpl.launch(&values, 1, 1), Launch::Shell);
+        // A position beyond the values is nothing, on both paths.
+        let tpl = Template::parse(&args(&["echo", "{3}", "{1}"]), m).unwrap();
+        assert_eq!(tpl.render_s(&values, 1, 1), "echo  a");
+        assert_eq!(
+            tpl.launch(&values, 1, 1),
+            Launch::Direct(args(&["echo", "a"]).into())
+        );
+    }
+
+    #[test]
+    fn perl_expressions_are_refused_with_the_alternatives() {
+        let err = Template::parse(&args(&["echo", "{= s/a/b/ =}"]), sh(false, 1)).unwrap_err();
+        assert!(
+            err.contains("{= s/a/b/ =}") && err.contains("{/.}"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn header_names_are_positions() {
+        let names = args(&["name", "name2"]);
+        let shape = Shape {
+            names: &names,
+            ..sh(false, 2)
+        };
+        let tpl =
+            Template::parse(&args(&["echo", "{name2}", "{name.}", "{other}"]), shape).unwrap();
+        assert_eq!(tpl.render_s(&args(&["a.x", "b"]), 1, 1), "echo b a {other}");
+    }
+
+    #[test]
     fn empty_command_runs_the_input_itself() {
-        let tpl = Template::parse(&[], false, 1).unwrap();
+        let tpl = Template::parse(&[], sh(false, 1)).unwrap();
         assert_eq!(
             tpl.render_s(&args(&["echo a; echo b"]), 1, 1),
             "echo a; echo b"

@@ -6,36 +6,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::*;
-
-/// GNU parallel, or `None` (with the reason printed) when it is not installed or is not GNU's.
-fn gnu_parallel() -> Option<Command> {
-    let probe = Command::new("parallel")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output();
-    match probe {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("GNU parallel") => {
-            let mut c = Command::new("parallel");
-            c.arg("--will-cite")
-                .env("SHELL", "/bin/sh")
-                .stdin(Stdio::null());
-            Some(c)
-        }
-        Ok(_) => {
-            eprintln!("skipped: `parallel` is not GNU parallel (moreutils' parallel?); install the Debian package `parallel`");
-            None
-        }
-        Err(e) => {
-            eprintln!(
-                "skipped: GNU parallel not found ({e}); install the Debian package `parallel`"
-            );
-            None
-        }
-    }
-}
 
 fn both(args: &[&str], stdin: Option<&[u8]>) -> Option<(Output, Output)> {
     let mut gnu = gnu_parallel()?;

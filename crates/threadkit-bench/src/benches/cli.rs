@@ -15,6 +15,8 @@
 //! * `cli_keep_order`: `threadkit -k -j4 'sleep {}' ::: 4 and 24 x 0.5` (a slow first job;
 //!   1 and 0.125 under `--quick`) against the same without `-k` (target ratio <= 1.1), and
 //!   against GNU parallel `-k`.
+//! * `cli_pack`: 100,000 short arguments from stdin, `threadkit -X -j2 echo` (as many per
+//!   command line as fit) against `xargs -P2 echo` (its default packing; target ratio <= 1.1).
 //!
 //! The `threadkit` binary is looked for next to this one (`target/release/threadkit`) and built
 //! with `cargo build --release -p threadkit-cli` when missing. Peers that are not installed are
@@ -49,6 +51,11 @@ pub(super) fn benches() -> Vec<Bench> {
             name: "cli_big_output",
             about: "4 jobs writing 1 GiB each: peak RSS (peak_mib) and time vs GNU parallel",
             run: cli_big_output,
+        },
+        Bench {
+            name: "cli_pack",
+            about: "threadkit -X -j2 echo over 100,000 stdin arguments vs xargs -P2 echo",
+            run: cli_pack,
         },
         Bench {
             name: "cli_keep_order",
@@ -104,6 +111,51 @@ fn timed(mut cmd: Command) -> Result<f64, String> {
     Ok(s)
 }
 
+/// Seconds one run of `cmd` takes with the file `input` as its stdin; an error when it cannot
+/// start or fails.
+fn timed_reading(mut cmd: Command, input: &std::path::Path) -> Result<f64, String> {
+    let f = std::fs::File::open(input).map_err(|e| e.to_string())?;
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).stdin(f);
+    let t0 = Instant::now();
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    st.success()
+        .then(|| t0.elapsed().as_secs_f64())
+        .ok_or_else(|| format!("{:?} failed: {st}", cmd.get_program()))
+}
+
+/// 100,000 short arguments packed into as few `echo` command lines as fit, 2 at a time:
+/// `threadkit -X -j2 echo` against `xargs -P2 echo`, both reading them from stdin.
+fn cli_pack(ctx: &Ctx) -> Vec<Line> {
+    let n = 100_000u64;
+    let (bin, dir) = match bin_and_inputs("cli_pack", n, &["xargs"]) {
+        Ok(found) => found,
+        Err(skipped) => return skipped,
+    };
+    let inputs = dir.join("inputs");
+    let ours = || {
+        let mut c = Command::new(&bin);
+        c.args(["-X", "-j2", "echo"]);
+        timed_reading(c, &inputs).expect("threadkit run failed");
+    };
+    let xargs = || -> Result<f64, String> {
+        have("xargs", "GNU findutils")?;
+        let mut c = Command::new("xargs");
+        c.args(["-P2", "echo"]);
+        timed_reading(c, &inputs)
+    };
+    let lines = compare(
+        ctx,
+        "cli_pack",
+        n,
+        ours,
+        vec![Peer::Timed("xargs", Box::new(xargs))],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    lines
+}
+
 fn have(program: &str, version_marker: &str) -> Result<(), String> {
     match Command::new(program)
         .arg("--version")
@@ -145,15 +197,9 @@ fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
     };
     let xargs = || -> Result<f64, String> {
         have("xargs", "GNU findutils")?;
-        let f = std::fs::File::open(&inputs).map_err(|e| e.to_string())?;
         let mut c = Command::new("xargs");
         c.args(["-P2", "-n1", "true"]);
-        c.stdout(Stdio::null()).stderr(Stdio::null()).stdin(f);
-        let t0 = Instant::now();
-        let st = c.status().map_err(|e| e.to_string())?;
-        st.success()
-            .then(|| t0.elapsed().as_secs_f64())
-            .ok_or_else(|| format!("xargs failed: {st}"))
+        timed_reading(c, &inputs)
     };
     let quick = ctx.quick;
     let gnu = || -> Result<f64, String> {

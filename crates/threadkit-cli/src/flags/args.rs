@@ -137,6 +137,52 @@ pub(crate) struct Args {
     #[arg(short = 't')]
     pub(crate) trace: bool,
 
+    /// N inputs per job: `{1}`..`{N}` are the job's inputs, `{}` all of them (each word around
+    /// `{}` repeated per input, as `-X`); the last job may get fewer. `-N 0`: no input at all.
+    #[arg(short = 'N', long = "max-replace-args", value_name = "N")]
+    pub(crate) max_args: Option<usize>,
+
+    /// As many inputs per command line as fit (`-s`), space-separated where `{}` is.
+    #[arg(short = 'm', conflicts_with_all = ["max_args", "context_replace"])]
+    pub(crate) multi: bool,
+
+    /// As `-m`, repeating the word around `{}` for each input (`pre{}post` ->
+    /// `preapost prebpost`).
+    #[arg(short = 'X', conflicts_with = "max_args")]
+    pub(crate) context_replace: bool,
+
+    /// Longest command line, in bytes (default and upper bound: what the system accepts,
+    /// from `sysconf(ARG_MAX)` and the environment's size).
+    #[arg(short = 's', long = "max-chars", value_name = "BYTES")]
+    pub(crate) max_chars: Option<usize>,
+
+    /// Split each input into columns at this regular expression: `{1}`, `{2}`... are the
+    /// columns, `{}` all of them.
+    #[arg(long = "colsep", value_name = "REGEX")]
+    pub(crate) colsep: Option<String>,
+
+    /// `:`: the first input of each source (with `--colsep`, its columns) names the rest:
+    /// `{name}` is that source's (column's) value.
+    #[arg(long = "header", value_name = ":")]
+    pub(crate) header: Option<String>,
+
+    /// Not supported (GNU parallel's quoted CSV fields): refused with a message.
+    #[arg(long = "csv")]
+    pub(crate) csv: bool,
+
+    /// Pass the environment variable NAME to the jobs (on one machine they inherit the whole
+    /// environment, so this only checks the name); may be repeated.
+    #[arg(long = "env", value_name = "NAME")]
+    pub(crate) env: Vec<OsString>,
+
+    /// Run the jobs in DIR (which must exist).
+    #[arg(long = "workdir", visible_alias = "wd", value_name = "DIR")]
+    pub(crate) workdir: Option<PathBuf>,
+
+    /// Where threadkit's spill files go; also `TMPDIR` for the jobs (as GNU parallel).
+    #[arg(long = "tmpdir", visible_alias = "tempdir", value_name = "DIR")]
+    pub(crate) tmpdir: Option<PathBuf>,
+
     /// Accepted and ignored, so GNU parallel command lines run unchanged.
     #[arg(long = "will-cite", hide = true)]
     pub(crate) will_cite: bool,

@@ -21,7 +21,8 @@ use crate::inputs::{Inputs, Separator, SourceSpec};
 use crate::job::{self, Limits};
 use crate::joblog::{JobLog, Results};
 use crate::output::Printer;
-use crate::template::Template;
+use crate::pack::{LineLimit, Packer, Packing};
+use crate::template::{Shape, Template};
 
 /// Everything one invocation needs: made by [`Plan::from_args`], run by `main`.
 #[derive(Debug)]
@@ -112,8 +113,28 @@ impl Plan {
             Some(h) => HaltSpec::parse(h)?,
             None => HaltSpec::Never,
         };
-        let template =
-            Template::parse(&cl.words, args.quote, cl.sources.len()).map_err(anyhow::Error::msg)?;
+        let env = JobEnv::from_args(&args)?;
+        let packing = packing(&args, cl.sources.len())?;
+        let header = match args.header.as_deref() {
+            None => false,
+            Some(":") => true,
+            Some(h) => anyhow::bail!(
+                "--header {h:?} is not supported: use --header : (the first input of each source, \
+                 or its columns with --colsep, names the rest)"
+            ),
+        };
+        let columns = args
+            .colsep
+            .as_deref()
+            .map(|re| {
+                regex::bytes::Regex::new(re)
+                    .with_context(|| format!("--colsep {re:?} is not a valid regular expression"))
+            })
+            .transpose()?;
+        let limit = match args.max_chars {
+            None => LineLimit::system(),
+            Some(s) => LineLimit::system().with_max_chars(s)?,
+        };
         let reads_stdin = cl
             .sources
             .iter()
@@ -121,7 +142,21 @@ impl Plan {
         if reads_stdin && std::io::stdin().is_terminal() && !args.dry_run {
             eprintln!("threadkit: reading inputs from the terminal (end with Ctrl-D; see --help for ::: and ::::)");
         }
-        let inputs = Inputs::open(&cl.sources, sep, args.link)?;
+        let mut inputs = Inputs::open(&cl.sources, sep, args.link, header)?;
+        let split = columns.is_some();
+        if let Some(re) = columns {
+            inputs.columns(re);
+        }
+        let names = inputs.names();
+        let shape = Shape {
+            quote_words: args.quote,
+            positions: (!split && packing == Packing::One).then_some(cl.sources.len()),
+            names: &names,
+            context: args.context_replace || matches!(packing, Packing::Args(_)),
+            multi: split || cl.sources.len() > 1 || packing != Packing::One,
+        };
+        let template = Template::parse(&cl.words, shape).map_err(anyhow::Error::msg)?;
+        inputs.pack(Packer::new(template.clone(), packing, limit, slots));
         if args.dry_run {
             return Ok(Plan {
                 template,
@@ -158,6 +193,7 @@ impl Plan {
                 // GNU parallel's `--timeout 0`: no timeout.
                 timeout: args.timeout.filter(|t| !t.is_zero()),
                 grace: args.term_grace,
+                workdir: env.workdir,
             },
             retries: args.retries,
             halt,
@@ -175,6 +211,92 @@ impl Plan {
             mode: Mode::Run(Box::new(run)),
         })
     }
+}
+
+/// How many inputs a job takes (`-N`, `-m`, `-X`); these take one input source, without
+/// `--colsep`.
+fn packing(args: &Args, sources: usize) -> anyhow::Result<Packing> {
+    let (packing, flag) = match (args.max_args, args.multi, args.context_replace) {
+        (Some(n), _, _) => (Packing::Args(n), "-N"),
+        (None, true, _) => (Packing::Fill, "-m"),
+        (None, false, true) => (Packing::Fill, "-X"),
+        (None, false, false) => return Ok(Packing::One),
+    };
+    if sources > 1 {
+        anyhow::bail!(
+            "{flag} takes one input source, and there are {sources}: combine them first \
+             (e.g. into one file), or drop {flag}"
+        );
+    }
+    if args.colsep.is_some() {
+        anyhow::bail!(
+            "{flag} cannot be combined with --colsep: columns already are a job's values"
+        );
+    }
+    Ok(packing)
+}
+
+/// Where and with what environment jobs run: `--workdir`, `--tmpdir`, `--env`.
+#[derive(Debug)]
+struct JobEnv {
+    workdir: Option<&'static std::path::Path>,
+}
+
+impl JobEnv {
+    /// Check the flags, and with `--tmpdir` set `TMPDIR` (for the jobs and for threadkit's own
+    /// spill file, [`crate::spill`]).
+    fn from_args(args: &Args) -> anyhow::Result<JobEnv> {
+        if args.csv {
+            anyhow::bail!(
+                "--csv is not supported: threadkit does not parse quoted CSV fields. For simple \
+                 files (no quoted separators or newlines) use --colsep , (add --header : for \
+                 named columns)"
+            );
+        }
+        for name in &args.env {
+            let b = name.as_encoded_bytes();
+            if b == b"_" {
+                anyhow::bail!(
+                    "--env _ is not supported (it needs GNU parallel's --record-env, for remote \
+                     hosts): jobs on this machine inherit the whole environment already"
+                );
+            }
+            let valid = !b.is_empty()
+                && !b[0].is_ascii_digit()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+            if !valid {
+                anyhow::bail!(
+                    "--env {}: not a variable name (letters, digits and _, not starting with a digit)",
+                    name.to_string_lossy()
+                );
+            }
+        }
+        let workdir = match &args.workdir {
+            None => None,
+            Some(d) if d.as_os_str() == "..." => anyhow::bail!(
+                "--workdir ... is not supported (GNU parallel's per-job temporary directory, \
+                 for remote hosts): make one in the command, e.g. 'd=$(mktemp -d) && cd \"$d\" && ...'"
+            ),
+            Some(d) => Some(&*Box::leak(dir_flag("--workdir", d)?.into_boxed_path())),
+        };
+        if let Some(d) = &args.tmpdir {
+            let d = dir_flag("--tmpdir", d)?;
+            // Nothing else runs yet (no thread is started before the plan is made), and jobs
+            // inherit the variable, as with GNU parallel.
+            std::env::set_var("TMPDIR", d);
+        }
+        Ok(JobEnv { workdir })
+    }
+}
+
+/// An existing directory, made absolute.
+fn dir_flag(flag: &str, d: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let abs = std::fs::canonicalize(d)
+        .with_context(|| format!("{flag} {}: cannot use this directory", d.display()))?;
+    if !abs.is_dir() {
+        anyhow::bail!("{flag} {}: not a directory", d.display());
+    }
+    Ok(abs)
 }
 
 /// Open `--journal` for this command; refused when it already records finished jobs and

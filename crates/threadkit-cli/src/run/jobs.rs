@@ -10,17 +10,35 @@ use std::sync::mpsc;
 use crate::inputs::{InputError, Inputs};
 
 /// One job: its number, its inputs (one per source) and its journal key.
-#[derive(Debug)]
 pub(crate) struct JobInput {
     /// `{#}`: position in the input, from 1.
     pub(crate) seq: u64,
     /// One value per input source (bytes, as read).
-    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) args: std::sync::Arc<[Vec<u8>]>,
     /// Stable journal key: the inputs as a JSON array ([`crate::bytes::List`]: lossless for
     /// inputs that are not UTF-8), `#N` appended for the Nth repeat of the same inputs. Not the sequence number: adding or removing inputs does not shift it.
     pub(crate) key: String,
     /// Attempts so far (retries).
     pub(super) attempts: AtomicU32,
+}
+
+/// Short: the batch runner formats every job it starts (to name it if it hangs), and with
+/// `-X` a job holds 128 KiB of values, which `derive(Debug)` would print as a list of numbers.
+impl std::fmt::Debug for JobInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let first = self
+            .args
+            .first()
+            .map(|a| &a[..a.len().min(40)])
+            .unwrap_or_default();
+        write!(
+            f,
+            "job {} ({} values, first \"{}\")",
+            self.seq,
+            self.args.len(),
+            first.escape_ascii()
+        )
+    }
 }
 
 /// Builds [`JobInput`]s with keys that are stable across runs.
@@ -56,7 +74,7 @@ impl Keyer {
         }
         JobInput {
             seq: self.seq,
-            args,
+            args: args.into(),
             key,
             attempts: AtomicU32::new(0),
         }

@@ -23,7 +23,8 @@ use crate::template::Template;
 #[derive(Debug)]
 pub(crate) struct Ran {
     pub(super) seq: u64,
-    pub(super) args: Vec<Vec<u8>>,
+    /// Shared with the job (an `-X` job holds tens of thousands of values).
+    pub(super) args: std::sync::Arc<[Vec<u8>]>,
     pub(super) attempts: u32,
     pub(super) line: Vec<u8>,
     pub(super) attempt: Attempt,

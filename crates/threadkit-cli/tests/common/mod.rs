@@ -243,3 +243,71 @@ pub(crate) fn limit(cmd: &mut Command, resource: i32, soft: u64, hard: Option<u6
         });
     }
 }
+
+/// GNU parallel, or `None` (with the reason printed) when it is not installed or is not GNU's.
+pub(crate) fn gnu_parallel() -> Option<Command> {
+    let probe = Command::new("parallel")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    match probe {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("GNU parallel") => {
+            let mut c = Command::new("parallel");
+            c.arg("--will-cite")
+                .env("SHELL", "/bin/sh")
+                .stdin(Stdio::null());
+            Some(c)
+        }
+        Ok(_) => {
+            eprintln!("skipped: `parallel` is not GNU parallel (moreutils' parallel?); install the Debian package `parallel`");
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: GNU parallel not found ({e}); install the Debian package `parallel`"
+            );
+            None
+        }
+    }
+}
+
+/// The same command line through `threadkit` and GNU parallel, in `dir` with `stdin` and the
+/// extra environment `env`: asserts the same stdout bytes and the same exit code; returns
+/// our output (`None` when GNU parallel is missing).
+pub(crate) fn same_bytes_as_gnu(
+    dir: &Path,
+    args: &[&[u8]],
+    stdin: &[u8],
+    env: &[(&str, &str)],
+) -> Option<Output> {
+    let mut gnu = gnu_parallel()?;
+    let theirs = output_with_stdin(
+        gnu.current_dir(dir)
+            .envs(env.iter().copied())
+            .args(os_args(args)),
+        stdin,
+    );
+    let ours = output_with_stdin(
+        threadkit()
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .args(os_args(args)),
+        stdin,
+    );
+    let what: Vec<String> = args.iter().map(|a| a.escape_ascii().to_string()).collect();
+    assert_eq!(
+        ours.stdout.escape_ascii().to_string(),
+        theirs.stdout.escape_ascii().to_string(),
+        "stdout of {what:?}\nour stderr: {}\ntheirs: {}",
+        stderr(&ours),
+        stderr(&theirs)
+    );
+    assert_eq!(
+        ours.status.code(),
+        theirs.status.code(),
+        "exit code of {what:?}\nour stderr: {}\ntheirs: {}",
+        stderr(&ours),
+        stderr(&theirs)
+    );
+    Some(ours)
+}
