@@ -228,6 +228,8 @@
 
 mod builder;
 mod cancel;
+#[cfg(feature = "postgres")]
+pub mod dist;
 mod isolated;
 mod journal;
 mod outcome;
