@@ -10,13 +10,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use threadkit::batch::dist::{DistError, Queue, Worker};
-use threadkit::batch::{FailurePolicy, Report};
+use threadkit::batch::{Cause, FailurePolicy, Report, Retry, StopReason};
 
 const ROLE: &str = "THREADKIT_DIST_ROLE";
 const BATCH: &str = "THREADKIT_DIST_BATCH";
@@ -24,6 +24,7 @@ const JOBS: &str = "THREADKIT_DIST_JOBS";
 const HOLD: &str = "THREADKIT_DIST_HOLD";
 const GATE: &str = "THREADKIT_DIST_GATE";
 const FAIL: &str = "THREADKIT_DIST_FAIL";
+const PANIC: &str = "THREADKIT_DIST_PANIC";
 const LEASE_MS: &str = "THREADKIT_DIST_LEASE_MS";
 
 /// The bound on any wait of a test (against a hang, never a timing assertion).
@@ -72,11 +73,19 @@ fn job(x: &u64) -> Result<u64, String> {
             wait_for(|| Path::new(file).exists(), "the gate file");
         }
     }
-    let fails = std::env::var(FAIL).unwrap_or_default();
-    if fails.split(',').any(|f| f.parse() == Ok(x)) {
+    if listed(FAIL, x) {
         return Err(format!("bad input {x}"));
     }
+    if listed(PANIC, x) {
+        panic!("cannot take {x}");
+    }
     Ok(value(x))
+}
+
+/// Whether `x` is in the comma-separated list in env var `name`.
+fn listed(name: &str, x: u64) -> bool {
+    let list = std::env::var(name).unwrap_or_default();
+    list.split(',').any(|f| f.parse() == Ok(x))
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -224,9 +233,19 @@ fn db() -> postgres::Client {
     postgres::Client::connect(&pg_url(), postgres::NoTls).expect("connect to THREADKIT_PG_URL")
 }
 
+/// The number `sql` (with `$1` = `batch`) returns.
 fn count(db: &mut postgres::Client, sql: &str, batch: &str) -> i64 {
     db.query_one(sql, &[&batch]).unwrap().get(0)
 }
+
+/// Waits until `sql` (with `$1` = `batch`) returns at least `min`.
+fn wait_count(sql: &str, batch: &str, min: i64) {
+    let mut db = db();
+    wait_for(|| count(&mut db, sql, batch) >= min, sql);
+}
+
+/// Jobs of a batch recorded as done.
+const DONE: &str = "SELECT count(*) FROM tk_job WHERE batch = $1 AND state = 'done'";
 
 /// Every job of `batch` has exactly one recorded outcome.
 fn assert_recorded_once(batch: &str, n: u64) {
@@ -262,14 +281,37 @@ fn submit_in_thread(
     n: u64,
     policy: FailurePolicy,
 ) -> std::thread::JoinHandle<Result<Report<u64, u64, String>, DistError>> {
-    let batch = batch.to_owned();
+    submit_with(&pg_url(), batch, n, policy, Retry::new(0))
+}
+
+/// Submits `0..n` as `batch` to the database at `url` on a thread of this process.
+fn submit_with(
+    url: &str,
+    batch: &str,
+    n: u64,
+    policy: FailurePolicy,
+    retry: Retry,
+) -> std::thread::JoinHandle<Result<Report<u64, u64, String>, DistError>> {
+    let (url, batch) = (url.to_owned(), batch.to_owned());
     std::thread::spawn(move || {
-        Queue::connect(&pg_url())?
+        Queue::connect(&url)?
             .batch(&batch)
             .on_failure(policy)
+            .retry(retry)
             .progress(false)
             .run(0..n)
     })
+}
+
+/// A gate for the jobs from `from` on: the env pair for the workers, and the file that
+/// opens it.
+fn gate(test: &str, from: u64) -> ((&'static str, String), PathBuf) {
+    let file = std::env::temp_dir().join(format!("{}.gate", batch_id(test)));
+    ((GATE, format!("{from}:{}", file.display())), file)
+}
+
+fn open(gate: &Path) {
+    std::fs::write(gate, b"open").unwrap();
 }
 
 #[test]
@@ -364,4 +406,245 @@ fn a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back() {
     assert_recorded_once(&batch, n);
     let fenced_in_db = count(&mut db, "SELECT fenced FROM tk_batch WHERE id = $1", &batch);
     assert!(fenced_in_db >= 1);
+}
+
+#[test]
+fn a_worker_started_before_the_submitter_waits_for_the_batch() {
+    let batch = batch_id("early_worker");
+    // READY comes before serve: the batch does not exist yet.
+    let worker = Proc::worker(&batch, &[]);
+    let mut db = db();
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM tk_batch WHERE id = $1",
+            &batch
+        ),
+        0
+    );
+    let report = submit_in_thread(&batch, 50, FailurePolicy::CollectAll)
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_all_values(&report, 50);
+    let (ran, recorded, fenced, stopped) = worker.served();
+    assert_eq!(
+        (ran, recorded, fenced, stopped.as_str()),
+        (50, 50, 0, "None")
+    );
+}
+
+#[test]
+fn errors_and_panics_are_failures_tied_to_their_inputs_and_retried_through_the_queue() {
+    let batch = batch_id("failures");
+    let worker = Proc::worker(&batch, &[(FAIL, "7".into()), (PANIC, "9".into())]);
+    let report = submit_with(
+        &pg_url(),
+        &batch,
+        20,
+        FailurePolicy::CollectAll,
+        Retry::new(2),
+    )
+    .join()
+    .unwrap()
+    .unwrap();
+    assert_eq!(report.len(), 20);
+    let failures: Vec<_> = report
+        .failures()
+        .map(|f| {
+            (
+                f.index,
+                f.input.value().copied(),
+                f.cause.kind(),
+                f.attempts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [(7, Some(7), "error", 3), (9, Some(9), "panic", 3)],
+        "{report}"
+    );
+    let f7 = report.failures().next().unwrap();
+    assert_eq!(f7.cause, Cause::Error("bad input 7".to_string()));
+    assert!(report
+        .failures()
+        .nth(1)
+        .unwrap()
+        .cause
+        .to_string()
+        .contains("cannot take 9"));
+    assert_eq!((report.summary().retries, report.exit_code()), (4, 1));
+    let (ran, recorded, _, _) = worker.served();
+    assert_eq!((ran, recorded), (24, 20), "18 + 2 x 3 attempts");
+    assert_recorded_once(&batch, 20);
+}
+
+#[test]
+fn halt_fail_1_stops_every_worker_and_reports_the_rest_not_started() {
+    let n = 300;
+    let batch = batch_id("halt");
+    // Jobs from 60 on wait until the batch is halting: the halt cannot come too late.
+    let (gate_env, gate_file) = gate("halt", 60);
+    let env = [(FAIL, "50".to_string()), gate_env];
+    let workers: Vec<Proc> = (0..2).map(|_| Proc::worker(&batch, &env)).collect();
+    let submitter = submit_in_thread(&batch, n, "soon,fail=1".parse().unwrap());
+    wait_count(
+        "SELECT count(*) FROM tk_batch WHERE id = $1 AND state = 'halting'",
+        &batch,
+        1,
+    );
+    open(&gate_file);
+    let report = submitter.join().unwrap().unwrap();
+    let s = report.summary().clone();
+    assert_eq!(report.len() as u64, n);
+    assert_eq!(s.stopped, Some(StopReason::Halted), "{report}");
+    assert_eq!(report.exit_code(), 2);
+    assert_eq!(s.errors, 1);
+    assert_eq!(report.failures().next().unwrap().index, 50);
+    // Each worker holds at most 2 running + 6 claimed ahead.
+    assert!(s.not_started >= n - 60 - 16, "{report}");
+    assert_eq!(s.succeeded + s.errors + s.not_started + s.cancelled, n);
+    for w in workers {
+        assert_eq!(w.served().3, "Some(Halted)");
+    }
+    let mut db = db();
+    let twice = count(
+        &mut db,
+        "SELECT count(*) FROM tk_job WHERE batch = $1 AND recorded > 1",
+        &batch,
+    );
+    assert_eq!(twice, 0);
+    let _ = std::fs::remove_file(gate_file);
+}
+
+#[test]
+fn cancel_from_the_submitter_side_reaches_every_worker() {
+    let n = 100;
+    let batch = batch_id("cancel");
+    let (gate_env, gate_file) = gate("cancel", 10);
+    let workers: Vec<Proc> = (0..2)
+        .map(|_| Proc::worker(&batch, std::slice::from_ref(&gate_env)))
+        .collect();
+    let submitter = submit_in_thread(&batch, n, FailurePolicy::CollectAll);
+    wait_count(DONE, &batch, 10);
+    let queue = Queue::connect(&pg_url()).unwrap();
+    assert!(queue.cancel(&batch).unwrap(), "the batch was running");
+    open(&gate_file);
+    let report = submitter.join().unwrap().unwrap();
+    assert_eq!(report.len() as u64, n);
+    assert_eq!(report.summary().stopped, Some(StopReason::Cancelled));
+    assert_eq!(report.exit_code(), 3);
+    assert!(report.summary().not_started > 0, "{report}");
+    for w in workers {
+        assert_eq!(w.served().3, "Some(Cancelled)");
+    }
+    assert!(!queue.cancel(&batch).unwrap(), "cancelled already");
+    assert!(matches!(
+        queue.cancel("no-such-batch-anywhere"),
+        Err(DistError::UnknownBatch { .. })
+    ));
+    let _ = std::fs::remove_file(gate_file);
+}
+
+#[test]
+fn the_same_batch_id_with_other_inputs_is_a_typed_error() {
+    let batch = batch_id("mismatch");
+    let worker = Proc::worker(&batch, &[]);
+    let report = submit_in_thread(&batch, 5, FailurePolicy::CollectAll)
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_all_values(&report, 5);
+    let queue = Queue::connect(&pg_url()).unwrap();
+    let again: Report<u64, u64, String> = queue.batch(&batch).progress(false).run(0..5u64).unwrap();
+    assert_all_values(&again, 5);
+    let e = queue
+        .batch(&batch)
+        .progress(false)
+        .run::<u64, u64, String>(0..6u64)
+        .unwrap_err();
+    assert!(matches!(e, DistError::Mismatch { .. }), "{e}");
+    assert!(e.to_string().contains("different inputs"), "{e}");
+    worker.served();
+}
+
+#[test]
+fn a_killed_submitter_run_again_resumes_following_the_same_batch() {
+    let n = 100;
+    let batch = batch_id("resume");
+    let (gate_env, gate_file) = gate("resume", 50);
+    let worker = Proc::worker(&batch, &[gate_env]);
+    let submitter = Proc::start("submit", &batch, &[(JOBS, n.to_string())]);
+    wait_count(DONE, &batch, 50);
+    submitter.kill();
+    open(&gate_file);
+    let report: Report<u64, u64, String> = Queue::connect(&pg_url())
+        .unwrap()
+        .batch(&batch)
+        .progress(false)
+        .run(0..n)
+        .unwrap();
+    assert_all_values(&report, n);
+    assert_recorded_once(&batch, n);
+    worker.served();
+    let _ = std::fs::remove_file(gate_file);
+}
+
+#[test]
+fn a_postgres_restart_mid_run_loses_nothing_and_records_nothing_twice() {
+    // A cluster of its own: a restart cuts every connection, and the other tests share theirs.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+    let out = Command::new(script).arg("start").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let (url, dir) = (var("THREADKIT_PG_URL"), var("THREADKIT_PG_DIR"));
+    struct Stop<'a>(&'a str, &'a str);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(self.0).args(["stop", self.1]).status();
+        }
+    }
+    let _stop = Stop(script, &dir);
+
+    let n = 2_000;
+    let batch = batch_id("restart");
+    let (gate_env, gate_file) = gate("restart", n / 2);
+    let env = [gate_env, ("THREADKIT_PG_URL", url.clone())];
+    let workers: Vec<Proc> = (0..3).map(|_| Proc::worker(&batch, &env)).collect();
+    let submitter = submit_with(&url, &batch, n, FailurePolicy::CollectAll, Retry::new(0));
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    wait_for(
+        || count(&mut db, DONE, &batch) >= (n / 2) as i64,
+        "half the jobs done",
+    );
+    drop(db);
+    let st = Command::new(script)
+        .args(["restart", &dir])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    open(&gate_file);
+    let report = submitter.join().unwrap().unwrap();
+    assert_all_values(&report, n);
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let bad = count(
+        &mut db,
+        "SELECT count(*) FROM tk_job WHERE batch = $1 AND (state <> 'done' OR recorded <> 1)",
+        &batch,
+    );
+    assert_eq!(bad, 0, "jobs not recorded exactly once");
+    let recorded: u64 = workers.into_iter().map(|w| w.served().1).sum();
+    assert_eq!(recorded, n);
+    let _ = std::fs::remove_file(gate_file);
 }
