@@ -264,6 +264,9 @@ fn assert_recorded_once(batch: &str, n: u64) {
     assert_eq!(bad, 0, "jobs not recorded exactly once");
 }
 
+/// A submitter on a thread of this process: its report when joined.
+type Submitter = std::thread::JoinHandle<Result<Report<u64, u64, String>, DistError>>;
+
 /// Every input has its one correct outcome.
 fn assert_all_values(report: &Report<u64, u64, String>, n: u64) {
     assert_eq!(report.len() as u64, n, "{report}");
@@ -276,22 +279,12 @@ fn assert_all_values(report: &Report<u64, u64, String>, n: u64) {
 }
 
 /// Submits `0..n` as `batch` on a thread of this process; the report when joined.
-fn submit_in_thread(
-    batch: &str,
-    n: u64,
-    policy: FailurePolicy,
-) -> std::thread::JoinHandle<Result<Report<u64, u64, String>, DistError>> {
+fn submit_in_thread(batch: &str, n: u64, policy: FailurePolicy) -> Submitter {
     submit_with(&pg_url(), batch, n, policy, Retry::new(0))
 }
 
 /// Submits `0..n` as `batch` to the database at `url` on a thread of this process.
-fn submit_with(
-    url: &str,
-    batch: &str,
-    n: u64,
-    policy: FailurePolicy,
-    retry: Retry,
-) -> std::thread::JoinHandle<Result<Report<u64, u64, String>, DistError>> {
+fn submit_with(url: &str, batch: &str, n: u64, policy: FailurePolicy, retry: Retry) -> Submitter {
     let (url, batch) = (url.to_owned(), batch.to_owned());
     std::thread::spawn(move || {
         Queue::connect(&url)?
@@ -312,6 +305,16 @@ fn gate(test: &str, from: u64) -> ((&'static str, String), PathBuf) {
 
 fn open(gate: &Path) {
     std::fs::write(gate, b"open").unwrap();
+}
+
+/// A batch of `0..n` being submitted on a thread, and a worker process holding its job 0
+/// (started alone, so it claims job 0 first): the batch id, the submitter, the worker.
+fn worker_holding_job_0(test: &str, n: u64) -> (String, Submitter, Proc) {
+    let batch = batch_id(test);
+    let submitter = submit_in_thread(&batch, n, FailurePolicy::CollectAll);
+    let holder = Proc::worker(&batch, &[(HOLD, "0".into())]);
+    holder.expect("HOLDING 0");
+    (batch, submitter, holder)
 }
 
 #[test]
@@ -344,11 +347,7 @@ fn three_worker_processes_ten_thousand_jobs_each_one_outcome() {
 #[test]
 fn a_sigkilled_worker_s_job_is_claimed_by_another_after_its_lease_and_recorded_once() {
     let n = 200;
-    let batch = batch_id("sigkill");
-    let submitter = submit_in_thread(&batch, n, FailurePolicy::CollectAll);
-    // The victim starts alone, so it claims job 0 first, and holds it.
-    let victim = Proc::worker(&batch, &[(HOLD, "0".into())]);
-    victim.expect("HOLDING 0");
+    let (batch, submitter, victim) = worker_holding_job_0("sigkill", n);
     let others: Vec<Proc> = (0..2).map(|_| Proc::worker(&batch, &[])).collect();
     victim.kill();
     let report = submitter.join().unwrap().unwrap();
@@ -375,10 +374,7 @@ fn a_sigkilled_worker_s_job_is_claimed_by_another_after_its_lease_and_recorded_o
 #[test]
 fn a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back() {
     let n = 200;
-    let batch = batch_id("sigstop");
-    let submitter = submit_in_thread(&batch, n, FailurePolicy::CollectAll);
-    let mut victim = Proc::worker(&batch, &[(HOLD, "0".into())]);
-    victim.expect("HOLDING 0");
+    let (batch, submitter, mut victim) = worker_holding_job_0("sigstop", n);
     victim.signal(libc::SIGSTOP);
     let others: Vec<Proc> = (0..2).map(|_| Proc::worker(&batch, &[])).collect();
     // Another worker takes job 0 once the victim's lease ran out, and records it.
@@ -647,4 +643,51 @@ fn a_postgres_restart_mid_run_loses_nothing_and_records_nothing_twice() {
     let recorded: u64 = workers.into_iter().map(|w| w.served().1).sum();
     assert_eq!(recorded, n);
     let _ = std::fs::remove_file(gate_file);
+}
+
+#[test]
+fn an_empty_batch_is_done_at_once() {
+    let batch = batch_id("empty");
+    let queue = Queue::connect(&pg_url()).unwrap();
+    let report: Report<u64, u64, String> =
+        queue.batch(&batch).progress(false).run(Vec::new()).unwrap();
+    assert!(report.is_empty());
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn heartbeats_keep_a_job_longer_than_its_lease() {
+    let n = 20;
+    let (batch, submitter, mut holder) = worker_holding_job_0("heartbeat", n);
+    // Another worker would take job 0 if its lease ran out.
+    let other = Proc::worker(&batch, &[]);
+    let mut db = db();
+    let lease_end = |db: &mut postgres::Client| -> f64 {
+        db.query_one(
+            "SELECT extract(epoch FROM locked_until)::float8 FROM tk_job WHERE batch = $1 AND seq = 0",
+            &[&batch],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let first = lease_end(&mut db);
+    // Renewed until more than two leases after the first one ran out: it was kept that long.
+    wait_for(
+        || lease_end(&mut db) > first + 2.0 * LEASE.as_secs_f64(),
+        "the lease of job 0 renewed past two more leases",
+    );
+    let attempt: i32 = db
+        .query_one(
+            "SELECT attempt FROM tk_job WHERE batch = $1 AND seq = 0",
+            &[&batch],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(attempt, 1, "job 0 was not taken from its worker");
+    writeln!(holder.stdin.take().unwrap(), "go").unwrap();
+    let report = submitter.join().unwrap().unwrap();
+    assert_all_values(&report, n);
+    assert_eq!(holder.served().2, 0, "nothing fenced");
+    other.served();
+    assert_recorded_once(&batch, n);
 }

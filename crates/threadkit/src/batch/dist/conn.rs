@@ -137,6 +137,22 @@ impl Conn {
         };
         let deadline = Instant::now() + max;
         let mut notes = client.notifications();
+        // Those that came meanwhile first, all of them (they would pile up in the client).
+        let mut came = false;
+        let lost = loop {
+            match notes.iter().next() {
+                Ok(Some(n)) => came |= n.payload() == batch,
+                Ok(None) => break false,
+                Err(_) => break true,
+            }
+        };
+        if came || lost {
+            drop(notes);
+            if lost {
+                self.client = None;
+            }
+            return came;
+        }
         let lost = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match notes.timeout_iter(left).next() {

@@ -4,6 +4,7 @@
 //! jobs this worker holds, and reads the batch's state so a cancel or a halt reaches it
 //! while every slot is busy).
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -222,22 +223,29 @@ pub(super) fn spawn_heartbeat(ctx: Context) -> Result<(JoinHandle<()>, Sender<()
             let batch = ctx.batch.as_str();
             let lease_s = ctx.lease.as_secs_f64();
             let state = conn.run(|c| {
+                let mut renewed = HashSet::new();
                 if !ids.is_empty() {
-                    c.execute(
+                    let rows = c.query(
                         "UPDATE tk_job j SET locked_until = now() + $3::float8 * interval '1 second'
                          FROM unnest($1::bigint[], $2::bigint[]) AS r (id, token)
-                         WHERE j.id = r.id AND j.token = r.token AND j.state = 'running'",
+                         WHERE j.id = r.id AND j.token = r.token AND j.state = 'running'
+                         RETURNING j.id",
                         &[&ids, &tokens, &lease_s],
                     )?;
+                    renewed.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
                 }
                 let row = c.query_one("SELECT state FROM tk_batch WHERE id = $1", &[&batch])?;
-                Ok(row.get::<_, String>(0))
+                Ok((row.get::<_, String>(0), renewed))
             });
             match state {
-                Ok(s) if s == "halting" || s == "cancelled" => {
-                    ctx.shared.stop(stop_reason(&s), None)
+                Ok((s, renewed)) => {
+                    if renewed.len() < ids.len() {
+                        drop_lost(&ctx.shared, &ids, &renewed);
+                    }
+                    if s == "halting" || s == "cancelled" {
+                        ctx.shared.stop(stop_reason(&s), None);
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     ctx.shared.stop(None, Some(e));
                     return;
@@ -248,4 +256,34 @@ pub(super) fn spawn_heartbeat(ctx: Context) -> Result<(JoinHandle<()>, Sender<()
             message: e.to_string(),
         })?;
     Ok((handle, stop_tx))
+}
+
+/// Drops the claimed jobs not started yet whose lease the heartbeat asked to renew (`asked`)
+/// and could not (this worker stalled past the lease and another owns them now): running
+/// them would only have their results fenced. Counted as fenced. A started one stays held:
+/// its result is fenced when it comes.
+fn drop_lost(shared: &Shared, asked: &[i64], renewed: &HashSet<i64>) {
+    let lost: HashSet<i64> = asked
+        .iter()
+        .filter(|id| !renewed.contains(id))
+        .copied()
+        .collect();
+    let mut l = shared.local.lock();
+    let mut dropped = Vec::new();
+    l.queue.retain(|job| {
+        let keep = !lost.contains(&job.id);
+        if !keep {
+            dropped.push(job.id);
+        }
+        keep
+    });
+    for id in &dropped {
+        l.held.remove(id);
+    }
+    drop(l);
+    if !dropped.is_empty() {
+        let n = dropped.len() as u64;
+        shared.fenced.fetch_add(n, Ordering::Relaxed);
+        shared.cv.notify_all();
+    }
 }

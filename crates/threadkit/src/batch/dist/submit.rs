@@ -343,9 +343,11 @@ impl Submit<'_> {
                 return Ok(row.get::<_, &str>(0) == fp);
             }
             let timeout_ms = settings.timeout.map(|t| t.as_millis() as i64);
+            // A batch without jobs is done from the start (no worker would ever say so).
             tx.execute(
-                "INSERT INTO tk_batch (id, fingerprint, total, halt, max_attempts, backoff_ms, timeout_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO tk_batch (id, fingerprint, total, halt, max_attempts, backoff_ms, timeout_ms,
+                                       state)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3::bigint = 0 THEN 'done' ELSE 'open' END)",
                 &[
                     &id,
                     &fp,
