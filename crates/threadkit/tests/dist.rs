@@ -308,11 +308,19 @@ fn open(gate: &Path) {
 }
 
 /// A batch of `0..n` being submitted on a thread, and a worker process holding its job 0
-/// (started alone, so it claims job 0 first): the batch id, the submitter, the worker.
-fn worker_holding_job_0(test: &str, n: u64) -> (String, Submitter, Proc) {
+/// (started alone, so it claims job 0 first; with `env` besides): the batch id, the
+/// submitter, the worker.
+fn worker_holding_job_0(
+    test: &str,
+    n: u64,
+    policy: FailurePolicy,
+    env: &[(&str, String)],
+) -> (String, Submitter, Proc) {
     let batch = batch_id(test);
-    let submitter = submit_in_thread(&batch, n, FailurePolicy::CollectAll);
-    let holder = Proc::worker(&batch, &[(HOLD, "0".into())]);
+    let submitter = submit_in_thread(&batch, n, policy);
+    let mut env = env.to_vec();
+    env.push((HOLD, "0".into()));
+    let holder = Proc::worker(&batch, &env);
     holder.expect("HOLDING 0");
     (batch, submitter, holder)
 }
@@ -347,7 +355,8 @@ fn three_worker_processes_ten_thousand_jobs_each_one_outcome() {
 #[test]
 fn a_sigkilled_worker_s_job_is_claimed_by_another_after_its_lease_and_recorded_once() {
     let n = 200;
-    let (batch, submitter, victim) = worker_holding_job_0("sigkill", n);
+    let (batch, submitter, victim) =
+        worker_holding_job_0("sigkill", n, FailurePolicy::CollectAll, &[]);
     let others: Vec<Proc> = (0..2).map(|_| Proc::worker(&batch, &[])).collect();
     victim.kill();
     let report = submitter.join().unwrap().unwrap();
@@ -374,7 +383,8 @@ fn a_sigkilled_worker_s_job_is_claimed_by_another_after_its_lease_and_recorded_o
 #[test]
 fn a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back() {
     let n = 200;
-    let (batch, submitter, mut victim) = worker_holding_job_0("sigstop", n);
+    let (batch, submitter, mut victim) =
+        worker_holding_job_0("sigstop", n, FailurePolicy::CollectAll, &[]);
     victim.signal(libc::SIGSTOP);
     let others: Vec<Proc> = (0..2).map(|_| Proc::worker(&batch, &[])).collect();
     // Another worker takes job 0 once the victim's lease ran out, and records it.
@@ -658,7 +668,8 @@ fn an_empty_batch_is_done_at_once() {
 #[test]
 fn heartbeats_keep_a_job_longer_than_its_lease() {
     let n = 20;
-    let (batch, submitter, mut holder) = worker_holding_job_0("heartbeat", n);
+    let (batch, submitter, mut holder) =
+        worker_holding_job_0("heartbeat", n, FailurePolicy::CollectAll, &[]);
     // Another worker would take job 0 if its lease ran out.
     let other = Proc::worker(&batch, &[]);
     let mut db = db();
@@ -690,4 +701,39 @@ fn heartbeats_keep_a_job_longer_than_its_lease() {
     assert_eq!(holder.served().2, 0, "nothing fenced");
     other.served();
     assert_recorded_once(&batch, n);
+}
+
+#[test]
+fn halt_now_reports_the_running_jobs_cancelled_without_waiting_for_them() {
+    let n = 100;
+    let fail = [(FAIL, "5".to_string())];
+    let (batch, submitter, mut holder) =
+        worker_holding_job_0("halt_now", n, "now,fail=1".parse().unwrap(), &fail);
+    // Job 0 runs (held) while job 5 fails, on either worker.
+    let other = Proc::worker(&batch, &fail);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(submitter.join().unwrap());
+    });
+    let report = rx
+        .recv_timeout(BOUND)
+        .expect("the submitter returned while job 0 was still running")
+        .unwrap();
+    writeln!(holder.stdin.take().unwrap(), "go").unwrap();
+    let s = report.summary().clone();
+    assert_eq!(report.len() as u64, n);
+    assert_eq!(
+        (s.stopped, report.exit_code()),
+        (Some(StopReason::Halted), 2)
+    );
+    assert_eq!(s.errors, 1, "{report}");
+    let first = report.failures().next().unwrap();
+    assert_eq!(
+        (first.index, &first.cause),
+        (0, &Cause::Cancelled),
+        "{report}"
+    );
+    assert_eq!(s.succeeded + s.errors + s.not_started + s.cancelled, n);
+    assert_eq!(holder.served().3, "Some(Halted)");
+    assert_eq!(other.served().3, "Some(Halted)");
 }
