@@ -23,6 +23,10 @@ pub(super) const CHANNEL: &str = "tk_jobs";
 pub(super) struct Target {
     pub(super) config: postgres::Config,
     pub(super) reconnect_for: Duration,
+    /// The server ends a session that sits this long inside a transaction
+    /// (`idle_in_transaction_session_timeout`): a process stopped in the middle of one (SIGSTOP,
+    /// a partition) must not hold its row locks (the batch's counters) over everyone else.
+    pub(super) idle_in_transaction: Duration,
 }
 
 impl Target {
@@ -38,6 +42,7 @@ impl Target {
         Ok(Target {
             config,
             reconnect_for: Duration::from_secs(300),
+            idle_in_transaction: Duration::from_secs(5),
         })
     }
 }
@@ -85,6 +90,8 @@ impl Conn {
     /// A new client, listening if asked.
     fn fresh(&self) -> Result<Client, postgres::Error> {
         let mut client = self.target.config.connect(NoTls)?;
+        let ms = self.target.idle_in_transaction.as_millis().max(1);
+        client.batch_execute(&format!("SET idle_in_transaction_session_timeout = {ms}"))?;
         if self.listen {
             client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
         }
