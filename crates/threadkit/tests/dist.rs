@@ -737,3 +737,79 @@ fn halt_now_reports_the_running_jobs_cancelled_without_waiting_for_them() {
     assert_eq!(holder.served().3, "Some(Halted)");
     assert_eq!(other.served().3, "Some(Halted)");
 }
+
+/// `THREADKIT_PG_URL` with its own schema first in the search path (created here): a
+/// database of its own, as far as threadkit's tables go.
+fn url_with_schema(schema: &str) -> String {
+    db().batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let url = pg_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-csearch_path%3D{schema}")
+}
+
+#[test]
+fn processes_starting_at_once_migrate_the_schema_once() {
+    let schema = batch_id("mig").replace('-', "_");
+    let url = url_with_schema(&schema);
+    let meeting = std::sync::Arc::new(common::Rendezvous::new(8));
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, meeting) = (url.clone(), meeting.clone());
+            std::thread::spawn(move || {
+                assert!(meeting.wait(BOUND));
+                Queue::connect(&url).map(drop)
+            })
+        })
+        .collect();
+    for s in starts {
+        s.join().unwrap().unwrap();
+    }
+    let mut db = db();
+    let versions: Vec<i32> = db
+        .query(
+            &format!("SELECT version FROM {schema}.tk_schema_version"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1]);
+    // A schema from a newer threadkit is refused, not written.
+    db.execute(
+        &format!("INSERT INTO {schema}.tk_schema_version VALUES (99)"),
+        &[],
+    )
+    .unwrap();
+    let e = Queue::connect(&url).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DistError::Schema {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("upgrade threadkit"), "{e}");
+}
+
+#[test]
+fn without_threadkit_pg_url_the_tests_fail_saying_how_to_start_a_database() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let out = common::output_within(
+        common::this_test("an_empty_batch_is_done_at_once").env_remove("THREADKIT_PG_URL"),
+        BOUND,
+    )
+    .expect("the test binary ended");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(r#"eval "$(scripts/postgres start)""#),
+        "{text}"
+    );
+}
