@@ -813,3 +813,36 @@ fn without_threadkit_pg_url_the_tests_fail_saying_how_to_start_a_database() {
         "{text}"
     );
 }
+
+#[test]
+fn a_job_past_the_batch_timeout_is_a_timeout_failure() {
+    let batch = batch_id("timeout");
+    let b = batch.clone();
+    let submitter = std::thread::spawn(move || {
+        Queue::connect(&pg_url())?
+            .batch(&b)
+            .timeout(Duration::from_millis(300))
+            .progress(false)
+            .run::<u64, u64, String>(0..5u64)
+    });
+    // Alone, the worker claims job 0 first; it holds it until told to go: past the timeout.
+    let worker = Proc::worker(&batch, &[(HOLD, "0".into())]);
+    worker.expect("HOLDING 0");
+    let report = submitter.join().unwrap().unwrap();
+    let failures: Vec<_> = report
+        .failures()
+        .map(|f| (f.index, f.cause.clone()))
+        .collect();
+    assert_eq!(
+        failures,
+        [(
+            0,
+            Cause::Timeout {
+                after: Duration::from_millis(300)
+            }
+        )],
+        "{report}"
+    );
+    assert_eq!(report.values().copied().collect::<Vec<_>>(), [3, 5, 7, 9]);
+    worker.served();
+}
