@@ -846,3 +846,48 @@ fn a_job_past_the_batch_timeout_is_a_timeout_failure() {
     assert_eq!(report.values().copied().collect::<Vec<_>>(), [3, 5, 7, 9]);
     worker.served();
 }
+
+#[test]
+fn a_worker_of_another_input_type_gives_the_job_back_with_a_typed_error() {
+    let batch = batch_id("wrong_type");
+    let b = batch.clone();
+    let submitter = std::thread::spawn(move || {
+        Queue::connect(&pg_url())?
+            .batch(&b)
+            .progress(false)
+            .run::<u64, u64, String>(1..4u64)
+    });
+    // Strings, where the batch has u64s: postcard reads 1's varint as the length of a string
+    // whose byte is not there. (Postcard is not self-describing: 0 would read as "", so a
+    // type mismatch is caught only when the bytes do not decode; docs/distributed.md says so.)
+    let wrong = Worker::connect(&pg_url())
+        .unwrap()
+        .workers(1)
+        .prefetch(0)
+        .serve(&batch, |s: &String| -> Result<usize, String> {
+            Ok(s.len())
+        });
+    assert!(
+        matches!(wrong, Err(DistError::Decode { seq: 0, .. })),
+        "{wrong:?}"
+    );
+    let right = Worker::connect(&pg_url())
+        .unwrap()
+        .workers(1)
+        .serve(&batch, job)
+        .unwrap();
+    let report = submitter.join().unwrap().unwrap();
+    assert_eq!(report.values().copied().collect::<Vec<_>>(), [3, 5, 7]);
+    assert_recorded_once(&batch, 3);
+    assert_eq!(right.recorded, 3);
+    let mut db = db();
+    let attempts = count(
+        &mut db,
+        "SELECT attempt::bigint FROM tk_job WHERE batch = $1 AND seq = 0",
+        &batch,
+    );
+    assert_eq!(
+        attempts, 1,
+        "the given-back claim did not count as an attempt"
+    );
+}

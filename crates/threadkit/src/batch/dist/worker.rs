@@ -476,23 +476,25 @@ fn slot<I, T, E, F>(
                 shared.cv.wait(&mut l);
             }
         };
-        let kind = match run_job::<I, T, E, F>(&job, settings, f) {
+        let kind = match run_job::<I, T, E, F>(&job, settings, f, &shared.ran) {
             Ok(kind) => kind,
             Err(e) => {
                 shared.stop(None, Some(e));
                 RecKind::Release
             }
         };
-        if !matches!(kind, RecKind::Release) {
-            shared.ran.fetch_add(1, Ordering::Relaxed);
-        }
         let _ = tx.send(Rec::of(&job, kind));
     }
 }
 
-/// Runs one job through the local batch runner and says what to record: its outcome, a
-/// retry, or (a job that did not run) a release.
-fn run_job<I, T, E, F>(job: &Claimed, settings: &Settings, f: &Arc<F>) -> Result<RecKind, DistError>
+/// Runs one job through the local batch runner (counting it in `ran`) and says what to
+/// record: its outcome, a retry, or (a job that did not run) a release.
+fn run_job<I, T, E, F>(
+    job: &Claimed,
+    settings: &Settings,
+    f: &Arc<F>,
+    ran: &AtomicU64,
+) -> Result<RecKind, DistError>
 where
     I: DeserializeOwned + fmt::Debug + Send + 'static,
     T: Serialize + Send + 'static,
@@ -520,6 +522,7 @@ where
     if let Some(t) = settings.timeout {
         b = b.timeout(t);
     }
+    ran.fetch_add(1, Ordering::Relaxed);
     let report = b.run(std::iter::once(input)).map_err(|e| DistError::Run {
         message: e.to_string(),
     })?;
