@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use threadkit::batch::dist::{DistError, Queue, Worker};
+use threadkit::batch::dist::{DistError, Queue, Submit, Worker};
 use threadkit::batch::{Cause, FailurePolicy, Report, Retry, StopReason};
 
 const ROLE: &str = "THREADKIT_DIST_ROLE";
@@ -285,14 +285,21 @@ fn submit_in_thread(batch: &str, n: u64, policy: FailurePolicy) -> Submitter {
 
 /// Submits `0..n` as `batch` to the database at `url` on a thread of this process.
 fn submit_with(url: &str, batch: &str, n: u64, policy: FailurePolicy, retry: Retry) -> Submitter {
+    submit_inputs(url, batch, 0..n, move |s| s.on_failure(policy).retry(retry))
+}
+
+/// Submits `inputs` as `batch` to the database at `url`, with the settings `set` gives, on a
+/// thread of this process.
+fn submit_inputs(
+    url: &str,
+    batch: &str,
+    inputs: std::ops::Range<u64>,
+    set: impl for<'q> FnOnce(Submit<'q>) -> Submit<'q> + Send + 'static,
+) -> Submitter {
     let (url, batch) = (url.to_owned(), batch.to_owned());
     std::thread::spawn(move || {
-        Queue::connect(&url)?
-            .batch(&batch)
-            .on_failure(policy)
-            .retry(retry)
-            .progress(false)
-            .run(0..n)
+        let queue = Queue::connect(&url)?;
+        set(queue.batch(&batch).progress(false)).run(inputs)
     })
 }
 
@@ -817,13 +824,8 @@ fn without_threadkit_pg_url_the_tests_fail_saying_how_to_start_a_database() {
 #[test]
 fn a_job_past_the_batch_timeout_is_a_timeout_failure() {
     let batch = batch_id("timeout");
-    let b = batch.clone();
-    let submitter = std::thread::spawn(move || {
-        Queue::connect(&pg_url())?
-            .batch(&b)
-            .timeout(Duration::from_millis(300))
-            .progress(false)
-            .run::<u64, u64, String>(0..5u64)
+    let submitter = submit_inputs(&pg_url(), &batch, 0..5, |s| {
+        s.timeout(Duration::from_millis(300))
     });
     // Alone, the worker claims job 0 first; it holds it until told to go: past the timeout.
     let worker = Proc::worker(&batch, &[(HOLD, "0".into())]);
@@ -850,13 +852,7 @@ fn a_job_past_the_batch_timeout_is_a_timeout_failure() {
 #[test]
 fn a_worker_of_another_input_type_gives_the_job_back_with_a_typed_error() {
     let batch = batch_id("wrong_type");
-    let b = batch.clone();
-    let submitter = std::thread::spawn(move || {
-        Queue::connect(&pg_url())?
-            .batch(&b)
-            .progress(false)
-            .run::<u64, u64, String>(1..4u64)
-    });
+    let submitter = submit_inputs(&pg_url(), &batch, 1..4, |s| s);
     // Strings, where the batch has u64s: postcard reads 1's varint as the length of a string
     // whose byte is not there. (Postcard is not self-describing: 0 would read as "", so a
     // type mismatch is caught only when the bytes do not decode; docs/distributed.md says so.)
