@@ -291,18 +291,22 @@ impl Worker {
         let recorder = record::spawn_recorder(ctx.clone(), rx)?;
         let (heartbeat, stop_heartbeat) = record::spawn_heartbeat(ctx)?;
         let f = Arc::new(f);
-        let slots: Vec<_> = (0..self.workers)
-            .map(|k| {
-                let (shared, settings, tx, f) =
-                    (shared.clone(), settings.clone(), tx.clone(), f.clone());
-                std::thread::Builder::new()
-                    .name(format!("tk-dist-slot-{k}"))
-                    .spawn(move || slot::<I, T, E, F>(&shared, &settings, &tx, &f))
-                    .map_err(|e| DistError::Run {
-                        message: e.to_string(),
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+        let mut slots = Vec::with_capacity(self.workers);
+        for k in 0..self.workers {
+            let (mine, settings, tx, f) = (shared.clone(), settings.clone(), tx.clone(), f.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("tk-dist-slot-{k}"))
+                .spawn(move || slot::<I, T, E, F>(&mine, &settings, &tx, &f));
+            match spawned {
+                Ok(handle) => slots.push(handle),
+                Err(e) => {
+                    // The claim loop sees the stop at once; the slots started end as usual.
+                    let message = format!("cannot start a worker slot: {e}");
+                    shared.stop(None, Some(DistError::Run { message }));
+                    break;
+                }
+            }
+        }
         drop(tx);
         if let Err(e) = self.claim_loop(&mut conn, batch, &shared) {
             shared.stop(None, Some(e));
