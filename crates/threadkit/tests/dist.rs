@@ -887,3 +887,30 @@ fn a_worker_of_another_input_type_gives_the_job_back_with_a_typed_error() {
         "the given-back claim did not count as an attempt"
     );
 }
+
+#[test]
+fn a_percent_halt_counts_the_failures_of_every_worker() {
+    let n = 200;
+    let batch = batch_id("halt_percent");
+    // Every job fails: 100% of the finished ones, judged from the 20th on (as locally).
+    let all: Vec<String> = (0..n).map(|x| x.to_string()).collect();
+    let env = [(FAIL, all.join(","))];
+    let workers: Vec<Proc> = (0..2).map(|_| Proc::worker(&batch, &env)).collect();
+    let report = submit_in_thread(&batch, n, "soon,fail=50%".parse().unwrap())
+        .join()
+        .unwrap()
+        .unwrap();
+    let s = report.summary().clone();
+    assert_eq!(report.len() as u64, n);
+    assert_eq!(
+        (s.stopped, report.exit_code()),
+        (Some(StopReason::Halted), 2)
+    );
+    assert!(s.errors >= 20, "{report}");
+    // At most what the two workers held when the 20th failure was recorded ran on.
+    assert!(s.not_started >= n / 2, "{report}");
+    assert_eq!(s.errors + s.not_started + s.cancelled, n);
+    for w in workers {
+        assert_eq!(w.served().3, "Some(Halted)");
+    }
+}
