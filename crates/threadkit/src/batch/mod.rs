@@ -239,6 +239,8 @@
 
 mod builder;
 mod cancel;
+#[cfg(feature = "postgres")]
+pub mod dist;
 mod isolated;
 mod journal;
 mod outcome;

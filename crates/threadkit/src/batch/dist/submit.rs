@@ -1,0 +1,502 @@
+//! The submitting side: [`Queue`] (a database to submit to) and [`Submit`] (one batch's
+//! settings): enqueue the inputs once, follow the batch until every input has an outcome,
+//! and build the same [`Report`] a local run returns.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::conn::{Conn, Target, CHANNEL};
+use super::stored::{fingerprint, Settings, Stored};
+use super::DistError;
+use crate::batch::outcome::{failed, Summary};
+use crate::batch::{Cause, FailedInput, FailurePolicy, HaltWhen, Report, Retry, StopReason};
+use crate::progress::{Bar, ProgressSink, Snapshot};
+
+/// Rows per `INSERT` when enqueueing.
+const INSERT_CHUNK: usize = 5_000;
+/// The longest wait between two looks at the batch while following it (also the progress
+/// bar's refresh when no notification comes).
+const FOLLOW_TICK: Duration = Duration::from_millis(200);
+
+/// A PostgreSQL database to submit batches to (and cancel them).
+///
+/// # Examples
+///
+/// ```no_run
+/// use threadkit::batch::dist::Queue;
+///
+/// let queue = Queue::connect("postgres://threadkit@db.example/jobs").unwrap();
+/// let report: threadkit::batch::Report<u32, u32, String> =
+///     queue.submit("squares-1", vec![1u32, 2, 3]).unwrap();
+/// println!("{report}");
+/// ```
+pub struct Queue {
+    target: Target,
+    conn: parking_lot::Mutex<Conn>,
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`,
+    /// or libpq's `key=value` form) and creates or migrates the `tk_` tables.
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Connect`] when the URL is invalid or the database cannot be reached;
+    /// [`DistError::Schema`] when the database was migrated by a newer threadkit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::batch::dist::{DistError, Queue};
+    /// let e = Queue::connect("not a url").unwrap_err();
+    /// assert!(matches!(e, DistError::Connect { .. }), "{e}");
+    /// ```
+    pub fn connect(url: &str) -> Result<Queue, DistError> {
+        let target = Target::parse(url)?;
+        let conn = Conn::open(&target, false)?;
+        Ok(Queue {
+            target,
+            conn: parking_lot::Mutex::new(conn),
+        })
+    }
+
+    /// The settings of batch `id`, to change before [`run`](Submit::run): failure policy,
+    /// retries, timeout, progress.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use threadkit::batch::{dist::Queue, FailurePolicy, Report, Retry};
+    ///
+    /// let queue = Queue::connect("postgres://threadkit@db.example/jobs").unwrap();
+    /// let report: Report<u32, u32, String> = queue
+    ///     .batch("nightly-42")
+    ///     .on_failure("soon,fail=5".parse::<FailurePolicy>().unwrap())
+    ///     .retry(Retry::new(2))
+    ///     .run(0..100u32)
+    ///     .unwrap();
+    /// # let _ = report;
+    /// ```
+    pub fn batch(&self, id: &str) -> Submit<'_> {
+        Submit {
+            queue: self,
+            id: id.to_owned(),
+            policy: FailurePolicy::CollectAll,
+            retry: Retry::new(0),
+            timeout: None,
+            progress: Some(None),
+        }
+    }
+
+    /// Submits `inputs` as batch `id` with the default settings and follows it to the end:
+    /// [`batch(id)`](Queue::batch)`.`[`run(inputs)`](Submit::run).
+    ///
+    /// # Errors
+    ///
+    /// See [`Submit::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let report: threadkit::batch::Report<u8, u8, String> = queue.submit("b", [1u8, 2]).unwrap();
+    /// assert_eq!(report.len(), 2);
+    /// ```
+    pub fn submit<I, T, E>(
+        &self,
+        id: &str,
+        inputs: impl IntoIterator<Item = I>,
+    ) -> Result<Report<T, I, E>, DistError>
+    where
+        I: Serialize,
+        T: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        self.batch(id).run(inputs)
+    }
+
+    /// Cancels batch `id`: every worker stops claiming its jobs (their running jobs finish and
+    /// are recorded), and its submitter reports the jobs never started as
+    /// [`Cause::NotStarted`]. Whether the batch was still running (`false`: it had ended).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::UnknownBatch`] when no batch has this id; a database error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// queue.cancel("nightly-42").unwrap();
+    /// ```
+    pub fn cancel(&self, id: &str) -> Result<bool, DistError> {
+        let (changed, exists) = self.conn.lock().run(|c| {
+            let mut tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE tk_batch SET state = 'cancelled' WHERE id = $1 AND state IN ('open', 'halting')",
+                &[&id],
+            )?;
+            let exists = tx
+                .query_opt("SELECT 1 FROM tk_batch WHERE id = $1", &[&id])?
+                .is_some();
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])?;
+            tx.commit()?;
+            Ok((changed > 0, exists))
+        })?;
+        if !exists {
+            return Err(DistError::UnknownBatch {
+                batch: id.to_owned(),
+            });
+        }
+        Ok(changed)
+    }
+}
+
+/// One batch to submit: its id and settings (made by [`Queue::batch`]). The settings are part
+/// of the batch: every worker reads them from the database.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use threadkit::batch::{dist::Queue, Report};
+///
+/// let queue = Queue::connect("postgres://db.example/jobs").unwrap();
+/// let r: Report<u8, u8, String> =
+///     queue.batch("b").timeout(Duration::from_secs(60)).progress(false).run([1u8]).unwrap();
+/// # let _ = r;
+/// ```
+pub struct Submit<'q> {
+    queue: &'q Queue,
+    id: String,
+    policy: FailurePolicy,
+    retry: Retry,
+    timeout: Option<Duration>,
+    /// `None`: no progress; `Some(None)`: the stderr bar; `Some(Some(sink))`: that sink.
+    progress: Option<Option<Arc<dyn ProgressSink>>>,
+}
+
+impl fmt::Debug for Submit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submit")
+            .field("id", &self.id)
+            .field("policy", &self.policy)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Submit::follow`] found at the end.
+struct End {
+    state: String,
+    total: u64,
+}
+
+impl Submit<'_> {
+    /// What to do when jobs fail (default [`FailurePolicy::CollectAll`]); a halt counts
+    /// failures across all workers, in the database.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let s = queue.batch("b").on_failure(threadkit::batch::FailurePolicy::FailFast);
+    /// # let _ = s;
+    /// ```
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Retries failed attempts (errors and panics): the job goes back to the queue, not to be
+    /// claimed before its backoff, by any worker.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let s = queue.batch("b").retry(threadkit::batch::Retry::new(3));
+    /// # let _ = s;
+    /// ```
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Reports an attempt running longer than `timeout` as [`Cause::Timeout`] (see
+    /// [`Batch::timeout`](crate::batch::Batch::timeout): the worker's thread is not killed).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let s = queue.batch("b").timeout(std::time::Duration::from_secs(30));
+    /// # let _ = s;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Shows the bar on stderr while following (`true`, the default; hidden anyway when stderr
+    /// is not a terminal) or nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let s = queue.batch("b").progress(false);
+    /// # let _ = s;
+    /// ```
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on.then_some(None);
+        self
+    }
+
+    /// Shows progress on `sink` instead of the stderr bar.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let s = queue.batch("b").progress_sink(std::sync::Arc::new(threadkit::progress::Silent));
+    /// # let _ = s;
+    /// ```
+    pub fn progress_sink(mut self, sink: Arc<dyn ProgressSink>) -> Self {
+        self.progress = Some(Some(sink));
+        self
+    }
+
+    /// Enqueues `inputs` as this batch (unless it was submitted before with the same inputs
+    /// and settings: then it only follows it), follows it until every input has an outcome,
+    /// and returns the report: every input one outcome, in input order. With a halt or a
+    /// cancellation, jobs never started are [`Cause::NotStarted`]; with `--halt now`, jobs
+    /// still running are [`Cause::Cancelled`].
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Mismatch`] when the id was used for other inputs or settings;
+    /// [`DistError::Encode`] / [`DistError::Decode`] for values serde cannot carry (or a
+    /// worker with other types); [`DistError::Lost`] when the database stays away longer
+    /// than the reconnect budget (the batch goes on: submit again to resume following).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let r: threadkit::batch::Report<u64, u64, String> = queue.batch("b").run(0..10u64).unwrap();
+    /// assert_eq!(r.len(), 10);
+    /// ```
+    pub fn run<I, T, E>(
+        self,
+        inputs: impl IntoIterator<Item = I>,
+    ) -> Result<Report<T, I, E>, DistError>
+    where
+        I: Serialize,
+        T: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let started = Instant::now();
+        let inputs: Vec<I> = inputs.into_iter().collect();
+        let encoded = inputs
+            .iter()
+            .map(postcard::to_stdvec)
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .map_err(|e| DistError::Encode {
+                message: e.to_string(),
+            })?;
+        let settings = Settings::new(self.policy, self.retry, self.timeout);
+        let mut conn = Conn::open(&self.queue.target, true)?;
+        self.enqueue(&mut conn, &encoded, &settings)?;
+        drop(encoded);
+        let end = self.follow(&mut conn, &settings)?;
+        let mut report = self.collect(&mut conn, inputs, &end)?;
+        report.summary.duration = started.elapsed();
+        Ok(report)
+    }
+
+    /// Writes the batch and its jobs in one transaction, unless the batch exists (same
+    /// fingerprint: nothing to do; another one: [`DistError::Mismatch`]).
+    fn enqueue(
+        &self,
+        conn: &mut Conn,
+        encoded: &[Vec<u8>],
+        settings: &Settings,
+    ) -> Result<(), DistError> {
+        let fp = fingerprint(encoded.iter().map(|v| &v[..]), settings);
+        let id = self.id.as_str();
+        let same = conn.run(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&id])?;
+            if let Some(row) = tx.query_opt("SELECT fingerprint FROM tk_batch WHERE id = $1", &[&id])? {
+                return Ok(row.get::<_, &str>(0) == fp);
+            }
+            let timeout_ms = settings.timeout.map(|t| t.as_millis() as i64);
+            // A batch without jobs is done from the start (no worker would ever say so).
+            tx.execute(
+                "INSERT INTO tk_batch (id, fingerprint, total, halt, max_attempts, backoff_ms, timeout_ms,
+                                       state)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3::bigint = 0 THEN 'done' ELSE 'open' END)",
+                &[
+                    &id,
+                    &fp,
+                    &(encoded.len() as i64),
+                    &settings.halt_text(),
+                    &(settings.max_attempts as i32),
+                    &settings.backoff_ms,
+                    &timeout_ms,
+                ],
+            )?;
+            for (k, chunk) in encoded.chunks(INSERT_CHUNK).enumerate() {
+                let first = (k * INSERT_CHUNK) as i64;
+                let seqs: Vec<i64> = (first..first + chunk.len() as i64).collect();
+                tx.execute(
+                    "INSERT INTO tk_job (batch, seq, input)
+                     SELECT $1, s, i FROM unnest($2::bigint[], $3::bytea[]) AS u (s, i)",
+                    &[&id, &seqs, &chunk],
+                )?;
+            }
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])?;
+            tx.commit()?;
+            Ok(true)
+        })?;
+        if !same {
+            return Err(DistError::Mismatch {
+                batch: self.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Follows the batch until it is done, or stopped (halted, cancelled) with no job still
+    /// running under a live lease (with `--halt now`, at once), showing progress.
+    fn follow(&self, conn: &mut Conn, settings: &Settings) -> Result<End, DistError> {
+        let sink: Option<Arc<dyn ProgressSink>> = match &self.progress {
+            None => None,
+            Some(None) => Some(Arc::new(Bar::stderr())),
+            Some(Some(s)) => Some(s.clone()),
+        };
+        let now_halt = settings.halt.is_some_and(|h| h.when == HaltWhen::Now);
+        let id = self.id.as_str();
+        let mut started = false;
+        loop {
+            let (state, total, done, failed, live) = conn.run(|c| {
+                let row = c.query_one(
+                    "SELECT state, total, done, failed,
+                        CASE WHEN state IN ('halting', 'cancelled') THEN
+                            (SELECT count(*) FROM tk_job WHERE batch = $1 AND state = 'running'
+                             AND locked_until > now())
+                        ELSE 0 END
+                     FROM tk_batch WHERE id = $1",
+                    &[&id],
+                )?;
+                Ok((
+                    row.get::<_, String>(0),
+                    row.get::<_, i64>(1) as u64,
+                    row.get::<_, i64>(2) as u64,
+                    row.get::<_, i64>(3) as u64,
+                    row.get::<_, i64>(4),
+                ))
+            })?;
+            let snap = Snapshot {
+                done,
+                failed,
+                total: Some(total),
+            };
+            if let Some(s) = &sink {
+                if !started {
+                    s.start(Some(total));
+                    started = true;
+                }
+                s.update(snap);
+            }
+            let over = match state.as_str() {
+                "done" => true,
+                "halting" if now_halt => true,
+                "halting" | "cancelled" => live == 0,
+                _ => false,
+            };
+            if over {
+                if let Some(s) = &sink {
+                    s.finish(snap);
+                }
+                return Ok(End { state, total });
+            }
+            conn.wait_notification(id, FOLLOW_TICK);
+        }
+    }
+
+    /// Reads every job's outcome, in input order, into the report.
+    fn collect<I, T, E>(
+        &self,
+        conn: &mut Conn,
+        inputs: Vec<I>,
+        end: &End,
+    ) -> Result<Report<T, I, E>, DistError>
+    where
+        T: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let id = self.id.as_str();
+        let rows = conn.run(|c| {
+            c.query(
+                "SELECT seq, state, attempt, outcome FROM tk_job WHERE batch = $1 ORDER BY seq",
+                &[&id],
+            )
+        })?;
+        if rows.len() != inputs.len() || end.total != inputs.len() as u64 {
+            return Err(DistError::Database {
+                message: format!(
+                    "batch {id:?} has {} jobs in the database, {} inputs were given",
+                    rows.len(),
+                    inputs.len()
+                ),
+            });
+        }
+        let mut report = Report {
+            values: Vec::with_capacity(inputs.len()),
+            failures: Vec::new(),
+            summary: Summary::default(),
+        };
+        for (row, input) in rows.iter().zip(inputs) {
+            let seq = row.get::<_, i64>(0) as u64;
+            let attempts = row.get::<_, i32>(2).max(0) as u32;
+            let input = FailedInput::Value(input);
+            let outcome = match (row.get::<_, &str>(1), row.get::<_, Option<&[u8]>>(3)) {
+                ("done", Some(bytes)) => {
+                    let stored: Stored<T, E> =
+                        postcard::from_bytes(bytes).map_err(|e| DistError::Decode {
+                            seq,
+                            message: e.to_string(),
+                        })?;
+                    match stored.into_result() {
+                        Ok(v) => Ok(v),
+                        Err(cause) => failed(seq, input, attempts, cause),
+                    }
+                }
+                ("running", _) => failed(seq, input, attempts, Cause::Cancelled),
+                _ => failed(seq, input, attempts, Cause::NotStarted),
+            };
+            report.summary.count(&outcome);
+            report.summary.retries += u64::from(attempts.saturating_sub(1));
+            report.extend(std::iter::once(outcome));
+        }
+        report.summary.stopped = match end.state.as_str() {
+            "halting" => Some(StopReason::Halted),
+            "cancelled" => Some(StopReason::Cancelled),
+            _ => None,
+        };
+        Ok(report)
+    }
+}
