@@ -168,7 +168,7 @@ pub(crate) fn run(
             .journal_key(|j: &JobInput| j.key.clone())
             .retry_failed(j.rerun_failed);
     }
-    let (jobs, input_errors) = Jobs::new(inputs, Keyer::new(journaled));
+    let (jobs, input_errors) = Jobs::new(inputs, plan.pipe.take(), Keyer::new(journaled));
     let mut stream = batch.stream(jobs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let were_running = stream.summary().running_at_last_stop;
     if were_running > 0 {

@@ -133,6 +133,7 @@ impl Shared {
             self.limits,
             self.running,
             sink.as_ref().map(|s| s as &dyn LineSink),
+            job.feed.as_ref(),
         );
         let attempt = match attempt {
             Ok(a) => a,
@@ -153,6 +154,18 @@ impl Shared {
                 return Err(Cause::NotStarted);
             }
         };
+        if attempt.unread > 0 && attempt.exit == Some(0) {
+            // GNU parallel counts such a job as failed (its joblog says signal 13, the
+            // SIGPIPE its writer got); say why, since the job itself reported success.
+            threadkit::progress::suspend(|| {
+                eprintln!(
+                    "threadkit: job {} exited without reading {} of the {} bytes of its input: counted as failed",
+                    job.seq,
+                    attempt.unread,
+                    job.feed.as_ref().map_or(0, crate::pipe::Feed::len)
+                );
+            });
+        }
         let ok = attempt.succeeded();
         let interrupted = !ok && self.running.stopping();
         let ran = Box::new(Ran {
