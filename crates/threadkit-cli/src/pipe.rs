@@ -199,9 +199,25 @@ impl std::fmt::Debug for Splitter {
     }
 }
 
+/// Make glibc give every block its own mapping, returned to the system when the block is freed.
+///
+/// glibc raises its mmap threshold to the size of the largest block freed (up to 32 MiB), after
+/// which blocks come from its per-thread heaps: a block is cut on one thread and freed on
+/// another, and the heaps kept the freed blocks' pages resident, which took a `--pipe --block
+/// 10M` run over 1 GiB to 65 MiB instead of 25. A fixed threshold turns the adjustment off.
+fn blocks_outside_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; it is called before the threads
+    // that allocate blocks exist (the plan is made before any job starts).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 impl Splitter {
     /// Blocks of `reader`.
     pub(crate) fn new(reader: Box<dyn Read + Send>, records: Records, cut: Cut) -> Splitter {
+        blocks_outside_the_heap();
         Splitter {
             reader,
             records,

@@ -21,8 +21,10 @@ pub(crate) struct JobInput {
     pub(crate) key: String,
     /// Attempts so far (retries).
     pub(super) attempts: AtomicU32,
-    /// `--pipe`, `--pipe-part`: what the job's stdin is fed (each attempt from its start).
-    pub(crate) feed: Option<Feed>,
+    /// `--pipe`, `--pipe-part`: what the job's stdin is fed (each attempt from its start);
+    /// dropped once no attempt will need it, since the batch runner keeps the job until its
+    /// outcome is taken.
+    pub(crate) feed: std::sync::Mutex<Option<std::sync::Arc<Feed>>>,
 }
 
 /// Short: the batch runner formats every job it starts (to name it if it hangs), and with
@@ -80,7 +82,7 @@ impl Keyer {
             args: args.into(),
             key,
             attempts: AtomicU32::new(0),
-            feed: None,
+            feed: std::sync::Mutex::new(None),
         }
     }
 
@@ -89,7 +91,7 @@ impl Keyer {
     pub(crate) fn block(&mut self, feed: Feed) -> JobInput {
         let mut job = self.job(Vec::new());
         job.key = format!("#{}", job.seq);
-        job.feed = Some(feed);
+        job.feed = std::sync::Mutex::new(Some(std::sync::Arc::new(feed)));
         job
     }
 }

@@ -129,6 +129,7 @@ pub(crate) fn run(
         live: AtomicUsize::new(0),
         token: token.clone(),
         own_error: Mutex::new(None),
+        attempts: plan.retries.max(1),
     });
     let mut batch = Batch::with_task(JobTask(shared.clone()))
         .workers(plan.slots)
