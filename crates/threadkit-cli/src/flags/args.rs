@@ -183,6 +183,35 @@ pub(crate) struct Args {
     #[arg(long = "tmpdir", visible_alias = "tempdir", value_name = "DIR")]
     pub(crate) tmpdir: Option<PathBuf>,
 
+    /// Standard input is data for the jobs: cut into blocks of whole records (`--block`,
+    /// `--recend`, `--recstart`, or `-N` records), each block fed to one job's stdin.
+    #[arg(
+        long = "pipe",
+        visible_alias = "spreadstdin",
+        conflicts_with = "pipe_part"
+    )]
+    pub(crate) pipe: bool,
+
+    /// As `--pipe`, for the one file of `-a FILE` (or `:::: FILE`), which must be seekable:
+    /// each job's stdin is a part of it, read by the kernel straight into the job's pipe.
+    #[arg(long = "pipe-part")]
+    pub(crate) pipe_part: bool,
+
+    /// With `--pipe`: at most SIZE bytes per block, whole records (one longer record goes
+    /// alone); with `--pipe-part`: parts end at the first record boundary after each multiple
+    /// of SIZE. Suffixes k m g t (x1000) and K M G T (x1024). Default 1M.
+    #[arg(long = "block", visible_alias = "block-size", value_name = "SIZE")]
+    pub(crate) block: Option<String>,
+
+    /// With `--pipe`: records start with this string (default: nothing).
+    #[arg(long = "recstart", value_name = "STRING")]
+    pub(crate) recstart: Option<OsString>,
+
+    /// With `--pipe`: records end with this string (default: a newline, unless only
+    /// `--recstart` is given).
+    #[arg(long = "recend", value_name = "STRING")]
+    pub(crate) recend: Option<OsString>,
+
     /// Accepted and ignored, so GNU parallel command lines run unchanged.
     #[arg(long = "will-cite", hide = true)]
     pub(crate) will_cite: bool,
