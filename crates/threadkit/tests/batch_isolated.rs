@@ -189,6 +189,11 @@ fn fail_fast_counts_a_crash_as_a_failure() {
 }
 
 fn interrupted(_: u64) -> Result<u64, String> {
+    // SIGINT's default action, whatever this worker inherited: a test run started in the
+    // background of a script ignores SIGINT, and so do the children it starts.
+    // SAFETY: the default action installs no handler code; nothing else in this worker
+    // process sets SIGINT's disposition.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     die_by("INT")
 }
 

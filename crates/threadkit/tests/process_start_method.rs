@@ -125,28 +125,92 @@ fn signals_and_is_alive_are_the_same_with_both_methods() {
 
         let mut p = Process::spawn_with(m, parks, ()).unwrap();
         p.kill().unwrap();
-        assert_eq!(
-            p.join(),
-            Err(ProcessError::Signaled {
-                signal: 9,
-                name: "SIGKILL".into()
-            }),
-            "{m}"
-        );
-        assert_eq!(p.exitcode(), Some(-9), "{m}");
+        assert_died_by(&mut p, 9, "SIGKILL", m);
+    }
+}
 
-        // The fork server ignores SIGINT; its children get the default disposition back.
+/// `p` ended by signal `signal` (named `name`), as `join` and `exitcode` say.
+fn assert_died_by(p: &mut Process<()>, signal: i32, name: &str, m: StartMethod) {
+    assert_eq!(
+        p.join(),
+        Err(ProcessError::Signaled {
+            signal,
+            name: name.into()
+        }),
+        "{m}"
+    );
+    assert_eq!(p.exitcode(), Some(-signal), "{m}");
+}
+
+/// Set in the processes [`children_get_the_programs_sigint_disposition_with_both_methods`]
+/// starts: `default` or `ignore`, the SIGINT disposition that process gives itself first.
+const SIGINT_ENV: &str = "THREADKIT_TEST_SIGINT";
+
+/// Whether `SIGINT` is in the `field` mask (`SigIgn`, `SigBlk`) of `/proc/PID/status`.
+fn sigint_in(pid: u32, field: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let mask = u64::from_str_radix(line.trim(), 16).unwrap();
+    mask & (1 << (libc::SIGINT - 1)) != 0
+}
+
+/// A child's SIGINT is the program's: the default action ends it, and a program that ignores
+/// SIGINT passes that on (as Python's children inherit it): what a test run started in the
+/// background of a script (`cargo test &`, whose SIGINT the shell ignores) sees. The fork
+/// server ignores and blocks SIGINT itself and gives each child the program's disposition back.
+///
+/// Each case runs in a process of its own (this test again, alone) that sets its disposition
+/// before it starts any child, so the result does not depend on how this test was started.
+#[test]
+fn children_get_the_programs_sigint_disposition_with_both_methods() {
+    let ignore = match std::env::var(SIGINT_ENV).as_deref() {
+        Ok("default") => false,
+        Ok("ignore") => true,
+        _ => {
+            // The child's output goes where this test's goes (no pipe to wait on).
+            for mode in ["default", "ignore"] {
+                let status = common::this_test(
+                    "children_get_the_programs_sigint_disposition_with_both_methods",
+                )
+                .env(SIGINT_ENV, mode)
+                .status()
+                .unwrap();
+                assert!(status.success(), "SIGINT {mode}: {status}");
+            }
+            return;
+        }
+    };
+    let disposition = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: setting a disposition to the default action or to ignored installs no handler
+    // code; this process runs this test alone (`--exact`) and has started no child yet.
+    unsafe { libc::signal(libc::SIGINT, disposition) };
+    for m in METHODS {
         let mut p = Process::spawn_with(m, parks, ()).unwrap();
+        // A forked child gets the disposition back, then unblocks SIGINT: once it is unblocked,
+        // the disposition is the one the child runs with (a re-executed one never blocks it).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sigint_in(p.pid(), "SigBlk") && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let (blocked, ignored) = (sigint_in(p.pid(), "SigBlk"), sigint_in(p.pid(), "SigIgn"));
+        if blocked || ignored != ignore {
+            // End the parked child before failing: it would outlive this process.
+            p.kill().unwrap();
+        }
+        assert!(!blocked, "{m}: SIGINT still blocked");
+        assert_eq!(ignored, ignore, "{m}");
         send_signal("INT", p.pid());
-        assert_eq!(
-            p.join(),
-            Err(ProcessError::Signaled {
-                signal: 2,
-                name: "SIGINT".into()
-            }),
-            "{m}"
-        );
-        assert_eq!(p.exitcode(), Some(-2), "{m}");
+        if ignore {
+            // An ignored signal is discarded when it is sent: the child is still there.
+            assert!(p.is_alive(), "{m}");
+            p.kill().unwrap();
+            assert_died_by(&mut p, 9, "SIGKILL", m);
+        } else {
+            assert_died_by(&mut p, 2, "SIGINT", m);
+        }
     }
 }
 

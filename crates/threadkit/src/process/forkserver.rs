@@ -27,8 +27,9 @@
 //! The server ends when its socket reaches end of file, that is when the parent process ends
 //! (its descriptors are close-on-exec, so no other program holds them). It ignores `SIGINT`
 //! (as Python's), so that Ctrl-C in a terminal does not lose the exit statuses of children,
-//! which get the disposition back; it also blocks it, so that a `SIGINT` sent to a child in the
-//! instant before the child restored the disposition is not lost (see [`shield_sigint`]).
+//! which get the program's disposition back (the default action, or ignored when the program
+//! was started with `SIGINT` ignored); it also blocks it, so that a `SIGINT` sent to a child in
+//! the instant before the child restored the disposition is not lost (see [`shield_sigint`]).
 
 use std::fmt;
 use std::io;
@@ -64,6 +65,13 @@ use super::wire::{self, FrameSocket, RecvFail};
 ///
 /// When the fork server cannot start (a kernel without pidfds, before Linux 5.3, or a sandbox
 /// that forbids them), children are started with [`Spawn`](StartMethod::Spawn) instead.
+///
+/// With both methods a child's `SIGINT` is the program's, as in Python: the default action (a
+/// handler the program installed becomes the default action in the child) or, when the program
+/// ignores `SIGINT`, ignored. A program started in the background of a script (`prog &`, whose
+/// `SIGINT` the shell ignores) therefore has children that Ctrl-C and `kill -INT` do not end;
+/// [`Process::terminate`](super::Process::terminate) (`SIGTERM`) and
+/// [`Process::kill`](super::Process::kill) do.
 ///
 /// The default can be set with [`set_start_method`], or before the program starts with the
 /// environment variable `THREADKIT_START_METHOD` (`spawn` or `forkserver`); one process or
