@@ -218,6 +218,12 @@ pub(crate) struct Args {
     )]
     pub(crate) sqlandworker: Option<String>,
 
+    /// A worker's lease on the jobs it runs (`--sqlworker`, `--sqlandworker`; threadkit's own,
+    /// not GNU parallel's): renewed while a job runs; a worker that dies (or stalls) this
+    /// long has its jobs run elsewhere.
+    #[arg(long = "sql-lease", value_name = "DURATION", value_parser = parse_duration, default_value = "30")]
+    pub(crate) sql_lease: Duration,
+
     /// Accepted and ignored, so GNU parallel command lines run unchanged.
     #[arg(long = "will-cite", hide = true)]
     pub(crate) will_cite: bool,

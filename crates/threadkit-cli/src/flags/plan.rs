@@ -85,6 +85,8 @@ pub(crate) struct SqlPlan {
     pub(crate) url: DbUrl,
     /// `--sqlandworker`: run jobs here too.
     pub(crate) and_worker: bool,
+    /// `--sql-lease`, for `--sqlandworker`'s worker.
+    pub(crate) lease: Duration,
     /// `--resume` or `--resume-failed`: go on with the table's batch instead of starting
     /// it afresh.
     pub(crate) resume: bool,
@@ -186,6 +188,7 @@ impl Plan {
             (Some(u), _) | (None, Some(u)) => Some(SqlPlan {
                 url: DbUrl::parse(u)?,
                 and_worker: args.sqlandworker.is_some(),
+                lease: args.sql_lease,
                 resume: resuming,
                 rerun_failed: args.resume_failed,
             }),

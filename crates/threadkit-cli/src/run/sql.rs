@@ -104,13 +104,14 @@ impl SqlRan {
 /// Serves `url`'s batch with `slots` jobs at once until it is over.
 fn serve(
     url: &DbUrl,
-    slots: usize,
+    (slots, lease): (usize, Duration),
     limits: Limits,
     running: &'static Running,
 ) -> anyhow::Result<Served> {
-    let served = Worker::connect(&url.conn)?.workers(slots.max(1)).serve(
-        &url.table,
-        move |j: &SqlJob| -> Result<SqlRan, SqlRan> {
+    let served = Worker::connect(&url.conn)?
+        .workers(slots.max(1))
+        .lease(lease)
+        .serve(&url.table, move |j: &SqlJob| -> Result<SqlRan, SqlRan> {
             let limits = Limits {
                 timeout: j.timeout_ms.map(Duration::from_millis),
                 ..limits
@@ -128,8 +129,7 @@ fn serve(
                     stderr: format!("threadkit: cannot start job {}: {e}\n", j.seq).into_bytes(),
                 }),
             }
-        },
-    )?;
+        })?;
     Ok(served)
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn worker(args: &Args, url: &str) -> anyhow::Result<i32> {
     let url = DbUrl::parse(url)?;
     let limits = crate::flags::worker_limits(args)?;
     let running: &'static Running = Box::leak(Box::default());
-    serve(&url, args.job_slots()?, limits, running)
+    serve(&url, (args.job_slots()?, args.sql_lease), limits, running)
         .with_context(|| format!("--sqlworker on table {:?}", url.table))?;
     Ok(exit::SUCCESS)
 }
@@ -243,7 +243,7 @@ pub(super) fn master(
     let interrupted = Arc::new(AtomicBool::new(false));
     install_signals(&url, interrupted.clone())?;
     let local_worker = sql.and_worker.then(|| {
-        let (url, slots, limits) = (url.clone(), plan.slots, plan.limits);
+        let (url, slots, limits) = (url.clone(), (plan.slots, sql.lease), plan.limits);
         std::thread::spawn(move || serve(&url, slots, limits, Box::leak(Box::default())))
     });
     let halt = plan.halt.halt();
