@@ -59,7 +59,11 @@ impl Pg {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if !out.status.success() {
-            return Err(format!("{} start failed ({})", script.display(), out.status));
+            return Err(format!(
+                "{} start failed ({})",
+                script.display(),
+                out.status
+            ));
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let var = |name: &str| {
