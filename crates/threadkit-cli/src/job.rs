@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{kill_process_group, pidfd_open, Pid, PidfdFlags, Signal};
 
+use crate::pipe::Feed;
 use crate::spill::Capture;
 use crate::template::Launch;
 
@@ -68,6 +69,9 @@ pub(crate) struct Attempt {
     pub(crate) stderr: Capture,
     /// Bytes of output, also when streamed.
     pub(crate) received: u64,
+    /// `--pipe`, `--pipe-part`: bytes of its input the job left unread when it exited (a
+    /// failure, as in GNU parallel: no input is dropped silently).
+    pub(crate) unread: u64,
 }
 
 impl Attempt {
@@ -82,12 +86,13 @@ impl Attempt {
             stdout: Capture::default(),
             stderr: Capture::default(),
             received: 0,
+            unread: 0,
         }
     }
 
-    /// True if the command exited with code 0.
+    /// True if the command exited with code 0 (having read all its input, with `--pipe`).
     pub(crate) fn succeeded(&self) -> bool {
-        self.exit == Some(0) && !self.timed_out
+        self.exit == Some(0) && !self.timed_out && self.unread == 0
     }
 }
 
@@ -387,7 +392,9 @@ pub(crate) struct Limits {
 /// Run one job to completion.
 ///
 /// `line` is the shell command line (used with [`Launch::Shell`]). Output is captured unless
-/// `lines` is given, in which case complete lines are handed to it as they arrive.
+/// `lines` is given, in which case complete lines are handed to it as they arrive. `feed` is
+/// written to the job's stdin (`--pipe`), at the same time as its output is read; without
+/// it the job's stdin is `/dev/null`.
 pub(crate) fn run(
     seq: u64,
     line: &[u8],
@@ -395,6 +402,7 @@ pub(crate) fn run(
     limits: Limits,
     running: &Running,
     lines: Option<&dyn LineSink>,
+    feed: Option<&Feed>,
 ) -> Result<Attempt, io::Error> {
     let start = SystemTime::now();
     let t0 = Instant::now();
@@ -413,8 +421,18 @@ pub(crate) fn run(
     if let Some(dir) = limits.workdir {
         cmd.current_dir(dir);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
+    let mut feeder = match feed {
+        Some(f) => {
+            let (feeder, theirs) = Feeder::new(f)?;
+            cmd.stdin(theirs);
+            Some(feeder)
+        }
+        None => {
+            cmd.stdin(Stdio::null());
+            None
+        }
+    };
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
     let mut attempt = Attempt {
@@ -426,8 +444,12 @@ pub(crate) fn run(
         stdout: Capture::default(),
         stderr: Capture::default(),
         received: 0,
+        unread: 0,
     };
-    let mut child = match spawn(&mut cmd, running) {
+    let spawned = spawn(&mut cmd, running);
+    // The job's end of its stdin pipe, held by `cmd` until now: the job alone has it now.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) if own_resource_error(&e) => return Err(e),
         Err(e) => {
@@ -447,6 +469,7 @@ pub(crate) fn run(
                 None => attempt.stderr = Capture::from(msg.into_bytes()),
             }
             attempt.exit = Some(code);
+            attempt.unread = feed.map_or(0, Feed::len);
             attempt.duration = t0.elapsed();
             return Ok(attempt);
         }
@@ -461,6 +484,7 @@ pub(crate) fn run(
         limits,
         running,
         lines,
+        feeder.as_mut(),
         &mut attempt,
     );
     match result {
@@ -515,8 +539,9 @@ fn spawn(cmd: &mut Command, running: &Running) -> io::Result<Child> {
 }
 
 /// Descriptors one job slot holds at most: its stdout and stderr pipes (both ends while it
-/// starts), `/dev/null` for its stdin, and a pidfd.
-const FDS_PER_SLOT: u64 = 6;
+/// starts), its stdin pipe (both ends and the job's copy while it starts, with `--pipe`) or
+/// `/dev/null`, and a pidfd.
+const FDS_PER_SLOT: u64 = 8;
 
 /// Descriptors kept free for everything else: the journal, the logs, input files, the spill
 /// file, the Ctrl-C handler, /proc scans.
@@ -641,6 +666,7 @@ fn watch(
     limits: Limits,
     running: &Running,
     lines: Option<&dyn LineSink>,
+    mut feeder: Option<&mut Feeder<'_>>,
     attempt: &mut Attempt,
 ) -> io::Result<Option<Instant>> {
     let mut out = Pipe {
@@ -693,9 +719,9 @@ fn watch(
                 tv_nsec: 0,
             })
         });
-        let (ready_out, ready_err, ready_pid) = {
-            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
-            let mut idx = [usize::MAX; 3];
+        let (ready_out, ready_err, ready_pid, ready_in) = {
+            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4);
+            let mut idx = [usize::MAX; 4];
             if let Some(r) = &out.reader {
                 idx[0] = fds.len();
                 fds.push(PollFd::new(r, PollFlags::IN));
@@ -708,14 +734,23 @@ fn watch(
                 idx[2] = fds.len();
                 fds.push(PollFd::new(p, PollFlags::IN));
             }
+            if let Some(w) = feeder.as_ref().and_then(|f| f.pipe.as_ref()) {
+                idx[3] = fds.len();
+                fds.push(PollFd::new(w, PollFlags::OUT));
+            }
             match poll(&mut fds, timeout.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
             let ready = |i: usize| i != usize::MAX && !fds[i].revents().is_empty();
-            (ready(idx[0]), ready(idx[1]), ready(idx[2]))
+            (ready(idx[0]), ready(idx[1]), ready(idx[2]), ready(idx[3]))
         };
+        if ready_in {
+            if let Some(f) = feeder.as_mut() {
+                f.pump();
+            }
+        }
         if ready_out {
             out.pump(lines, &mut attempt.received);
         }
@@ -733,6 +768,9 @@ fn watch(
     // and stop reading, also if a background process keeps the pipes open.
     out.drain(lines, &mut attempt.received);
     err.drain(lines, &mut attempt.received);
+    if let Some(f) = feeder {
+        attempt.unread = f.unread();
+    }
     attempt.exit = status.code();
     attempt.signal = status.signal();
     if lines.is_none() {
@@ -740,4 +778,83 @@ fn watch(
         attempt.stderr = err.buf;
     }
     Ok(kill_at)
+}
+
+/// Writes a job's input (`--pipe`) into its stdin pipe as the pipe takes it, from the job's
+/// poll loop: never blocking, so the job's output is read meanwhile and a job that writes
+/// before it reads cannot deadlock with us.
+struct Feeder<'a> {
+    feed: &'a Feed,
+    /// Our (non-blocking) end; `None` once everything was written or the job cannot take more.
+    pipe: Option<OwnedFd>,
+    /// The pipe's read end, kept so that what the job left in the pipe can be counted.
+    reader: OwnedFd,
+    /// Bytes written so far.
+    done: u64,
+}
+
+impl<'a> Feeder<'a> {
+    /// A pipe for `feed`, and the job's end of it (its stdin).
+    fn new(feed: &'a Feed) -> io::Result<(Feeder<'a>, Stdio)> {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        let (reader, writer) = pipe_with(PipeFlags::CLOEXEC)?;
+        rustix::fs::fcntl_setfl(&writer, rustix::fs::OFlags::NONBLOCK)?;
+        // Fewer, larger writes; the default (64 KiB) stays if the system refuses.
+        let _ = rustix::pipe::fcntl_setpipe_size(&writer, 1 << 20);
+        let theirs = Stdio::from(reader.try_clone()?);
+        let mut feeder = Feeder {
+            feed,
+            pipe: Some(writer),
+            reader,
+            done: 0,
+        };
+        if feed.len() == 0 {
+            feeder.pipe = None;
+        }
+        Ok((feeder, theirs))
+    }
+
+    /// Write what the pipe takes now.
+    fn pump(&mut self) {
+        use rustix::io::Errno;
+        let total = self.feed.len();
+        while let Some(pipe) = &self.pipe {
+            let left = total - self.done;
+            let wrote = match self.feed {
+                Feed::Block(b) => rustix::io::write(pipe, &b[self.done as usize..]),
+                Feed::Part { file, start, .. } => {
+                    // File to pipe inside the kernel: the bytes never reach threadkit.
+                    let mut off = start + self.done;
+                    rustix::pipe::splice(
+                        &**file,
+                        Some(&mut off),
+                        pipe,
+                        None,
+                        left.min(usize::MAX as u64) as usize,
+                        rustix::pipe::SpliceFlags::NONBLOCK | rustix::pipe::SpliceFlags::MOVE,
+                    )
+                }
+            };
+            match wrote {
+                Ok(0) => self.pipe = None,
+                Ok(n) => {
+                    self.done += n as u64;
+                    if self.done >= total {
+                        // End of input for the job.
+                        self.pipe = None;
+                    }
+                }
+                Err(Errno::AGAIN) => return,
+                Err(Errno::INTR) => {}
+                // The file shrank or cannot be read, or the pipe broke: the rest is unread.
+                Err(_) => self.pipe = None,
+            }
+        }
+    }
+
+    /// Bytes the job did not read: not written yet, or still in the pipe.
+    fn unread(&self) -> u64 {
+        let in_pipe = rustix::io::ioctl_fionread(&self.reader).unwrap_or(0);
+        self.feed.len() - self.done + in_pipe
+    }
 }

@@ -24,6 +24,7 @@ mod job;
 mod joblog;
 mod output;
 mod pack;
+mod pipe;
 mod quote;
 mod run;
 mod spill;

@@ -291,8 +291,17 @@ fn resume_failed_runs_the_tables_failed_jobs_again_and_resume_skips_the_finished
     // The failed job runs again, and only it.
     std::fs::write(d.path("ok2"), "").unwrap();
     assert_eq!(resumed(b"--resume-failed"), (Some(0), "2\n".to_owned()));
+    // A worker that finds the batch finished exits at once, with nothing to run (as GNU
+    // parallel's): a finished table runs again only with its master started first.
+    let mut late = worker(&d.0, &url, "2");
+    let status = wait_bounded(&mut late, BOUND);
+    let late = late.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr(&late));
+    assert_eq!(stdout(&late), "");
     // Without --resume the table starts afresh: every job runs.
-    let fresh = distributed(&d.0, &url, args, b"", 1);
+    let mut a: Vec<&[u8]> = vec![b"--sqlandworker", url.as_bytes()];
+    a.extend_from_slice(args);
+    let fresh = run_bytes_in(&d.0, &a, b"");
     assert_eq!(
         (fresh.status.code(), stdout(&fresh)),
         (Some(0), "1\n2\n3\n".to_owned())

@@ -151,6 +151,8 @@
 //! * `journal` (on): the batch runner's SQLite journal (rusqlite with bundled SQLite).
 //! * `deadlock-detection` (off): record lock order and report deadlocks
 //!   ([`sync::deadlock`](crate::sync)).
+//! * `postgres` (off): distributed batches on PostgreSQL, a shared queue and journal that
+//!   workers on many machines take jobs from (`batch::dist`; docs/distributed.md).
 //!
 //! ## Logging
 //!

@@ -17,6 +17,10 @@
 //!   against GNU parallel `-k`.
 //! * `cli_pack`: 100,000 short arguments from stdin, `threadkit -X -j2 echo` (as many per
 //!   command line as fit) against `xargs -P2 echo` (its default packing; target ratio <= 1.1).
+//! * `cli_pipe`: 1 GiB of lines (256 MiB under `--quick`) through `threadkit --pipe --block
+//!   10M wc -l` against GNU parallel's `--pipe` (target ratio <= 0.5), and `threadkit
+//!   --pipe-part --block 10M -a FILE wc -l` against GNU's `--pipe-part` (target <= 1.0); both
+//!   print the peak RSS as `"peak_mib"` (target <= 64) in their own JSON line.
 //!
 //! The `threadkit` binary is looked for next to this one (`target/release/threadkit`) and built
 //! with `cargo build --release -p threadkit-cli` when missing. Peers that are not installed are
@@ -56,6 +60,12 @@ pub(super) fn benches() -> Vec<Bench> {
             name: "cli_pack",
             about: "threadkit -X -j2 echo over 100,000 stdin arguments vs xargs -P2 echo",
             run: cli_pack,
+        },
+        Bench {
+            name: "cli_pipe",
+            about:
+                "1 GiB of lines through --pipe / --pipe-part --block 10M wc -l vs GNU parallel's",
+            run: cli_pipe,
         },
         Bench {
             name: "cli_keep_order",
@@ -323,6 +333,112 @@ fn run_watched(cmd: &mut Command, input: Option<&[u8]>) -> Result<(f64, u64), St
         return Err(format!("{:?} failed: {status}", cmd.get_program()));
     }
     Ok((secs, peak))
+}
+
+/// Runs `cmd` with the file `input` (or nothing) on stdin, output discarded; returns (seconds,
+/// peak KiB).
+fn run_watched_reading(
+    cmd: &mut Command,
+    input: Option<&std::path::Path>,
+) -> Result<(f64, u64), String> {
+    let stdin = match input {
+        Some(p) => Stdio::from(std::fs::File::open(p).map_err(|e| e.to_string())?),
+        None => Stdio::null(),
+    };
+    cmd.stdin(stdin).stdout(Stdio::null()).stderr(Stdio::null());
+    let t0 = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    let peak = watch_peak_kib(&mut child);
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("{:?} failed: {status}", cmd.get_program()));
+    }
+    Ok((secs, peak))
+}
+
+/// A file of `size` bytes of numbered lines (made once per run of the bench).
+fn lines_file(dir: &std::path::Path, size: u64) -> Result<PathBuf, String> {
+    let path = dir.join("lines");
+    let mut chunk = Vec::with_capacity(1 << 20);
+    let mut i = 0u64;
+    while chunk.len() < (1 << 20) - 32 {
+        i += 1;
+        writeln!(chunk, "line {i} of the cli_pipe bench").map_err(|e| e.to_string())?;
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
+    let mut written = 0;
+    while written < size {
+        f.write_all(&chunk).map_err(|e| e.to_string())?;
+        written += chunk.len() as u64;
+    }
+    f.flush().map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// `--pipe` and `--pipe-part` with 10M blocks into `wc -l`, against GNU parallel's.
+fn cli_pipe(ctx: &Ctx) -> Vec<Line> {
+    let size = ctx.scale(1 << 30, 256 << 20);
+    let peers = ["gnu-parallel"];
+    let bin = match threadkit_bin() {
+        Ok(b) => b,
+        Err(why) => return skipped("cli_pipe", &peers, &why),
+    };
+    let dir = std::env::temp_dir().join(format!("threadkit-bench-cli_pipe-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = match lines_file(&dir, size) {
+        Ok(f) => f,
+        Err(why) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return skipped("cli_pipe", &peers, &why);
+        }
+    };
+    let mut lines = Vec::new();
+    for (bench, flags) in [
+        ("cli_pipe", &["--pipe", "--block", "10M"][..]),
+        ("cli_pipe_part", &["--pipe-part", "--block", "10M", "-a"]),
+    ] {
+        let part = bench == "cli_pipe_part";
+        // --pipe reads stdin; --pipe-part names the file.
+        let run = |program: &std::path::Path, pre: &[&str]| {
+            let mut c = Command::new(program);
+            c.args(pre).args(flags);
+            if part {
+                c.arg(&file);
+            }
+            c.arg("wc -l");
+            run_watched_reading(&mut c, (!part).then_some(file.as_path()))
+        };
+        let mut peak_kib = 0;
+        let ours = || {
+            let (_, kib) = run(&bin, &[]).expect("threadkit run failed");
+            peak_kib = peak_kib.max(kib);
+        };
+        let mut peer_kib = 0;
+        let gnu = || -> Result<f64, String> {
+            have("parallel", "GNU parallel")?;
+            let (s, kib) = run(std::path::Path::new("parallel"), &["--will-cite"])?;
+            peer_kib = peer_kib.max(kib);
+            Ok(s)
+        };
+        lines.extend(compare(
+            ctx,
+            bench,
+            size,
+            ours,
+            vec![Peer::Timed("gnu-parallel", Box::new(gnu))],
+        ));
+        let mut extra = serde_json::json!({"bench": bench, "peak_mib": mib(peak_kib), "target_mib": 64, "n": size});
+        if peer_kib > 0 {
+            extra["peer"] = "gnu-parallel".into();
+            extra["peer_peak_mib"] = mib(peer_kib).into();
+        }
+        println!("{extra}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    lines
 }
 
 fn cli_memory_1m(ctx: &Ctx) -> Vec<Line> {

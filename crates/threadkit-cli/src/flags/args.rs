@@ -195,7 +195,7 @@ pub(crate) struct Args {
         long = "sqlmaster",
         visible_alias = "sql-master",
         value_name = "DBURL",
-        conflicts_with_all = ["sqlworker", "sqlandworker", "journal"]
+        conflicts_with_all = ["sqlworker", "sqlandworker", "journal", "pipe", "pipe_part"]
     )]
     pub(crate) sqlmaster: Option<String>,
 
@@ -205,7 +205,7 @@ pub(crate) struct Args {
         long = "sqlworker",
         visible_alias = "sql-worker",
         value_name = "DBURL",
-        conflicts_with_all = ["sqlandworker", "journal"]
+        conflicts_with_all = ["sqlandworker", "journal", "pipe", "pipe_part"]
     )]
     pub(crate) sqlworker: Option<String>,
 
@@ -214,7 +214,7 @@ pub(crate) struct Args {
         long = "sqlandworker",
         visible_alias = "sql-and-worker",
         value_name = "DBURL",
-        conflicts_with = "journal"
+        conflicts_with_all = ["journal", "pipe", "pipe_part"]
     )]
     pub(crate) sqlandworker: Option<String>,
 
@@ -223,6 +223,34 @@ pub(crate) struct Args {
     /// long has its jobs run elsewhere.
     #[arg(long = "sql-lease", value_name = "DURATION", value_parser = parse_duration, default_value = "30")]
     pub(crate) sql_lease: Duration,
+    /// Standard input is data for the jobs: cut into blocks of whole records (`--block`,
+    /// `--recend`, `--recstart`, or `-N` records), each block fed to one job's stdin.
+    #[arg(
+        long = "pipe",
+        visible_alias = "spreadstdin",
+        conflicts_with = "pipe_part"
+    )]
+    pub(crate) pipe: bool,
+
+    /// As `--pipe`, for the one file of `-a FILE` (or `:::: FILE`), which must be seekable:
+    /// each job's stdin is a part of it, read by the kernel straight into the job's pipe.
+    #[arg(long = "pipe-part")]
+    pub(crate) pipe_part: bool,
+
+    /// With `--pipe`: at most SIZE bytes per block, whole records (one longer record goes
+    /// alone); with `--pipe-part`: parts end at the first record boundary after each multiple
+    /// of SIZE. Suffixes k m g t (x1000) and K M G T (x1024). Default 1M.
+    #[arg(long = "block", visible_alias = "block-size", value_name = "SIZE")]
+    pub(crate) block: Option<String>,
+
+    /// With `--pipe`: records start with this string (default: nothing).
+    #[arg(long = "recstart", value_name = "STRING")]
+    pub(crate) recstart: Option<OsString>,
+
+    /// With `--pipe`: records end with this string (default: a newline, unless only
+    /// `--recstart` is given).
+    #[arg(long = "recend", value_name = "STRING")]
+    pub(crate) recend: Option<OsString>,
 
     /// Accepted and ignored, so GNU parallel command lines run unchanged.
     #[arg(long = "will-cite", hide = true)]

@@ -23,6 +23,7 @@ use crate::job::{self, Limits};
 use crate::joblog::{JobLog, Results};
 use crate::output::Printer;
 use crate::pack::{LineLimit, Packer, Packing};
+use crate::pipe::{self as blocks, Blocks, Cut, Parts, Records, Splitter};
 use crate::template::{Shape, Template};
 
 /// Everything one invocation needs: made by [`Plan::from_args`], run by `main`.
@@ -76,6 +77,8 @@ pub(crate) struct RunPlan {
     pub(crate) total: Option<u64>,
     /// `--sqlmaster` / `--sqlandworker`: the jobs go through PostgreSQL.
     pub(crate) sql: Option<SqlPlan>,
+    /// `--pipe`, `--pipe-part`: the jobs are these blocks, fed to their stdin.
+    pub(crate) pipe: Option<Blocks>,
 }
 
 /// `--sqlmaster` or `--sqlandworker`, with `--resume` / `--resume-failed`.
@@ -133,7 +136,12 @@ impl Plan {
             None => HaltSpec::Never,
         };
         let env = JobEnv::from_args(&args)?;
-        let packing = packing(&args, cl.sources.len())?;
+        let pipe = pipe_source(&args, &cl.sources)?;
+        let packing = if pipe.is_some() {
+            Packing::One
+        } else {
+            packing(&args, cl.sources.len())?
+        };
         let header = match args.header.as_deref() {
             None => false,
             Some(":") => true,
@@ -161,7 +169,14 @@ impl Plan {
         if reads_stdin && std::io::stdin().is_terminal() && !args.dry_run {
             eprintln!("threadkit: reading inputs from the terminal (end with Ctrl-D; see --help for ::: and ::::)");
         }
-        let mut inputs = Inputs::open(&cl.sources, sep, args.link, header)?;
+        // With --pipe the inputs are the blocks: no values.
+        let no_values = [SourceSpec::Args(Vec::new())];
+        let sources = if pipe.is_some() {
+            &no_values[..]
+        } else {
+            &cl.sources
+        };
+        let mut inputs = Inputs::open(sources, sep, args.link, header)?;
         let split = columns.is_some();
         if let Some(re) = columns {
             inputs.columns(re);
@@ -169,7 +184,11 @@ impl Plan {
         let names = inputs.names();
         let shape = Shape {
             quote_words: args.quote,
-            positions: (!split && packing == Packing::One).then_some(cl.sources.len()),
+            positions: if pipe.is_some() {
+                Some(0)
+            } else {
+                (!split && packing == Packing::One).then_some(cl.sources.len())
+            },
             names: &names,
             context: args.context_replace || matches!(packing, Packing::Args(_)),
             multi: split || cl.sources.len() > 1 || packing != Packing::One,
@@ -208,7 +227,10 @@ impl Plan {
             .as_deref()
             .map(|p| Results::open(p, resuming))
             .transpose()?;
-        let total = inputs.size_hint().1.map(|n| n as u64);
+        let total = match pipe {
+            Some(_) => None,
+            None => inputs.size_hint().1.map(|n| n as u64),
+        };
         let output = match (args.keep_order, args.line_buffer) {
             (true, _) => OutputMode::KeepOrder,
             (false, true) => OutputMode::Lines,
@@ -234,6 +256,7 @@ impl Plan {
             journal,
             total,
             sql,
+            pipe,
         };
         Ok(Plan {
             template,
@@ -279,6 +302,93 @@ fn packing(args: &Args, sources: usize) -> anyhow::Result<Packing> {
         );
     }
     Ok(packing)
+}
+
+/// `--pipe`, `--pipe-part`: the blocks of the input, with the flags they exclude refused.
+fn pipe_source(args: &Args, sources: &[SourceSpec]) -> anyhow::Result<Option<Blocks>> {
+    use std::os::unix::ffi::OsStrExt;
+    let flag = match (args.pipe, args.pipe_part) {
+        (true, _) => "--pipe",
+        (false, true) => "--pipe-part",
+        (false, false) => {
+            for (given, name) in [
+                (args.block.is_some(), "--block"),
+                (args.recstart.is_some(), "--recstart"),
+                (args.recend.is_some(), "--recend"),
+            ] {
+                if given {
+                    anyhow::bail!("{name} only applies with --pipe or --pipe-part");
+                }
+            }
+            return Ok(None);
+        }
+    };
+    for (given, name, why) in [
+        (args.dry_run, "--dry-run", "it would have to read the input"),
+        (
+            args.journal.is_some(),
+            "--journal",
+            "blocks of a stream are not inputs a later run can skip",
+        ),
+        (
+            args.multi || args.context_replace,
+            "-m/-X",
+            "a job's input is its block",
+        ),
+        (
+            args.colsep.is_some(),
+            "--colsep",
+            "a job's input is its block",
+        ),
+        (
+            args.header.is_some(),
+            "--header",
+            "not implemented for blocks",
+        ),
+        (args.link, "--link", "there is one input"),
+    ] {
+        if given {
+            anyhow::bail!("{name} cannot be combined with {flag}: {why}");
+        }
+    }
+    let size = blocks::parse_size(args.block.as_deref().unwrap_or("1M"))?;
+    let records = Records::new(
+        args.recstart.as_deref().map(OsStrExt::as_bytes),
+        args.recend.as_deref().map(OsStrExt::as_bytes),
+    )?;
+    let file = match sources {
+        [SourceSpec::File(p)] => Some(p),
+        _ => None,
+    };
+    if args.pipe {
+        if file.is_none_or(|p| p.as_os_str() != "-") {
+            anyhow::bail!("--pipe reads standard input: give no `:::`, `::::` or -a (use --pipe-part -a FILE for a file)");
+        }
+        let cut = match args.max_args {
+            Some(0) => anyhow::bail!("-N 0 with --pipe: a block must hold at least one record"),
+            Some(n) => Cut::Records(n),
+            None => Cut::Size(size),
+        };
+        return Ok(Some(Blocks::Stdin(Splitter::new(
+            Box::new(std::io::stdin()),
+            records,
+            cut,
+        ))));
+    }
+    let Some(path) = file.filter(|p| p.as_os_str() != "-") else {
+        anyhow::bail!("--pipe-part needs exactly one file, with -a FILE or :::: FILE (for standard input use --pipe)");
+    };
+    if args.max_args.is_some() {
+        anyhow::bail!("-N cannot be combined with --pipe-part (parts are found by size): use --pipe -N with the file on standard input");
+    }
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("--pipe-part: cannot open {}", path.display()))?;
+    Ok(Some(Blocks::File(Parts::new(
+        f,
+        path.display().to_string(),
+        size,
+        records,
+    )?)))
 }
 
 /// Where and with what environment jobs run: `--workdir`, `--tmpdir`, `--env`.

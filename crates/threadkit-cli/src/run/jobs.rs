@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU32;
 use std::sync::mpsc;
 
 use crate::inputs::{InputError, Inputs};
+use crate::pipe::{Blocks, Feed};
 
 /// One job: its number, its inputs (one per source) and its journal key.
 pub(crate) struct JobInput {
@@ -20,6 +21,10 @@ pub(crate) struct JobInput {
     pub(crate) key: String,
     /// Attempts so far (retries).
     pub(super) attempts: AtomicU32,
+    /// `--pipe`, `--pipe-part`: what the job's stdin is fed (each attempt from its start);
+    /// dropped once no attempt will need it, since the batch runner keeps the job until its
+    /// outcome is taken.
+    pub(crate) feed: std::sync::Mutex<Option<std::sync::Arc<Feed>>>,
 }
 
 /// Short: the batch runner formats every job it starts (to name it if it hangs), and with
@@ -77,7 +82,17 @@ impl Keyer {
             args: args.into(),
             key,
             attempts: AtomicU32::new(0),
+            feed: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The next job of `--pipe`: no values, `feed` on its stdin; not journaled (its key is its
+    /// number).
+    pub(crate) fn block(&mut self, feed: Feed) -> JobInput {
+        let mut job = self.job(Vec::new());
+        job.key = format!("#{}", job.seq);
+        job.feed = std::sync::Mutex::new(Some(std::sync::Arc::new(feed)));
+        job
     }
 }
 
@@ -87,17 +102,24 @@ impl Keyer {
 #[derive(Debug)]
 pub(crate) struct Jobs {
     inputs: Inputs,
+    /// `--pipe`, `--pipe-part`: the jobs are these blocks (`inputs` is not read).
+    blocks: Option<Blocks>,
     keyer: Keyer,
     errors: mpsc::Sender<InputError>,
 }
 
 impl Jobs {
     /// The jobs of `inputs`, and where a read error of theirs arrives.
-    pub(crate) fn new(inputs: Inputs, keyer: Keyer) -> (Jobs, mpsc::Receiver<InputError>) {
+    pub(crate) fn new(
+        inputs: Inputs,
+        blocks: Option<Blocks>,
+        keyer: Keyer,
+    ) -> (Jobs, mpsc::Receiver<InputError>) {
         let (errors, received) = mpsc::channel();
         (
             Jobs {
                 inputs,
+                blocks,
                 keyer,
                 errors,
             },
@@ -110,6 +132,15 @@ impl Iterator for Jobs {
     type Item = JobInput;
 
     fn next(&mut self) -> Option<JobInput> {
+        if let Some(blocks) = &mut self.blocks {
+            return match blocks.next()? {
+                Ok(feed) => Some(self.keyer.block(feed)),
+                Err(e) => {
+                    let _ = self.errors.send(e);
+                    None
+                }
+            };
+        }
         match self.inputs.next()? {
             Ok(args) => Some(self.keyer.job(args)),
             Err(e) => {
@@ -121,6 +152,9 @@ impl Iterator for Jobs {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.blocks.is_some() {
+            return (0, None);
+        }
         self.inputs.size_hint()
     }
 }

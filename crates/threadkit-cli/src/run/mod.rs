@@ -133,6 +133,7 @@ pub(crate) fn run(
         live: AtomicUsize::new(0),
         token: token.clone(),
         own_error: Mutex::new(None),
+        attempts: plan.retries.max(1),
     });
     let mut batch = Batch::with_task(JobTask(shared.clone()))
         .workers(plan.slots)
@@ -172,7 +173,7 @@ pub(crate) fn run(
             .journal_key(|j: &JobInput| j.key.clone())
             .retry_failed(j.rerun_failed);
     }
-    let (jobs, input_errors) = Jobs::new(inputs, Keyer::new(journaled));
+    let (jobs, input_errors) = Jobs::new(inputs, plan.pipe.take(), Keyer::new(journaled));
     let mut stream = batch.stream(jobs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let were_running = stream.summary().running_at_last_stop;
     if were_running > 0 {

@@ -95,6 +95,7 @@ impl SqlRan {
             signal: self.signal,
             timed_out: self.timed_out,
             received: (self.stdout.len() + self.stderr.len()) as u64,
+            unread: 0,
             stdout: capture(self.stdout),
             stderr: capture(self.stderr),
         }
@@ -116,7 +117,7 @@ fn serve(
                 timeout: j.timeout_ms.map(Duration::from_millis),
                 ..limits
             };
-            match job::run(j.seq, &j.line, &Launch::Shell, limits, running, None) {
+            match job::run(j.seq, &j.line, &Launch::Shell, limits, running, None, None) {
                 Ok(a) if a.succeeded() => Ok(SqlRan::from_attempt(&a)),
                 Ok(a) => Err(SqlRan::from_attempt(&a)),
                 Err(e) => Err(SqlRan {
@@ -219,7 +220,7 @@ pub(super) fn master(
     let url = sql.url;
     let mut out = Outcome::default();
     // Every command line is rendered first: the batch is enqueued in one transaction.
-    let (jobs, input_errors) = Jobs::new(inputs, Keyer::new(false));
+    let (jobs, input_errors) = Jobs::new(inputs, None, Keyer::new(false));
     let timeout_ms = plan.limits.timeout.map(|t| t.as_millis() as u64);
     let mut kept = Vec::new();
     let mut enqueued = Vec::new();

@@ -89,6 +89,8 @@ pub(super) struct Shared {
     /// Attempts handed over and not yet returned (the driver waits for them after a stop).
     pub(super) live: AtomicUsize,
     pub(super) token: CancelToken,
+    /// Attempts a job gets in all (`--retries`, at least 1).
+    pub(super) attempts: u32,
     /// A job could not start for want of a resource of threadkit's own (EMFILE...).
     pub(super) own_error: Mutex<Option<String>>,
 }
@@ -126,6 +128,7 @@ impl Shared {
         let sink = self
             .line_buffer
             .then(|| self.printer.lines(self.printer.prefix(&job.args)));
+        let feed = job.feed.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let attempt = job::run(
             job.seq,
             &line,
@@ -133,6 +136,7 @@ impl Shared {
             self.limits,
             self.running,
             sink.as_ref().map(|s| s as &dyn LineSink),
+            feed.as_deref(),
         );
         let attempt = match attempt {
             Ok(a) => a,
@@ -153,7 +157,23 @@ impl Shared {
                 return Err(Cause::NotStarted);
             }
         };
+        if attempt.unread > 0 && attempt.exit == Some(0) {
+            // GNU parallel counts such a job as failed (its joblog says signal 13, the
+            // SIGPIPE its writer got); say why, since the job itself reported success.
+            threadkit::progress::suspend(|| {
+                eprintln!(
+                    "threadkit: job {} exited without reading {} of the {} bytes of its input: counted as failed",
+                    job.seq,
+                    attempt.unread,
+                    feed.as_deref().map_or(0, crate::pipe::Feed::len)
+                );
+            });
+        }
         let ok = attempt.succeeded();
+        if ok || attempts >= self.attempts {
+            // No attempt will need the block again: free it now (memory is slots x block).
+            *job.feed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         let interrupted = !ok && self.running.stopping();
         let ran = Box::new(Ran {
             seq: job.seq,
