@@ -15,6 +15,7 @@
 //! Errors are `anyhow` here and only here.
 
 mod bytes;
+mod dburl;
 mod dry_run;
 mod exit;
 mod flags;
@@ -47,7 +48,11 @@ fn main() {
             std::process::exit(exit::ERROR);
         }
     };
-    let code = match Plan::from_args(args).and_then(dispatch) {
+    let code = match args.sqlworker.clone() {
+        Some(url) => run::sql::worker(&args, &url),
+        None => Plan::from_args(args).and_then(dispatch),
+    };
+    let code = match code {
         Ok(code) => code,
         Err(err) => {
             eprintln!("threadkit: {err:#}");

@@ -279,4 +279,20 @@ fn pipe_flags_that_cannot_apply_are_refused() {
         );
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+    // The SQL mode's jobs are command lines in a table, with no stdin to feed: refused by the
+    // argument parser, before any database is reached.
+    for args in [
+        vec!["--pipe", "--sqlmaster", "pg://h/db/t", "cat"],
+        vec!["--pipe", "--sqlworker", "pg://h/db/t"],
+        vec!["--pipe-part", "-a", &f, "--sqlandworker", "pg://h/db/t", "cat"],
+    ] {
+        let out = run_with_stdin(&args, b"a\n");
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot be used with"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }

@@ -76,7 +76,7 @@ pub(super) fn benches() -> Vec<Bench> {
 }
 
 /// The `threadkit` binary, built if needed.
-fn threadkit_bin() -> Result<PathBuf, String> {
+pub(super) fn threadkit_bin() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin = me.with_file_name("threadkit");
     if bin.exists() {
@@ -106,7 +106,7 @@ fn threadkit_bin() -> Result<PathBuf, String> {
 }
 
 /// Seconds one run of `cmd` takes; an error when it cannot start or fails.
-fn timed(mut cmd: Command) -> Result<f64, String> {
+pub(super) fn timed(mut cmd: Command) -> Result<f64, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -166,7 +166,7 @@ fn cli_pack(ctx: &Ctx) -> Vec<Line> {
     lines
 }
 
-fn have(program: &str, version_marker: &str) -> Result<(), String> {
+pub(super) fn have(program: &str, version_marker: &str) -> Result<(), String> {
     match Command::new(program)
         .arg("--version")
         .stdin(Stdio::null())
@@ -477,7 +477,7 @@ fn cli_memory_1m(ctx: &Ctx) -> Vec<Line> {
 }
 
 /// The skipped lines of a comparison whose own side cannot run.
-fn skipped(bench: &str, peers: &[&str], why: &str) -> Vec<Line> {
+pub(super) fn skipped(bench: &str, peers: &[&str], why: &str) -> Vec<Line> {
     peers
         .iter()
         .map(|p| Line::Skipped {

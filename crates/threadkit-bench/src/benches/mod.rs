@@ -4,6 +4,7 @@ use crate::harness::{Ctx, Line};
 
 mod batch;
 mod cli;
+mod dist;
 mod executor;
 mod process;
 mod queue;
@@ -30,5 +31,6 @@ pub(crate) fn all() -> Vec<Bench> {
     v.extend(batch::benches());
     v.extend(process::benches());
     v.extend(cli::benches());
+    v.extend(dist::benches());
     v
 }

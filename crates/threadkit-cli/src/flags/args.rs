@@ -22,6 +22,7 @@ use crate::inputs::SourceSpec;
 /// 101 for more, 130 after Ctrl-C, 255 for other errors. See docs/cli.md.
 #[derive(Debug, Parser)]
 #[command(name = "threadkit", version, about, long_about, after_help = EXAMPLES)]
+#[command(group(clap::ArgGroup::new("resumable").args(["journal", "sqlmaster", "sqlandworker"]).multiple(true)))]
 pub(crate) struct Args {
     /// Jobs to run at once: N, N% of the CPU cores, +N / -N cores, or 0 for as many as possible.
     // allow_hyphen_values: `-j -1` takes `-1` as the value (clap reads it as a flag otherwise).
@@ -82,12 +83,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     pub(crate) journal: Option<PathBuf>,
 
-    /// With --journal: skip the inputs the journal records as finished (succeeded or failed).
-    #[arg(long, requires = "journal", conflicts_with = "resume_failed")]
+    /// With --journal (or --sqlmaster): skip the inputs the journal (the table) records as
+    /// finished (succeeded or failed).
+    #[arg(long, requires = "resumable", conflicts_with = "resume_failed")]
     pub(crate) resume: bool,
 
-    /// With --journal: skip the inputs that succeeded, run the failed ones again.
-    #[arg(long, requires = "journal")]
+    /// With --journal (or --sqlmaster): skip the inputs that succeeded, run the failed ones
+    /// again.
+    #[arg(long, requires = "resumable")]
     pub(crate) resume_failed: bool,
 
     /// Show a progress bar on stderr.
@@ -183,6 +186,43 @@ pub(crate) struct Args {
     #[arg(long = "tmpdir", visible_alias = "tempdir", value_name = "DIR")]
     pub(crate) tmpdir: Option<PathBuf>,
 
+    /// Enqueue the jobs of this command line in PostgreSQL, for `--sqlworker`s on any
+    /// machine, and print their output as they finish (in order with -k); --joblog, --results,
+    /// --bar, --halt, --retries and the exit code work as locally. DBURL is GNU parallel's
+    /// `pg://[user[:password]@][host][:port]/[database]/table` (or `postgres://`): the table
+    /// names the batch. See docs/distributed.md.
+    #[arg(
+        long = "sqlmaster",
+        visible_alias = "sql-master",
+        value_name = "DBURL",
+        conflicts_with_all = ["sqlworker", "sqlandworker", "journal", "pipe", "pipe_part"]
+    )]
+    pub(crate) sqlmaster: Option<String>,
+
+    /// Run the jobs of the table in DBURL (enqueued by `--sqlmaster`), -j at a time, until
+    /// every job of it has finished; no COMMAND or inputs.
+    #[arg(
+        long = "sqlworker",
+        visible_alias = "sql-worker",
+        value_name = "DBURL",
+        conflicts_with_all = ["sqlandworker", "journal", "pipe", "pipe_part"]
+    )]
+    pub(crate) sqlworker: Option<String>,
+
+    /// `--sqlmaster` and `--sqlworker` in one: enqueue the jobs and run them here too.
+    #[arg(
+        long = "sqlandworker",
+        visible_alias = "sql-and-worker",
+        value_name = "DBURL",
+        conflicts_with_all = ["journal", "pipe", "pipe_part"]
+    )]
+    pub(crate) sqlandworker: Option<String>,
+
+    /// A worker's lease on the jobs it runs (`--sqlworker`, `--sqlandworker`; threadkit's own,
+    /// not GNU parallel's): renewed while a job runs; a worker that dies (or stalls) this
+    /// long has its jobs run elsewhere.
+    #[arg(long = "sql-lease", value_name = "DURATION", value_parser = parse_duration, default_value = "30")]
+    pub(crate) sql_lease: Duration,
     /// Standard input is data for the jobs: cut into blocks of whole records (`--block`,
     /// `--recend`, `--recstart`, or `-N` records), each block fed to one job's stdin.
     #[arg(

@@ -14,4 +14,4 @@ pub(crate) mod plan;
 
 pub(crate) use args::Args;
 pub(crate) use halt::HaltSpec;
-pub(crate) use plan::{Mode, OutputMode, Plan, RunPlan};
+pub(crate) use plan::{worker_limits, Mode, OutputMode, Plan, RunPlan, SqlPlan};

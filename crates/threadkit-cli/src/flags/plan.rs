@@ -15,6 +15,7 @@ use anyhow::Context;
 use threadkit::batch::Journal;
 
 use crate::bytes;
+use crate::dburl::DbUrl;
 use crate::flags::args::Args;
 use crate::flags::halt::HaltSpec;
 use crate::inputs::{Inputs, Separator, SourceSpec};
@@ -74,8 +75,26 @@ pub(crate) struct RunPlan {
     pub(crate) journal: Option<JournalPolicy>,
     /// Jobs in all when known before the run (every source in memory): for `N%` halts.
     pub(crate) total: Option<u64>,
+    /// `--sqlmaster` / `--sqlandworker`: the jobs go through PostgreSQL.
+    pub(crate) sql: Option<SqlPlan>,
     /// `--pipe`, `--pipe-part`: the jobs are these blocks, fed to their stdin.
     pub(crate) pipe: Option<Blocks>,
+}
+
+/// `--sqlmaster` or `--sqlandworker`, with `--resume` / `--resume-failed`.
+#[derive(Debug)]
+pub(crate) struct SqlPlan {
+    /// The database and the table (the batch).
+    pub(crate) url: DbUrl,
+    /// `--sqlandworker`: run jobs here too.
+    pub(crate) and_worker: bool,
+    /// `--sql-lease`, for `--sqlandworker`'s worker.
+    pub(crate) lease: Duration,
+    /// `--resume` or `--resume-failed`: go on with the table's batch instead of starting
+    /// it afresh.
+    pub(crate) resume: bool,
+    /// `--resume-failed`: the failed jobs of the table run again.
+    pub(crate) rerun_failed: bool,
 }
 
 /// How job output is printed; chosen once here.
@@ -184,6 +203,16 @@ impl Plan {
             });
         }
         let resuming = args.resume || args.resume_failed;
+        let sql = match (&args.sqlmaster, &args.sqlandworker) {
+            (Some(u), _) | (None, Some(u)) => Some(SqlPlan {
+                url: DbUrl::parse(u)?,
+                and_worker: args.sqlandworker.is_some(),
+                lease: args.sql_lease,
+                resume: resuming,
+                rerun_failed: args.resume_failed,
+            }),
+            (None, None) => None,
+        };
         let journal = match &args.journal {
             None => None,
             Some(path) => Some(open_journal(path, &cl.words, &args)?),
@@ -226,6 +255,7 @@ impl Plan {
             results,
             journal,
             total,
+            sql,
             pipe,
         };
         Ok(Plan {
@@ -234,6 +264,21 @@ impl Plan {
             mode: Mode::Run(Box::new(run)),
         })
     }
+}
+
+/// `--sqlworker`'s limits for the jobs it runs (`--timeout` comes with each job from the
+/// master): `--term-grace`, `--workdir`, `--tmpdir`.
+///
+/// # Errors
+///
+/// A flag that does not hold (a missing `--workdir`).
+pub(crate) fn worker_limits(args: &Args) -> anyhow::Result<Limits> {
+    let env = JobEnv::from_args(args)?;
+    Ok(Limits {
+        timeout: None,
+        grace: args.term_grace,
+        workdir: env.workdir,
+    })
 }
 
 /// How many inputs a job takes (`-N`, `-m`, `-X`); these take one input source, without

@@ -20,6 +20,7 @@
 mod delivery;
 mod halt;
 mod jobs;
+pub(crate) mod sql;
 mod task;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -104,6 +105,9 @@ pub(crate) fn run(
     inputs: Inputs,
     mut plan: RunPlan,
 ) -> anyhow::Result<Outcome> {
+    if let Some(sql) = plan.sql.take() {
+        return sql::master(template, inputs, plan, sql);
+    }
     let running: &'static Running = Box::leak(Box::default());
     let token = CancelToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));

@@ -78,7 +78,7 @@ mod worker;
 use std::fmt;
 use std::time::Duration;
 
-pub use submit::{Queue, Submit};
+pub use submit::{Done, Queue, Submit};
 pub use worker::{Served, Worker};
 
 /// Why a distributed operation failed.

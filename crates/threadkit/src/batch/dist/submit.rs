@@ -162,6 +162,81 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Deletes batch `id` and its jobs from the database (a batch id to use afresh, as GNU
+    /// parallel's `--sqlmaster` recreates its table). Whether there was such a batch. Workers
+    /// serving it find no more jobs; a submitter following it fails with
+    /// [`DistError::UnknownBatch`] or a database error.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// queue.forget("nightly-41").unwrap();
+    /// ```
+    pub fn forget(&self, id: &str) -> Result<bool, DistError> {
+        let n = self.conn.lock().run(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                &[&id],
+            )?;
+            let n = tx.execute("DELETE FROM tk_batch WHERE id = $1", &[&id])?;
+            tx.commit()?;
+            Ok(n)
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Opens batch `id` again after it stopped (halted, cancelled, or its submitter died),
+    /// so that the next submitter following it has its remaining jobs run; with
+    /// `rerun_failed`, the jobs recorded as failed are queued again too (their outcome and
+    /// attempts cleared). How many jobs were queued again; `Ok(0)` when there is no such
+    /// batch (nothing to resume).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let again = queue.reopen("nightly-41", true).unwrap();
+    /// println!("{again} failed jobs run again");
+    /// ```
+    pub fn reopen(&self, id: &str, rerun_failed: bool) -> Result<u64, DistError> {
+        let n = self.conn.lock().run(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&id])?;
+            let n = if rerun_failed {
+                tx.execute(
+                    "UPDATE tk_job SET state = 'queued', outcome = NULL, failed = NULL, token = NULL,
+                            locked_until = NULL, not_before = NULL, worker = NULL, attempt = 0
+                     WHERE batch = $1 AND state = 'done' AND failed",
+                    &[&id],
+                )?
+            } else {
+                0
+            };
+            tx.execute(
+                "UPDATE tk_batch SET done = done - $2, failed = failed - $2,
+                        state = CASE WHEN done - $2 >= total THEN 'done' ELSE 'open' END
+                 WHERE id = $1",
+                &[&id, &(n as i64)],
+            )?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])?;
+            tx.commit()?;
+            Ok(n)
+        })?;
+        Ok(n)
+    }
+}
+
 /// One batch to submit: its id and settings (made by [`Queue::batch`]). The settings are part
 /// of the batch: every worker reads them from the database.
 ///
@@ -195,6 +270,35 @@ impl fmt::Debug for Submit<'_> {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// One job's outcome as [`Submit::run_each`] hands it over.
+///
+/// # Examples
+///
+/// ```no_run
+/// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+/// queue
+///     .batch("b")
+///     .run_each(0..10u64, |d: threadkit::batch::dist::Done<u64, String>| {
+///         if !d.earlier {
+///             println!("job {} after {} attempts: {:?}", d.seq, d.attempts, d.result);
+///         }
+///     })
+///     .unwrap();
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Done<T, E> {
+    /// The job's position in the batch, from 0.
+    pub seq: u64,
+    /// Its attempts (0 when it never started).
+    pub attempts: u32,
+    /// Its value, or its failure's cause.
+    pub result: Result<T, Cause<E>>,
+    /// Recorded before this submitter started following the batch (a batch resumed, or
+    /// followed again).
+    pub earlier: bool,
 }
 
 /// What [`Submit::follow`] found at the end.
@@ -320,27 +424,121 @@ impl Submit<'_> {
         let mut conn = Conn::open(&self.queue.target, true)?;
         self.enqueue(&mut conn, &encoded, &settings)?;
         drop(encoded);
-        let end = self.follow(&mut conn, &settings)?;
+        let end = self.follow(&mut conn, &settings, &mut |_| Ok(()))?;
         let mut report = self.collect(&mut conn, inputs, &end)?;
         report.summary.duration = started.elapsed();
         Ok(report)
     }
 
+    /// Like [`run`](Submit::run), but hands each job's outcome to `each` as soon as it is
+    /// recorded (in the order they are recorded, not input order), and keeps none of them:
+    /// memory does not grow with the outcomes. Every input is handed over exactly once
+    /// ([`Done`]), those never started (a halt, a cancellation) at the end as
+    /// [`Cause::NotStarted`] (or [`Cause::Cancelled`] when still running under `--halt
+    /// now`); jobs recorded before this call are handed over first, marked
+    /// [`earlier`](Done::earlier). Returns why the batch stopped early, if it did.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Submit::run).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let queue = threadkit::batch::dist::Queue::connect("postgres://db.example/jobs").unwrap();
+    /// let stopped = queue
+    ///     .batch("b")
+    ///     .run_each(0..10u64, |d: threadkit::batch::dist::Done<u64, String>| {
+    ///         println!("{}: {:?}", d.seq, d.result);
+    ///     })
+    ///     .unwrap();
+    /// assert!(stopped.is_none());
+    /// ```
+    pub fn run_each<I, T, E>(
+        self,
+        inputs: impl IntoIterator<Item = I>,
+        mut each: impl FnMut(Done<T, E>),
+    ) -> Result<Option<StopReason>, DistError>
+    where
+        I: Serialize,
+        T: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let encoded = inputs
+            .into_iter()
+            .map(|i| postcard::to_stdvec(&i))
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .map_err(|e| DistError::Encode {
+                message: e.to_string(),
+            })?;
+        let total = encoded.len();
+        let settings = Settings::new(self.policy, self.retry, self.timeout);
+        let mut conn = Conn::open(&self.queue.target, true)?;
+        let created = self.enqueue(&mut conn, &encoded, &settings)?;
+        drop(encoded);
+        let mut seen = Seen {
+            given: vec![false; total],
+            low: 0,
+            earlier: true,
+        };
+        let id = self.id.clone();
+        if !created {
+            seen.deliver(&mut conn, &id, &mut each)?;
+        }
+        seen.earlier = false;
+        let mut deliver =
+            |conn: &mut Conn, each: &mut dyn FnMut(Done<T, E>)| seen.deliver(conn, &id, each);
+        let end = self.follow(&mut conn, &settings, &mut |c| deliver(c, &mut each))?;
+        deliver(&mut conn, &mut each)?;
+        // The rest never got an outcome: running (abandoned by `--halt now`) or never started.
+        let running: Vec<i64> = conn
+            .run(|c| {
+                c.query(
+                    "SELECT seq FROM tk_job WHERE batch = $1 AND state = 'running'",
+                    &[&id],
+                )
+            })?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for (seq, given) in seen.given.iter().enumerate() {
+            if !given {
+                let cause = if running.contains(&(seq as i64)) {
+                    Cause::Cancelled
+                } else {
+                    Cause::NotStarted
+                };
+                each(Done {
+                    seq: seq as u64,
+                    attempts: 0,
+                    result: Err(cause),
+                    earlier: false,
+                });
+            }
+        }
+        Ok(match end.state.as_str() {
+            "halting" => Some(StopReason::Halted),
+            "cancelled" => Some(StopReason::Cancelled),
+            _ => None,
+        })
+    }
+
     /// Writes the batch and its jobs in one transaction, unless the batch exists (same
-    /// fingerprint: nothing to do; another one: [`DistError::Mismatch`]).
+    /// fingerprint: nothing to do; another one: [`DistError::Mismatch`]). Whether it wrote
+    /// them.
     fn enqueue(
         &self,
         conn: &mut Conn,
         encoded: &[Vec<u8>],
         settings: &Settings,
-    ) -> Result<(), DistError> {
+    ) -> Result<bool, DistError> {
         let fp = fingerprint(encoded.iter().map(|v| &v[..]), settings);
         let id = self.id.as_str();
         let same = conn.run(|c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&id])?;
             if let Some(row) = tx.query_opt("SELECT fingerprint FROM tk_batch WHERE id = $1", &[&id])? {
-                return Ok(row.get::<_, &str>(0) == fp);
+                return Ok(Some(row.get::<_, &str>(0) == fp));
             }
             let timeout_ms = settings.timeout.map(|t| t.as_millis() as i64);
             // A batch without jobs is done from the start (no worker would ever say so).
@@ -369,19 +567,25 @@ impl Submit<'_> {
             }
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &id])?;
             tx.commit()?;
-            Ok(true)
+            Ok(None)
         })?;
-        if !same {
+        if same == Some(false) {
             return Err(DistError::Mismatch {
                 batch: self.id.clone(),
             });
         }
-        Ok(())
+        Ok(same.is_none())
     }
 
     /// Follows the batch until it is done, or stopped (halted, cancelled) with no job still
     /// running under a live lease (with `--halt now`, at once), showing progress.
-    fn follow(&self, conn: &mut Conn, settings: &Settings) -> Result<End, DistError> {
+    /// `tick` runs after each look at the batch (also the last one), on the same connection.
+    fn follow(
+        &self,
+        conn: &mut Conn,
+        settings: &Settings,
+        tick: &mut dyn FnMut(&mut Conn) -> Result<(), DistError>,
+    ) -> Result<End, DistError> {
         let sink: Option<Arc<dyn ProgressSink>> = match &self.progress {
             None => None,
             Some(None) => Some(Arc::new(Bar::stderr())),
@@ -421,6 +625,7 @@ impl Submit<'_> {
                 }
                 s.update(snap);
             }
+            tick(conn)?;
             let over = match state.as_str() {
                 "done" => true,
                 "halting" if now_halt => true,
@@ -498,5 +703,72 @@ impl Submit<'_> {
             _ => None,
         };
         Ok(report)
+    }
+}
+
+/// Which outcomes [`Submit::run_each`] has handed over.
+struct Seen {
+    given: Vec<bool>,
+    /// Every job before this one was handed over.
+    low: usize,
+    /// What the next hand-overs are: [`Done::earlier`].
+    earlier: bool,
+}
+
+impl Seen {
+    /// Hands over the outcomes recorded since the last call.
+    fn deliver<T, E>(
+        &mut self,
+        conn: &mut Conn,
+        id: &str,
+        each: &mut dyn FnMut(Done<T, E>),
+    ) -> Result<(), DistError>
+    where
+        T: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let low = self.low as i64;
+        let done = conn.run(|c| {
+            c.query(
+                "SELECT seq FROM tk_job WHERE batch = $1 AND state = 'done' AND seq >= $2",
+                &[&id, &low],
+            )
+        })?;
+        let new: Vec<i64> = done
+            .iter()
+            .map(|r| r.get::<_, i64>(0))
+            .filter(|&s| !self.given.get(s as usize).copied().unwrap_or(true))
+            .collect();
+        // In slices, so that a long backlog is not one huge result in memory.
+        for chunk in new.chunks(256) {
+            let rows = conn.run(|c| {
+                c.query(
+                    "SELECT seq, attempt, outcome FROM tk_job
+                     WHERE batch = $1 AND seq = ANY($2) AND state = 'done'",
+                    &[&id, &chunk],
+                )
+            })?;
+            for row in rows {
+                let seq = row.get::<_, i64>(0) as u64;
+                let attempts = row.get::<_, i32>(1).max(0) as u32;
+                let bytes: &[u8] = row.get::<_, Option<&[u8]>>(2).unwrap_or_default();
+                let stored: Stored<T, E> =
+                    postcard::from_bytes(bytes).map_err(|e| DistError::Decode {
+                        seq,
+                        message: e.to_string(),
+                    })?;
+                self.given[seq as usize] = true;
+                each(Done {
+                    seq,
+                    attempts,
+                    result: stored.into_result(),
+                    earlier: self.earlier,
+                });
+            }
+        }
+        while self.low < self.given.len() && self.given[self.low] {
+            self.low += 1;
+        }
+        Ok(())
     }
 }
