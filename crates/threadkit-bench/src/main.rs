@@ -91,6 +91,11 @@ fn run() -> Result<()> {
     Ok(())
 }
 
+/// How a bench machine gets the peers that are programs (a missing one is reported as skipped).
+const PEERS: &str = "Peers that are programs, and how a bench machine gets them: `xargs` (GNU \
+findutils), GNU parallel (`apt-get install parallel`), rust-parallel (`cargo install \
+rust-parallel`), python3 (the Python peers). A missing one is reported as skipped, with the reason.\n\n";
+
 /// The run-to-run spread (p90 / p10 of the rounds) of the comparisons that report it, as a
 /// table of its own after the main one.
 fn write_spreads(md: &mut String, lines: &[Line]) {
@@ -129,6 +134,7 @@ fn write_markdown(lines: &[Line], quick: bool) -> Result<()> {
     md.push_str(&format!(
         " on a {cores}-core machine. ratio = ours / peer: below 1 means threadkit is faster.\n\n"
     ));
+    md.push_str(PEERS);
     md.push_str("| bench | peer | ours (s) | peer (s) | ratio | n |\n|---|---|---|---|---|---|\n");
     for l in lines {
         match l {
