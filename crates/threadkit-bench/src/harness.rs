@@ -8,6 +8,9 @@ use std::time::Instant;
 pub(crate) struct Ctx {
     /// `--quick`: keep each comparison under about 10 s on 2 cores.
     pub(crate) quick: bool,
+    /// Run at least [`Ctx::spread_rounds`] rounds and put the run-to-run spread of ours and of
+    /// each peer on the lines (see [`Ctx::with_spread`]).
+    pub(crate) spread: bool,
 }
 
 impl Ctx {
@@ -28,6 +31,26 @@ impl Ctx {
             0.3
         } else {
             2.0
+        }
+    }
+
+    /// This context for a comparison whose lines also carry the run-to-run spread of ours and of
+    /// the peer (`"spread"`, `"peer_spread"`: p90 / p10 of the round times) and `"rounds"`, over
+    /// at least [`Ctx::spread_rounds`] rounds: a user sees the median, and the tail.
+    pub(crate) fn with_spread(self) -> Ctx {
+        Ctx {
+            spread: true,
+            ..self
+        }
+    }
+
+    /// The fewest rounds of a comparison that reports its run-to-run spread: 31 (the issue's
+    /// p90 / p10 over 31 rounds), 11 under `--quick`.
+    pub(crate) fn spread_rounds(&self) -> usize {
+        if self.quick {
+            11
+        } else {
+            31
         }
     }
 
@@ -53,6 +76,16 @@ pub(crate) enum Line {
         peer_s: f64,
         ratio: f64,
         n: u64,
+        /// p90 / p10 of ours' round times (1.0: every round alike), on comparisons made with
+        /// [`Ctx::with_spread`]; absent from the JSON line otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        spread: Option<f64>,
+        /// The same for the peer's round times.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer_spread: Option<f64>,
+        /// How many rounds each spread was taken over.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rounds: Option<usize>,
     },
     /// The peer could not run on this machine; no figure is made up.
     Skipped {
@@ -86,6 +119,13 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// p90 / p10 of `sorted` (ascending, not empty), nearest rank: how much slower a slow round is
+/// than a fast one.
+fn spread(sorted: &[f64]) -> f64 {
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    at(0.9) / at(0.1)
+}
+
 fn round(x: f64) -> f64 {
     if x == 0.0 {
         return 0.0;
@@ -98,7 +138,7 @@ fn round(x: f64) -> f64 {
 
 /// Times `ours` and each peer alternately for `ctx.rounds()` rounds, or more while the
 /// comparison is under `ctx.budget_s()` (after one warm-up round
-/// each) and returns one [`Line`] per peer, with medians.
+/// each) and returns one [`Line`] per peer, with medians (and spreads, when `ctx.spread`).
 pub(crate) fn compare(
     ctx: &Ctx,
     bench: &str,
@@ -106,7 +146,11 @@ pub(crate) fn compare(
     mut ours: impl FnMut(),
     mut peers: Vec<Peer<'_>>,
 ) -> Vec<Line> {
-    let rounds = ctx.rounds();
+    let rounds = if ctx.spread {
+        ctx.rounds().max(ctx.spread_rounds())
+    } else {
+        ctx.rounds()
+    };
     let mut ours_t = Vec::with_capacity(rounds);
     let mut peer_t: Vec<Result<Vec<f64>, String>> = peers.iter().map(|_| Ok(Vec::new())).collect();
     // Warm-up round, not recorded.
@@ -138,6 +182,7 @@ pub(crate) fn compare(
         }
     }
     let ours_s = median(&mut ours_t);
+    let ours_spread = spread(&ours_t);
     peers
         .iter()
         .zip(peer_t)
@@ -148,6 +193,7 @@ pub(crate) fn compare(
             match t {
                 Ok(mut times) => {
                     let peer_s = median(&mut times);
+                    let with_spread = ctx.spread;
                     Line::Measured {
                         bench: bench.to_owned(),
                         ours_s: round(ours_s),
@@ -155,6 +201,9 @@ pub(crate) fn compare(
                         peer_s: round(peer_s),
                         ratio: round(ours_s / peer_s),
                         n,
+                        spread: with_spread.then(|| round(ours_spread)),
+                        peer_spread: with_spread.then(|| round(spread(&times))),
+                        rounds: with_spread.then_some(times.len()),
                     }
                 }
                 Err(why) => Line::Skipped {
@@ -192,4 +241,57 @@ pub(crate) fn python_peer(script: &str, args: &[String]) -> Result<f64, String> 
         .last()
         .and_then(|l| l.trim().parse::<f64>().ok())
         .ok_or_else(|| format!("{script} printed no timing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_p90_over_p10_by_nearest_rank() {
+        // 31 rounds: p10 is the 4th fastest (index 3), p90 the 4th slowest (index 27).
+        let rounds: Vec<f64> = (1..=31).map(f64::from).collect();
+        assert_eq!(spread(&rounds), 28.0 / 4.0);
+        assert_eq!(spread(&[2.0; 31]), 1.0);
+        // Three rounds (--quick without a spread minimum): the slowest over the fastest.
+        assert_eq!(spread(&[1.0, 1.5, 3.0]), 3.0);
+    }
+
+    /// A round of a few microseconds of work (never 0 s).
+    fn work() {
+        std::hint::black_box((0..10_000u64).map(std::hint::black_box).sum::<u64>());
+    }
+
+    /// Both kinds of comparison as JSON lines, over rounds of [`work`].
+    fn lines(with_spread: bool) -> Vec<serde_json::Value> {
+        let ctx = Ctx {
+            quick: true,
+            spread: with_spread,
+        };
+        let peers = vec![Peer::Run("work", Box::new(work))];
+        let lines = compare(&ctx, "b", 1, work, peers);
+        lines
+            .iter()
+            .map(|l| serde_json::to_value(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn only_spread_comparisons_add_fields_to_the_json_line() {
+        let plain = &lines(false)[0];
+        let mut keys: Vec<&str> = plain
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["bench", "n", "ours_s", "peer", "peer_s", "ratio"]);
+
+        let with = &lines(true)[0];
+        // --quick: at least 11 rounds (31 without --quick).
+        assert!(with["rounds"].as_u64().unwrap() >= 11, "{with}");
+        assert!(with["spread"].as_f64().unwrap() >= 1.0, "{with}");
+        assert!(with["peer_spread"].as_f64().unwrap() >= 1.0, "{with}");
+    }
 }

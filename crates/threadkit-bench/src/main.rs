@@ -8,7 +8,9 @@
 //! Each comparison runs ours and the peer in the same process, alternating, and prints
 //! `{"bench":..,"ours_s":..,"peer":..,"peer_s":..,"ratio":..,"n":..}` with ratio = ours / peer
 //! (below 1 means threadkit is faster). A peer that cannot run here prints
-//! `{"bench":..,"peer":..,"skipped":"reason"}`.
+//! `{"bench":..,"peer":..,"skipped":"reason"}`. A comparison that reports its run-to-run spread
+//! (`queue_mpmc`) adds `"spread"` and `"peer_spread"` (p90 / p10 of ours' and the peer's round
+//! times) and `"rounds"` (how many) to its lines.
 
 mod benches;
 mod harness;
@@ -69,7 +71,10 @@ fn run() -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
-    let ctx = Ctx { quick };
+    let ctx = Ctx {
+        quick,
+        spread: false,
+    };
     let mut lines = Vec::new();
     let stdout = std::io::stdout();
     for b in selected {
@@ -86,6 +91,37 @@ fn run() -> Result<()> {
     Ok(())
 }
 
+/// How a bench machine gets the peers that are programs (a missing one is reported as skipped).
+const PEERS: &str = "Peers that are programs, and how a bench machine gets them: `xargs` (GNU \
+findutils), GNU parallel (`apt-get install parallel`), rust-parallel (`cargo install \
+rust-parallel`), python3 (the Python peers). A missing one is reported as skipped, with the reason.\n\n";
+
+/// The run-to-run spread (p90 / p10 of the rounds) of the comparisons that report it, as a
+/// table of its own after the main one.
+fn write_spreads(md: &mut String, lines: &[Line]) {
+    let mut table = String::new();
+    for l in lines {
+        if let Line::Measured {
+            bench,
+            peer,
+            spread: Some(spread),
+            peer_spread: Some(peer_spread),
+            rounds: Some(rounds),
+            ..
+        } = l
+        {
+            table.push_str(&format!(
+                "| {bench} | {peer} | {spread} | {peer_spread} | {rounds} |\n"
+            ));
+        }
+    }
+    if !table.is_empty() {
+        md.push_str("\nRun-to-run spread: p90 / p10 of each side's round times (1 = every round alike).\n\n");
+        md.push_str("| bench | peer | ours | peer | rounds |\n|---|---|---|---|---|\n");
+        md.push_str(&table);
+    }
+}
+
 fn write_markdown(lines: &[Line], quick: bool) -> Result<()> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -98,6 +134,7 @@ fn write_markdown(lines: &[Line], quick: bool) -> Result<()> {
     md.push_str(&format!(
         " on a {cores}-core machine. ratio = ours / peer: below 1 means threadkit is faster.\n\n"
     ));
+    md.push_str(PEERS);
     md.push_str("| bench | peer | ours (s) | peer (s) | ratio | n |\n|---|---|---|---|---|---|\n");
     for l in lines {
         match l {
@@ -108,6 +145,7 @@ fn write_markdown(lines: &[Line], quick: bool) -> Result<()> {
                 peer_s,
                 ratio,
                 n,
+                ..
             } => {
                 md.push_str(&format!(
                     "| {bench} | {peer} | {ours_s} | {peer_s} | {ratio} | {n} |\n"
@@ -124,6 +162,7 @@ fn write_markdown(lines: &[Line], quick: bool) -> Result<()> {
             }
         }
     }
+    write_spreads(&mut md, lines);
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {}", path.display());
     Ok(())

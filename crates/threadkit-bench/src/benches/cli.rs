@@ -1,8 +1,9 @@
-//! The `threadkit` command against `xargs` and GNU parallel.
+//! The `threadkit` command against `xargs`, GNU parallel and rust-parallel.
 //!
 //! * `cli_true_5000`: 5,000 `true` jobs, 2 at a time: `threadkit -j2 true :::: FILE` vs
-//!   `xargs -P2 -n1 true < FILE` (target ratio <= 1.1) and `parallel --will-cite -j2 true ::::
-//!   FILE` (target <= 0.35).
+//!   `xargs -P2 -n1 true < FILE` (target ratio <= 1.1), `parallel --will-cite -j2 true ::::
+//!   FILE` (target <= 0.35) and `rust-parallel -j 2 true < FILE` (one job per stdin line;
+//!   target <= 0.8).
 //! * `journal_overhead`: the same 5,000 `true` jobs with `--journal` (each job's start and
 //!   outcome committed to the SQLite journal before it counts) over the same without (target
 //!   ratio <= 1.05).
@@ -24,7 +25,10 @@
 //!
 //! The `threadkit` binary is looked for next to this one (`target/release/threadkit`) and built
 //! with `cargo build --release -p threadkit-cli` when missing. Peers that are not installed are
-//! reported as skipped.
+//! reported as skipped, with the reason. A bench machine gets them with `apt-get install
+//! parallel` (GNU parallel; `xargs` comes with GNU findutils) and `cargo install rust-parallel`
+//! (the tokio-based GNU parallel replacement, installed into `~/.cargo/bin`, which must be on
+//! `PATH`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,7 +42,8 @@ pub(super) fn benches() -> Vec<Bench> {
     vec![
         Bench {
             name: "cli_true_5000",
-            about: "threadkit -j2 true over 5,000 inputs vs xargs -P2 -n1 and GNU parallel -j2",
+            about: "threadkit -j2 true over 5,000 inputs vs xargs -P2 -n1, GNU parallel -j2 and \
+                    rust-parallel -j 2",
             run: cli_true_5000,
         },
         Bench {
@@ -195,7 +200,8 @@ fn bin_and_inputs(bench: &str, n: u64, peers: &[&str]) -> Result<(PathBuf, PathB
 
 fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
     let n = 5_000u64;
-    let (bin, dir) = match bin_and_inputs("cli_true_5000", n, &["xargs", "gnu-parallel"]) {
+    let peers = ["xargs", "gnu-parallel", "rust-parallel"];
+    let (bin, dir) = match bin_and_inputs("cli_true_5000", n, &peers) {
         Ok(found) => found,
         Err(skipped) => return skipped,
     };
@@ -224,18 +230,30 @@ fn cli_true_5000(ctx: &Ctx) -> Vec<Line> {
         c.args(["--will-cite", "-j2", "true", "::::"]).arg(&inputs);
         timed(c)
     };
+    let rust_parallel = || rust_parallel_true("rust-parallel", &inputs);
     let lines = compare(
         ctx,
         "cli_true_5000",
         n,
         ours,
         vec![
-            Peer::Timed("xargs", Box::new(xargs)),
-            Peer::Timed("gnu-parallel", Box::new(gnu)),
+            Peer::Timed(peers[0], Box::new(xargs)),
+            Peer::Timed(peers[1], Box::new(gnu)),
+            Peer::Timed(peers[2], Box::new(rust_parallel)),
         ],
     );
     let _ = std::fs::remove_dir_all(&dir);
     lines
+}
+
+/// Seconds `program -j 2 true` (rust-parallel) takes with the lines of `inputs` on stdin (one
+/// `true LINE` each), or why it cannot run here.
+fn rust_parallel_true(program: &str, inputs: &std::path::Path) -> Result<f64, String> {
+    have(program, "rust-parallel")
+        .map_err(|why| format!("{why}; `cargo install rust-parallel` installs it"))?;
+    let mut c = Command::new(program);
+    c.args(["-j", "2", "true"]);
+    timed_reading(c, inputs)
 }
 
 /// `cli_true_5000`'s run with a fresh `--journal` each round, against the same run without.
@@ -585,4 +603,20 @@ fn cli_keep_order(ctx: &Ctx) -> Vec<Line> {
             Peer::Timed("gnu-parallel", Box::new(gnu)),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_parallel_missing_or_foreign_is_skipped_saying_how_to_get_it() {
+        let inputs = std::path::Path::new("/dev/null");
+        let missing = rust_parallel_true("threadkit-bench-no-such-program", inputs).unwrap_err();
+        assert!(missing.contains("not installed"), "{missing}");
+        assert!(missing.contains("cargo install rust-parallel"), "{missing}");
+        // A program of that name that is something else is not timed either.
+        let foreign = rust_parallel_true("true", inputs).unwrap_err();
+        assert!(foreign.contains("is not rust-parallel"), "{foreign}");
+    }
 }
