@@ -284,7 +284,14 @@ fn pipe_flags_that_cannot_apply_are_refused() {
     for args in [
         vec!["--pipe", "--sqlmaster", "pg://h/db/t", "cat"],
         vec!["--pipe", "--sqlworker", "pg://h/db/t"],
-        vec!["--pipe-part", "-a", &f, "--sqlandworker", "pg://h/db/t", "cat"],
+        vec![
+            "--pipe-part",
+            "-a",
+            &f,
+            "--sqlandworker",
+            "pg://h/db/t",
+            "cat",
+        ],
     ] {
         let out = run_with_stdin(&args, b"a\n");
         assert_eq!(out.status.code(), Some(255), "{args:?}: {}", stderr(&out));

@@ -184,7 +184,7 @@ fn dist_throughput(ctx: &Ctx) -> Vec<Line> {
     }
     let gnu_inputs_s = gnu_inputs.to_string_lossy().into_owned();
     let mut round = 0;
-    let mut ours = || {
+    let ours = || {
         round += 1;
         distributed(
             &bin,
@@ -325,5 +325,8 @@ fn dist_recovery(ctx: &Ctx) -> Vec<Line> {
         peer_s: lease_s,
         ratio: (ours_s / lease_s * 1000.0).round() / 1000.0,
         n: times.len() as u64,
+        spread: None,
+        peer_spread: None,
+        rounds: None,
     }]
 }
