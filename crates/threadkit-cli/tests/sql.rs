@@ -4,6 +4,10 @@
 //! `-k`, the same bytes), the same joblog but for times and host, the same exit code. Every
 //! test uses a table (batch) of its own, so they run in parallel. Workers may start before
 //! the master: they wait for the table's batch to appear, so nothing here waits on timing.
+//!
+//! Built with the feature `pg-tests` (scripts/test turns it on and starts a database), so that
+//! a plain `cargo test --workspace` on a machine without PostgreSQL passes.
+#![cfg(feature = "pg-tests")]
 
 mod common;
 
