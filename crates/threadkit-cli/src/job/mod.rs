@@ -164,14 +164,7 @@ pub(crate) fn run(
         .process_group(0);
     let mut attempt = Attempt {
         start,
-        duration: Duration::ZERO,
-        exit: None,
-        signal: None,
-        timed_out: false,
-        stdout: Capture::default(),
-        stderr: Capture::default(),
-        received: 0,
-        unread: 0,
+        ..Attempt::not_started()
     };
     let spawned = spawn(&mut cmd, running);
     // The job's end of its stdin pipe, held by `cmd` until now: the job alone has it now.
