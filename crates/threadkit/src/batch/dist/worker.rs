@@ -360,16 +360,36 @@ impl Worker {
                 // A claim lost in a server crash only puts the job back in the queue (its
                 // token is gone, so our result would be fenced): no need to wait for the disk.
                 tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+                // Two scans of the index (batch, state, seq), each reading only its own state:
+                // one over both states with `OR` walked (batch, seq) and filtered out every
+                // done job on every claim (11 ms per claim at 19,000 done of 20,000, O(n²)
+                // over a batch). Expired leases first: they are the oldest work. `FOR UPDATE`
+                // is not allowed under `UNION`, so each branch is a CTE of its own; CTEs
+                // without writes run only as far as the outer `LIMIT` reads them.
                 let rows = tx.query(
-                    "WITH c AS (
+                    "WITH open AS (
+                        SELECT 1 FROM tk_batch b WHERE b.id = $1 AND b.state = 'open'
+                     ),
+                     expired AS (
                         SELECT id, state AS was FROM tk_job
-                        WHERE batch = $1
-                          AND ((state = 'queued' AND (not_before IS NULL OR not_before <= now()))
-                               OR (state = 'running' AND locked_until < now()))
-                          AND EXISTS (SELECT 1 FROM tk_batch b WHERE b.id = $1 AND b.state = 'open')
+                        WHERE batch = $1 AND state = 'running' AND locked_until < now()
+                          AND EXISTS (SELECT 1 FROM open)
                         ORDER BY seq
                         LIMIT $2
                         FOR UPDATE SKIP LOCKED
+                     ),
+                     queued AS (
+                        SELECT id, state AS was FROM tk_job
+                        WHERE batch = $1 AND state = 'queued'
+                          AND (not_before IS NULL OR not_before <= now())
+                          AND EXISTS (SELECT 1 FROM open)
+                        ORDER BY seq
+                        LIMIT $2
+                        FOR UPDATE SKIP LOCKED
+                     ),
+                     c AS (
+                        SELECT id, was FROM (SELECT * FROM expired UNION ALL SELECT * FROM queued) u
+                        LIMIT $2
                      )
                      UPDATE tk_job j SET state = 'running', attempt = j.attempt + 1,
                         lost = j.lost + (c.was = 'running')::int, token = nextval('tk_token'),
