@@ -329,3 +329,60 @@ fn a_dburl_that_is_not_postgresql_or_names_no_table_is_refused_before_anything_r
     assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("no command"), "{}", stderr(&out));
 }
+
+/// What job `n` of the big-output test prints: a non-UTF-8 head, then `size` bytes of lines.
+fn big_job_output(n: u32, size: usize) -> Vec<u8> {
+    let mut v = format!("job{n}").into_bytes();
+    v.extend_from_slice(b"\xff\x00");
+    let line = format!("line-{n}-{}\n", "x".repeat(40));
+    v.extend(line.bytes().cycle().take(size));
+    v
+}
+
+#[test]
+fn big_outputs_go_through_the_database_byte_exact_in_bounded_memory_on_both_sides() {
+    // 40 MiB a job, two jobs at once on the worker, -k on the master: holding an output whole
+    // (as the outcome row did before blobs) needs more than 64 MiB on either side.
+    let size = 40 * 1024 * 1024 * stress() as usize;
+    let d = TempDir::new("sql-big");
+    let url = dburl("big");
+    let w = threadkit()
+        .current_dir(&d.0)
+        .args(["--sqlworker", &url, "-j2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cmd = format!(
+        "printf 'job{{}}\\377\\000'; yes 'line-{{}}-{}' | head -c {size}",
+        "x".repeat(40)
+    );
+    let mut master = threadkit()
+        .current_dir(&d.0)
+        .args(["--sqlmaster", &url, "-k", &cmd, ":::", "1", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = master.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).unwrap();
+        v
+    });
+    let (status, master_mib) = wait_peak_mib(master);
+    let got = reader.join().unwrap();
+    let (wstatus, worker_mib) = wait_peak_mib(w);
+    assert!(status.success(), "master: {status}");
+    assert!(wstatus.success(), "worker: {wstatus}");
+    let mut want = big_job_output(1, size);
+    want.extend(big_job_output(2, size));
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the output differs");
+    eprintln!(
+        "2 jobs x {} MiB: master peak {master_mib:.1} MiB, worker {worker_mib:.1} MiB",
+        size >> 20
+    );
+    assert!(master_mib <= 64.0, "master peak RSS {master_mib:.1} MiB");
+    assert!(worker_mib <= 64.0, "worker peak RSS {worker_mib:.1} MiB");
+}

@@ -18,7 +18,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use threadkit::batch::dist::{DistError, Queue, Submit, Worker};
+use threadkit::batch::dist::{Blob, DistError, Done, JobContext, Queue, Submit, Worker, CHUNK};
 use threadkit::batch::{Cause, FailurePolicy, Report, Retry, StopReason};
 
 const ROLE: &str = "THREADKIT_DIST_ROLE";
@@ -85,6 +85,35 @@ fn job(x: &u64) -> Result<u64, String> {
     Ok(value(x))
 }
 
+/// Byte `i` of job `x`'s blob (not text: every byte value occurs).
+fn blob_byte(x: u64, i: u64) -> u8 {
+    (i.wrapping_mul(31).wrapping_add(x * 7) % 251) as u8
+}
+
+/// Job `x`'s blob length: over two chunks for the odd inputs, empty for 0.
+fn blob_len(x: u64) -> u64 {
+    if x % 2 == 1 {
+        2 * CHUNK as u64 + 1000 * x
+    } else {
+        100 * x
+    }
+}
+
+/// The blob workers' function: writes `blob_len(x)` bytes in pieces of 10,000 and returns the
+/// blob.
+fn blob_job(x: &u64, job: &JobContext) -> Result<Blob, String> {
+    let mut w = job.blob("out");
+    let mut piece = Vec::new();
+    let mut i = 0;
+    while i < blob_len(*x) {
+        piece.clear();
+        piece.extend((i..blob_len(*x).min(i + 10_000)).map(|k| blob_byte(*x, k)));
+        w.write_all(&piece).map_err(|e| e.to_string())?;
+        i += piece.len() as u64;
+    }
+    w.finish().map_err(|e| e.to_string())
+}
+
 /// Whether `x` is in the comma-separated list in env var `name`.
 fn listed(name: &str, x: u64) -> bool {
     let list = std::env::var(name).unwrap_or_default();
@@ -113,12 +142,17 @@ fn dist_child() {
     let url = pg_url();
     let batch = std::env::var(BATCH).unwrap();
     match role.as_str() {
-        "worker" => {
+        "worker" | "blob-worker" => {
             let lease = env_u64(LEASE_MS).map_or(LEASE, Duration::from_millis);
             let w = Worker::connect(&url).unwrap().workers(2).lease(lease);
             println!("READY");
             std::io::stdout().flush().unwrap();
-            let s = w.serve(&batch, job).unwrap();
+            let s = if role == "worker" {
+                w.serve(&batch, job)
+            } else {
+                w.serve_with(&batch, blob_job)
+            }
+            .unwrap();
             println!(
                 "SERVED {} {} {} {} {:?}",
                 s.ran, s.recorded, s.fenced, s.retried, s.stopped
@@ -785,7 +819,7 @@ fn processes_starting_at_once_migrate_the_schema_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     // A schema from a newer threadkit is refused, not written.
     db.execute(
         &format!("INSERT INTO {schema}.tk_schema_version VALUES (99)"),
@@ -798,7 +832,7 @@ fn processes_starting_at_once_migrate_the_schema_once() {
             e,
             DistError::Schema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{e}"
@@ -917,4 +951,75 @@ fn a_percent_halt_counts_the_failures_of_every_worker() {
     for w in workers {
         assert_eq!(w.served().3, "Some(Halted)");
     }
+}
+
+#[test]
+fn blobs_of_several_chunks_come_back_byte_exact_and_a_deleted_batch_s_are_an_error() {
+    let batch = batch_id("blob");
+    let n = 6u64;
+    let workers: Vec<Proc> = (0..2)
+        .map(|_| Proc::start("blob-worker", &batch, &[]))
+        .collect();
+    for w in &workers {
+        w.expect("READY");
+    }
+    let queue = Queue::connect(&pg_url()).unwrap();
+    let mut blobs = Vec::new();
+    let stopped = queue
+        .batch(&batch)
+        .progress(false)
+        .run_each(0..n, |d: Done<Blob, String>| {
+            let blob = d.result.expect("a blob");
+            // Read from inside the callback, while the batch is followed.
+            let mut got = Vec::new();
+            let len = queue
+                .read_blob(&batch, &blob, &mut |b| {
+                    assert!(b.len() <= CHUNK, "a piece of {} bytes", b.len());
+                    got.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(len, blob_len(d.seq));
+            assert_eq!(blob.len(), blob_len(d.seq));
+            assert!(
+                got.iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == blob_byte(d.seq, i as u64)),
+                "job {}'s bytes differ",
+                d.seq
+            );
+            blobs.push(blob);
+        })
+        .unwrap();
+    assert_eq!(stopped, None);
+    assert_eq!(blobs.len() as u64, n);
+    for w in workers {
+        w.served();
+    }
+    // A consumer's error is the caller's, typed.
+    let big = blobs.iter().find(|b| b.len() > CHUNK as u64).unwrap();
+    let e = queue
+        .read_blob(&batch, big, &mut |_| {
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, DistError::Write { .. }) && e.to_string().contains("disk full"),
+        "{e}"
+    );
+    // The chunks go with the batch.
+    assert!(queue.forget(&batch).unwrap());
+    let e = queue.read_blob(&batch, big, &mut |_| Ok(())).unwrap_err();
+    assert!(
+        matches!(e, DistError::Decode { .. }) && e.to_string().contains("missing"),
+        "{e}"
+    );
+    assert_eq!(
+        count(
+            &mut db(),
+            "SELECT count(*) FROM tk_blob WHERE batch = $1",
+            &batch
+        ),
+        0
+    );
 }

@@ -7,13 +7,14 @@
 //! `--sqlandworker` is both in one process. See docs/distributed.md.
 
 use std::fmt;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use threadkit::batch::dist::{Done, Queue, Served, Worker};
+use threadkit::batch::dist::{Blob, Done, JobContext, Queue, Served, Worker};
 use threadkit::batch::{Cause, FailurePolicy, HaltEvent, HaltOn, Retry, StopReason, Threshold};
 
 use super::delivery::{Delivery, Logs};
@@ -25,7 +26,7 @@ use crate::exit;
 use crate::flags::{Args, RunPlan, SqlPlan};
 use crate::inputs::Inputs;
 use crate::job::{self, Attempt, Limits, Running};
-use crate::spill::Capture;
+use crate::spill::{Capture, RAM_PER_STREAM};
 use crate::template::{Launch, Template};
 
 /// One job in the database: what a worker needs to run it.
@@ -49,8 +50,51 @@ struct SqlRan {
     exit: Option<i32>,
     signal: Option<i32>,
     timed_out: bool,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: Stream,
+    stderr: Stream,
+}
+
+/// One output stream of a job as stored: in the outcome row when small, else in blob chunk
+/// rows written a chunk at a time (neither side holds a large output whole).
+#[derive(Debug, Serialize, Deserialize)]
+enum Stream {
+    Inline(Vec<u8>),
+    Blob(Box<Blob>),
+}
+
+impl Stream {
+    /// `c` as stored: inline up to what a capture keeps in memory anyway, else as blob
+    /// `name` of `job`.
+    fn store(c: &Capture, name: &str, job: &JobContext) -> Result<Stream, String> {
+        if c.len() <= RAM_PER_STREAM as u64 {
+            return Ok(Stream::Inline(c.to_vec()));
+        }
+        let mut w = job.blob(name);
+        c.write_to(&mut |b| w.write_all(b))
+            .map_err(|e| format!("cannot store its {name}: {e}"))?;
+        w.finish()
+            .map(|b| Stream::Blob(Box::new(b)))
+            .map_err(|e| format!("cannot store its {name}: {e}"))
+    }
+
+    /// Back to a capture (output past the spill threshold goes to a spill file, as locally),
+    /// reading a blob from `queue`'s batch `table` a chunk at a time.
+    fn load(self, blobs: Option<(&Queue, &str)>) -> Result<Capture, String> {
+        let mut c = Capture::default();
+        match self {
+            Stream::Inline(bytes) => c.push(&bytes),
+            Stream::Blob(blob) => {
+                let (queue, table) = blobs.ok_or("its output is in the database")?;
+                queue
+                    .read_blob(table, &blob, &mut |b| {
+                        c.push(b);
+                        Ok(())
+                    })
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(c)
+    }
 }
 
 /// For a failure's cause in a message.
@@ -65,8 +109,21 @@ impl fmt::Display for SqlRan {
 }
 
 impl SqlRan {
-    fn from_attempt(a: &Attempt) -> SqlRan {
-        SqlRan {
+    /// What `a` left, its output stored for `job`; `Err` when the output could not be
+    /// stored (the database is gone): a failure saying so.
+    fn from_attempt(a: &Attempt, job: &JobContext) -> Result<SqlRan, SqlRan> {
+        let streams = Stream::store(&a.stdout, "stdout", job)
+            .and_then(|o| Ok((o, Stream::store(&a.stderr, "stderr", job)?)));
+        let (stdout, stderr) = match streams {
+            Ok(s) => s,
+            Err(why) => {
+                return Err(SqlRan::not_run(format!(
+                    "threadkit: job {}: {why}",
+                    job.seq() + 1
+                )))
+            }
+        };
+        Ok(SqlRan {
             start_ns: a
                 .start
                 .duration_since(UNIX_EPOCH)
@@ -75,30 +132,48 @@ impl SqlRan {
             exit: a.exit,
             signal: a.signal,
             timed_out: a.timed_out,
-            stdout: a.stdout.to_vec(),
-            stderr: a.stderr.to_vec(),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// A job that could not be run or whose output could not be stored: exit
+    /// [`exit::ERROR`] with `message` on its stderr.
+    fn not_run(message: String) -> SqlRan {
+        SqlRan {
+            start_ns: 0,
+            duration_ns: 0,
+            exit: Some(exit::ERROR),
+            signal: None,
+            timed_out: false,
+            stdout: Stream::Inline(Vec::new()),
+            stderr: Stream::Inline(format!("{message}\n").into_bytes()),
         }
     }
 
-    /// Back to an [`Attempt`]; output past the spill threshold goes to a spill file, as
-    /// locally.
-    fn into_attempt(self) -> Attempt {
-        let capture = |bytes: Vec<u8>| {
-            let mut c = Capture::default();
-            c.push(&bytes);
-            c
+    /// Back to an [`Attempt`], blobs read from `queue`'s batch `table`; `Err` says why an
+    /// output could not be read (the attempt then has what could).
+    fn into_attempt(self, queue: &Queue, table: &str) -> (Attempt, Option<String>) {
+        let mut error = None;
+        let mut load = |s: Stream| {
+            s.load(Some((queue, table))).unwrap_or_else(|e| {
+                error.get_or_insert(e);
+                Capture::default()
+            })
         };
-        Attempt {
+        let (stdout, stderr) = (load(self.stdout), load(self.stderr));
+        let attempt = Attempt {
             start: UNIX_EPOCH + Duration::from_nanos(self.start_ns),
             duration: Duration::from_nanos(self.duration_ns),
             exit: self.exit,
             signal: self.signal,
             timed_out: self.timed_out,
-            received: (self.stdout.len() + self.stderr.len()) as u64,
+            received: stdout.len() + stderr.len(),
             unread: 0,
-            stdout: capture(self.stdout),
-            stderr: capture(self.stderr),
-        }
+            stdout,
+            stderr,
+        };
+        (attempt, error)
     }
 }
 
@@ -112,23 +187,18 @@ fn serve(
     let served = Worker::connect(&url.conn)?
         .workers(slots.max(1))
         .lease(lease)
-        .serve(&url.table, move |j: &SqlJob| -> Result<SqlRan, SqlRan> {
+        .serve_with(&url.table, move |j: &SqlJob, cx: &JobContext| {
             let limits = Limits {
                 timeout: j.timeout_ms.map(Duration::from_millis),
                 ..limits
             };
             match job::run(j.seq, &j.line, &Launch::Shell, limits, running, None, None) {
-                Ok(a) if a.succeeded() => Ok(SqlRan::from_attempt(&a)),
-                Ok(a) => Err(SqlRan::from_attempt(&a)),
-                Err(e) => Err(SqlRan {
-                    start_ns: 0,
-                    duration_ns: 0,
-                    exit: Some(exit::ERROR),
-                    signal: None,
-                    timed_out: false,
-                    stdout: Vec::new(),
-                    stderr: format!("threadkit: cannot start job {}: {e}\n", j.seq).into_bytes(),
-                }),
+                Ok(a) if a.succeeded() => SqlRan::from_attempt(&a, cx),
+                Ok(a) => Err(SqlRan::from_attempt(&a, cx).unwrap_or_else(|e| e)),
+                Err(e) => Err(SqlRan::not_run(format!(
+                    "threadkit: cannot start job {}: {e}",
+                    j.seq
+                ))),
             }
         })?;
     Ok(served)
@@ -298,7 +368,17 @@ pub(super) fn master(
                 args: args.clone(),
                 attempts: d.attempts,
                 line: line.clone(),
-                attempt: ran.into_attempt(),
+                attempt: {
+                    let (attempt, lost) = ran.into_attempt(&queue, &url.table);
+                    if let Some(why) = lost {
+                        eprintln!(
+                            "threadkit: job {}: cannot read its output: {why}",
+                            index + 1
+                        );
+                        out.error = true;
+                    }
+                    attempt
+                },
             });
             let code = exit::job_code(&ran.attempt);
             if ok {

@@ -56,6 +56,11 @@
 //! - **Recording** happens in short batched transactions on a third connection, with the
 //!   batch's counters (done, failed) in the same transaction; the halt policy is judged
 //!   there, so `fail=N` counts failures across all workers.
+//! - **Large bytes** go beside the outcome, not in it: a function served with
+//!   [`Worker::serve_with`] writes them through [`JobContext::blob`] in chunk rows of
+//!   [`CHUNK`] bytes under its attempt's token and returns the [`Blob`]; the submitter reads
+//!   them with [`Queue::read_blob`] a chunk at a time (the command stores long job output
+//!   this way, so neither side holds it whole).
 //! - **Waking**: `LISTEN tk_jobs` / `NOTIFY` (payload: the batch id) wakes idle workers and
 //!   the submitter; polling with backoff is the fallback.
 //! - **Lost connections**: every connection reconnects with backoff and runs its statement
@@ -68,6 +73,7 @@
 //! database: a failed attempt with retries left is queued again, not before its backoff, and
 //! any worker may take it.
 
+mod blob;
 mod conn;
 mod record;
 mod schema;
@@ -78,6 +84,7 @@ mod worker;
 use std::fmt;
 use std::time::Duration;
 
+pub use blob::{Blob, BlobWriter, JobContext, CHUNK};
 pub use submit::{Done, Queue, Submit};
 pub use worker::{Served, Worker};
 
@@ -145,6 +152,12 @@ pub enum DistError {
         /// The runner's error.
         message: String,
     },
+    /// The bytes of a blob could not be handed on (the consumer given to
+    /// [`Queue::read_blob`] failed).
+    Write {
+        /// The consumer's error.
+        message: String,
+    },
 }
 
 impl fmt::Display for DistError {
@@ -176,6 +189,7 @@ impl fmt::Display for DistError {
                  use the same types?): {message}"
             ),
             DistError::Run { message } => write!(f, "cannot run a job: {message}"),
+            DistError::Write { message } => write!(f, "cannot hand on a blob's bytes: {message}"),
         }
     }
 }

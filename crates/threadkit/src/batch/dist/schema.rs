@@ -46,6 +46,16 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (batch, seq)
     );
     CREATE INDEX tk_job_claim ON tk_job (batch, state, seq);",
+    // 2: blobs, large bytes beside an outcome in chunk rows (a command's output).
+    "CREATE TABLE tk_blob (
+        batch text NOT NULL REFERENCES tk_batch (id) ON DELETE CASCADE,
+        seq bigint NOT NULL,
+        token bigint NOT NULL,
+        name text NOT NULL,
+        n integer NOT NULL,
+        bytes bytea NOT NULL,
+        PRIMARY KEY (batch, seq, token, name, n)
+    );",
 ];
 
 /// The schema version this build writes.

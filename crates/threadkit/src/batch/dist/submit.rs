@@ -37,6 +37,9 @@ const FOLLOW_TICK: Duration = Duration::from_millis(200);
 pub struct Queue {
     target: Target,
     conn: parking_lot::Mutex<Conn>,
+    /// For [`Queue::read_blob`], opened on first use: a callback of
+    /// [`run_each`](Submit::run_each) may read blobs while `conn` follows the batch.
+    blobs: parking_lot::Mutex<Option<Conn>>,
 }
 
 impl fmt::Debug for Queue {
@@ -67,6 +70,7 @@ impl Queue {
         Ok(Queue {
             target,
             conn: parking_lot::Mutex::new(conn),
+            blobs: parking_lot::Mutex::new(None),
         })
     }
 
@@ -215,6 +219,12 @@ impl Queue {
             tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&id])?;
             let n = if rerun_failed {
                 tx.execute(
+                    "DELETE FROM tk_blob b USING tk_job j
+                     WHERE b.batch = $1 AND j.batch = $1 AND b.seq = j.seq
+                       AND j.state = 'done' AND j.failed",
+                    &[&id],
+                )?;
+                tx.execute(
                     "UPDATE tk_job SET state = 'queued', outcome = NULL, failed = NULL, token = NULL,
                             locked_until = NULL, not_before = NULL, worker = NULL, attempt = 0
                      WHERE batch = $1 AND state = 'done' AND failed",
@@ -234,6 +244,47 @@ impl Queue {
             Ok(n)
         })?;
         Ok(n)
+    }
+
+    /// Reads blob `blob` of batch `id` (written by a job with
+    /// [`JobContext::blob`](super::JobContext::blob), found in its outcome) and hands its bytes
+    /// to `out` a chunk at a time ([`CHUNK`](super::CHUNK) bytes at most): the blob is never
+    /// whole in memory. Its length. Safe to call from a [`run_each`](Submit::run_each)
+    /// callback (blobs are read on a connection of their own).
+    ///
+    /// # Errors
+    ///
+    /// [`DistError::Decode`] when a chunk is missing (the batch was deleted or the job queued
+    /// again meanwhile); [`DistError::Write`] with the first error of `out`; a database error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use threadkit::batch::dist::{Blob, Done, Queue};
+    ///
+    /// let queue = Queue::connect("postgres://db.example/jobs").unwrap();
+    /// queue
+    ///     .batch("logs")
+    ///     .run_each(vec![10u64, 20], |d: Done<Blob, String>| {
+    ///         if let Ok(blob) = d.result {
+    ///             let mut stdout = std::io::stdout();
+    ///             queue.read_blob("logs", &blob, &mut |b| stdout.write_all(b)).unwrap();
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// ```
+    pub fn read_blob(
+        &self,
+        id: &str,
+        blob: &super::Blob,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, DistError> {
+        let mut slot = self.blobs.lock();
+        if slot.is_none() {
+            *slot = Some(Conn::open(&self.target, false)?);
+        }
+        super::blob::read(slot.as_mut().expect("just opened"), id, blob, out)
     }
 }
 

@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::blob::{Conns, JobContext};
 use super::conn::{Conn, Target};
 use super::record::{self, Rec, RecKind};
 use super::stored::{Settings, Stored};
@@ -91,6 +92,13 @@ pub(super) struct Claimed {
     pub(super) attempt: i32,
     pub(super) lost: i32,
     pub(super) input: Vec<u8>,
+}
+
+/// What every slot needs to make a job's [`JobContext`].
+#[derive(Debug)]
+struct Env {
+    batch: Arc<str>,
+    conns: Arc<Conns>,
 }
 
 /// The worker's state, shared by the claimer, the slots, the recorder and the heartbeat.
@@ -277,6 +285,38 @@ impl Worker {
         E: Serialize + Send + 'static,
         F: Fn(&I) -> Result<T, E> + Send + Sync + 'static,
     {
+        self.serve_with(batch, move |x: &I, _: &JobContext| f(x))
+    }
+
+    /// [`serve`](Worker::serve) with a function that also gets the [`JobContext`] of the job it
+    /// runs: its position and attempt, and [`blob`](JobContext::blob) to store large bytes
+    /// beside the outcome a chunk at a time (the outcome itself is one row, held whole in
+    /// memory on both sides: keep it small and put the bulk in blobs).
+    ///
+    /// # Errors
+    ///
+    /// As [`serve`](Worker::serve).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use threadkit::batch::dist::{JobContext, Worker};
+    ///
+    /// let served = Worker::connect("postgres://db.example/jobs")
+    ///     .unwrap()
+    ///     .serve_with("b", |x: &u64, job: &JobContext| -> Result<u64, String> {
+    ///         Ok(x + job.seq())
+    ///     })
+    ///     .unwrap();
+    /// # let _ = served;
+    /// ```
+    pub fn serve_with<I, T, E, F>(&self, batch: &str, f: F) -> Result<Served, DistError>
+    where
+        I: DeserializeOwned + fmt::Debug + Send + 'static,
+        T: Serialize + Send + 'static,
+        E: Serialize + Send + 'static,
+        F: Fn(&I, &JobContext) -> Result<T, E> + Send + Sync + 'static,
+    {
         let mut conn = Conn::open(&self.target, true)?;
         let settings = Arc::new(wait_for_batch(&mut conn, batch)?);
         let shared = Arc::new(Shared::default());
@@ -291,12 +331,17 @@ impl Worker {
         let recorder = record::spawn_recorder(ctx.clone(), rx)?;
         let (heartbeat, stop_heartbeat) = record::spawn_heartbeat(ctx)?;
         let f = Arc::new(f);
+        let env = Arc::new(Env {
+            batch: batch.into(),
+            conns: Arc::new(Conns::new(self.target.clone())),
+        });
         let mut slots = Vec::with_capacity(self.workers);
         for k in 0..self.workers {
             let (mine, settings, tx, f) = (shared.clone(), settings.clone(), tx.clone(), f.clone());
+            let env = env.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("tk-dist-slot-{k}"))
-                .spawn(move || slot::<I, T, E, F>(&mine, &settings, &tx, &f));
+                .spawn(move || slot::<I, T, E, F>(&mine, (&settings, &env), &tx, &f));
             match spawned {
                 Ok(handle) => slots.push(handle),
                 Err(e) => {
@@ -473,14 +518,14 @@ fn wait_for_batch(conn: &mut Conn, batch: &str) -> Result<Settings, DistError> {
 /// is over for this worker, gives back the jobs it did not start.
 fn slot<I, T, E, F>(
     shared: &Shared,
-    settings: &Settings,
+    (settings, env): (&Settings, &Env),
     tx: &crossbeam_channel::Sender<Rec>,
     f: &Arc<F>,
 ) where
     I: DeserializeOwned + fmt::Debug + Send + 'static,
     T: Serialize + Send + 'static,
     E: Serialize + Send + 'static,
-    F: Fn(&I) -> Result<T, E> + Send + Sync + 'static,
+    F: Fn(&I, &JobContext) -> Result<T, E> + Send + Sync + 'static,
 {
     loop {
         let job = {
@@ -500,7 +545,7 @@ fn slot<I, T, E, F>(
                 shared.cv.wait(&mut l);
             }
         };
-        let kind = match run_job::<I, T, E, F>(&job, settings, f, &shared.ran) {
+        let kind = match run_job::<I, T, E, F>(&job, (settings, env), f, &shared.ran) {
             Ok(kind) => kind,
             Err(e) => {
                 shared.stop(None, Some(e));
@@ -515,7 +560,7 @@ fn slot<I, T, E, F>(
 /// record: its outcome, a retry, or (a job that did not run) a release.
 fn run_job<I, T, E, F>(
     job: &Claimed,
-    settings: &Settings,
+    (settings, env): (&Settings, &Env),
     f: &Arc<F>,
     ran: &AtomicU64,
 ) -> Result<RecKind, DistError>
@@ -523,7 +568,7 @@ where
     I: DeserializeOwned + fmt::Debug + Send + 'static,
     T: Serialize + Send + 'static,
     E: Serialize + Send + 'static,
-    F: Fn(&I) -> Result<T, E> + Send + Sync + 'static,
+    F: Fn(&I, &JobContext) -> Result<T, E> + Send + Sync + 'static,
 {
     if job.lost > MAX_LOST {
         let stored = Stored::<T, E>::Crashed {
@@ -539,7 +584,14 @@ where
         message: e.to_string(),
     })?;
     let f = f.clone();
-    let mut b = Batch::new(move |x: &I| f(x))
+    let cx = JobContext {
+        batch: env.batch.clone(),
+        seq: job.seq as u64,
+        attempt: job.attempt.max(1) as u32,
+        token: job.token,
+        conns: env.conns.clone(),
+    };
+    let mut b = Batch::new(move |x: &I| f(x, &cx))
         .workers(1)
         .chunk_size(1)
         .progress(false);
