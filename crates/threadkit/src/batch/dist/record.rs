@@ -125,8 +125,9 @@ fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), Dist
         delays.push(delay);
     }
     let batch = ctx.batch.as_str();
-    let (written, done) = conn.run(|c| {
+    let (written, done, state) = conn.run(|c| {
         let mut tx = c.transaction()?;
+        let mut state = None;
         let rows = tx.query(
             "UPDATE tk_job j SET
                 state = CASE WHEN r.kind = 'done' THEN 'done' ELSE 'queued' END,
@@ -159,7 +160,8 @@ fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), Dist
                 row.get::<_, i64>(1),
                 row.get::<_, i64>(2),
             );
-            if row.get::<_, &str>(3) == "open" {
+            state = Some(row.get::<_, String>(3));
+            if state.as_deref() == Some("open") {
                 // The batch's halt policy over every worker's outcomes, judged as a local
                 // run judges it (the total is known: `N%` is of all the batch's jobs).
                 let halt = ctx.halt.is_some_and(|h| {
@@ -182,13 +184,19 @@ fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), Dist
                         "UPDATE tk_batch SET state = $2 WHERE id = $1 AND state = 'open'",
                         &[&batch, &next],
                     )?;
+                    state = Some(next.to_owned());
                 }
             }
         }
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &batch])?;
         tx.commit()?;
-        Ok((rows.len(), done))
+        Ok((rows.len(), done, state))
     })?;
+    // A halt or a cancel reaches this worker with its next record (the heartbeat also looks,
+    // every third of a lease): its slots start none of the jobs it claimed ahead.
+    if let Some(reason) = state.as_deref().and_then(stop_reason) {
+        ctx.shared.stop(Some(reason), None);
+    }
     let s = &ctx.shared;
     s.recorded.fetch_add(done as u64, Ordering::Relaxed);
     s.fenced

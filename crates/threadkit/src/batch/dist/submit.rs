@@ -16,6 +16,11 @@ use crate::batch::outcome::{failed, Summary};
 use crate::batch::{Cause, FailedInput, FailurePolicy, HaltWhen, Report, Retry, StopReason};
 use crate::progress::{Bar, ProgressSink, Snapshot};
 
+/// Outcomes read per statement while following a batch.
+const PAGE: usize = 64;
+/// The shortest time between two looks at a batch while following it: outcomes recorded
+/// meanwhile are read together (each worker notifies once per recorded group).
+const MIN_LOOK: Duration = Duration::from_millis(40);
 /// Rows per `INSERT` when enqueueing.
 const INSERT_CHUNK: usize = 5_000;
 /// The longest wait between two looks at the batch while following it (also the progress
@@ -689,7 +694,11 @@ impl Submit<'_> {
                 }
                 return Ok(End { state, total });
             }
+            let looked = Instant::now();
             conn.wait_notification(id, FOLLOW_TICK);
+            if let Some(rest) = MIN_LOOK.checked_sub(looked.elapsed()) {
+                std::thread::sleep(rest);
+            }
         }
     }
 
@@ -779,27 +788,23 @@ impl Seen {
         E: DeserializeOwned,
     {
         let low = self.low as i64;
-        let done = conn.run(|c| {
-            c.query(
-                "SELECT seq FROM tk_job WHERE batch = $1 AND state = 'done' AND seq >= $2",
-                &[&id, &low],
-            )
-        })?;
-        let new: Vec<i64> = done
-            .iter()
-            .map(|r| r.get::<_, i64>(0))
-            .filter(|&s| !self.given.get(s as usize).copied().unwrap_or(true))
+        // Done from `low` on, less those given already (out of order), a page at a time: one
+        // statement per look at the batch when few are new, and never more than a page of
+        // outcomes (each at most a few hundred KiB: long outputs are blobs) in memory.
+        let mut skip: Vec<i64> = (self.low..self.given.len())
+            .filter(|&s| self.given[s])
+            .map(|s| s as i64)
             .collect();
-        // In slices, so that a long backlog is not one huge result in memory.
-        for chunk in new.chunks(256) {
+        loop {
             let rows = conn.run(|c| {
                 c.query(
                     "SELECT seq, attempt, outcome FROM tk_job
-                     WHERE batch = $1 AND seq = ANY($2) AND state = 'done'",
-                    &[&id, &chunk],
+                     WHERE batch = $1 AND state = 'done' AND seq >= $2 AND seq <> ALL($3)
+                     ORDER BY seq LIMIT $4",
+                    &[&id, &low, &skip, &(PAGE as i64)],
                 )
             })?;
-            for row in rows {
+            for row in &rows {
                 let seq = row.get::<_, i64>(0) as u64;
                 let attempts = row.get::<_, i32>(1).max(0) as u32;
                 let bytes: &[u8] = row.get::<_, Option<&[u8]>>(2).unwrap_or_default();
@@ -808,13 +813,19 @@ impl Seen {
                         seq,
                         message: e.to_string(),
                     })?;
-                self.given[seq as usize] = true;
+                if let Some(g) = self.given.get_mut(seq as usize) {
+                    *g = true;
+                }
+                skip.push(seq as i64);
                 each(Done {
                     seq,
                     attempts,
                     result: stored.into_result(),
                     earlier: self.earlier,
                 });
+            }
+            if rows.len() < PAGE {
+                break;
             }
         }
         while self.low < self.given.len() && self.given[self.low] {

@@ -52,7 +52,8 @@ const FIRST_IDLE_PAUSE: Duration = Duration::from_millis(20);
 pub struct Worker {
     target: Target,
     workers: usize,
-    prefetch: usize,
+    /// `None`: adapted to the jobs' length (see [`Worker::prefetch`]).
+    prefetch: Option<usize>,
     lease: Duration,
     name: String,
 }
@@ -122,6 +123,9 @@ pub(super) struct Shared {
     pub(super) local: Mutex<Local>,
     pub(super) cv: Condvar,
     pub(super) ran: AtomicU64,
+    /// A moving mean of the jobs' run time in nanoseconds (0: none ran yet), for the
+    /// default prefetch.
+    pub(super) mean_ns: AtomicU64,
     pub(super) recorded: AtomicU64,
     pub(super) fenced: AtomicU64,
     pub(super) retried: AtomicU64,
@@ -167,15 +171,14 @@ impl Worker {
         Ok(Worker {
             target,
             workers,
-            prefetch: 3 * workers,
+            prefetch: None,
             lease: Duration::from_secs(30),
             name: format!("{host}:{}", std::process::id()),
         })
     }
 
-    /// Jobs run at a time (slot threads; at least 1). Up to three times as many more are
-    /// claimed ahead (see [`prefetch`](Worker::prefetch)), so a slot that finishes finds its
-    /// next job at once.
+    /// Jobs run at a time (slot threads; at least 1). More are claimed ahead (see
+    /// [`prefetch`](Worker::prefetch)), so a slot that finishes finds its next job at once.
     ///
     /// # Examples
     ///
@@ -185,13 +188,17 @@ impl Worker {
     /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
-        self.prefetch = 3 * self.workers;
         self
     }
 
-    /// Jobs claimed ahead of the free slots (default three per slot). More makes short jobs
-    /// faster (fewer claims) and spreads long ones less evenly over the workers at the end
-    /// of a batch; their leases are renewed while they wait.
+    /// Jobs claimed ahead of the free slots. More makes short jobs faster (fewer claims, each
+    /// a transaction) and spreads long ones less evenly over the workers at the end of a
+    /// batch; their leases are renewed while they wait. By default it follows the jobs'
+    /// length: three per slot, or as many as keep the slots busy for about
+    /// [`AHEAD`](Worker::AHEAD) when the jobs are short (at most 16 per slot), following a
+    /// moving mean of their run time; when the jobs turn out longer, the claimed jobs past
+    /// twice that are given back to the queue unstarted (their attempt does not count), so a
+    /// worker does not sit on work others could run.
     ///
     /// # Examples
     ///
@@ -200,8 +207,33 @@ impl Worker {
     /// # let _ = w;
     /// ```
     pub fn prefetch(mut self, n: usize) -> Self {
-        self.prefetch = n;
+        self.prefetch = Some(n);
         self
+    }
+
+    /// How much work, in time, the default [`prefetch`](Worker::prefetch) claims ahead for
+    /// short jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(threadkit::batch::dist::Worker::AHEAD.as_millis() > 0);
+    /// ```
+    pub const AHEAD: Duration = Duration::from_millis(200);
+
+    /// Jobs to hold (running and claimed ahead) now: the slots, and the prefetch, set or
+    /// adapted to the mean run time seen so far.
+    fn room(&self, shared: &Shared) -> usize {
+        let w = self.workers;
+        let ahead = self.prefetch.unwrap_or_else(|| {
+            let mean = shared.mean_ns.load(Ordering::Relaxed);
+            if mean == 0 {
+                return 3 * w;
+            }
+            let per_slot = (Self::AHEAD.as_nanos() as u64 / mean).min(16) as usize;
+            (per_slot * w).max(3 * w)
+        });
+        w + ahead
     }
 
     /// How long a claim holds a job without a heartbeat (default 30 s; at least 300 ms). The
@@ -352,8 +384,7 @@ impl Worker {
                 }
             }
         }
-        drop(tx);
-        if let Err(e) = self.claim_loop(&mut conn, batch, &shared) {
+        if let Err(e) = self.claim_loop(&mut conn, (batch, tx), &shared) {
             shared.stop(None, Some(e));
         }
         shared.local.lock().closing = true;
@@ -380,8 +411,12 @@ impl Worker {
 
     /// Claims jobs while the batch is open and this worker has room, until the batch is over
     /// for it.
-    fn claim_loop(&self, conn: &mut Conn, batch: &str, shared: &Shared) -> Result<(), DistError> {
-        let room = self.workers + self.prefetch;
+    fn claim_loop(
+        &self,
+        conn: &mut Conn,
+        (batch, tx): (&str, crossbeam_channel::Sender<Rec>),
+        shared: &Shared,
+    ) -> Result<(), DistError> {
         let lease_s = self.lease.as_secs_f64();
         let name = self.name.as_str();
         let mut pause = FIRST_IDLE_PAUSE;
@@ -393,8 +428,19 @@ impl Worker {
                 }
                 // Claim in batches (half the room at a time) unless idle: one statement and
                 // one commit per claim is what bounds the throughput of short jobs.
-                let free = room.saturating_sub(l.held.len());
-                if free == 0 || (free < room.div_ceil(2) && !l.held.is_empty()) {
+                // Jobs being recorded count: what runs past a halt or a cancel is bounded
+                // by the room (the recorder is where a halt is judged).
+                let room = self.room(shared);
+                let holding = l.held.len();
+                // Jobs that turned out longer than the claim expected: give back those past
+                // twice the room, unstarted, so that other workers can run them.
+                let keep = 2 * room - self.workers;
+                while self.prefetch.is_none() && l.queue.len() > keep {
+                    let job = l.queue.pop_back().expect("longer than keep");
+                    let _ = tx.send(Rec::of(&job, RecKind::Release));
+                }
+                let free = room.saturating_sub(holding);
+                if free == 0 || (free < room.div_ceil(2) && holding > 0) {
                     shared.cv.wait_for(&mut l, Duration::from_secs(1));
                     continue;
                 }
@@ -545,7 +591,7 @@ fn slot<I, T, E, F>(
                 shared.cv.wait(&mut l);
             }
         };
-        let kind = match run_job::<I, T, E, F>(&job, (settings, env), f, &shared.ran) {
+        let kind = match run_job::<I, T, E, F>(&job, (settings, env), f, shared) {
             Ok(kind) => kind,
             Err(e) => {
                 shared.stop(None, Some(e));
@@ -562,7 +608,7 @@ fn run_job<I, T, E, F>(
     job: &Claimed,
     (settings, env): (&Settings, &Env),
     f: &Arc<F>,
-    ran: &AtomicU64,
+    shared: &Shared,
 ) -> Result<RecKind, DistError>
 where
     I: DeserializeOwned + fmt::Debug + Send + 'static,
@@ -598,10 +644,23 @@ where
     if let Some(t) = settings.timeout {
         b = b.timeout(t);
     }
-    ran.fetch_add(1, Ordering::Relaxed);
+    shared.ran.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
     let report = b.run(std::iter::once(input)).map_err(|e| DistError::Run {
         message: e.to_string(),
-    })?;
+    });
+    // A moving mean (weight 1/4 for the newest, so that jobs turning long shrink the room
+    // within a job or two): slots racing here lose an update at worst, which a mean can
+    // afford.
+    let took = started.elapsed().as_nanos().clamp(1, u64::MAX as u128) as u64;
+    let mean = shared.mean_ns.load(Ordering::Relaxed);
+    let mean = if mean == 0 {
+        took
+    } else {
+        (mean - mean / 4).saturating_add(took / 4).max(1)
+    };
+    shared.mean_ns.store(mean, Ordering::Relaxed);
+    let report = report?;
     let stored = match report.into_outcomes().pop() {
         Some(Ok(v)) => Stored::Value(v),
         Some(Err(failure)) => match Stored::of_cause(failure.cause) {
