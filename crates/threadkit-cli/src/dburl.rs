@@ -1,6 +1,7 @@
 //! GNU parallel's DBURL for `--sqlmaster` / `--sqlworker` / `--sqlandworker`, PostgreSQL only:
 //! `[sql:]pg://[user[:password]@][host][:port]/[database]/table` (also `postgres://` and
-//! `postgresql://`), percent-escapes decoded as GNU parallel does. The table names the batch
+//! `postgresql://`; `pgs://` and GNU parallel's other TLS spellings require TLS, verified
+//! against `PGSSLROOTCERT` or the system's roots), percent-escapes decoded as GNU parallel does. The table names the batch
 //! in threadkit's tables (`tk_batch`, `tk_job`); the rest becomes a libpq `key=value`
 //! connection string for [`threadkit::batch::dist`].
 
@@ -20,8 +21,8 @@ impl DbUrl {
     ///
     /// # Errors
     ///
-    /// Not a DBURL, another database than PostgreSQL, TLS (`pgs://`, not built in), GNU
-    /// parallel's `+DBURL` (append to a table), a `?query`, or no table.
+    /// Not a DBURL, another database than PostgreSQL, GNU parallel's `+DBURL` (append to a
+    /// table), a `?query`, or no table.
     pub(crate) fn parse(url: &str) -> anyhow::Result<DbUrl> {
         if url.starts_with('+') {
             bail!(
@@ -36,13 +37,13 @@ impl DbUrl {
         let Some((scheme, rest)) = body.split_once("://") else {
             bail!("{url} is not a valid DBURL: expected pg://[user[:password]@][host][:port]/[database]/table");
         };
-        match scheme.to_ascii_lowercase().as_str() {
-            "pg" | "postgres" | "postgresql" => {}
-            "pgs" | "pgssl" | "postgress" | "postgresssl" | "postgresqls" | "postgresqlssl" => {
-                bail!("{url}: TLS connections are not supported by this build (use pg://)")
-            }
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "pg" | "postgres" | "postgresql" => false,
+            // GNU parallel's TLS schemes: TLS required, the server's certificate verified
+            // against PGSSLROOTCERT (else the system's roots).
+            "pgs" | "pgssl" | "postgress" | "postgresssl" | "postgresqls" | "postgresqlssl" => true,
             other => bail!("{url}: the {other:?} database is not supported: threadkit's SQL mode runs on PostgreSQL (pg://)"),
-        }
+        };
         if rest.contains('?') {
             bail!("{url}: a ?query in the DBURL is not supported");
         }
@@ -84,6 +85,9 @@ impl DbUrl {
         let database = unescape(database)?;
         if !database.is_empty() {
             conn.push(("dbname", database));
+        }
+        if tls {
+            conn.push(("sslmode", "require".to_owned()));
         }
         let conn = conn
             .iter()
@@ -137,11 +141,12 @@ mod tests {
         );
         let u = DbUrl::parse("pg://o'k@h//t").unwrap();
         assert_eq!(u.conn, "host='h' user='o\\'k'");
+        let u = DbUrl::parse("pgs://h/db/t").unwrap();
+        assert_eq!(u.conn, "host='h' dbname='db' sslmode='require'");
         for bad in [
             "pg://h/db",
             "pg://h/db/",
             "mysql://h/db/t",
-            "pgs://h/db/t",
             "+pg://h/db/t",
             "pg://h/db/t?x=1",
             "h/db/t",

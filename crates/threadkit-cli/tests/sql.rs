@@ -317,7 +317,6 @@ fn a_dburl_that_is_not_postgresql_or_names_no_table_is_refused_before_anything_r
     for (url, says) in [
         ("mysql://h/db/t", "PostgreSQL"),
         ("pg://127.0.0.1/db", "no table"),
-        ("pgs://h/db/t", "TLS"),
         ("+pg://h/db/t", "appending"),
     ] {
         let out = run(&["--sqlmaster", url, "echo", ":::", "1"]);
@@ -385,4 +384,39 @@ fn big_outputs_go_through_the_database_byte_exact_in_bounded_memory_on_both_side
     );
     assert!(master_mib <= 64.0, "master peak RSS {master_mib:.1} MiB");
     assert!(worker_mib <= 64.0, "worker peak RSS {worker_mib:.1} MiB");
+}
+
+#[test]
+fn a_pgs_dburl_runs_over_tls_verified_with_pgsslrootcert_and_an_unknown_ca_is_refused() {
+    let root = std::env::var("THREADKIT_PG_ROOT_CERT").unwrap_or_else(|_| {
+        panic!(
+            "THREADKIT_PG_ROOT_CERT is not set: this test needs the cluster from \
+             eval \"$(scripts/postgres start)\", which serves TLS with a CA of its own"
+        )
+    });
+    let d = TempDir::new("sql-tls");
+    let url = dburl("tls").replacen("postgres://", "pgs://", 1);
+    let args = ["-k", "echo {#} {}", ":::", "a", "b", "c"];
+    let out = threadkit()
+        .current_dir(&d.0)
+        .env("PGSSLROOTCERT", &root)
+        .arg("--sqlandworker")
+        .arg(&url)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 a\n2 b\n3 c\n");
+    // Without the test CA the server's certificate is not trusted: refused, nothing runs.
+    let out = threadkit()
+        .current_dir(&d.0)
+        .env_remove("PGSSLROOTCERT")
+        .arg("--sqlandworker")
+        .arg(dburl("tls_untrusted").replacen("postgres://", "pgs://", 1))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
 }

@@ -1060,3 +1060,57 @@ fn claimed_jobs_that_turn_out_long_are_given_back_unstarted() {
     assert_eq!(served.recorded, n, "{served:?}");
     assert_eq!(report.summary().retries, 0, "{report}");
 }
+
+/// The throwaway cluster's CA (`scripts/postgres start` makes one and serves TLS with it).
+fn root_cert() -> String {
+    std::env::var("THREADKIT_PG_ROOT_CERT").unwrap_or_else(|_| {
+        panic!(
+            "THREADKIT_PG_ROOT_CERT is not set: the TLS test needs the cluster from \
+             eval \"$(scripts/postgres start)\", which serves TLS with a CA of its own"
+        )
+    })
+}
+
+/// `THREADKIT_PG_URL` with `params` added to its query.
+fn url_with(params: &str) -> String {
+    let url = pg_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+#[test]
+fn sslmode_require_runs_a_batch_over_verified_tls_and_refuses_an_unknown_ca() {
+    let url = url_with(&format!("sslmode=verify-full&sslrootcert={}", root_cert()));
+    let batch = batch_id("tls");
+    let (u, b) = (url.clone(), batch.clone());
+    let worker = std::thread::spawn(move || {
+        Worker::connect(&u)
+            .unwrap()
+            .workers(2)
+            .name("tls-worker")
+            .serve(&b, job)
+            .unwrap()
+    });
+    let queue = Queue::connect(&url).unwrap();
+    let report: Report<u64, u64, String> = queue.batch(&batch).progress(false).run(0..50).unwrap();
+    assert_all_values(&report, 50);
+    assert_eq!(worker.join().unwrap().recorded, 50);
+    // The server saw this process's connections encrypted (pg_stat_ssl, from a plain one).
+    let encrypted = db()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'threadkit' AND s.ssl",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0);
+    assert!(encrypted >= 1, "no TLS connection of ours on the server");
+    // The certificate is verified: the system's roots do not know the test CA.
+    let e = Queue::connect(&url_with("sslmode=require")).unwrap_err();
+    assert!(matches!(e, DistError::Connect { .. }), "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    // A root file that does not exist is a clear error, before any connection.
+    let e =
+        Queue::connect(&url_with("sslmode=require&sslrootcert=/nonexistent/ca.crt")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.crt"), "{e}");
+}

@@ -6,7 +6,11 @@
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
+use std::sync::Arc;
+
+use postgres::config::SslMode;
 use postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{schema, DistError};
 
@@ -27,14 +31,34 @@ pub(super) struct Target {
     /// (`idle_in_transaction_session_timeout`): a process stopped in the middle of one (SIGSTOP,
     /// a partition) must not hold its row locks (the batch's counters) over everyone else.
     pub(super) idle_in_transaction: Duration,
+    /// TLS, when the URL (or `PGSSLMODE`) says `sslmode=require`: rustls, verifying the
+    /// server's certificate and host name.
+    pub(super) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Target {
     /// Parses `url` (`postgres://user@host:port/db` or `key=value` pairs).
     pub(super) fn parse(url: &str) -> Result<Target, DistError> {
+        let (url, root) = take_tls_params(url);
         let mut config: postgres::Config = url.parse().map_err(|e| DistError::Connect {
             message: format!("invalid database URL: {e}"),
         })?;
+        if !url.contains("sslmode=") {
+            // libpq's variable, for URLs that cannot say it (the command's DBURLs).
+            if let Ok("require" | "verify-ca" | "verify-full") =
+                std::env::var("PGSSLMODE").as_deref()
+            {
+                config.ssl_mode(SslMode::Require);
+            }
+        }
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls_connector(root)?),
+            // `prefer` (the default) is plain here: TLS only when asked for, and then verified.
+            _ => {
+                config.ssl_mode(SslMode::Disable);
+                None
+            }
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -43,8 +67,156 @@ impl Target {
             config,
             reconnect_for: Duration::from_secs(300),
             idle_in_transaction: Duration::from_secs(5),
+            tls,
         })
     }
+}
+
+/// `url` without `sslrootcert` (which the client's parser does not know) and with libpq's
+/// `sslmode=verify-ca` / `verify-full` as `require` (threadkit always verifies), and the root
+/// certificate file it named.
+fn take_tls_params(url: &str) -> (String, Option<String>) {
+    let mut root = None;
+    let kv = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
+    let mut keep = |param: &str| -> Option<String> {
+        match param.split_once('=') {
+            Some(("sslrootcert", v)) => {
+                root = Some(if kv { unquote(v) } else { percent_decode(v) });
+                None
+            }
+            Some(("sslmode", "verify-ca" | "verify-full")) => Some("sslmode=require".into()),
+            _ => Some(param.to_owned()),
+        }
+    };
+    let url = if !kv {
+        match url.split_once('?') {
+            Some((base, query)) => {
+                let kept: Vec<String> = query.split('&').filter_map(&mut keep).collect();
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+            None => url.to_owned(),
+        }
+    } else if url.contains("sslrootcert") || url.contains("sslmode=verify") {
+        let kept: Vec<String> = words(url).into_iter().filter_map(&mut keep).collect();
+        kept.join(" ")
+    } else {
+        url.to_owned()
+    };
+    (url, root)
+}
+
+/// The `key=value` words of a libpq connection string, each verbatim (a quoted value may hold
+/// spaces and `\'`).
+fn words(s: &str) -> Vec<&str> {
+    let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), None, false, false);
+    for (i, c) in s.char_indices() {
+        match (c, quoted, escaped) {
+            (_, _, true) => escaped = false,
+            ('\\', true, _) => escaped = true,
+            ('\'', _, _) => quoted = !quoted,
+            (c, false, _) if c.is_whitespace() => {
+                if let Some(a) = start.take() {
+                    out.push(&s[a..i]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        start.get_or_insert(i);
+    }
+    if let Some(a) = start {
+        out.push(&s[a..]);
+    }
+    out
+}
+
+/// A libpq value without its quotes and escapes (`'a \' b'` is `a ' b`).
+fn unquote(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else {
+        return v.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `%XX` escapes decoded (a path in a URL query).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A rustls connector trusting the certificates in `root` (else `PGSSLROOTCERT`, else the
+/// system's roots).
+fn tls_connector(root: Option<String>) -> Result<Arc<rustls::ClientConfig>, DistError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let fail = |message: String| DistError::Connect { message };
+    let mut roots = rustls::RootCertStore::empty();
+    match root.or_else(|| std::env::var("PGSSLROOTCERT").ok()) {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(&path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| fail(format!("cannot read the root certificate {path:?}: {e}")))?;
+            if certs.is_empty() {
+                return Err(fail(format!(
+                    "no certificate in the root certificate file {path:?}"
+                )));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| fail(format!("a bad root certificate in {path:?}: {e}")))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(fail(
+                    "sslmode=require and no root certificate: give one with sslrootcert=FILE \
+                     (or PGSSLROOTCERT), or install the system's CA certificates"
+                        .into(),
+                ));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// A connection, reopened when lost. With `listen`, it listens on [`CHANNEL`] (again after
@@ -74,7 +246,7 @@ impl Conn {
             listen,
         };
         let client = conn.fresh().map_err(|e| DistError::Connect {
-            message: e.to_string(),
+            message: with_causes(&e),
         })?;
         conn.client = Some(client);
         let found = conn.run(schema::migrate)?;
@@ -89,7 +261,13 @@ impl Conn {
 
     /// A new client, listening if asked.
     fn fresh(&self) -> Result<Client, postgres::Error> {
-        let mut client = self.target.config.connect(NoTls)?;
+        let mut client = match &self.target.tls {
+            Some(tls) => self
+                .target
+                .config
+                .connect(MakeRustlsConnect::new((**tls).clone()))?,
+            None => self.target.config.connect(NoTls)?,
+        };
         let ms = self.target.idle_in_transaction.as_millis().max(1);
         client.batch_execute(&format!("SET idle_in_transaction_session_timeout = {ms}"))?;
         if self.listen {
@@ -119,7 +297,7 @@ impl Conn {
                         self.client = Some(client);
                         continue;
                     }
-                    Err(e) => e.to_string(),
+                    Err(e) => with_causes(&e),
                 },
             };
             self.client = None;
@@ -177,6 +355,22 @@ impl Conn {
     }
 }
 
+/// `e` and its causes, `: `-separated (the client's "error performing TLS handshake" says
+/// why only in its source).
+fn with_causes(e: &postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
+}
+
 /// Whether `e` means the connection is gone or the server is going away (retry on a new
 /// connection), or a conflict worth running again, as opposed to an error in what was asked.
 fn is_transient(e: &postgres::Error, closed: bool) -> bool {
@@ -193,4 +387,31 @@ fn is_transient(e: &postgres::Error, closed: bool) -> bool {
     }
     // No SQLSTATE: an I/O error, or a conversion error of ours (not worth retrying).
     std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_params_the_client_does_not_know_are_taken_out_and_the_rest_kept_verbatim() {
+        let (url, root) = take_tls_params(
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.crt&application_name=x",
+        );
+        assert_eq!(url, "postgres://u@h/db?sslmode=require&application_name=x");
+        assert_eq!(root.as_deref(), Some("/tmp/ca.crt"));
+        let (url, root) = take_tls_params("postgres://u@h/db?sslrootcert=/ca.pem");
+        assert_eq!(
+            (url.as_str(), root.as_deref()),
+            ("postgres://u@h/db", Some("/ca.pem"))
+        );
+        // key=value: quoted values keep their spaces and escapes.
+        let (url, root) = take_tls_params(
+            "host='h' password='a  b\\' c' sslrootcert='/x y.pem'  sslmode=verify-ca",
+        );
+        assert_eq!(url, "host='h' password='a  b\\' c' sslmode=require");
+        assert_eq!(root.as_deref(), Some("/x y.pem"));
+        let plain = "host='h'   password='a  b'";
+        assert_eq!(take_tls_params(plain), (plain.to_owned(), None));
+    }
 }
