@@ -130,6 +130,7 @@ pub(crate) fn run(
         printer: printer.clone(),
         line_buffer: plan.output == OutputMode::Lines,
         trace: plan.trace,
+        keep_line: plan.joblog.is_some() || plan.results.is_some(),
         live: AtomicUsize::new(0),
         token: token.clone(),
         own_error: Mutex::new(None),
