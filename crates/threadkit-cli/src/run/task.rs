@@ -24,7 +24,7 @@ use crate::template::{Launch, Template};
 pub(crate) struct Ran {
     pub(super) seq: u64,
     /// Shared with the job (an `-X` job holds tens of thousands of values).
-    pub(super) args: std::sync::Arc<[Vec<u8>]>,
+    pub(super) args: std::sync::Arc<Vec<Vec<u8>>>,
     pub(super) attempts: u32,
     /// The command line as rendered; empty when nothing needs it (see [`Shared::keep_line`]).
     pub(super) line: Vec<u8>,
