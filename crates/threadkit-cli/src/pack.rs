@@ -115,6 +115,9 @@ pub(crate) struct Packer {
     /// The inputs ended (or failed: then the error is in `error`).
     eof: bool,
     error: Option<InputError>,
+    /// Values in the last job filled: the next one's list starts that large (an `-X` job has
+    /// tens of thousands, grown by doubling otherwise).
+    last_len: usize,
 }
 
 impl Packer {
@@ -138,6 +141,7 @@ impl Packer {
             spread: false,
             eof: false,
             error: None,
+            last_len: 0,
         }
     }
 
@@ -265,7 +269,7 @@ impl Packer {
             _ => usize::MAX,
         };
         let mut len = self.line_len(&[]);
-        let mut values: Vec<Vec<u8>> = Vec::new();
+        let mut values: Vec<Vec<u8>> = Vec::with_capacity(self.last_len.min(most));
         while values.len() < most {
             let Some(v) = self.value(src) else { break };
             values.push(v);
@@ -300,6 +304,7 @@ impl Packer {
         if values.is_empty() {
             return None;
         }
+        self.last_len = values.len();
         if self.packing == Packing::Fill && !self.spread && values.len() > 1 && self.at_end(src) {
             // The last line: spread its values over the job slots (GNU parallel's rule), unless
             // a later job number (`{#}` one digit wider) would push a part over the limit.

@@ -68,6 +68,11 @@ pub(crate) struct Template {
     /// `-X` / `-N`: `parts` split into words (blanks are words of their own); a word holding
     /// `{}` is repeated once per input.
     groups: Option<Vec<Vec<Part>>>,
+    /// The command's only replacement string, when it is one `{}` (or `{.}`...) standing alone
+    /// as a word (`echo {}`, the usual `-X` command): a value then adds a space and itself,
+    /// quoted, to the line, which [`Template::cost_of_last`] computes without walking the
+    /// template (it is asked once per value packed).
+    lone: Option<Op>,
 }
 
 /// How the command words are read, besides the words themselves.
@@ -167,6 +172,7 @@ impl Template {
                 direct: None,
                 raw_inputs: true,
                 groups: None,
+                lone: Some(Op::Whole),
             });
         }
         let mut word_parts = Vec::with_capacity(words.len());
@@ -205,11 +211,13 @@ impl Template {
             }
         }
         let groups = shape.context.then(|| split_words(&parts));
+        let lone = lone_input(&parts, groups.as_deref());
         Ok(Template {
             parts,
             direct,
             raw_inputs: false,
             groups,
+            lone,
         })
     }
 
@@ -266,6 +274,9 @@ impl Template {
         let Some(k) = args.len().checked_sub(1) else {
             return 0;
         };
+        if let Some(op) = self.lone {
+            return usize::from(k > 0) + quoted_len(apply(op, &args[k]), !self.raw_inputs);
+        }
         let job = Job {
             args,
             seq: 0,
@@ -375,6 +386,21 @@ impl Template {
         }
         Launch::Direct(argv)
     }
+}
+
+/// The op of the template's only replacement string, if it is a `{}` that stands alone as a
+/// word of its own (always so without `-X`: there `{}` is all the values, space-separated,
+/// wherever it stands).
+fn lone_input(parts: &[Part], groups: Option<&[Vec<Part>]>) -> Option<Op> {
+    let mut repls = parts.iter().filter(|p| !matches!(p, Part::Lit(_)));
+    let (Some(&Part::Input { source: None, op }), None) = (repls.next(), repls.next()) else {
+        return None;
+    };
+    let alone = groups.is_none_or(|gs| {
+        gs.iter()
+            .any(|g| matches!(g.as_slice(), [Part::Input { source: None, .. }]))
+    });
+    alone.then_some(op)
 }
 
 fn push_lit(parts: &mut Vec<Part>, s: &[u8]) {
@@ -738,6 +764,40 @@ mod tests {
         /// [`Template::render`] as text (the tests' inputs are UTF-8).
         fn render_s(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> String {
             String::from_utf8(self.render(args, seq, slot)).unwrap()
+        }
+    }
+
+    #[test]
+    fn the_cost_of_a_value_is_what_it_adds_to_the_line() {
+        // With and without the lone-`{}` shortcut, quoted values, `-X` and `-m`, no command.
+        let commands: [&[&str]; 7] = [
+            &["echo"],
+            &["echo", "{}"],
+            &["echo", "{.}", "end"],
+            &["echo", "x{}y"],
+            &["echo", "{}", "{}"],
+            &["echo", "{/}", "{#}"],
+            &[],
+        ];
+        let values = args(&["a", "b c", "it's", "d/e.f", "", "$x"]);
+        for context in [true, false] {
+            let shape = Shape {
+                context,
+                multi: true,
+                ..Shape::default()
+            };
+            for words in commands {
+                let t = Template::parse(&args(words), shape).unwrap();
+                for k in 1..=values.len() {
+                    let grown = t.render(&values[..k], 1, 1).len();
+                    let before = t.render(&values[..k - 1], 1, 1).len();
+                    assert_eq!(
+                        t.cost_of_last(&values[..k]),
+                        grown - before,
+                        "{words:?} -X {context} value {k}"
+                    );
+                }
+            }
         }
     }
 

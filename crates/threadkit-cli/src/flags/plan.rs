@@ -19,7 +19,7 @@ use crate::dburl::DbUrl;
 use crate::flags::args::Args;
 use crate::flags::halt::HaltSpec;
 use crate::inputs::{Inputs, Separator, SourceSpec};
-use crate::job::{self, Limits};
+use crate::job::{self, Discard, Limits};
 use crate::joblog::{JobLog, Results};
 use crate::output::Printer;
 use crate::pack::{LineLimit, Packer, Packing};
@@ -236,6 +236,13 @@ impl Plan {
             (false, true) => OutputMode::Lines,
             (false, false) => OutputMode::AsFinished,
         };
+        // Output nobody sees is not captured; the joblog counts it, the results file and the
+        // SQL table keep it.
+        let discard = if joblog.is_none() && results.is_none() && sql.is_none() {
+            Discard::detect()
+        } else {
+            Discard::default()
+        };
         let run = RunPlan {
             slots: slots_for_open_files(slots),
             output,
@@ -245,6 +252,7 @@ impl Plan {
                 timeout: args.timeout.filter(|t| !t.is_zero()),
                 grace: args.term_grace,
                 workdir: env.workdir,
+                discard,
             },
             retries: args.retries,
             halt,
@@ -278,6 +286,7 @@ pub(crate) fn worker_limits(args: &Args) -> anyhow::Result<Limits> {
         timeout: None,
         grace: args.term_grace,
         workdir: env.workdir,
+        discard: Discard::default(),
     })
 }
 

@@ -114,6 +114,50 @@ pub(crate) struct Limits {
     pub(crate) grace: Duration,
     /// `--workdir`: where jobs run (threadkit's own directory when `None`).
     pub(crate) workdir: Option<&'static std::path::Path>,
+    /// Which of the job's output streams go straight to threadkit's own, uncaptured.
+    pub(crate) discard: Discard,
+}
+
+/// Which of a job's output streams nobody can ever see: threadkit's own stream is /dev/null
+/// and no log needs the bytes (`--joblog` counts them, `--results` keeps them). Such a stream
+/// is the job's own (threadkit's /dev/null, inherited) rather than a pipe: no pipe to make,
+/// poll, read and drop per job, and nothing is lost that anyone would have seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Discard {
+    /// The job's stdout is threadkit's (/dev/null).
+    pub(crate) stdout: bool,
+    /// The job's stderr is threadkit's (/dev/null).
+    pub(crate) stderr: bool,
+}
+
+impl Discard {
+    /// Which of threadkit's stdout and stderr are /dev/null (the character device, whatever
+    /// path it was opened by).
+    pub(crate) fn detect() -> Discard {
+        use rustix::fs::{fstat, stat, FileType};
+        let Ok(null) = stat("/dev/null") else {
+            return Discard::default();
+        };
+        let is_null = |fd| {
+            fstat(fd).is_ok_and(|st| {
+                FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                    && st.st_rdev == null.st_rdev
+            })
+        };
+        Discard {
+            stdout: is_null(std::io::stdout().as_fd()),
+            stderr: is_null(std::io::stderr().as_fd()),
+        }
+    }
+}
+
+/// The job's end of one of its output streams: a pipe to capture it, or threadkit's own.
+fn output_stream(discard: bool) -> Stdio {
+    if discard {
+        Stdio::inherit()
+    } else {
+        Stdio::piped()
+    }
 }
 
 /// Run one job to completion.
@@ -159,8 +203,8 @@ pub(crate) fn run(
             None
         }
     };
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    cmd.stdout(output_stream(limits.discard.stdout))
+        .stderr(output_stream(limits.discard.stderr))
         .process_group(0);
     let mut attempt = Attempt {
         start,

@@ -14,8 +14,11 @@ use crate::pipe::{Blocks, Feed};
 pub(crate) struct JobInput {
     /// `{#}`: position in the input, from 1.
     pub(crate) seq: u64,
-    /// One value per input source (bytes, as read).
-    pub(crate) args: std::sync::Arc<[Vec<u8>]>,
+    /// One value per input source (bytes, as read); an `-X` job's tens of thousands. Shared
+    /// with what the job left ([`super::task::Ran`]) as it was made: a `Vec` behind the `Arc`,
+    /// since `Arc<[_]>` would copy the list into a new allocation (an `mmap` and page faults
+    /// per `-X` job, whose list is 480 KiB).
+    pub(crate) args: std::sync::Arc<Vec<Vec<u8>>>,
     /// Stable journal key: the inputs as a JSON array ([`crate::bytes::List`]: lossless for
     /// inputs that are not UTF-8), `#N` appended for the Nth repeat of the same inputs. Not the sequence number: adding or removing inputs does not shift it.
     pub(crate) key: String,
@@ -79,7 +82,7 @@ impl Keyer {
         }
         JobInput {
             seq: self.seq,
-            args: args.into(),
+            args: std::sync::Arc::new(args),
             key,
             attempts: AtomicU32::new(0),
             feed: std::sync::Mutex::new(None),

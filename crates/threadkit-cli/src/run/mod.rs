@@ -94,6 +94,25 @@ fn install_signals(
     Ok(())
 }
 
+/// Jobs handed to the workers and not yet taken back: one waiting per slot besides the
+/// running ones, so that a slot whose job ends starts the next at once, on its own thread,
+/// instead of waiting for the driver to take the outcome and hand a job over (two thread
+/// wake-ups, on a loaded machine the larger part of the gap between two jobs of a slot).
+/// A waiting job cannot outlive a stop: a worker starts nothing once a halt or Ctrl-C is seen
+/// (the batch runner's check before each item and [`Shared::attempt`]'s), and reports it not
+/// started.
+///
+/// Exactly the slots (no job waits) with a journal, which records a job's start before it is
+/// handed over (after a kill -9 the jobs recorded as started are those that were running), and
+/// with `--pipe`, whose memory is the slots times the block.
+fn window(plan: &RunPlan) -> usize {
+    if plan.journal.is_some() || plan.pipe.is_some() {
+        plan.slots
+    } else {
+        plan.slots.saturating_mul(2)
+    }
+}
+
 /// Run every job of `inputs` (the command `template` applied to each) through the batch runner.
 ///
 /// # Errors
@@ -130,6 +149,7 @@ pub(crate) fn run(
         printer: printer.clone(),
         line_buffer: plan.output == OutputMode::Lines,
         trace: plan.trace,
+        keep_line: plan.joblog.is_some() || plan.results.is_some(),
         live: AtomicUsize::new(0),
         token: token.clone(),
         own_error: Mutex::new(None),
@@ -138,9 +158,7 @@ pub(crate) fn run(
     let mut batch = Batch::with_task(JobTask(shared.clone()))
         .workers(plan.slots)
         .chunk_size(1)
-        // No job waits in a queue: a job is handed to a worker only when a slot is free, so a
-        // halt or Ctrl-C seen by the driver stops everything not yet started.
-        .window(plan.slots)
+        .window(window(&plan))
         // The calling thread only drives (delivers output, writes the logs, commits the
         // journal) and never runs a job itself, which could keep it busy for hours. A
         // cancelled run (Ctrl-C, an error of ours) waits for its running jobs: they are

@@ -17,15 +17,16 @@ use threadkit::batch::{self, CancelToken, Cause, Task};
 use super::jobs::JobInput;
 use crate::job::{self, Attempt, Limits, LineSink, Running};
 use crate::output::Printer;
-use crate::template::Template;
+use crate::template::{Launch, Template};
 
 /// What one run of a job left: its command line and what it did.
 #[derive(Debug)]
 pub(crate) struct Ran {
     pub(super) seq: u64,
     /// Shared with the job (an `-X` job holds tens of thousands of values).
-    pub(super) args: std::sync::Arc<[Vec<u8>]>,
+    pub(super) args: std::sync::Arc<Vec<Vec<u8>>>,
     pub(super) attempts: u32,
+    /// The command line as rendered; empty when nothing needs it (see [`Shared::keep_line`]).
     pub(super) line: Vec<u8>,
     pub(super) attempt: Attempt,
 }
@@ -86,6 +87,10 @@ pub(super) struct Shared {
     /// `--line-buffer` (and not `-k`): lines go to the printer as they come.
     pub(super) line_buffer: bool,
     pub(super) trace: bool,
+    /// The command line is rendered even for a job run without a shell: `--joblog` and
+    /// `--results` record it (`-t` and a shell job need it anyway). Rendering quotes every
+    /// value, which an `-X` job of tens of thousands of values pays for nothing otherwise.
+    pub(super) keep_line: bool,
     /// Attempts handed over and not yet returned (the driver waits for them after a stop).
     pub(super) live: AtomicUsize,
     pub(super) token: CancelToken,
@@ -117,8 +122,12 @@ impl Shared {
         let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         // GNU parallel's `{%}`: the runner's slot, unique among the running jobs.
         let slot = batch::slot().unwrap_or(1);
-        let line = self.template.render(&job.args, job.seq, slot);
         let launch = self.template.launch(&job.args, job.seq, slot);
+        let line = if self.keep_line || self.trace || matches!(launch, Launch::Shell) {
+            self.template.render(&job.args, job.seq, slot)
+        } else {
+            Vec::new()
+        };
         if self.trace {
             threadkit::progress::suspend(|| {
                 let mut err = std::io::stderr().lock();
