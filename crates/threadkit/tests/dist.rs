@@ -820,7 +820,7 @@ fn processes_starting_at_once_migrate_the_schema_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     // A schema from a newer threadkit is refused, not written.
     db.execute(
         &format!("INSERT INTO {schema}.tk_schema_version VALUES (99)"),
@@ -833,7 +833,7 @@ fn processes_starting_at_once_migrate_the_schema_once() {
             e,
             DistError::Schema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{e}"
@@ -1113,4 +1113,41 @@ fn sslmode_require_runs_a_batch_over_verified_tls_and_refuses_an_unknown_ca() {
     let e =
         Queue::connect(&url_with("sslmode=require&sslrootcert=/nonexistent/ca.crt")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/ca.crt"), "{e}");
+}
+
+#[test]
+fn a_job_queued_again_and_recorded_before_its_submitter_looks_is_not_earlier() {
+    // A resume: job 1 failed, the batch is reopened with its failures, and a worker runs job
+    // 1 again before the submitter follows the batch. Only jobs 0 and 2 finished in the
+    // earlier run; job 1's new outcome is this run's (the command prints it).
+    let batch = batch_id("reopen_race");
+    let failing = Proc::worker(&batch, &[(FAIL, "1".to_string())]);
+    let first = submit_in_thread(&batch, 3, FailurePolicy::CollectAll)
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.summary().errors, 1, "{first}");
+    failing.served();
+    let queue = Queue::connect(&pg_url()).unwrap();
+    assert_eq!(queue.reopen(&batch, true).unwrap(), 1);
+    let worker = Proc::worker(&batch, &[]);
+    wait_count(DONE, &batch, 3);
+    let mut seen = Vec::new();
+    queue
+        .batch(&batch)
+        .progress(false)
+        .run_each(0..3u64, |d: Done<u64, String>| {
+            seen.push((d.seq, d.earlier, d.result.ok()))
+        })
+        .unwrap();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (0, true, Some(value(0))),
+            (1, false, Some(value(1))),
+            (2, true, Some(value(2)))
+        ]
+    );
+    worker.served();
 }

@@ -56,6 +56,9 @@ const MIGRATIONS: &[&str] = &[
         bytes bytea NOT NULL,
         PRIMARY KEY (batch, seq, token, name, n)
     );",
+    // 3: the token at which a batch was last reopened: outcomes claimed before it are
+    // `Done::earlier` (a resumed batch's), whenever its submitter reads them.
+    "ALTER TABLE tk_batch ADD COLUMN opened_token bigint;",
 ];
 
 /// The schema version this build writes.

@@ -240,7 +240,8 @@ impl Queue {
             };
             tx.execute(
                 "UPDATE tk_batch SET done = done - $2, failed = failed - $2,
-                        state = CASE WHEN done - $2 >= total THEN 'done' ELSE 'open' END
+                        state = CASE WHEN done - $2 >= total THEN 'done' ELSE 'open' END,
+                        opened_token = nextval('tk_token')
                  WHERE id = $1",
                 &[&id, &(n as i64)],
             )?;
@@ -352,8 +353,9 @@ pub struct Done<T, E> {
     pub attempts: u32,
     /// Its value, or its failure's cause.
     pub result: Result<T, Cause<E>>,
-    /// Recorded before this submitter started following the batch (a batch resumed, or
-    /// followed again).
+    /// Finished in an earlier run: claimed before the batch was last reopened
+    /// ([`Queue::reopen`]: a resumed batch), or, for a batch never reopened, recorded before
+    /// this submitter started following it (a batch followed again).
     pub earlier: bool,
 }
 
@@ -532,12 +534,23 @@ impl Submit<'_> {
         let mut conn = Conn::open(&self.queue.target, true)?;
         let created = self.enqueue(&mut conn, &encoded, &settings)?;
         drop(encoded);
+        let id = self.id.clone();
+        // Outcomes claimed before the batch was last reopened are a resumed batch's, whenever
+        // they are read: a worker may record a job queued again before this first look.
+        let cutoff = if created {
+            None
+        } else {
+            conn.run(|c| {
+                let row = c.query_one("SELECT opened_token FROM tk_batch WHERE id = $1", &[&id])?;
+                Ok(row.get::<_, Option<i64>>(0))
+            })?
+        };
         let mut seen = Seen {
             given: vec![false; total],
             low: 0,
             earlier: true,
+            cutoff,
         };
-        let id = self.id.clone();
         if !created {
             seen.deliver(&mut conn, &id, &mut each)?;
         }
@@ -771,8 +784,11 @@ struct Seen {
     given: Vec<bool>,
     /// Every job before this one was handed over.
     low: usize,
-    /// What the next hand-overs are: [`Done::earlier`].
+    /// What the next hand-overs are: [`Done::earlier`] (unless `cutoff` says).
     earlier: bool,
+    /// The token at which the batch was last reopened: outcomes claimed at or before it are
+    /// earlier, those after it are not.
+    cutoff: Option<i64>,
 }
 
 impl Seen {
@@ -798,7 +814,7 @@ impl Seen {
         loop {
             let rows = conn.run(|c| {
                 c.query(
-                    "SELECT seq, attempt, outcome FROM tk_job
+                    "SELECT seq, attempt, outcome, token FROM tk_job
                      WHERE batch = $1 AND state = 'done' AND seq >= $2 AND seq <> ALL($3)
                      ORDER BY seq LIMIT $4",
                     &[&id, &low, &skip, &(PAGE as i64)],
@@ -817,11 +833,15 @@ impl Seen {
                     *g = true;
                 }
                 skip.push(seq as i64);
+                let earlier = match (self.cutoff, row.get::<_, Option<i64>>(3)) {
+                    (Some(cutoff), Some(token)) => token <= cutoff,
+                    _ => self.earlier,
+                };
                 each(Done {
                     seq,
                     attempts,
                     result: stored.into_result(),
-                    earlier: self.earlier,
+                    earlier,
                 });
             }
             if rows.len() < PAGE {
