@@ -7,7 +7,8 @@
 //!
 //! The API is parking_lot's shape (`lock()` returns a guard directly, `Condvar::wait(&mut guard)`)
 //! in both builds. Under loom, timed waits are not modelled (loom has no clock): they wait like
-//! the untimed ones and report "not timed out", so loom models must always arrange a notify.
+//! the untimed ones and report "not timed out", so loom models must always arrange a notify;
+//! only a deadline already passed times out at once (models use `Duration::ZERO` for that).
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 #[cfg(not(loom))]
@@ -115,12 +116,18 @@ mod imp {
             let g = guard.0.take().expect("guard present");
             guard.0 = Some(self.0.wait(g).unwrap_or_else(|e| e.into_inner()));
         }
-        /// Timeouts are not modelled under loom: waits for a notify, reports no timeout.
+        /// Timeouts are not modelled under loom (it has no clock), except a deadline that has
+        /// already passed: that times out at once, without waiting, as it does in a normal
+        /// build, so models can take the time-out paths with `Duration::ZERO`. Any other
+        /// deadline waits for a notify and reports no timeout.
         pub(crate) fn wait_until<T>(
             &self,
             guard: &mut MutexGuard<'_, T>,
-            _deadline: Instant,
+            deadline: Instant,
         ) -> bool {
+            if Instant::now() >= deadline {
+                return true;
+            }
             self.wait(guard);
             false
         }

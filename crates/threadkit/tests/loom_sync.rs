@@ -8,6 +8,7 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use std::time::Duration;
 use threadkit::sync::{Barrier, BarrierWaitError, Condition, Event, Lock, RLock, Semaphore};
 
 /// A read-modify-write that is only correct under mutual exclusion.
@@ -161,6 +162,72 @@ fn semaphore_release_wakes_a_blocked_acquirer() {
         let t = thread::spawn(move || s2.acquire());
         sem.release();
         t.join().unwrap();
+        assert_eq!(sem.value(), 0);
+    });
+}
+
+/// An acquirer whose timeout expires just as a release counts a unit for it must take that
+/// unit (the release is about to hand it over), not withdraw as well: otherwise the unit is
+/// both left for the next acquirer and still in the count, and two acquisitions succeed for
+/// one release.
+#[test]
+fn semaphore_timeout_racing_a_release_keeps_the_unit() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s2 = Arc::clone(&sem);
+        let t = thread::spawn(move || s2.acquire_timeout(Duration::ZERO).unwrap());
+        sem.release();
+        let got = usize::from(t.join().unwrap());
+        let more = (0..2)
+            .filter(|_| sem.acquire_timeout(Duration::ZERO).unwrap())
+            .count();
+        assert_eq!(got + more, 1, "one release, one acquisition");
+        assert_eq!(sem.value(), 0);
+    });
+}
+
+/// A waiter that times out and one that waits share the releases: whatever the timed one got,
+/// the other is woken by a unit of its own (a lost unit leaves it blocked: loom reports the
+/// deadlock).
+#[test]
+fn semaphore_timed_and_untimed_waiters_both_served() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let (sa, sb) = (Arc::clone(&sem), Arc::clone(&sem));
+        let a = thread::spawn(move || sa.acquire());
+        let b = thread::spawn(move || sb.acquire_timeout(Duration::ZERO).unwrap());
+        sem.release();
+        if b.join().unwrap() {
+            sem.release();
+        }
+        a.join().unwrap();
+        assert_eq!(sem.value(), 0);
+    });
+}
+
+/// As above with two untimed waiters sharing `release_n(2)` with the timed one, which can be
+/// late (a release counted a unit for it) while another acquirer takes that unit. Every
+/// acquirer finishes and no unit is made up. (Condvars wake in FIFO order here, so the case
+/// where only `notify_all` on a take tells a late waiter to look again is not reached.)
+#[test]
+fn semaphore_timed_waiter_and_two_untimed_share_two_units() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = Arc::clone(&sem);
+                thread::spawn(move || s.acquire())
+            })
+            .collect();
+        let s = Arc::clone(&sem);
+        let timed = thread::spawn(move || s.acquire_timeout(Duration::ZERO).unwrap());
+        sem.release_n(2).unwrap();
+        if timed.join().unwrap() {
+            sem.release();
+        }
+        for w in waiters {
+            w.join().unwrap();
+        }
         assert_eq!(sem.value(), 0);
     });
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use threadkit::sync::{
     Barrier, BarrierWaitError, BoundedSemaphore, Condition, Event, Lock, NotifyError, RLock,
     Semaphore, SemaphoreReleaseError, Timer, TimerError, WaitError, WaitTimeoutError,
+    SEMAPHORE_VALUE_MAX,
 };
 
 fn stress(n: usize) -> usize {
@@ -606,12 +607,82 @@ fn semaphore_timeouts_and_errors() {
         SemaphoreReleaseError::Zero.to_string(),
         "n must be one or more"
     );
-    sem.release_n(usize::MAX).unwrap();
+    sem.release_n(SEMAPHORE_VALUE_MAX).unwrap();
     assert_eq!(sem.release_n(1), Err(SemaphoreReleaseError::Overflow));
+    assert_eq!(sem.value(), SEMAPHORE_VALUE_MAX);
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release()));
+    assert!(released.is_err(), "release() over the maximum panics");
+    assert_eq!(
+        sem.value(),
+        SEMAPHORE_VALUE_MAX,
+        "and leaves the value as it was"
+    );
+    assert!(std::panic::catch_unwind(|| Semaphore::new(SEMAPHORE_VALUE_MAX + 1)).is_err());
     // An unbounded semaphore may grow past its initial value, as in Python.
     let sem = Semaphore::new(1);
     sem.release();
     assert_eq!(sem.value(), 2);
+}
+
+/// Timed acquirers giving up while units are released: every unit released is taken exactly
+/// once, whichever side of a release a timeout falls on (none lost, none made up).
+#[test]
+fn semaphore_timeouts_racing_releases_lose_no_unit() {
+    let rounds = stress(3000);
+    for bounded in [false, true] {
+        let (unbounded, bounded_sem) = (Semaphore::new(0), BoundedSemaphore::new(rounds));
+        for _ in 0..rounds {
+            bounded_sem.acquire();
+        }
+        let acquire = |t: Duration| {
+            if bounded {
+                bounded_sem.acquire_timeout(t).unwrap()
+            } else {
+                unbounded.acquire_timeout(t).unwrap()
+            }
+        };
+        let taken = AtomicUsize::new(0);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for i in 0..3 {
+                let (acquire, taken, done) = (&acquire, &taken, &done);
+                s.spawn(move || {
+                    // One acquirer waits long enough to be woken most times, the others give
+                    // up after a few microseconds, often just as a unit arrives.
+                    let t = Duration::from_micros(if i == 0 { 2000 } else { 20 });
+                    while !done.load(Ordering::SeqCst) {
+                        if acquire(t) {
+                            taken.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    if bounded {
+                        bounded_sem.release().unwrap();
+                    } else {
+                        unbounded.release();
+                    }
+                    std::thread::yield_now();
+                }
+                done.store(true, Ordering::SeqCst);
+            });
+        });
+        let mut left = 0;
+        while if bounded {
+            bounded_sem.try_acquire()
+        } else {
+            unbounded.try_acquire()
+        } {
+            left += 1;
+        }
+        assert_eq!(
+            taken.load(Ordering::SeqCst) + left,
+            rounds,
+            "bounded: {bounded}: units taken plus units left must be the units released"
+        );
+    }
 }
 
 #[test]

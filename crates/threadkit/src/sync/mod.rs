@@ -146,5 +146,7 @@ pub use condition::{Condition, ConditionLock, NotifyError, WaitError, WaitTimeou
 pub use event::Event;
 pub use lock::{Lock, LockGuard, ReleaseError};
 pub use rlock::{RLock, RLockGuard, RLockReleaseError};
-pub use semaphore::{BoundedSemaphore, Permit, Semaphore, SemaphoreReleaseError};
+pub use semaphore::{
+    BoundedSemaphore, Permit, Semaphore, SemaphoreReleaseError, SEMAPHORE_VALUE_MAX,
+};
 pub use timer::{Timer, TimerBuilder, TimerError};

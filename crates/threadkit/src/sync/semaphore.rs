@@ -1,27 +1,94 @@
 //! `threading.Semaphore` and `threading.BoundedSemaphore`, with an RAII [`Permit`].
 
+use crate::primitive::atomic::{AtomicIsize, Ordering};
 use crate::primitive::{Condvar, Mutex};
 use crate::time::{deadline_after, TimeoutOverflow};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// The shared core: a counter under a mutex, a condition variable, and the bound (if any).
-/// Cache-line aligned: the mutex and the condvar are hammered together by every thread, and
-/// must not share a line with neighbouring data nor straddle two lines.
+/// The largest value a semaphore can hold: `isize::MAX / 2` (over 4.6 * 10^18).
+///
+/// The count shares its word with the number of blocked acquirers (as a negative count), and
+/// `release()` adds without looking first; the headroom above this value absorbs the units
+/// that concurrent releases add for an instant before they find the value too high and take
+/// them back.
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::sync::{Semaphore, SemaphoreReleaseError, SEMAPHORE_VALUE_MAX};
+///
+/// let sem = Semaphore::new(SEMAPHORE_VALUE_MAX - 1);
+/// sem.release();
+/// assert_eq!(sem.release_n(1), Err(SemaphoreReleaseError::Overflow));
+/// assert_eq!(sem.value(), SEMAPHORE_VALUE_MAX);
+/// ```
+pub const SEMAPHORE_VALUE_MAX: usize = (isize::MAX / 2) as usize;
+
+/// The shared core: a count of units that goes below zero by one per blocked acquirer (a
+/// "benaphore"), and a mutex + condvar that only blocked acquirers and the releases that wake
+/// them touch.
+///
+/// * `count > 0`: that many units are free and nobody waits. `count <= 0`: no unit is free
+///   and `-count` acquirers are waiting for one nobody has handed them yet.
+/// * `acquire` is one `fetch_sub`: the old count was positive, it took a unit; otherwise it
+///   has registered as a waiter by that same decrement and sleeps until `tokens` (under the
+///   mutex) holds a unit for it.
+/// * `release` is one `fetch_add` (a compare-and-swap loop for a bounded semaphore or
+///   `release_n`, which must check the value first): when the old count was negative, up to
+///   `n` of those units go to waiters: the releaser adds them to `tokens` under the mutex and
+///   notifies as many. A unit handed over is never taken by a late-comer: the late-comer's
+///   decrement finds the count at or below zero and it waits its turn.
+/// * A waiter that times out (with the mutex held) takes a token if one is there; otherwise
+///   it withdraws its registration by raising the count, but only while the count is still
+///   negative (some registration has no unit yet). When the count is no longer negative, a
+///   release has already counted a unit for every registered waiter, this one included, and
+///   is about to post it: the waiter stays ("late") until a token is there (it returns with
+///   the unit, late by the releaser's few instructions) or the count is negative again. The
+///   latter happens when an acquirer that came after took the token: its own decrement made
+///   the count negative, and a token taken while a waiter is late wakes every waiter, so the
+///   late one looks again and withdraws. No unit is lost and no timed wait outlasts its
+///   deadline by more than a release in progress.
+///
+/// Cache-line aligned: the count is hammered by every thread and must not share a line with
+/// neighbouring data nor straddle two lines.
 #[derive(Debug)]
 #[repr(align(64))]
 struct Core {
-    value: Mutex<usize>,
+    /// Free units, or minus the waiters not yet handed one.
+    count: AtomicIsize,
+    /// Units handed to waiters and not yet taken, and the late waiters.
+    waiting: Mutex<Waiting>,
     cv: Condvar,
     bound: Option<usize>,
     #[cfg(feature = "deadlock-detection")]
     id: super::deadlock::ResourceId,
 }
 
+/// What the semaphore's mutex guards.
+#[derive(Debug)]
+struct Waiting {
+    /// Units handed to waiters and not yet taken.
+    tokens: usize,
+    /// Timed-out waiters that could not withdraw: a unit is on its way to them (see [`Core`]).
+    late: usize,
+}
+
+/// [`SEMAPHORE_VALUE_MAX`] as the count's type.
+const MAX: isize = SEMAPHORE_VALUE_MAX as isize;
+
 impl Core {
+    /// # Panics
+    ///
+    /// When `value` is over [`SEMAPHORE_VALUE_MAX`].
     fn new(value: usize, bound: Option<usize>) -> Self {
+        assert!(
+            value <= SEMAPHORE_VALUE_MAX,
+            "semaphore value {value} is over SEMAPHORE_VALUE_MAX ({SEMAPHORE_VALUE_MAX})"
+        );
         Core {
-            value: Mutex::new(value),
+            count: AtomicIsize::new(value as isize),
+            waiting: Mutex::new(Waiting { tokens: 0, late: 0 }),
             cv: Condvar::new(),
             bound,
             #[cfg(feature = "deadlock-detection")]
@@ -29,16 +96,45 @@ impl Core {
         }
     }
 
+    /// Takes a free unit if there is one, without registering as a waiter.
+    fn try_take(&self) -> bool {
+        let mut cur = self.count.load(Ordering::Relaxed);
+        while cur > 0 {
+            match self.count.compare_exchange_weak(
+                cur,
+                cur - 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+        false
+    }
+
     /// The one acquire path.
     #[inline]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn acquire(&self, deadline: Option<Instant>, block: bool) -> bool {
-        let mut v = self.value.lock();
-        if *v == 0 && !block {
-            return false;
+        if !block {
+            return self.try_take();
         }
+        if self.count.fetch_sub(1, Ordering::AcqRel) > 0 {
+            return true;
+        }
+        self.wait_for_token(deadline)
+    }
+
+    /// A registered waiter (its decrement found no free unit) waits for a token, or until
+    /// `deadline` and then withdraws (see [`Core`]).
+    #[cold]
+    #[cfg_attr(feature = "deadlock-detection", track_caller)]
+    fn wait_for_token(&self, deadline: Option<Instant>) -> bool {
+        let mut w = self.waiting.lock();
         #[cfg(feature = "deadlock-detection")]
-        let _waiting = if *v == 0 {
+        // Not in a closure: `waiting` names the caller's line (`track_caller`).
+        let _waiting = if w.tokens == 0 {
             Some(super::deadlock::waiting(super::deadlock::Resource {
                 kind: super::deadlock::ResourceKind::Semaphore,
                 id: self.id.get(),
@@ -46,51 +142,121 @@ impl Core {
         } else {
             None
         };
-        while *v == 0 {
+        while w.tokens == 0 {
             match deadline {
-                None => self.cv.wait(&mut v),
+                None => self.cv.wait(&mut w),
                 Some(d) => {
-                    if self.cv.wait_until(&mut v, d) && *v == 0 {
-                        return false;
+                    if self.cv.wait_until(&mut w, d) && w.tokens == 0 {
+                        if self.withdraw() {
+                            return false;
+                        }
+                        // Late: a release counted a unit for this waiter and is about to post
+                        // it (it needs the mutex this thread holds until it waits), unless a
+                        // later acquirer takes it first; then this waiter can withdraw.
+                        w.late += 1;
+                        while w.tokens == 0 {
+                            self.cv.wait(&mut w);
+                            if w.tokens == 0 && self.withdraw() {
+                                w.late -= 1;
+                                return false;
+                            }
+                        }
+                        w.late -= 1;
                     }
                 }
             }
         }
-        *v -= 1;
+        w.tokens -= 1;
+        if w.late > 0 {
+            // Maybe the token a late waiter is waiting for: let it look again.
+            self.cv.notify_all();
+        }
         true
+    }
+
+    /// A timed-out waiter's withdrawal: gives its registration back while the count is
+    /// negative. False when every registered waiter has been counted a unit already.
+    fn withdraw(&self) -> bool {
+        let mut cur = self.count.load(Ordering::Relaxed);
+        while cur < 0 {
+            match self.count.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+        false
     }
 
     /// The one release path.
     #[inline]
     fn release(&self, n: usize) -> Result<(), SemaphoreReleaseError> {
-        if n == 0 {
-            return Err(SemaphoreReleaseError::Zero);
-        }
-        let mut v = self.value.lock();
-        let new = v.checked_add(n).ok_or(SemaphoreReleaseError::Overflow)?;
-        if let Some(bound) = self.bound {
-            if new > bound {
-                return Err(SemaphoreReleaseError::TooMany);
+        let old = if n == 1 && self.bound.is_none() {
+            let old = self.count.fetch_add(1, Ordering::AcqRel);
+            if old >= MAX {
+                // Over the maximum: take the unit back (the headroom above `MAX` keeps the
+                // count from wrapping meanwhile).
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                return Err(SemaphoreReleaseError::Overflow);
             }
-        }
-        *v = new;
-        // Notify while still holding the mutex: parking_lot then requeues the woken thread
-        // onto the mutex instead of waking it to contend for it (measured faster here).
-        if n == 1 {
-            self.cv.notify_one();
+            old
         } else {
-            for _ in 0..n {
-                if !self.cv.notify_one() {
-                    break;
-                }
-            }
+            self.add_checked(n)?
+        };
+        if old < 0 {
+            self.hand_over(n.min(old.unsigned_abs()));
         }
-        drop(v);
         Ok(())
     }
 
+    /// Adds `n` units after checking them against the bound and the maximum; the old count.
+    fn add_checked(&self, n: usize) -> Result<isize, SemaphoreReleaseError> {
+        if n == 0 {
+            return Err(SemaphoreReleaseError::Zero);
+        }
+        let mut cur = self.count.load(Ordering::Relaxed);
+        loop {
+            // The value Python would see: no unit is free while acquirers wait.
+            let value = cur.max(0).unsigned_abs();
+            let new_value = value
+                .checked_add(n)
+                .filter(|&v| v <= SEMAPHORE_VALUE_MAX)
+                .ok_or(SemaphoreReleaseError::Overflow)?;
+            if self.bound.is_some_and(|bound| new_value > bound) {
+                return Err(SemaphoreReleaseError::TooMany);
+            }
+            // No overflow: `cur + n` is at most `new_value` (`cur` may be negative).
+            let new = cur + n as isize;
+            match self
+                .count
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(cur),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Hands `k` units to waiters whose registrations the release found.
+    #[cold]
+    fn hand_over(&self, k: usize) {
+        let mut w = self.waiting.lock();
+        w.tokens += k;
+        // Notify while still holding the mutex: parking_lot then requeues the woken thread
+        // onto the mutex instead of waking it to contend for it.
+        for _ in 0..k {
+            if !self.cv.notify_one() {
+                break;
+            }
+        }
+    }
+
     fn value(&self) -> usize {
-        *self.value.lock()
+        self.count.load(Ordering::Acquire).max(0).unsigned_abs()
     }
 }
 
@@ -112,7 +278,7 @@ pub enum SemaphoreReleaseError {
     /// A [`BoundedSemaphore`] would exceed its initial value ("Semaphore released too many
     /// times", Python's `ValueError`). The value is unchanged.
     TooMany,
-    /// The value would overflow `usize`. The value is unchanged.
+    /// The value would go over [`SEMAPHORE_VALUE_MAX`]. The value is unchanged.
     Overflow,
 }
 
@@ -121,7 +287,7 @@ impl fmt::Display for SemaphoreReleaseError {
         f.write_str(match self {
             SemaphoreReleaseError::Zero => "n must be one or more",
             SemaphoreReleaseError::TooMany => "Semaphore released too many times",
-            SemaphoreReleaseError::Overflow => "semaphore value would overflow usize",
+            SemaphoreReleaseError::Overflow => "semaphore value would go over SEMAPHORE_VALUE_MAX",
         })
     }
 }
@@ -414,6 +580,10 @@ impl Semaphore {
     /// A semaphore with `value` units (Python: `Semaphore(value)`; a negative value, which
     /// Python rejects at run time, cannot be written).
     ///
+    /// # Panics
+    ///
+    /// When `value` is over [`SEMAPHORE_VALUE_MAX`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -430,8 +600,8 @@ impl Semaphore {
     ///
     /// # Panics
     ///
-    /// When the value would overflow `usize` (use [`release_n`](Self::release_n) to get that
-    /// as an `Err`).
+    /// When the value would go over [`SEMAPHORE_VALUE_MAX`] (use
+    /// [`release_n`](Self::release_n) to get that as an `Err`).
     ///
     /// # Examples
     ///
@@ -452,7 +622,7 @@ impl Semaphore {
     /// # Errors
     ///
     /// [`SemaphoreReleaseError::Zero`] for `n == 0`, [`SemaphoreReleaseError::Overflow`] when
-    /// the value would overflow `usize`.
+    /// the value would go over [`SEMAPHORE_VALUE_MAX`].
     ///
     /// # Examples
     ///
@@ -476,6 +646,10 @@ impl Default for Semaphore {
 impl BoundedSemaphore {
     /// A bounded semaphore with `value` units, which is also its bound (Python:
     /// `BoundedSemaphore(value)`).
+    ///
+    /// # Panics
+    ///
+    /// When `value` is over [`SEMAPHORE_VALUE_MAX`].
     ///
     /// # Examples
     ///
