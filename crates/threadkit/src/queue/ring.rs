@@ -12,10 +12,11 @@
 //!   *done*: `unfinished = puts - done`. A put therefore costs no extra atomic update.
 //! - **Waiting.** A thread that finds the ring full (or empty) spins very briefly, yields its
 //!   core up to [`WAIT_YIELDS`] times, then registers in a [`Room`] (a waiter count, a mutex
-//!   and a condition variable from `crate::primitive`), re-checks, and sleeps. The other side looks at the waiter count after its own update and
-//!   takes the room's lock only when someone waits. The count and the positions are
-//!   sequentially consistent, so of "I registered, then looked" and "I moved the position, then
-//!   looked" at least one sees the other (see [`dekker_fence`]).
+//!   and a condition variable from `crate::primitive`), re-checks, and sleeps. The other side
+//!   looks at the waiter count after its own update and takes the room's lock only when
+//!   someone waits. The count and the positions are sequentially consistent, so of "I
+//!   registered, then looked" and "I moved the position, then looked" at least one sees the
+//!   other (see [`dekker_fence`]).
 
 use super::error::Fail;
 use crate::primitive::atomic::{self, AtomicU64, AtomicUsize, Ordering};
@@ -50,8 +51,9 @@ fn passed(deadline: Option<Instant>) -> bool {
     }
 }
 
-/// Steps of a [`Spin`] that spin `1 << step` pause instructions before the next step yields
-/// instead, as crossbeam's `Backoff` (whose limit this is), for waiting on a rival.
+/// While waiting for a rival (a compare-and-swap lost, a slot another thread is still writing
+/// or reading), step `n` of a [`Spin`] spins `1 << n` pause instructions up to this step and
+/// yields after it: crossbeam's `Backoff`, which the ring used throughout before.
 #[cfg(not(loom))]
 const SPIN_STEPS: u32 = 6;
 
