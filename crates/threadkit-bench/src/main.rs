@@ -3,6 +3,7 @@
 //! ```text
 //! threadkit-bench [--quick] [--markdown] (all | NAME...)
 //! threadkit-bench --list
+//! threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]
 //! ```
 //!
 //! Each comparison runs ours and the peer in the same process, alternating, and prints
@@ -20,7 +21,8 @@ use harness::{Ctx, Line};
 use std::io::Write;
 
 const USAGE: &str =
-    "usage: threadkit-bench [--quick] [--markdown] (all | NAME...)\n       threadkit-bench --list";
+    "usage: threadkit-bench [--quick] [--markdown] (all | NAME...)\n       threadkit-bench --list\n       \
+     threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]";
 
 fn main() {
     // The process benches re-execute this binary as their child processes.
@@ -32,6 +34,10 @@ fn main() {
 }
 
 fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("probe") {
+        return benches::probe(&args[1..]);
+    }
     let mut quick = false;
     let mut markdown = false;
     let mut list = false;

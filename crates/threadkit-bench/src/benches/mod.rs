@@ -11,6 +11,8 @@ mod queue;
 mod sync;
 mod thread;
 
+pub(crate) use queue::probe;
+
 /// One named comparison.
 pub(crate) struct Bench {
     /// The name given on the command line and in each JSON line.

@@ -8,6 +8,10 @@
 //!   crossbeam-channel.
 //! * `queue_handoff`: 2 producers, 2 consumers, `bounded(1)` (every item a handoff), 200k (50k),
 //!   against crossbeam-channel and kanal.
+//! * `queue_handoff_1p1c`: the same with 1 producer and 1 consumer.
+//!
+//! `threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]` runs one channel
+//! alone (no peer in the same process), for `perf stat`, `strace -c` or callgrind: see [`probe`].
 //!
 //! Every thread holds its own clone of the handle, as users do, and every run checks that what
 //! came out is what went in (count and sum), for ours and every peer.
@@ -36,6 +40,11 @@ pub(super) fn benches() -> Vec<Bench> {
             name: "queue_handoff",
             about: "2 producers, 2 consumers through a bounded(1) FIFO: every item a handoff",
             run: queue_handoff,
+        },
+        Bench {
+            name: "queue_handoff_1p1c",
+            about: "1 producer, 1 consumer through a bounded(1) FIFO: every item a handoff",
+            run: queue_handoff_1p1c,
         },
     ]
 }
@@ -288,12 +297,59 @@ fn queue_spsc(ctx: &Ctx) -> Vec<Line> {
 }
 
 fn queue_handoff(ctx: &Ctx) -> Vec<Line> {
-    let shape = Shape::new(2, 2, 1, ctx.scale(200_000, 50_000));
+    handoff(ctx, "queue_handoff", 2)
+}
+
+fn queue_handoff_1p1c(ctx: &Ctx) -> Vec<Line> {
+    handoff(ctx, "queue_handoff_1p1c", 1)
+}
+
+/// `threads` producers and as many consumers through `bounded(1)`: every item a handoff.
+fn handoff(ctx: &Ctx, bench: &str, threads: u64) -> Vec<Line> {
+    let shape = Shape::new(threads, threads, 1, ctx.scale(200_000, 50_000));
     let peers = vec![
         peer::<Crossbeam>("crossbeam-channel", shape),
         peer::<Kanal>("kanal", shape),
     ];
-    compare_shape(ctx, "queue_handoff", shape, peers)
+    compare_shape(ctx, bench, shape, peers)
+}
+
+/// `threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]`: runs one shape
+/// through one channel (`threadkit`, `kanal`, `crossbeam-channel` or `flume`) `ROUNDS` times
+/// (default 5) and prints each round's time in seconds, one a line. Nothing else runs in the
+/// process, so counters taken over it (`perf stat`, `strace -f -c`, callgrind) are that
+/// channel's alone.
+///
+/// # Errors
+///
+/// An unknown channel, a missing or malformed number, or `N` not divisible by `PRODUCERS`.
+pub(crate) fn probe(args: &[String]) -> anyhow::Result<()> {
+    use anyhow::{bail, Context};
+    let usage = "usage: threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]";
+    let number = |i: usize| -> anyhow::Result<u64> {
+        let arg = args.get(i).with_context(|| usage.to_owned())?;
+        arg.parse()
+            .with_context(|| format!("{arg:?} is not a number\n{usage}"))
+    };
+    let (producers, consumers) = (number(1)?, number(2)?);
+    let shape = Shape::new(producers, consumers, number(3)? as usize, number(4)?);
+    let rounds = if args.len() > 5 { number(5)? } else { 5 };
+    if producers == 0 || consumers == 0 || !shape.n.is_multiple_of(producers) {
+        bail!("need at least one producer and one consumer, and N divisible by PRODUCERS");
+    }
+    let run: fn(Shape) = match args[0].as_str() {
+        "threadkit" => run::<Threadkit>,
+        "kanal" => run::<Kanal>,
+        "crossbeam-channel" => run::<Crossbeam>,
+        "flume" => run::<Flume>,
+        other => bail!("unknown channel {other:?}: threadkit, kanal, crossbeam-channel or flume"),
+    };
+    for _ in 0..rounds {
+        let start = std::time::Instant::now();
+        run(shape);
+        println!("{:.6}", start.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -311,9 +367,9 @@ mod tests {
     }
 
     /// The three shapes of the benches, at test size.
-    fn shapes() -> [Shape; 3] {
+    fn shapes() -> [Shape; 4] {
         let n = items();
-        [(2, 2, 1024), (1, 1, 1024), (2, 2, 1)]
+        [(2, 2, 1024), (1, 1, 1024), (2, 2, 1), (1, 1, 1)]
             .map(|(p, c, capacity)| Shape::new(p, c, capacity, n))
     }
 

@@ -10,12 +10,13 @@
 //! - **Books.** Every put that reserved a slot counts as an unfinished task, so the number of
 //!   puts so far is read off `tail` (`lap * cap + index`) and the queue only counts tasks
 //!   *done*: `unfinished = puts - done`. A put therefore costs no extra atomic update.
-//! - **Waiting.** A thread that finds the ring full (or empty) spins briefly, then registers in
-//!   a [`Room`] (a waiter count, a mutex and a condition variable from `crate::primitive`),
-//!   re-checks, and sleeps. The other side looks at the waiter count after its own update and
-//!   takes the room's lock only when someone waits. The count and the positions are
-//!   sequentially consistent, so of "I registered, then looked" and "I moved the position, then
-//!   looked" at least one sees the other (see [`dekker_fence`]).
+//! - **Waiting.** A thread that finds the ring full (or empty) spins very briefly, yields its
+//!   core up to [`WAIT_YIELDS`] times, then registers in a [`Room`] (a waiter count, a mutex
+//!   and a condition variable from `crate::primitive`), re-checks, and sleeps. The other side
+//!   looks at the waiter count after its own update and takes the room's lock only when
+//!   someone waits. The count and the positions are sequentially consistent, so of "I
+//!   registered, then looked" and "I moved the position, then looked" at least one sees the
+//!   other (see [`dekker_fence`]).
 
 use super::error::Fail;
 use crate::primitive::atomic::{self, AtomicU64, AtomicUsize, Ordering};
@@ -50,11 +51,31 @@ fn passed(deadline: Option<Instant>) -> bool {
     }
 }
 
-/// Spinning while another thread finishes a step, or briefly before sleeping. Under loom every
-/// spin is a yield to the model's scheduler, and there is no pre-sleep spin at all.
+/// While waiting for a rival (a compare-and-swap lost, a slot another thread is still writing
+/// or reading), step `n` of a [`Spin`] spins `1 << n` pause instructions up to this step and
+/// yields after it: crossbeam's `Backoff`, which the ring used throughout before.
+#[cfg(not(loom))]
+const SPIN_STEPS: u32 = 6;
+
+/// Steps of spinning a thread that found the ring full (or empty) takes before it starts
+/// yielding (1 + 2 + 4 pause instructions, well under a microsecond).
+#[cfg(not(loom))]
+const WAIT_SPINS: u32 = 3;
+
+/// How many times such a thread then yields its core before it sleeps in a [`Room`].
+/// crossbeam-channel spins 127 pauses then yields 4 times, kanal yields 256 times and spins not
+/// at all (docs/architecture.md, "The queue against kanal and crossbeam"). A thread that yields
+/// stays runnable: the other side's next move reaches it without a futex call on either side,
+/// and a thread whose peer has no core gives its own up at once instead of spinning through
+/// its time slice. That is what a handoff through a ring of one slot is made of.
+#[cfg(not(loom))]
+const WAIT_YIELDS: u32 = 16;
+
+/// Spinning while another thread finishes a step, or before sleeping. Under loom every spin is
+/// a yield to the model's scheduler, and there is no pre-sleep spin at all.
 struct Spin {
     #[cfg(not(loom))]
-    backoff: crossbeam_utils::Backoff,
+    step: std::cell::Cell<u32>,
 }
 
 impl Spin {
@@ -62,7 +83,7 @@ impl Spin {
     fn new() -> Self {
         Spin {
             #[cfg(not(loom))]
-            backoff: crossbeam_utils::Backoff::new(),
+            step: std::cell::Cell::new(0),
         }
     }
 
@@ -70,30 +91,56 @@ impl Spin {
     #[inline]
     fn spin(&self) {
         #[cfg(not(loom))]
-        self.backoff.spin();
+        {
+            let step = self.step.get().min(SPIN_STEPS);
+            for _ in 0..1u32 << step {
+                std::hint::spin_loop();
+            }
+            self.step.set(step + 1);
+        }
         #[cfg(loom)]
         crate::primitive::thread::yield_now();
     }
 
-    /// Waits a little longer, for another thread to finish writing or reading a slot.
+    /// Waits a little longer, for another thread to finish writing or reading a slot: spins,
+    /// then yields.
     #[inline]
     fn snooze(&self) {
         #[cfg(not(loom))]
-        self.backoff.snooze();
+        {
+            let step = self.step.get();
+            if step <= SPIN_STEPS {
+                for _ in 0..1u32 << step {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+            self.step.set(step.saturating_add(1));
+        }
         #[cfg(loom)]
         crate::primitive::thread::yield_now();
     }
 
-    /// Spins once more before sleeping, unless spinning has gone on long enough (returns true:
-    /// time to sleep).
+    /// Spins (the first [`WAIT_SPINS`] calls) or yields (the next [`WAIT_YIELDS`]) once more
+    /// before sleeping; once that has all been done, returns true without waiting: time to
+    /// sleep.
     #[inline]
     fn before_sleep(&self) -> bool {
         #[cfg(not(loom))]
         {
-            if self.backoff.is_completed() {
+            let step = self.step.get();
+            if step >= WAIT_SPINS + WAIT_YIELDS {
                 return true;
             }
-            self.backoff.snooze();
+            if step < WAIT_SPINS {
+                for _ in 0..1u32 << step {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+            self.step.set(step + 1);
             false
         }
         #[cfg(loom)]
@@ -349,6 +396,16 @@ impl<T> Ring<T> {
         (position >> self.lap_shift) * self.cap + (position & (self.mark_bit - 1))
     }
 
+    /// The slot at `index` (a position's low bits), without a bounds check on the fast paths.
+    #[inline(always)]
+    fn slot(&self, index: u64) -> &Slot<T> {
+        debug_assert!(index < self.cap);
+        // SAFETY: an index is the low bits of a position, and positions are only ever made by
+        // `next`, which wraps to the next lap instead of reaching `cap`; the mark bit is above
+        // the index bits and masked off by the callers. So `index < cap == slots.len()`.
+        unsafe { self.slots.get_unchecked(index as usize) }
+    }
+
     /// The position after `position` (whose index is `index`).
     #[inline]
     fn next(&self, position: u64, index: u64) -> u64 {
@@ -374,7 +431,7 @@ impl<T> Ring<T> {
                 return Err((Fail::ShutDown, item));
             }
             let index = tail & (self.mark_bit - 1);
-            let slot = &self.slots[index as usize];
+            let slot = self.slot(index);
             let stamp = slot.stamp.load(Ordering::Acquire);
             if tail == stamp {
                 let new_tail = self.next(tail, index);
@@ -423,7 +480,7 @@ impl<T> Ring<T> {
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             let index = head & (self.mark_bit - 1);
-            let slot = &self.slots[index as usize];
+            let slot = self.slot(index);
             let stamp = slot.stamp.load(Ordering::Acquire);
             if head + 1 == stamp {
                 let new_head = self.next(head, index);
@@ -484,14 +541,22 @@ impl<T> Ring<T> {
         tail & self.mark_bit != 0 || tail != head
     }
 
-    pub(super) fn put(&self, mut item: T, wait: Wait) -> Result<(), (Fail, T)> {
+    /// Puts `item`, waiting as `wait` says. The first attempt is inlined into the caller; the
+    /// wait loop is a function of its own, so the fast path does not pay for its frame.
+    #[inline]
+    pub(super) fn put(&self, item: T, wait: Wait) -> Result<(), (Fail, T)> {
+        match self.try_push(item) {
+            Err((Fail::Full, back)) => self.put_slow(back, wait),
+            done => done,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&self, mut item: T, wait: Wait) -> Result<(), (Fail, T)> {
         let mut spin = Spin::new();
         let mut timed_out = false;
         loop {
-            match self.try_push(item) {
-                Err((Fail::Full, back)) => item = back,
-                done => return done,
-            }
             let deadline = match wait {
                 Wait::No => return Err((Fail::Full, item)),
                 Wait::Forever => None,
@@ -500,22 +565,32 @@ impl<T> Ring<T> {
             if timed_out || passed(deadline) {
                 return Err((Fail::Timeout, item));
             }
-            if !spin.before_sleep() {
-                continue;
+            if spin.before_sleep() {
+                timed_out = self.putters.sleep(|| self.putter_ready(), deadline);
+                spin = Spin::new();
             }
-            timed_out = self.putters.sleep(|| self.putter_ready(), deadline);
-            spin = Spin::new();
+            match self.try_push(item) {
+                Err((Fail::Full, back)) => item = back,
+                done => return done,
+            }
         }
     }
 
+    /// Takes an item, waiting as `wait` says; inlined first attempt as [`Ring::put`].
+    #[inline]
     pub(super) fn get(&self, wait: Wait) -> Result<T, Fail> {
+        match self.try_pop() {
+            Err(Fail::Empty) => self.get_slow(wait),
+            done => done,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, wait: Wait) -> Result<T, Fail> {
         let mut spin = Spin::new();
         let mut timed_out = false;
         loop {
-            match self.try_pop() {
-                Err(Fail::Empty) => {}
-                done => return done,
-            }
             let deadline = match wait {
                 Wait::No => return Err(Fail::Empty),
                 Wait::Forever => None,
@@ -524,11 +599,14 @@ impl<T> Ring<T> {
             if timed_out || passed(deadline) {
                 return Err(Fail::Timeout);
             }
-            if !spin.before_sleep() {
-                continue;
+            if spin.before_sleep() {
+                timed_out = self.getters.sleep(|| self.getter_ready(), deadline);
+                spin = Spin::new();
             }
-            timed_out = self.getters.sleep(|| self.getter_ready(), deadline);
-            spin = Spin::new();
+            match self.try_pop() {
+                Err(Fail::Empty) => {}
+                done => return done,
+            }
         }
     }
 
