@@ -9,7 +9,9 @@ use postgres::fallible_iterator::FallibleIterator;
 use std::sync::Arc;
 
 use postgres::config::SslMode;
-use postgres::{Client, NoTls};
+use std::collections::HashMap;
+
+use postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{schema, DistError};
@@ -225,6 +227,9 @@ pub(super) struct Conn {
     target: Target,
     client: Option<Client>,
     listen: bool,
+    /// Statements prepared on `client` (cleared with it): parsing and planning a claim took
+    /// longer than running it, on every call.
+    prepared: HashMap<&'static str, Statement>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -244,6 +249,7 @@ impl Conn {
             target: target.clone(),
             client: None,
             listen,
+            prepared: HashMap::new(),
         };
         let client = conn.fresh().map_err(|e| DistError::Connect {
             message: with_causes(&e),
@@ -283,11 +289,46 @@ impl Conn {
         &mut self,
         mut op: impl FnMut(&mut Client) -> Result<R, postgres::Error>,
     ) -> Result<R, DistError> {
+        self.run_inner(|client, _| op(client))
+    }
+
+    /// [`run`](Conn::run) with `sqls` prepared on this connection once (again after a
+    /// reconnect) and given to `op` in order.
+    pub(super) fn run_prepared<R, const N: usize>(
+        &mut self,
+        sqls: [&'static str; N],
+        mut op: impl FnMut(&mut Client, &[Statement; N]) -> Result<R, postgres::Error>,
+    ) -> Result<R, DistError> {
+        self.run_inner(|client, prepared| {
+            let mut stmts = Vec::with_capacity(N);
+            for sql in sqls {
+                let stmt = match prepared.get(sql) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = client.prepare(sql)?;
+                        prepared.insert(sql, s.clone());
+                        s
+                    }
+                };
+                stmts.push(stmt);
+            }
+            let stmts: [Statement; N] = stmts.try_into().expect("one statement per sql");
+            op(client, &stmts)
+        })
+    }
+
+    fn run_inner<R>(
+        &mut self,
+        mut op: impl FnMut(
+            &mut Client,
+            &mut HashMap<&'static str, Statement>,
+        ) -> Result<R, postgres::Error>,
+    ) -> Result<R, DistError> {
         let mut lost_since: Option<Instant> = None;
         let mut pause = FIRST_PAUSE;
         loop {
             let err = match self.client.as_mut() {
-                Some(client) => match op(client) {
+                Some(client) => match op(client, &mut self.prepared) {
                     Ok(r) => return Ok(r),
                     Err(e) if is_transient(&e, client.is_closed()) => e.to_string(),
                     Err(e) => return Err(DistError::from_db(e)),
@@ -295,6 +336,7 @@ impl Conn {
                 None => match self.fresh() {
                     Ok(client) => {
                         self.client = Some(client);
+                        self.prepared.clear();
                         continue;
                     }
                     Err(e) => with_causes(&e),

@@ -17,6 +17,31 @@ use super::worker::{Claimed, Shared};
 use super::DistError;
 use crate::batch::{Halt, HaltOn, StopReason};
 
+/// A group's outcomes, fenced by token: $1 ids, $2 tokens, $3 kinds, $4 outcomes, $5 failed,
+/// $6 retry delays in seconds.
+const WRITE: &str = "UPDATE tk_job j SET
+                state = CASE WHEN r.kind = 'done' THEN 'done' ELSE 'queued' END,
+                outcome = r.outcome,
+                failed = CASE WHEN r.kind = 'done' THEN r.failed END,
+                recorded = j.recorded + (r.kind = 'done')::int,
+                token = CASE WHEN r.kind = 'done' THEN j.token END,
+                locked_until = NULL,
+                not_before = CASE WHEN r.kind = 'retry'
+                    THEN now() + r.delay * interval '1 second' END,
+                attempt = j.attempt - (r.kind = 'release')::int
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bool[],
+                         $6::float8[]) AS r (id, token, kind, outcome, failed, delay)
+             WHERE j.id = r.id AND j.token = r.token AND j.state = 'running'
+             RETURNING r.kind, r.failed";
+
+/// The batch's counters after a group: $1 batch, $2 done, $3 failed, $4 fenced.
+const COUNT: &str =
+    "UPDATE tk_batch SET done = done + $2, failed = failed + $3, fenced = fenced + $4
+                 WHERE id = $1 RETURNING done, failed, total, state";
+
+/// Wakes the other workers and the submitter: $1 the channel, $2 the batch.
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
 /// Records per transaction at most.
 const GROUP: usize = 1_000;
 
@@ -125,73 +150,54 @@ fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), Dist
         delays.push(delay);
     }
     let batch = ctx.batch.as_str();
-    let (written, done, state) = conn.run(|c| {
-        let mut tx = c.transaction()?;
-        let mut state = None;
-        let rows = tx.query(
-            "UPDATE tk_job j SET
-                state = CASE WHEN r.kind = 'done' THEN 'done' ELSE 'queued' END,
-                outcome = r.outcome,
-                failed = CASE WHEN r.kind = 'done' THEN r.failed END,
-                recorded = j.recorded + (r.kind = 'done')::int,
-                token = CASE WHEN r.kind = 'done' THEN j.token END,
-                locked_until = NULL,
-                not_before = CASE WHEN r.kind = 'retry'
-                    THEN now() + r.delay * interval '1 second' END,
-                attempt = j.attempt - (r.kind = 'release')::int
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bool[],
-                         $6::float8[]) AS r (id, token, kind, outcome, failed, delay)
-             WHERE j.id = r.id AND j.token = r.token AND j.state = 'running'
-             RETURNING r.kind, r.failed",
-            &[&ids, &tokens, &kinds, &outcomes, &fails, &delays],
-        )?;
-        let done = rows.iter().filter(|r| r.get::<_, &str>(0) == "done");
-        let failed = done.clone().filter(|r| r.get::<_, bool>(1)).count() as i64;
-        let done = done.count() as i64;
-        let fenced = (group.len() - rows.len()) as i64;
-        if done > 0 || fenced > 0 {
-            let row = tx.query_one(
-                "UPDATE tk_batch SET done = done + $2, failed = failed + $3, fenced = fenced + $4
-                 WHERE id = $1 RETURNING done, failed, total, state",
-                &[&batch, &done, &failed, &fenced],
-            )?;
-            let (all_done, all_failed, total) = (
-                row.get::<_, i64>(0),
-                row.get::<_, i64>(1),
-                row.get::<_, i64>(2),
-            );
-            state = Some(row.get::<_, String>(3));
-            if state.as_deref() == Some("open") {
-                // The batch's halt policy over every worker's outcomes, judged as a local
-                // run judges it (the total is known: `N%` is of all the batch's jobs).
-                let halt = ctx.halt.is_some_and(|h| {
-                    let count = match h.on {
-                        HaltOn::Fail => all_failed,
-                        HaltOn::Success => all_done - all_failed,
-                        HaltOn::Done => all_done,
+    let (written, done, state) =
+        conn.run_prepared([WRITE, COUNT, NOTIFY], |c, [write, count, notify]| {
+            let mut tx = c.transaction()?;
+            let mut state = None;
+            let rows = tx.query(write, &[&ids, &tokens, &kinds, &outcomes, &fails, &delays])?;
+            let done = rows.iter().filter(|r| r.get::<_, &str>(0) == "done");
+            let failed = done.clone().filter(|r| r.get::<_, bool>(1)).count() as i64;
+            let done = done.count() as i64;
+            let fenced = (group.len() - rows.len()) as i64;
+            if done > 0 || fenced > 0 {
+                let row = tx.query_one(count, &[&batch, &done, &failed, &fenced])?;
+                let (all_done, all_failed, total) = (
+                    row.get::<_, i64>(0),
+                    row.get::<_, i64>(1),
+                    row.get::<_, i64>(2),
+                );
+                state = Some(row.get::<_, String>(3));
+                if state.as_deref() == Some("open") {
+                    // The batch's halt policy over every worker's outcomes, judged as a local
+                    // run judges it (the total is known: `N%` is of all the batch's jobs).
+                    let halt = ctx.halt.is_some_and(|h| {
+                        let count = match h.on {
+                            HaltOn::Fail => all_failed,
+                            HaltOn::Success => all_done - all_failed,
+                            HaltOn::Done => all_done,
+                        };
+                        h.met(count as u64, all_done as u64, Some(total as u64))
+                    });
+                    let next = if halt {
+                        Some("halting")
+                    } else if all_done >= total {
+                        Some("done")
+                    } else {
+                        None
                     };
-                    h.met(count as u64, all_done as u64, Some(total as u64))
-                });
-                let next = if halt {
-                    Some("halting")
-                } else if all_done >= total {
-                    Some("done")
-                } else {
-                    None
-                };
-                if let Some(next) = next {
-                    tx.execute(
-                        "UPDATE tk_batch SET state = $2 WHERE id = $1 AND state = 'open'",
-                        &[&batch, &next],
-                    )?;
-                    state = Some(next.to_owned());
+                    if let Some(next) = next {
+                        tx.execute(
+                            "UPDATE tk_batch SET state = $2 WHERE id = $1 AND state = 'open'",
+                            &[&batch, &next],
+                        )?;
+                        state = Some(next.to_owned());
+                    }
                 }
             }
-        }
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &batch])?;
-        tx.commit()?;
-        Ok((rows.len(), done, state))
-    })?;
+            tx.execute(notify, &[&CHANNEL, &batch])?;
+            tx.commit()?;
+            Ok((rows.len(), done, state))
+        })?;
     // A halt or a cancel reaches this worker with its next record (the heartbeat also looks,
     // every third of a lease): its slots start none of the jobs it claimed ahead.
     if let Some(reason) = state.as_deref().and_then(stop_reason) {

@@ -16,6 +16,20 @@ use crate::batch::outcome::{failed, Summary};
 use crate::batch::{Cause, FailedInput, FailurePolicy, HaltWhen, Report, Retry, StopReason};
 use crate::progress::{Bar, ProgressSink, Snapshot};
 
+/// One look at a batch being followed: $1 the batch.
+const LOOK: &str = "SELECT state, total, done, failed,
+                        CASE WHEN state IN ('halting', 'cancelled') THEN
+                            (SELECT count(*) FROM tk_job WHERE batch = $1 AND state = 'running'
+                             AND locked_until > now())
+                        ELSE 0 END
+                     FROM tk_batch WHERE id = $1";
+
+/// The next page of outcomes to hand over: $1 batch, $2 the low-water mark, $3 the seqs past
+/// it handed over already, $4 the page size.
+const PAGE_SQL: &str = "SELECT seq, attempt, outcome, token FROM tk_job
+                     WHERE batch = $1 AND state = 'done' AND seq >= $2 AND seq <> ALL($3)
+                     ORDER BY seq LIMIT $4";
+
 /// Outcomes read per statement while following a batch.
 const PAGE: usize = 64;
 /// The shortest time between two looks at a batch while following it: outcomes recorded
@@ -664,16 +678,8 @@ impl Submit<'_> {
         let id = self.id.as_str();
         let mut started = false;
         loop {
-            let (state, total, done, failed, live) = conn.run(|c| {
-                let row = c.query_one(
-                    "SELECT state, total, done, failed,
-                        CASE WHEN state IN ('halting', 'cancelled') THEN
-                            (SELECT count(*) FROM tk_job WHERE batch = $1 AND state = 'running'
-                             AND locked_until > now())
-                        ELSE 0 END
-                     FROM tk_batch WHERE id = $1",
-                    &[&id],
-                )?;
+            let (state, total, done, failed, live) = conn.run_prepared([LOOK], |c, [look]| {
+                let row = c.query_one(look, &[&id])?;
                 Ok((
                     row.get::<_, String>(0),
                     row.get::<_, i64>(1) as u64,
@@ -812,13 +818,8 @@ impl Seen {
             .map(|s| s as i64)
             .collect();
         loop {
-            let rows = conn.run(|c| {
-                c.query(
-                    "SELECT seq, attempt, outcome, token FROM tk_job
-                     WHERE batch = $1 AND state = 'done' AND seq >= $2 AND seq <> ALL($3)
-                     ORDER BY seq LIMIT $4",
-                    &[&id, &low, &skip, &(PAGE as i64)],
-                )
+            let rows = conn.run_prepared([PAGE_SQL], |c, [page]| {
+                c.query(page, &[&id, &low, &skip, &(PAGE as i64)])
             })?;
             for row in &rows {
                 let seq = row.get::<_, i64>(0) as u64;

@@ -31,6 +31,38 @@ const MAX_IDLE_PAUSE: Duration = Duration::from_secs(1);
 /// The first such pause.
 const FIRST_IDLE_PAUSE: Duration = Duration::from_millis(20);
 
+/// The claim (see `claim_loop`): $1 batch, $2 how many, $3 the lease in seconds, $4 the
+/// worker's name.
+const CLAIM: &str = "WITH open AS (
+                        SELECT 1 FROM tk_batch b WHERE b.id = $1 AND b.state = 'open'
+                     ),
+                     expired AS (
+                        SELECT id, state AS was FROM tk_job
+                        WHERE batch = $1 AND state = 'running' AND locked_until < now()
+                          AND EXISTS (SELECT 1 FROM open)
+                        ORDER BY seq
+                        LIMIT $2
+                        FOR UPDATE SKIP LOCKED
+                     ),
+                     queued AS (
+                        SELECT id, state AS was FROM tk_job
+                        WHERE batch = $1 AND state = 'queued'
+                          AND (not_before IS NULL OR not_before <= now())
+                          AND EXISTS (SELECT 1 FROM open)
+                        ORDER BY seq
+                        LIMIT $2
+                        FOR UPDATE SKIP LOCKED
+                     ),
+                     c AS (
+                        SELECT id, was FROM (SELECT * FROM expired UNION ALL SELECT * FROM queued) u
+                        LIMIT $2
+                     )
+                     UPDATE tk_job j SET state = 'running', attempt = j.attempt + 1,
+                        lost = j.lost + (c.was = 'running')::int, token = nextval('tk_token'),
+                        locked_until = now() + $3::float8 * interval '1 second', worker = $4
+                     FROM c WHERE j.id = c.id
+                     RETURNING j.id, j.seq, j.token, j.attempt, j.lost, j.input";
+
 /// A worker process's side of distributed batches: connect, set the slots and the lease,
 /// [`serve`](Worker::serve) a batch.
 ///
@@ -446,7 +478,7 @@ impl Worker {
                 }
                 free as i64
             };
-            let claimed = conn.run(|c| {
+            let claimed = conn.run_prepared([CLAIM], |c, [claim]| {
                 let mut tx = c.transaction()?;
                 // A claim lost in a server crash only puts the job back in the queue (its
                 // token is gone, so our result would be fenced): no need to wait for the disk.
@@ -457,38 +489,7 @@ impl Worker {
                 // over a batch). Expired leases first: they are the oldest work. `FOR UPDATE`
                 // is not allowed under `UNION`, so each branch is a CTE of its own; CTEs
                 // without writes run only as far as the outer `LIMIT` reads them.
-                let rows = tx.query(
-                    "WITH open AS (
-                        SELECT 1 FROM tk_batch b WHERE b.id = $1 AND b.state = 'open'
-                     ),
-                     expired AS (
-                        SELECT id, state AS was FROM tk_job
-                        WHERE batch = $1 AND state = 'running' AND locked_until < now()
-                          AND EXISTS (SELECT 1 FROM open)
-                        ORDER BY seq
-                        LIMIT $2
-                        FOR UPDATE SKIP LOCKED
-                     ),
-                     queued AS (
-                        SELECT id, state AS was FROM tk_job
-                        WHERE batch = $1 AND state = 'queued'
-                          AND (not_before IS NULL OR not_before <= now())
-                          AND EXISTS (SELECT 1 FROM open)
-                        ORDER BY seq
-                        LIMIT $2
-                        FOR UPDATE SKIP LOCKED
-                     ),
-                     c AS (
-                        SELECT id, was FROM (SELECT * FROM expired UNION ALL SELECT * FROM queued) u
-                        LIMIT $2
-                     )
-                     UPDATE tk_job j SET state = 'running', attempt = j.attempt + 1,
-                        lost = j.lost + (c.was = 'running')::int, token = nextval('tk_token'),
-                        locked_until = now() + $3::float8 * interval '1 second', worker = $4
-                     FROM c WHERE j.id = c.id
-                     RETURNING j.id, j.seq, j.token, j.attempt, j.lost, j.input",
-                    &[&batch, &free, &lease_s, &name],
-                )?;
+                let rows = tx.query(claim, &[&batch, &free, &lease_s, &name])?;
                 tx.commit()?;
                 Ok(rows
                     .into_iter()
