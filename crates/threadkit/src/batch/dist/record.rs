@@ -42,6 +42,11 @@ const COUNT: &str =
 /// Wakes the other workers and the submitter: $1 the channel, $2 the batch.
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
+/// How long the recorder waits for more records after the first of a group.
+const LINGER: Duration = Duration::from_millis(3);
+/// The longest a recorder goes without notifying (outcomes recorded) when it records.
+const NOTIFY_EVERY: Duration = Duration::from_millis(25);
+
 /// Records per transaction at most.
 const GROUP: usize = 1_000;
 
@@ -101,16 +106,23 @@ pub(super) fn spawn_recorder(ctx: Context, rx: Receiver<Rec>) -> Result<JoinHand
         .name("tk-dist-recorder".into())
         .spawn(move || {
             let mut failed = false;
+            let mut notified = std::time::Instant::now();
             while let Ok(first) = rx.recv() {
                 let mut group = vec![first];
+                // Linger a little for more: each group is a transaction and a commit.
+                let until = std::time::Instant::now() + LINGER;
                 while group.len() < GROUP {
-                    match rx.try_recv() {
+                    match rx.recv_deadline(until) {
                         Ok(r) => group.push(r),
                         Err(_) => break,
                     }
                 }
                 if !failed {
-                    if let Err(e) = write_group(&mut conn, &ctx, &group) {
+                    let due = notified.elapsed() >= NOTIFY_EVERY;
+                    if due {
+                        notified = std::time::Instant::now();
+                    }
+                    if let Err(e) = write_group(&mut conn, &ctx, &group, due) {
                         // The jobs it held are recovered by others after their lease.
                         ctx.shared.stop(None, Some(e));
                         failed = true;
@@ -131,7 +143,12 @@ pub(super) fn spawn_recorder(ctx: Context, rx: Receiver<Rec>) -> Result<JoinHand
 
 /// Writes one group in one transaction: the fenced updates of the jobs, then the batch's
 /// counters and state (done, halting), then a notification.
-fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), DistError> {
+fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec], due: bool) -> Result<(), DistError> {
+    // Idle workers need to hear of a job queued again at once; the submitter and busy
+    // workers are told at most every NOTIFY_EVERY (they also poll).
+    let requeued = group
+        .iter()
+        .any(|r| !matches!(r.kind, RecKind::Done { .. }));
     let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
     let tokens: Vec<i64> = group.iter().map(|r| r.token).collect();
     let mut kinds = Vec::with_capacity(group.len());
@@ -154,6 +171,7 @@ fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), Dist
         conn.run_prepared([WRITE, COUNT, NOTIFY], |c, [write, count, notify]| {
             let mut tx = c.transaction()?;
             let mut state = None;
+            let mut changed = false;
             let rows = tx.query(write, &[&ids, &tokens, &kinds, &outcomes, &fails, &delays])?;
             let done = rows.iter().filter(|r| r.get::<_, &str>(0) == "done");
             let failed = done.clone().filter(|r| r.get::<_, bool>(1)).count() as i64;
@@ -191,10 +209,13 @@ fn write_group(conn: &mut Conn, ctx: &Context, group: &[Rec]) -> Result<(), Dist
                             &[&batch, &next],
                         )?;
                         state = Some(next.to_owned());
+                        changed = true;
                     }
                 }
             }
-            tx.execute(notify, &[&CHANNEL, &batch])?;
+            if due || requeued || changed {
+                tx.execute(notify, &[&CHANNEL, &batch])?;
+            }
             tx.commit()?;
             Ok((rows.len(), done, state))
         })?;
