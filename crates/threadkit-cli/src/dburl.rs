@@ -100,25 +100,9 @@ impl DbUrl {
 
 /// `%XX` escapes decoded (GNU parallel's `uri_unescape`); the result must be UTF-8.
 fn unescape(s: &str) -> anyhow::Result<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|d| d.into_owned())
         .map_err(|_| anyhow::anyhow!("{s:?}: a DBURL part decodes to bytes that are not UTF-8"))
 }
 
@@ -143,6 +127,12 @@ mod tests {
         assert_eq!(u.conn, "host='h' user='o\\'k'");
         let u = DbUrl::parse("pgs://h/db/t").unwrap();
         assert_eq!(u.conn, "host='h' dbname='db' sslmode='require'");
+        // A '%' not followed by two hex digits stays as it is, as in GNU parallel.
+        let u = DbUrl::parse("pg://u:100%25%zz%+1@h/db/t").unwrap();
+        assert_eq!(
+            u.conn,
+            "host='h' user='u' password='100%%zz%+1' dbname='db'"
+        );
         for bad in [
             "pg://h/db",
             "pg://h/db/",
@@ -151,6 +141,8 @@ mod tests {
             "pg://h/db/t?x=1",
             "h/db/t",
             "pg://h/db/a/b",
+            // %FF is not UTF-8: refused, not replaced.
+            "pg://u:%FF@h/db/t",
         ] {
             assert!(DbUrl::parse(bad).is_err(), "{bad}");
         }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use postgres::config::SslMode;
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 
 use postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -77,13 +79,18 @@ impl Target {
 /// `url` without `sslrootcert` (which the client's parser does not know) and with libpq's
 /// `sslmode=verify-ca` / `verify-full` as `require` (threadkit always verifies), and the root
 /// certificate file it named.
-fn take_tls_params(url: &str) -> (String, Option<String>) {
+fn take_tls_params(url: &str) -> (String, Option<OsString>) {
     let mut root = None;
     let kv = !(url.starts_with("postgres://") || url.starts_with("postgresql://"));
     let mut keep = |param: &str| -> Option<String> {
         match param.split_once('=') {
             Some(("sslrootcert", v)) => {
-                root = Some(if kv { unquote(v) } else { percent_decode(v) });
+                root = Some(if kv {
+                    OsString::from(unquote(v))
+                } else {
+                    // Bytes, not text: a path need not be UTF-8.
+                    OsString::from_vec(percent_encoding::percent_decode_str(v).collect())
+                });
                 None
             }
             Some(("sslmode", "verify-ca" | "verify-full")) => Some("sslmode=require".into()),
@@ -152,37 +159,14 @@ fn unquote(v: &str) -> String {
     out
 }
 
-/// `%XX` escapes decoded (a path in a URL query).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A rustls connector trusting the certificates in `root` (else `PGSSLROOTCERT`, else the
 /// system's roots).
-fn tls_connector(root: Option<String>) -> Result<Arc<rustls::ClientConfig>, DistError> {
+fn tls_connector(root: Option<OsString>) -> Result<Arc<rustls::ClientConfig>, DistError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let fail = |message: String| DistError::Connect { message };
     let mut roots = rustls::RootCertStore::empty();
-    match root.or_else(|| std::env::var("PGSSLROOTCERT").ok()) {
+    match root.or_else(|| std::env::var_os("PGSSLROOTCERT")) {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(&path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -441,18 +425,24 @@ mod tests {
             "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.crt&application_name=x",
         );
         assert_eq!(url, "postgres://u@h/db?sslmode=require&application_name=x");
-        assert_eq!(root.as_deref(), Some("/tmp/ca.crt"));
+        assert_eq!(root.as_deref(), Some("/tmp/ca.crt".as_ref()));
         let (url, root) = take_tls_params("postgres://u@h/db?sslrootcert=/ca.pem");
         assert_eq!(
             (url.as_str(), root.as_deref()),
-            ("postgres://u@h/db", Some("/ca.pem"))
+            ("postgres://u@h/db", Some("/ca.pem".as_ref()))
         );
         // key=value: quoted values keep their spaces and escapes.
         let (url, root) = take_tls_params(
             "host='h' password='a  b\\' c' sslrootcert='/x y.pem'  sslmode=verify-ca",
         );
         assert_eq!(url, "host='h' password='a  b\\' c' sslmode=require");
-        assert_eq!(root.as_deref(), Some("/x y.pem"));
+        assert_eq!(root.as_deref(), Some("/x y.pem".as_ref()));
+        // A path that is not UTF-8 arrives byte for byte.
+        let (_, root) = take_tls_params("postgres://u@h/db?sslrootcert=%2Ftmp%2F%FF.pem");
+        assert_eq!(
+            std::os::unix::ffi::OsStrExt::as_bytes(root.unwrap().as_os_str()),
+            b"/tmp/\xff.pem"
+        );
         let plain = "host='h'   password='a  b'";
         assert_eq!(take_tls_params(plain), (plain.to_owned(), None));
     }
