@@ -295,3 +295,23 @@ fn a_job_gets_its_own_process_group_stdin_and_workdir_on_both_paths() {
         );
     }
 }
+
+#[test]
+fn a_value_holding_a_nul_byte_cannot_be_an_argument() {
+    let dir = TempDir::new("spawn-nul");
+    for how in SPAWN_PATHS {
+        let mut c = threadkit();
+        c.current_dir(dir.path("")).args(["-k", "echo"]);
+        if how == "std" {
+            c.env("THREADKIT_SPAWN", "std");
+        }
+        let out = common::output_with_stdin(&mut c, b"a\0b\nok\n");
+        assert_eq!(stdout(&out), "ok\n", "{how}");
+        assert_eq!(
+            stderr(&out).trim_end(),
+            "threadkit: echo: cannot start: nul byte found in provided data",
+            "{how}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{how}");
+    }
+}

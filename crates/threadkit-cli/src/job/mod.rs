@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{kill_process_group, Pid, Signal};
 
-use self::spawn::CArgv;
+use crate::template::Argv;
 
 use crate::pipe::Feed;
 use crate::spill::Capture;
@@ -174,11 +174,15 @@ pub(crate) fn run(
         start,
         ..Attempt::not_started()
     };
+    let shell;
     let argv = match launch {
-        Launch::Shell => CArgv::new([SHELL.as_bytes(), b"-c", line].into_iter()),
-        Launch::Direct(argv) => CArgv::new(argv.words()),
+        Launch::Shell => {
+            shell = Argv::from_words([SHELL.as_bytes(), b"-c", line]);
+            &shell
+        }
+        Launch::Direct(argv) => argv,
     };
-    let started = argv.and_then(|argv| {
+    let started = (|| {
         let mut feeder = feed.map(Feeder::new).transpose()?;
         let (out_r, out_w) = output_pipe(limits.discard.stdout)?.unzip();
         let (err_r, err_w) = output_pipe(limits.discard.stderr)?.unzip();
@@ -191,11 +195,11 @@ pub(crate) fn run(
             stdout: out_w.as_ref().map(AsFd::as_fd),
             stderr: err_w.as_ref().map(AsFd::as_fd),
         };
-        let started = start_retrying(&argv, limits.workdir, fds, running)?;
+        let started = start_retrying(argv, limits.workdir, fds, running)?;
         // The job's ends of its pipes (`out_w`, `err_w`, the feeder's `theirs`) are closed
         // here: the job alone has them now.
         Ok((started, out_r, err_r, feeder.take().map(|(f, _)| f)))
-    });
+    })();
     let (started, out_r, err_r, mut feeder) = match started {
         Ok(s) => s,
         Err(e) if own_resource_error(&e) => return Err(e),
@@ -274,7 +278,7 @@ fn own_resource_error(e: &io::Error) -> bool {
 /// job to finish (which frees its descriptors and process) and retry; give up when none is
 /// running or the run is being stopped.
 fn start_retrying(
-    argv: &CArgv,
+    argv: &Argv,
     workdir: Option<&'static std::path::Path>,
     fds: spawn::Fds<'_>,
     running: &Running,

@@ -38,67 +38,24 @@ use std::sync::OnceLock;
 
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
-/// A command line as `execve` takes it: every word NUL-terminated in one buffer.
-#[derive(Debug, Default)]
-pub(super) struct CArgv {
-    bytes: Vec<u8>,
-    /// Where each word starts in `bytes`.
-    starts: Vec<usize>,
-}
+use crate::template::Argv;
 
-impl CArgv {
-    /// The words, copied into one buffer.
-    ///
-    /// # Errors
-    ///
-    /// A word holds a NUL byte (which `execve` cannot pass): the error std's `Command` gives.
-    pub(super) fn new<'a>(words: impl Iterator<Item = &'a [u8]>) -> io::Result<CArgv> {
-        let mut argv = CArgv::default();
-        for w in words {
-            if memchr::memchr(0, w).is_some() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "nul byte found in provided data",
-                ));
-            }
-            argv.starts.push(argv.bytes.len());
-            argv.bytes.extend_from_slice(w);
-            argv.bytes.push(0);
-        }
-        Ok(argv)
+/// A NULL-terminated array of pointers to `argv`'s words (valid while `argv` is).
+///
+/// # Errors
+///
+/// A word holds a NUL byte (which `execve` cannot pass): the error std's `Command` gives.
+fn pointers(argv: &Argv) -> io::Result<Vec<*const c_char>> {
+    if argv.has_inner_nul() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        ));
     }
-
-    /// The words, without their NULs.
-    fn words(&self) -> impl Iterator<Item = &[u8]> {
-        let ends = self
-            .starts
-            .iter()
-            .skip(1)
-            .copied()
-            .chain([self.bytes.len()]);
-        self.starts
-            .iter()
-            .zip(ends)
-            .map(|(&a, b)| &self.bytes[a..b - 1])
-    }
-
-    /// The program: the first word.
-    fn program(&self) -> &[u8] {
-        self.words().next().unwrap_or_default()
-    }
-
-    /// A NULL-terminated array of pointers to the words (valid while `self` is).
-    fn pointers(&self) -> Vec<*const c_char> {
-        let base = self.bytes.as_ptr();
-        let mut ptrs: Vec<*const c_char> = self
-            .starts
-            .iter()
-            // SAFETY: every start is an index into `bytes` (pushed just before a word's bytes).
-            .map(|&s| unsafe { base.add(s) }.cast())
-            .collect();
-        ptrs.push(std::ptr::null());
-        ptrs
-    }
+    let bytes = argv.terminated();
+    let mut ptrs: Vec<*const c_char> = argv.starts().map(|s| bytes[s..].as_ptr().cast()).collect();
+    ptrs.push(std::ptr::null());
+    Ok(ptrs)
 }
 
 /// The job's standard streams: `None` for stdout or stderr means threadkit's own.
@@ -142,10 +99,11 @@ pub(super) fn dev_null() -> io::Result<BorrowedFd<'static>> {
 /// What starting it failed with: the program's lookup or `execve` (ENOENT, EACCES,
 /// ENOEXEC...), `chdir` into `workdir`, or a resource of ours (EAGAIN, EMFILE, ENOMEM).
 pub(super) fn start(
-    argv: &CArgv,
+    argv: &Argv,
     workdir: Option<&'static Path>,
     fds: Fds<'_>,
 ) -> io::Result<Started> {
+    // (A NUL inside a word: both paths refuse it with std's error.)
     if own_path_enabled() {
         match own::start(argv, workdir, fds) {
             Ok(Some(started)) => return Ok(started),
@@ -177,7 +135,7 @@ fn own_path_enabled() -> bool {
 }
 
 /// The fallback: std's `Command` (glibc's `posix_spawn`), as jobs started before.
-fn start_std(argv: &CArgv, workdir: Option<&'static Path>, fds: Fds<'_>) -> io::Result<Started> {
+fn start_std(argv: &Argv, workdir: Option<&'static Path>, fds: Fds<'_>) -> io::Result<Started> {
     let mut words = argv.words().map(OsStr::from_bytes);
     let mut cmd = Command::new(words.next().unwrap_or_default());
     cmd.args(words).process_group(0);
@@ -323,7 +281,7 @@ mod own {
 
     use rustix::process::Pid;
 
-    use super::{env, CArgv, Fds, Lookup, Started, CHILD_STACK, CHILD_STACK_BYTES, LOOKUP};
+    use super::{env, Argv, Fds, Lookup, Started, CHILD_STACK, CHILD_STACK_BYTES, LOOKUP};
 
     const CLONE_VM: u64 = 0x100;
     const CLONE_VFORK: u64 = 0x4000;
@@ -400,11 +358,11 @@ mod own {
     /// Start the job; `Ok(None)` when the kernel refuses `clone3` or its flags (the caller
     /// falls back to std for good).
     pub(super) fn start(
-        argv: &CArgv,
+        argv: &Argv,
         workdir: Option<&'static Path>,
         fds: Fds<'_>,
     ) -> io::Result<Option<Started>> {
-        let argv_ptrs = argv.pointers();
+        let argv_ptrs = super::pointers(argv)?;
         let workdir = workdir
             .map(|d| CString::new(d.as_os_str().as_bytes()))
             .transpose()?;
@@ -646,12 +604,12 @@ mod own {
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 mod own {
     //! No own spawn path on this platform: std's is used.
-    use super::{CArgv, Fds, Started};
+    use super::{Argv, Fds, Started};
     use std::io;
     use std::path::Path;
 
     pub(super) fn start(
-        _: &CArgv,
+        _: &Argv,
         _: Option<&'static Path>,
         _: Fds<'_>,
     ) -> io::Result<Option<Started>> {
@@ -664,14 +622,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn argv_words_round_trip_and_refuse_nul() {
+    fn argv_pointers_point_at_each_word_and_a_nul_inside_one_is_refused() {
         let words: [&[u8]; 3] = [b"echo", b"", b"a b"];
-        let argv = CArgv::new(words.iter().copied()).unwrap();
-        assert_eq!(argv.words().collect::<Vec<_>>(), words);
-        assert_eq!(argv.program(), b"echo");
-        assert_eq!(argv.pointers().len(), 4);
+        let argv = Argv::from_words(words);
+        let ptrs = pointers(&argv).unwrap();
+        assert_eq!(ptrs.len(), 4);
+        assert!(ptrs[3].is_null());
+        for (p, w) in ptrs.iter().zip(words) {
+            // SAFETY: each pointer points at a NUL-terminated word of `argv`, alive here.
+            assert_eq!(unsafe { std::ffi::CStr::from_ptr(*p) }.to_bytes(), w);
+        }
         let bad: [&[u8]; 2] = [b"echo", b"a\0b"];
-        let err = CArgv::new(bad.iter().copied()).unwrap_err();
+        let err = pointers(&Argv::from_words(bad)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
