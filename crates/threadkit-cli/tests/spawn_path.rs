@@ -242,6 +242,21 @@ fn a_job_has_default_signal_handlers_and_an_empty_mask() {
     let inherited = sig_mask(&ours, "SigIgn:");
     let dir = TempDir::new("spawn-signals");
     for how in SPAWN_PATHS {
+        // threadkit (the job's parent) does have those handlers while the jobs start.
+        let out = run_spawning(
+            how,
+            &dir,
+            None,
+            &["exec cat /proc/$PPID/status # {}", ":::", "x"],
+        );
+        let parent = sig_mask(&stdout(&out), "SigCgt:");
+        for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+            assert_ne!(
+                parent & (1 << (sig - 1)),
+                0,
+                "{how}: signal {sig} not caught by threadkit"
+            );
+        }
         for cmd in [
             &["cat", ":::", "/proc/self/status"][..],
             &["exec cat /proc/self/status # {}", ":::", "x"],
