@@ -1,10 +1,10 @@
 //! Starting one job and waiting for it: its own process group, its output captured, its timeout
 //! enforced with TERM then KILL to the whole group.
 //!
-//! Spawning uses `std::process::Command` with `process_group(0)` and no `pre_exec`, so std keeps
-//! its `posix_spawn` path. A job is waited for with one `poll(2)` over its stdout, its stderr and
-//! a pidfd (Linux 5.3+; older kernels fall back to a 20 ms `try_wait` tick), so a slot costs one
-//! thread and no extra reader threads.
+//! A job is started by `spawn.rs` (`clone3` and a raw-syscall child; std's `posix_spawn` as the
+//! fallback), in its own process group. It is waited for with one `poll(2)` over its stdout, its
+//! stderr and a pidfd (Linux 5.3+; older kernels fall back to a 20 ms `waitpid(WNOHANG)` tick),
+//! so a slot costs one thread and no extra reader threads.
 //!
 //! A job is finished when its process (the leader of its process group) has exited, as in GNU
 //! parallel: what it wrote is read, and its pipes are closed even if a background process it
@@ -17,7 +17,8 @@
 //! 1. `mod.rs` (this file): what a run of a command produced ([`Attempt`]), [`run`]: spawn
 //!    the job in its own group, feed its stdin and read its output in one `poll(2)` loop,
 //!    enforce its timeout, reap it; and the open-file limit that bounds the slots.
-//! 2. `groups.rs`: [`Running`], the process groups of all jobs (running and lingering), which
+//! 2. `spawn.rs`: starting the job's process (its group, stdio, directory, signals, `PATH`).
+//! 3. `groups.rs`: [`Running`], the process groups of all jobs (running and lingering), which
 //!    `--halt now`, Ctrl-C and timeouts signal.
 
 mod groups;
