@@ -103,18 +103,30 @@ pub(crate) enum Launch {
     Direct(Argv),
 }
 
-/// argv words in one buffer (one allocation, not one a word: `-X` jobs have tens of thousands).
+/// argv words in one buffer (one allocation, not one a word: `-X` jobs have tens of thousands),
+/// each followed by a NUL, as `execve` takes them (the job's spawn points into this buffer).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Argv {
     bytes: Vec<u8>,
-    /// Where each word ends in `bytes`.
+    /// Where each word ends in `bytes` (the index of its NUL).
     ends: Vec<usize>,
 }
 
 impl Argv {
+    /// The words, copied into one buffer.
+    pub(crate) fn from_words<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Argv {
+        let mut argv = Argv::default();
+        for w in words {
+            argv.buf().extend_from_slice(w);
+            argv.end_word();
+        }
+        argv
+    }
+
     /// Close the word written to [`Argv::buf`] since the last one.
     fn end_word(&mut self) {
         self.ends.push(self.bytes.len());
+        self.bytes.push(0);
     }
 
     /// Where the next word is written.
@@ -122,10 +134,29 @@ impl Argv {
         &mut self.bytes
     }
 
-    /// The words, in order.
+    /// The words, in order (without their NULs).
     pub(crate) fn words(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
+        self.starts()
+            .zip(&self.ends)
+            .map(|(a, &b)| &self.bytes[a..b])
+    }
+
+    /// Where each word starts in [`Argv::terminated`].
+    pub(crate) fn starts(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(0)
+            .chain(self.ends.iter().map(|e| e + 1))
+            .take(self.ends.len())
+    }
+
+    /// The words, each followed by its NUL (a word may hold a NUL of its own: see
+    /// [`Argv::has_inner_nul`]).
+    pub(crate) fn terminated(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// True if a word holds a NUL byte, which `execve` cannot pass.
+    pub(crate) fn has_inner_nul(&self) -> bool {
+        memchr::memchr_iter(0, &self.bytes).count() != self.ends.len()
     }
 
     /// The program: the first word.
@@ -136,12 +167,7 @@ impl Argv {
 
 impl From<Vec<Vec<u8>>> for Argv {
     fn from(words: Vec<Vec<u8>>) -> Argv {
-        let mut argv = Argv::default();
-        for w in words {
-            argv.buf().extend_from_slice(&w);
-            argv.end_word();
-        }
-        argv
+        Argv::from_words(words.iter().map(Vec::as_slice))
     }
 }
 

@@ -11,7 +11,7 @@ mod common;
 use std::fs::File;
 use std::process::Stdio;
 
-use common::{stderr, threadkit, TempDir};
+use common::{stderr, stdout, threadkit, TempDir};
 
 /// Where the job's stdout and stderr pointed (`readlink /proc/PID/fd/N` of its shell), for threadkit run with `stdout` and `stderr` and `extra` flags.
 fn job_fds(dir: &TempDir, stdout: Stdio, stderr_to: Stdio, extra: &[&str]) -> (String, String) {
@@ -79,4 +79,254 @@ fn jobs_writing_to_dev_null_still_report_their_exit_codes() {
         .unwrap();
     // GNU parallel's exit code: the number of failed jobs.
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+/// Both ways of starting a job: the own `clone3` path (the default) and std's `posix_spawn`
+/// (`THREADKIT_SPAWN=std`, also the fallback on kernels without `clone3`).
+const SPAWN_PATHS: [&str; 2] = ["own", "std"];
+
+/// `threadkit ARGS` started with the spawn path `how`, in `dir`, with `path` as its `PATH`
+/// when given.
+fn run_spawning(
+    how: &str,
+    dir: &TempDir,
+    path: Option<&str>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut c = threadkit();
+    c.current_dir(dir.path("")).args(args);
+    if how == "std" {
+        c.env("THREADKIT_SPAWN", "std");
+    }
+    if let Some(p) = path {
+        c.env("PATH", p);
+    }
+    c.output().unwrap()
+}
+
+/// A shell script at `path` running `body`, with permissions `mode`.
+fn script(path: &std::path::Path, body: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The joblog's Exitval column of its one job.
+fn joblog_exit(joblog: &str) -> String {
+    let text = std::fs::read_to_string(joblog).unwrap();
+    let row = text
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no job in {text}"));
+    row.split('\t').nth(6).unwrap().to_string()
+}
+
+#[test]
+fn a_job_that_cannot_start_reports_what_the_shell_would() {
+    let dir = TempDir::new("spawn-fail");
+    script(&dir.path("noexec"), "echo ran", 0o644);
+    // Executable, but no format the kernel knows (ENOEXEC; no `#!`).
+    script(&dir.path("badelf"), "", 0o755);
+    std::fs::write(dir.path("badelf"), b"\x7fELF not really").unwrap();
+    std::fs::create_dir(dir.path("adir")).unwrap();
+    let cases = [
+        (
+            "no-such-program-xyz",
+            "127",
+            "threadkit: no-such-program-xyz: not found",
+        ),
+        ("./noexec", "126", "threadkit: ./noexec: permission denied"),
+        ("./adir", "126", "threadkit: ./adir: permission denied"),
+        (
+            "./badelf",
+            "255",
+            "threadkit: ./badelf: cannot start: Exec format error (os error 8)",
+        ),
+    ];
+    for how in SPAWN_PATHS {
+        for (program, code, message) in cases {
+            let joblog = dir.s(&format!("log-{how}-{code}"));
+            let out = run_spawning(how, &dir, None, &["--joblog", &joblog, program, ":::", "x"]);
+            // One failed job: exit 1 (GNU parallel's count), and the shell's code in the log.
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{how} {program}: {}",
+                stderr(&out)
+            );
+            assert_eq!(stderr(&out).trim_end(), message, "{how} {program}");
+            assert_eq!(joblog_exit(&joblog), code, "{how} {program}");
+        }
+    }
+}
+
+#[test]
+fn the_program_is_searched_along_path_as_execvp_does() {
+    let dir = TempDir::new("spawn-path");
+    for d in ["a", "b", "c"] {
+        std::fs::create_dir(dir.path(d)).unwrap();
+    }
+    // Not executable in `a`: skipped (execvp remembers EACCES and goes on); found in `b`.
+    script(&dir.path("a/prog"), "echo a $1", 0o644);
+    script(&dir.path("b/prog"), "echo b $1", 0o755);
+    let path = format!("{}:{}:/usr/bin:/bin", dir.s("a"), dir.s("b"));
+    // Only a non-executable one: permission denied (126), not "not found".
+    script(&dir.path("c/only"), "echo c", 0o644);
+    let only_path = format!("{}:/usr/bin:/bin", dir.s("c"));
+    for how in SPAWN_PATHS {
+        let out = run_spawning(
+            how,
+            &dir,
+            Some(&path),
+            &["-j1", "-k", "prog", ":::", "1", "2"],
+        );
+        assert_eq!(stdout(&out), "b 1\nb 2\n", "{how}: {}", stderr(&out));
+        let out = run_spawning(how, &dir, Some(&only_path), &["only", ":::", "1"]);
+        assert_eq!(
+            stderr(&out).trim_end(),
+            "threadkit: only: permission denied",
+            "{how}"
+        );
+    }
+}
+
+#[test]
+fn a_program_that_moves_along_path_is_found_again() {
+    let dir = TempDir::new("spawn-moved");
+    for d in ["a", "b"] {
+        std::fs::create_dir(dir.path(d)).unwrap();
+    }
+    // The first job runs b/prog, which moves itself to a/: the next job must find it there
+    // (where it was found last is only where the search starts).
+    let (a, b) = (dir.s("a"), dir.s("b"));
+    script(
+        &dir.path("b/prog"),
+        &format!("echo from b; mv {b}/prog {a}/prog"),
+        0o755,
+    );
+    let path = format!("{a}:{b}:/usr/bin:/bin");
+    let out = run_spawning(
+        "own",
+        &dir,
+        Some(&path),
+        &["-j1", "-k", "prog", ":::", "1", "2"],
+    );
+    assert_eq!(stdout(&out), "from b\nfrom b\n", "{}", stderr(&out));
+    assert!(dir.path("a/prog").exists());
+    // And when it is gone from everywhere, it is not found.
+    let out = run_spawning(
+        "own",
+        &dir,
+        Some(&path),
+        &["-j1", "-k", &format!("prog; rm -f {a}/prog"), ":::", "1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_spawning("own", &dir, Some(&path), &["prog", ":::", "1"]);
+    assert_eq!(stderr(&out).trim_end(), "threadkit: prog: not found");
+}
+
+/// A signal set from /proc/PID/status (`SigIgn:` ...), as a bit mask.
+fn sig_mask(status: &str, field: &str) -> u64 {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    u64::from_str_radix(line[field.len()..].trim(), 16).unwrap()
+}
+
+#[test]
+fn a_job_has_default_signal_handlers_and_an_empty_mask() {
+    // threadkit has handlers for INT, TERM and HUP; the job must have none of them, nothing
+    // blocked, and nothing ignored that threadkit's own parent (this test) did not ignore.
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let inherited = sig_mask(&ours, "SigIgn:");
+    let dir = TempDir::new("spawn-signals");
+    for how in SPAWN_PATHS {
+        // threadkit (the job's parent) does have those handlers while the jobs start.
+        let out = run_spawning(
+            how,
+            &dir,
+            None,
+            &["exec cat /proc/$PPID/status # {}", ":::", "x"],
+        );
+        let parent = sig_mask(&stdout(&out), "SigCgt:");
+        for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+            assert_ne!(
+                parent & (1 << (sig - 1)),
+                0,
+                "{how}: signal {sig} not caught by threadkit"
+            );
+        }
+        for cmd in [
+            &["cat", ":::", "/proc/self/status"][..],
+            &["exec cat /proc/self/status # {}", ":::", "x"],
+        ] {
+            let out = run_spawning(how, &dir, None, cmd);
+            assert!(out.status.success(), "{how}: {}", stderr(&out));
+            let theirs = stdout(&out);
+            assert_eq!(sig_mask(&theirs, "SigBlk:"), 0, "{how} {cmd:?}: {theirs}");
+            let ign = sig_mask(&theirs, "SigIgn:");
+            if how == "own" {
+                // (glibc's posix_spawn leaves its two internal signals, 32 and 33, ignored.)
+                assert_eq!(ign & !inherited, 0, "{how} {cmd:?}: {theirs}");
+            }
+            assert_eq!(
+                ign & (1 << (13 - 1)),
+                0,
+                "SIGPIPE ignored ({how}): {theirs}"
+            );
+            assert_eq!(sig_mask(&theirs, "SigCgt:"), 0, "{how}: {theirs}");
+        }
+    }
+}
+
+#[test]
+fn a_job_gets_its_own_process_group_stdin_and_workdir_on_both_paths() {
+    let dir = TempDir::new("spawn-setup");
+    std::fs::create_dir(dir.path("wd")).unwrap();
+    let wd = std::fs::canonicalize(dir.path("wd")).unwrap();
+    for how in SPAWN_PATHS {
+        // $$ is the job's shell: the leader of its own group; stdin /dev/null; in --workdir.
+        let out = run_spawning(
+            how,
+            &dir,
+            None,
+            &[
+                "--workdir",
+                wd.to_str().unwrap(),
+                "echo $$ $(ps -o pgid= -p $$) $(readlink /proc/$$/fd/0) $(pwd) {}",
+                ":::",
+                "x",
+            ],
+        );
+        assert!(out.status.success(), "{how}: {}", stderr(&out));
+        let text = stdout(&out);
+        let f: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(f[0], f[1], "{how}: not a group leader: {text}");
+        assert_eq!(
+            &f[2..],
+            ["/dev/null", wd.to_str().unwrap(), "x"],
+            "{how}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_value_holding_a_nul_byte_cannot_be_an_argument() {
+    let dir = TempDir::new("spawn-nul");
+    for how in SPAWN_PATHS {
+        let mut c = threadkit();
+        c.current_dir(dir.path("")).args(["-k", "echo"]);
+        if how == "std" {
+            c.env("THREADKIT_SPAWN", "std");
+        }
+        let out = common::output_with_stdin(&mut c, b"a\0b\nok\n");
+        assert_eq!(stdout(&out), "ok\n", "{how}");
+        assert_eq!(
+            stderr(&out).trim_end(),
+            "threadkit: echo: cannot start: nul byte found in provided data",
+            "{how}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{how}");
+    }
 }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::process::Child;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -204,15 +203,10 @@ impl Running {
         &self,
         seq: u64,
         pid: Pid,
-        child: &mut Child,
         block: bool,
     ) -> io::Result<Option<std::process::ExitStatus>> {
         let mut g = self.lock();
-        let st = if block {
-            Some(child.wait()?)
-        } else {
-            child.try_wait()?
-        };
+        let st = super::wait_pid(pid, block)?;
         if st.is_some() {
             g.running.remove(&seq);
             // A job waiting for resources to start may try again.

@@ -1,10 +1,10 @@
 //! Starting one job and waiting for it: its own process group, its output captured, its timeout
 //! enforced with TERM then KILL to the whole group.
 //!
-//! Spawning uses `std::process::Command` with `process_group(0)` and no `pre_exec`, so std keeps
-//! its `posix_spawn` path. A job is waited for with one `poll(2)` over its stdout, its stderr and
-//! a pidfd (Linux 5.3+; older kernels fall back to a 20 ms `try_wait` tick), so a slot costs one
-//! thread and no extra reader threads.
+//! A job is started by `spawn.rs` (`clone3` and a raw-syscall child; std's `posix_spawn` as the
+//! fallback), in its own process group. It is waited for with one `poll(2)` over its stdout, its
+//! stderr and a pidfd (Linux 5.3+; older kernels fall back to a 20 ms `waitpid(WNOHANG)` tick),
+//! so a slot costs one thread and no extra reader threads.
 //!
 //! A job is finished when its process (the leader of its process group) has exited, as in GNU
 //! parallel: what it wrote is read, and its pipes are closed even if a background process it
@@ -17,23 +17,26 @@
 //! 1. `mod.rs` (this file): what a run of a command produced ([`Attempt`]), [`run`]: spawn
 //!    the job in its own group, feed its stdin and read its output in one `poll(2)` loop,
 //!    enforce its timeout, reap it; and the open-file limit that bounds the slots.
-//! 2. `groups.rs`: [`Running`], the process groups of all jobs (running and lingering), which
+//! 2. `spawn.rs`: starting the job's process (its group, stdio, directory, signals, `PATH`).
+//! 3. `groups.rs`: [`Running`], the process groups of all jobs (running and lingering), which
 //!    `--halt now`, Ctrl-C and timeouts signal.
 
 mod groups;
+mod spawn;
 
 pub(crate) use groups::Running;
 
-use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{poll, PollFd, PollFlags};
-use rustix::process::{kill_process_group, pidfd_open, Pid, PidfdFlags, Signal};
+use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::template::Argv;
 
 use crate::pipe::Feed;
 use crate::spill::Capture;
@@ -151,15 +154,6 @@ impl Discard {
     }
 }
 
-/// The job's end of one of its output streams: a pipe to capture it, or threadkit's own.
-fn output_stream(discard: bool) -> Stdio {
-    if discard {
-        Stdio::inherit()
-    } else {
-        Stdio::piped()
-    }
-}
-
 /// Run one job to completion.
 ///
 /// `line` is the shell command line (used with [`Launch::Shell`]). Output is captured unless
@@ -177,44 +171,38 @@ pub(crate) fn run(
 ) -> Result<Attempt, io::Error> {
     let start = SystemTime::now();
     let t0 = Instant::now();
-    let mut cmd = match launch {
-        Launch::Shell => {
-            let mut c = Command::new(SHELL);
-            c.arg("-c").arg(OsStr::from_bytes(line));
-            c
-        }
-        Launch::Direct(argv) => {
-            let mut c = Command::new(OsStr::from_bytes(argv.program()));
-            c.args(argv.words().skip(1).map(OsStr::from_bytes));
-            c
-        }
-    };
-    if let Some(dir) = limits.workdir {
-        cmd.current_dir(dir);
-    }
-    let mut feeder = match feed {
-        Some(f) => {
-            let (feeder, theirs) = Feeder::new(f)?;
-            cmd.stdin(theirs);
-            Some(feeder)
-        }
-        None => {
-            cmd.stdin(Stdio::null());
-            None
-        }
-    };
-    cmd.stdout(output_stream(limits.discard.stdout))
-        .stderr(output_stream(limits.discard.stderr))
-        .process_group(0);
     let mut attempt = Attempt {
         start,
         ..Attempt::not_started()
     };
-    let spawned = spawn(&mut cmd, running);
-    // The job's end of its stdin pipe, held by `cmd` until now: the job alone has it now.
-    drop(cmd);
-    let mut child = match spawned {
-        Ok(c) => c,
+    let shell;
+    let argv = match launch {
+        Launch::Shell => {
+            shell = Argv::from_words([SHELL.as_bytes(), b"-c", line]);
+            &shell
+        }
+        Launch::Direct(argv) => argv,
+    };
+    let started = (|| {
+        let mut feeder = feed.map(Feeder::new).transpose()?;
+        let (out_r, out_w) = output_pipe(limits.discard.stdout)?.unzip();
+        let (err_r, err_w) = output_pipe(limits.discard.stderr)?.unzip();
+        let stdin = match &feeder {
+            Some((_, theirs)) => theirs.as_fd(),
+            None => spawn::dev_null()?,
+        };
+        let fds = spawn::Fds {
+            stdin,
+            stdout: out_w.as_ref().map(AsFd::as_fd),
+            stderr: err_w.as_ref().map(AsFd::as_fd),
+        };
+        let started = start_retrying(argv, limits.workdir, fds, running)?;
+        // The job's ends of its pipes (`out_w`, `err_w`, the feeder's `theirs`) are closed
+        // here: the job alone has them now.
+        Ok((started, out_r, err_r, feeder.take().map(|(f, _)| f)))
+    })();
+    let (started, out_r, err_r, mut feeder) = match started {
+        Ok(s) => s,
         Err(e) if own_resource_error(&e) => return Err(e),
         Err(e) => {
             let program = match launch {
@@ -238,7 +226,13 @@ pub(crate) fn run(
             return Ok(attempt);
         }
     };
-    let pid = Pid::from_child(&child);
+    let mut child = Child {
+        pid: started.pid,
+        pidfd: started.pidfd,
+        stdout: out_r.map(File::from),
+        stderr: err_r.map(File::from),
+    };
+    let pid = child.pid;
     running.register(seq, pid);
     let result = watch(
         &mut child,
@@ -261,9 +255,9 @@ pub(crate) fn run(
             // Could not watch the child (poll failed): make sure it is gone, then reap it.
             let _ = kill_process_group(pid, Signal::KILL);
             running.unregister(seq);
-            if let Ok(st) = child.wait() {
-                attempt.exit = st.code();
-                attempt.signal = st.signal();
+            if let Ok(st) = wait_pid(pid, true) {
+                attempt.exit = st.and_then(|s| s.code());
+                attempt.signal = st.and_then(|s| s.signal());
             }
         }
     }
@@ -281,12 +275,17 @@ fn own_resource_error(e: &io::Error) -> bool {
     )
 }
 
-/// Spawn, and while that fails for want of a resource of our own, wait for another job to
-/// finish (which frees its descriptors and process) and retry; give up when none is running
-/// or the run is being stopped.
-fn spawn(cmd: &mut Command, running: &Running) -> io::Result<Child> {
+/// Start the job, and while that fails for want of a resource of our own, wait for another
+/// job to finish (which frees its descriptors and process) and retry; give up when none is
+/// running or the run is being stopped.
+fn start_retrying(
+    argv: &Argv,
+    workdir: Option<&'static std::path::Path>,
+    fds: spawn::Fds<'_>,
+    running: &Running,
+) -> io::Result<spawn::Started> {
     loop {
-        match cmd.spawn() {
+        match spawn::start(argv, workdir, fds) {
             Err(e) if own_resource_error(&e) => {
                 let g = running.lock();
                 if g.running.is_empty() || running.stopping() {
@@ -298,6 +297,43 @@ fn spawn(cmd: &mut Command, running: &Running) -> io::Result<Child> {
                     .unwrap_or_else(|e| e.into_inner());
             }
             other => return other,
+        }
+    }
+}
+
+/// A pipe for one of the job's output streams, unless it goes straight to threadkit's own:
+/// (our read end, the job's write end), both close-on-exec.
+fn output_pipe(discard: bool) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
+    if discard {
+        return Ok(None);
+    }
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    Ok(Some((r, w)))
+}
+
+/// A started job: its pid, a pidfd (when the kernel has them) and our ends of its output
+/// pipes.
+#[derive(Debug)]
+pub(super) struct Child {
+    pub(super) pid: Pid,
+    pidfd: Option<OwnedFd>,
+    stdout: Option<File>,
+    stderr: Option<File>,
+}
+
+/// Reap `pid` if it has exited (waiting for it if `block`); `None` if it has not yet.
+pub(super) fn wait_pid(pid: Pid, block: bool) -> io::Result<Option<ExitStatus>> {
+    use rustix::process::{waitpid, WaitOptions};
+    let opts = if block {
+        WaitOptions::empty()
+    } else {
+        WaitOptions::NOHANG
+    };
+    loop {
+        match waitpid(Some(pid), opts) {
+            Ok(st) => return Ok(st.map(|(_, st)| ExitStatus::from_raw(st.as_raw()))),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -443,12 +479,12 @@ fn watch(
         buf: Capture::default(),
         stream: Stream::Err,
     };
-    let pidfd: Option<OwnedFd> = pidfd_open(pid, PidfdFlags::empty()).ok();
+    let pidfd: Option<OwnedFd> = child.pidfd.take();
     let mut deadline = limits.timeout.map(|t| t0 + t);
     let mut kill_at: Option<Instant> = None;
     let status = loop {
         if pidfd.is_none() {
-            if let Some(st) = running.reap(seq, pid, child, false)? {
+            if let Some(st) = running.reap(seq, pid, false)? {
                 break st;
             }
         }
@@ -523,7 +559,7 @@ fn watch(
         }
         if ready_pid {
             // The pidfd is readable once the leader has exited: the wait does not block.
-            if let Some(st) = running.reap(seq, pid, child, true)? {
+            if let Some(st) = running.reap(seq, pid, true)? {
                 break st;
             }
         }
@@ -559,13 +595,13 @@ struct Feeder<'a> {
 
 impl<'a> Feeder<'a> {
     /// A pipe for `feed`, and the job's end of it (its stdin).
-    fn new(feed: &'a Feed) -> io::Result<(Feeder<'a>, Stdio)> {
+    fn new(feed: &'a Feed) -> io::Result<(Feeder<'a>, OwnedFd)> {
         use rustix::pipe::{pipe_with, PipeFlags};
         let (reader, writer) = pipe_with(PipeFlags::CLOEXEC)?;
         rustix::fs::fcntl_setfl(&writer, rustix::fs::OFlags::NONBLOCK)?;
         // Fewer, larger writes; the default (64 KiB) stays if the system refuses.
         let _ = rustix::pipe::fcntl_setpipe_size(&writer, 1 << 20);
-        let theirs = Stdio::from(reader.try_clone()?);
+        let theirs = reader.try_clone()?;
         let mut feeder = Feeder {
             feed,
             pipe: Some(writer),
