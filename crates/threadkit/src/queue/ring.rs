@@ -58,9 +58,13 @@ fn passed(deadline: Option<Instant>) -> bool {
 const SPIN_STEPS: u32 = 6;
 
 /// Steps of spinning a thread that found the ring full (or empty) takes before it starts
-/// yielding (1 + 2 + 4 pause instructions, well under a microsecond).
+/// yielding: 1 + 2 + ... + 32 = 63 pause instructions, about a microsecond here, which covers
+/// a handoff to a thread running on another core. With 3 steps (7 pauses) the 2+2 handoff at
+/// bounded(1) yielded up to once every 3 items where it had both cores to itself, and the
+/// p90/p10 of its rounds was 1.9 (median of 6 runs); with 6 steps, 0.01-0.03 times an item and
+/// 1.5 (docs/architecture.md, "The queue against kanal and crossbeam", round 2).
 #[cfg(not(loom))]
-const WAIT_SPINS: u32 = 3;
+const WAIT_SPINS: u32 = 6;
 
 /// How long such a thread then yields its core before it sleeps in a [`Room`]: a time, not a
 /// number of yields, so that the wait adapts to the machine. On an idle core a yield returns
