@@ -71,8 +71,8 @@ const WAIT_SPINS: u32 = 6;
 /// within a microsecond, so the waiter keeps its core busy for up to this long, long enough
 /// for the other side to come back even when it was asleep and its core has to be woken first
 /// (on a VM, a halted virtual CPU). 16 yields, as before, were over in a few microseconds
-/// there, and the 2+2 handoff at bounded(1) ran either 10-15 ms or 400-800 ms a round on an
-/// idle machine, with a core idle much of the time. On a busy machine a yield hands the core
+/// there, and the 2+2 handoff at bounded(1) ran 10-15 ms in some rounds and 130-800 ms in
+/// others on an idle machine, with a core idle much of the time. On a busy machine a yield hands the core
 /// to another thread for a while, so the same time allows only a few yields and a waiter
 /// sleeps soon, as it did. A thread waiting on a queue that stays empty spends about this much
 /// CPU before it sleeps. crossbeam-channel spins 127 pauses then yields 4 times; kanal yields
