@@ -371,6 +371,57 @@ fn get_blocks_while_empty_and_put_releases_it() {
     }
 }
 
+/// CPU time the calling thread has used so far.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A bounded FIFO queue's waiters spin and yield for a moment before they sleep (so that a
+/// handoff does not pay for a futex sleep and wake-up): that moment must stay short. A getter on
+/// an empty queue and a putter on a full one each reach the waiting room (or the test times
+/// out) having used far less CPU than a busy wait would; the bound is hundreds of times the
+/// yielding phase, for loaded machines.
+#[test]
+fn an_idle_ring_waiter_sleeps_after_a_short_yielding_phase() {
+    const MOST_CPU: Duration = Duration::from_millis(50);
+    let q = Queue::bounded(1);
+    let q2 = q.clone();
+    let getter = thread::spawn(move || {
+        let start = thread_cpu_time();
+        let item = q2.get();
+        (item, thread_cpu_time() - start)
+    });
+    wait_for("the getter to sleep", || q.waiting_getters() == 1);
+    q.put(1).unwrap();
+    let (item, cpu) = getter.join().unwrap();
+    assert_eq!(item, Ok(1));
+    assert!(cpu < MOST_CPU, "an idle getter used {cpu:?} of CPU");
+
+    q.put(2).unwrap();
+    let q2 = q.clone();
+    let putter = thread::spawn(move || {
+        let start = thread_cpu_time();
+        let put = q2.put(3);
+        (put, thread_cpu_time() - start)
+    });
+    wait_for("the putter to sleep", || q.waiting_putters() == 1);
+    assert_eq!(q.get(), Ok(2));
+    let (put, cpu) = putter.join().unwrap();
+    assert_eq!(put, Ok(()));
+    assert!(
+        cpu < MOST_CPU,
+        "a putter on a full queue used {cpu:?} of CPU"
+    );
+    assert_eq!(q.get(), Ok(3));
+}
+
 // ---- task accounting --------------------------------------------------------------------------
 
 #[test]

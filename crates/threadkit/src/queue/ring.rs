@@ -11,7 +11,7 @@
 //!   puts so far is read off `tail` (`lap * cap + index`) and the queue only counts tasks
 //!   *done*: `unfinished = puts - done`. A put therefore costs no extra atomic update.
 //! - **Waiting.** A thread that finds the ring full (or empty) spins very briefly, yields its
-//!   core up to [`WAIT_YIELDS`] times, then registers in a [`Room`] (a waiter count, a mutex
+//!   core for up to [`WAIT_YIELD_FOR`], then registers in a [`Room`] (a waiter count, a mutex
 //!   and a condition variable from `crate::primitive`), re-checks, and sleeps. The other side
 //!   looks at the waiter count after its own update and takes the room's lock only when
 //!   someone waits. The count and the positions are sequentially consistent, so of "I
@@ -58,24 +58,36 @@ fn passed(deadline: Option<Instant>) -> bool {
 const SPIN_STEPS: u32 = 6;
 
 /// Steps of spinning a thread that found the ring full (or empty) takes before it starts
-/// yielding (1 + 2 + 4 pause instructions, well under a microsecond).
+/// yielding: 1 + 2 + ... + 32 = 63 pause instructions, about a microsecond here, which covers
+/// a handoff to a thread running on another core. With 3 steps (7 pauses) the 2+2 handoff at
+/// bounded(1) yielded up to once every 3 items where it had both cores to itself, and the
+/// p90/p10 of its rounds was 1.9 (median of 6 runs); with 6 steps, 0.01-0.03 times an item and
+/// 1.5 (docs/architecture.md, "The queue against kanal and crossbeam", round 2).
 #[cfg(not(loom))]
-const WAIT_SPINS: u32 = 3;
+const WAIT_SPINS: u32 = 6;
 
-/// How many times such a thread then yields its core before it sleeps in a [`Room`].
-/// crossbeam-channel spins 127 pauses then yields 4 times, kanal yields 256 times and spins not
-/// at all (docs/architecture.md, "The queue against kanal and crossbeam"). A thread that yields
-/// stays runnable: the other side's next move reaches it without a futex call on either side,
-/// and a thread whose peer has no core gives its own up at once instead of spinning through
-/// its time slice. That is what a handoff through a ring of one slot is made of.
+/// How long such a thread then yields its core before it sleeps in a [`Room`]: a time, not a
+/// number of yields, so that the wait adapts to the machine. On an idle core a yield returns
+/// within a microsecond, so the waiter keeps its core busy for up to this long, long enough
+/// for the other side to come back even when it was asleep and its core has to be woken first
+/// (on a VM, a halted virtual CPU). 16 yields, as before, were over in a few microseconds
+/// there, and the 2+2 handoff at bounded(1) ran 10-15 ms in some rounds and 130-800 ms in
+/// others on an idle machine, with a core idle much of the time. On a busy machine a yield hands the core
+/// to another thread for a while, so the same time allows only a few yields and a waiter
+/// sleeps soon, as it did. A thread waiting on a queue that stays empty spends about this much
+/// CPU before it sleeps. crossbeam-channel spins 127 pauses then yields 4 times; kanal yields
+/// 256 times (docs/architecture.md, "The queue against kanal and crossbeam").
 #[cfg(not(loom))]
-const WAIT_YIELDS: u32 = 16;
+const WAIT_YIELD_FOR: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Spinning while another thread finishes a step, or before sleeping. Under loom every spin is
 /// a yield to the model's scheduler, and there is no pre-sleep spin at all.
 struct Spin {
     #[cfg(not(loom))]
     step: std::cell::Cell<u32>,
+    /// When [`Spin::before_sleep`] first yielded.
+    #[cfg(not(loom))]
+    yielding_since: std::cell::Cell<Option<Instant>>,
 }
 
 impl Spin {
@@ -84,6 +96,8 @@ impl Spin {
         Spin {
             #[cfg(not(loom))]
             step: std::cell::Cell::new(0),
+            #[cfg(not(loom))]
+            yielding_since: std::cell::Cell::new(None),
         }
     }
 
@@ -122,25 +136,30 @@ impl Spin {
         crate::primitive::thread::yield_now();
     }
 
-    /// Spins (the first [`WAIT_SPINS`] calls) or yields (the next [`WAIT_YIELDS`]) once more
-    /// before sleeping; once that has all been done, returns true without waiting: time to
-    /// sleep.
+    /// Spins (the first [`WAIT_SPINS`] calls) or yields (until [`WAIT_YIELD_FOR`] has passed
+    /// since the first yield) once more before sleeping; once that time is up, returns true
+    /// without waiting: time to sleep.
     #[inline]
     fn before_sleep(&self) -> bool {
         #[cfg(not(loom))]
         {
             let step = self.step.get();
-            if step >= WAIT_SPINS + WAIT_YIELDS {
-                return true;
-            }
             if step < WAIT_SPINS {
                 for _ in 0..1u32 << step {
                     std::hint::spin_loop();
                 }
-            } else {
-                std::thread::yield_now();
+                self.step.set(step + 1);
+                return false;
             }
-            self.step.set(step + 1);
+            let now = Instant::now();
+            match self.yielding_since.get() {
+                None => self.yielding_since.set(Some(now)),
+                Some(since) if now.saturating_duration_since(since) >= WAIT_YIELD_FOR => {
+                    return true
+                }
+                Some(_) => {}
+            }
+            std::thread::yield_now();
             false
         }
         #[cfg(loom)]
