@@ -103,14 +103,17 @@
 //!
 //! * **Raw state apart from the safe wrapper** (DESIGN.md convention 1). `Lock` and `RLock` are
 //!   a raw lock (state and the unsafe unlock, in `raw.rs`) plus an `UnsafeCell<T>`, as lock_api's
-//!   `RawMutex` + `Mutex<R, T>`. The raw mutex is parking_lot's (one byte, no owner), swapped
-//!   for a loom model under `--cfg loom` so `tests/loom_sync.rs` checks the logic above it.
+//!   `RawMutex` + `Mutex<R, T>`. The raw mutex is, on Linux, a futex word of our own (std's
+//!   shape: 0/1/2, unlock by one swap; no owner), parking_lot's elsewhere, and a loom model
+//!   under `--cfg loom` so `tests/loom_sync.rs` checks the logic above it. Neither is fair: a
+//!   thread that unlocks and locks again at once may keep the lock (parking_lot, off Linux,
+//!   hands it to a sleeper every 0.5 ms; the futex word never does, as std's `Mutex`).
 //! * **Sound `release()`.** A `Lock` is held either by a guard or "detached" (by
 //!   [`Lock::acquire`]). `acquire` sets an atomic *detached* flag after locking; `release`
 //!   clears it with a compare-exchange and only the winner unlocks. So two racing `release`
 //!   calls never both unlock, and `release` can never unlock a lock a guard holds (the flag is
 //!   clear then): both are `Err(ReleaseError)`. Unlocking from another thread than the locker
-//!   is fine for parking_lot's raw mutex, which records no owner.
+//!   is fine for both raw mutexes, which record no owner.
 //! * **`RLock`** keeps its owner's thread token, a recursion count, and how many levels were
 //!   taken by `acquire` (only those can be `release`d; guards give theirs back on drop).
 //! * **`Condition`** keeps its own FIFO queue of waiters (each a flag and a condition variable,
