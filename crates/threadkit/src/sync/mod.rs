@@ -103,14 +103,16 @@
 //!
 //! * **Raw state apart from the safe wrapper** (DESIGN.md convention 1). `Lock` and `RLock` are
 //!   a raw lock (state and the unsafe unlock, in `raw.rs`) plus an `UnsafeCell<T>`, as lock_api's
-//!   `RawMutex` + `Mutex<R, T>`. The raw mutex is parking_lot's (one byte, no owner), swapped
-//!   for a loom model under `--cfg loom` so `tests/loom_sync.rs` checks the logic above it.
+//!   `RawMutex` + `Mutex<R, T>`. The raw mutex is a futex word on Linux (std's shape: CAS to
+//!   lock, swap to unlock, not eventually-fair) and parking_lot's elsewhere (one byte); neither
+//!   records an owner. It is swapped for a loom model under `--cfg loom` so
+//!   `tests/loom_sync.rs` checks the logic above it.
 //! * **Sound `release()`.** A `Lock` is held either by a guard or "detached" (by
 //!   [`Lock::acquire`]). `acquire` sets an atomic *detached* flag after locking; `release`
 //!   clears it with a compare-exchange and only the winner unlocks. So two racing `release`
 //!   calls never both unlock, and `release` can never unlock a lock a guard holds (the flag is
 //!   clear then): both are `Err(ReleaseError)`. Unlocking from another thread than the locker
-//!   is fine for parking_lot's raw mutex, which records no owner.
+//!   is fine for the raw mutex, which records no owner.
 //! * **`RLock`** keeps its owner's thread token, a recursion count, and how many levels were
 //!   taken by `acquire` (only those can be `release`d; guards give theirs back on drop).
 //! * **`Condition`** keeps its own FIFO queue of waiters (each a flag and a condition variable,

@@ -1,8 +1,9 @@
 //! The raw layer (DESIGN.md convention 1): lock state and the unsafe unlock, no data.
 //!
-//! * [`RawMutex`] is the swap point: `parking_lot::RawMutex` in a normal build, a model of it built
-//!   on loom's `Mutex<bool>` + `Condvar` under `--cfg loom`, so the loom tests in
-//!   `tests/loom_sync.rs` check the logic of [`RawLock`] and [`RawRLock`] on top of it.
+//! * [`RawMutex`] is the swap point: on Linux our own futex word (the shape of std's mutex, with
+//!   a parking_lot-style spin), elsewhere `parking_lot::RawMutex`, and under `--cfg loom` a model
+//!   built on loom's `Mutex<bool>` + `Condvar`, so the loom tests in `tests/loom_sync.rs` check the
+//!   logic of [`RawLock`] and [`RawRLock`] on top of it.
 //! * [`RawLock`] is `threading.Lock`: a raw mutex plus the "held without a guard" flag that makes
 //!   Python's explicit `release()` sound.
 //! * [`RawRLock`] is `threading.RLock`: a raw mutex plus owner and counts.
@@ -17,7 +18,164 @@ use crate::primitive::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::primitive::thread_token;
 use crate::time::Wait;
 
-#[cfg(not(loom))]
+#[cfg(all(not(loom), target_os = "linux"))]
+mod mutex {
+    use crate::time::Wait;
+    use rustix::thread::futex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Instant;
+
+    /// Free.
+    const UNLOCKED: u32 = 0;
+    /// Held, and no thread is (or may be) sleeping on the word: unlocking needs no system call.
+    const LOCKED: u32 = 1;
+    /// Held, and some thread may be sleeping on the word: unlocking wakes one.
+    const CONTENDED: u32 = 2;
+
+    /// A mutex on one futex word (Ulrich Drepper's "Futexes Are Tricky" mutex 2, the shape of
+    /// std's Linux mutex): lock is one compare-exchange, unlock one swap, and the kernel is only
+    /// entered when a thread has to sleep or has to be woken.
+    ///
+    /// It records no owner, so unlocking it from another thread than the one that locked it is
+    /// fine (Python's `Lock.release()` from any thread relies on that). It is not
+    /// eventually-fair: an unlocking thread may take the lock straight back (barging) ahead of
+    /// a woken waiter, as with std's mutex; parking_lot's hand-off after 0.5 ms of unfairness
+    /// is not reproduced (see docs/architecture.md, "lock11").
+    pub(crate) struct RawMutex {
+        state: AtomicU32,
+    }
+
+    impl std::fmt::Debug for RawMutex {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RawMutex")
+                .field("locked", &self.is_locked())
+                .finish()
+        }
+    }
+
+    impl RawMutex {
+        pub(crate) const fn new() -> Self {
+            RawMutex {
+                state: AtomicU32::new(UNLOCKED),
+            }
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self, wait: Wait) -> bool {
+            // A strong exchange: `Wait::No` must not fail spuriously on a free lock.
+            if self
+                .state
+                .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
+            }
+            self.lock_contended(wait)
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn lock_contended(&self, wait: Wait) -> bool {
+            let deadline = match wait {
+                Wait::No => return false,
+                Wait::Forever => None,
+                Wait::Until(deadline) => Some(deadline),
+            };
+            let mut state = self.spin();
+            if state == UNLOCKED {
+                match self.state.compare_exchange(
+                    UNLOCKED,
+                    LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(s) => state = s,
+                }
+            }
+            loop {
+                // Take the lock marked as contended: we cannot know whether other threads
+                // sleep on it, so our unlock will wake one (at worst a needless wake).
+                if state != CONTENDED && self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
+                    return true;
+                }
+                // The word is CONTENDED now, so the holder's unlock will wake a sleeper.
+                // Every way out of the wait (woken, timed out, interrupted, the word already
+                // changed) tries to take the lock again before giving up on the deadline, so
+                // a wake-up consumed by this thread is never lost to the other waiters: if we
+                // do not take the lock, someone holds it with the word at CONTENDED.
+                let timeout = match deadline {
+                    None => None,
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return false;
+                        }
+                        // Only a wait of more than 2^63 s does not fit: sleep untimed then
+                        // (the deadline is re-checked after every wake-up).
+                        futex::Timespec::try_from(left).ok()
+                    }
+                };
+                // Errors are EAGAIN (the word is not CONTENDED any more), EINTR and ETIMEDOUT:
+                // all mean "look at the word again".
+                let _ = futex::wait(
+                    &self.state,
+                    futex::Flags::PRIVATE,
+                    CONTENDED,
+                    timeout.as_ref(),
+                );
+                state = self.spin();
+            }
+        }
+
+        /// parking_lot's `SpinWait` while the lock is held by a thread with nobody sleeping
+        /// (it is likely to be released soon): 3 rounds of 2, 4 and 8 pause instructions,
+        /// then up to 7 `yield_now`s (which let the holder run on a loaded machine). Stops at
+        /// once when the word is free or CONTENDED (others already sleep: join them).
+        fn spin(&self) -> u32 {
+            let mut round = 0u32;
+            loop {
+                let state = self.state.load(Ordering::Relaxed);
+                if state != LOCKED || round == 10 {
+                    return state;
+                }
+                round += 1;
+                if round <= 3 {
+                    for _ in 0..(1u32 << round) {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+
+        /// # Safety
+        ///
+        /// The mutex must be locked, and the caller must own that locked state (no guard or
+        /// other party will unlock it too).
+        #[inline]
+        pub(crate) unsafe fn unlock(&self) {
+            if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+                self.wake_one();
+            }
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn wake_one(&self) {
+            // Cannot fail on a valid address; the count of woken threads is not needed.
+            let _ = futex::wake(&self.state, futex::Flags::PRIVATE, 1);
+        }
+
+        #[inline]
+        pub(crate) fn is_locked(&self) -> bool {
+            self.state.load(Ordering::Relaxed) != UNLOCKED
+        }
+    }
+}
+
+#[cfg(all(not(loom), not(target_os = "linux")))]
 mod mutex {
     use crate::time::Wait;
     use lock_api::{RawMutex as _, RawMutexTimed as _};
