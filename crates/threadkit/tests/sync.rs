@@ -187,6 +187,77 @@ fn lock_timeout_succeeds_when_released_in_time() {
     });
 }
 
+/// Waiters that time out must not swallow the wake-up meant for a waiter that stays: on Linux
+/// the lock is a futex word and a timed-out sleeper leaves it marked contended.
+#[test]
+fn lock_timed_out_waiters_do_not_strand_a_waiter_that_stays() {
+    for round in 0..stress(20) {
+        let lock = Lock::new(0u32);
+        lock.acquire();
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::channel();
+            let lock = &lock;
+            s.spawn(move || {
+                *lock.lock() += 1;
+                tx.send(()).unwrap();
+            });
+            let quitters: Vec<_> = (0..3u64)
+                .map(|i| {
+                    s.spawn(move || {
+                        lock.lock_timeout(Duration::from_millis(1 + i))
+                            .unwrap()
+                            .is_none()
+                    })
+                })
+                .collect();
+            for q in quitters {
+                assert!(
+                    q.join().unwrap(),
+                    "round {round}: the lock was held throughout"
+                );
+            }
+            lock.release().unwrap();
+            rx.recv_timeout(LONG)
+                .unwrap_or_else(|_| panic!("round {round}: the staying waiter never got the lock"));
+        });
+        assert_eq!(*lock.lock(), 1);
+    }
+}
+
+/// Blocking and timed lockers mixed on one lock: no lost update, no lost wake-up (every thread
+/// finishes), and the lock ends free.
+#[test]
+fn lock_mixed_blocking_and_timed_lockers_lose_nothing() {
+    let per_thread = stress(5_000);
+    let lock = Lock::new(0usize);
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let lock = &lock;
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let mut g = if (t + i) % 2 == 0 {
+                        lock.lock()
+                    } else {
+                        loop {
+                            let timeout = Duration::from_micros(((t * 7 + i) % 50) as u64);
+                            if let Some(g) = lock.lock_timeout(timeout).unwrap() {
+                                break g;
+                            }
+                        }
+                    };
+                    let v = *g;
+                    if i % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                    *g = v + 1;
+                }
+            });
+        }
+    });
+    assert!(!lock.locked());
+    assert_eq!(*lock.lock(), 4 * per_thread);
+}
+
 #[test]
 fn lock_timeout_overflow_is_a_typed_error() {
     let lock = Lock::new(());

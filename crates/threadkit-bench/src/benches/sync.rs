@@ -12,10 +12,10 @@
 //! `deadlock_overhead` needs the bench built with the feature
 //! (`cargo run --release -p threadkit-bench --features deadlock-detection -- deadlock_overhead`);
 //! otherwise it prints a `skipped` line. One binary cannot hold threadkit both with and without
-//! the feature, so "off" is measured as what threadkit's `Lock::lock()` + guard drop compile to
-//! without it: parking_lot's raw mutex lock + unlock (`parking_lot::Mutex`; `lock_uncontended`
-//! shows that equivalence, ratio about 1, in the default build). Other comparisons should be
-//! run without the feature.
+//! the feature, so "off" is measured as a bare mutex lock + unlock (`parking_lot::Mutex`, what
+//! threadkit's raw mutex is outside Linux; on Linux it is a futex word that `lock_uncontended`
+//! shows at about the same cost, ratio about 1, in the default build). Other comparisons
+//! should be run without the feature.
 
 use super::Bench;
 use crate::harness::{compare, Ctx, Line, Peer};
@@ -58,8 +58,8 @@ pub(super) fn benches() -> Vec<Bench> {
     ]
 }
 
-/// The peer of `deadlock_overhead`: threadkit's lock without the feature is parking_lot's raw
-/// mutex (see the module docs).
+/// The peer of `deadlock_overhead`: a bare raw mutex, standing for threadkit's lock without
+/// the feature (see the module docs).
 const OFF: &str = "off (parking_lot raw mutex)";
 
 #[cfg(not(feature = "deadlock-detection"))]

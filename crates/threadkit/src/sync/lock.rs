@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 /// The lock is not reentrant: a thread locking it twice waits forever (see [`RLock`](super::RLock));
 /// with the `deadlock-detection` feature it panics with a report instead (module
 /// `sync::deadlock`).
-/// It is built on parking_lot's raw mutex (one byte, eventual fairness) plus one flag.
+/// It is built on a raw mutex plus one flag. On Linux the raw mutex is a futex word like std's
+/// `Mutex`, which is **not eventually-fair**: a thread that unlocks and locks again at once may
+/// keep taking the lock ahead of a woken waiter (as with std's mutex). Elsewhere it is
+/// parking_lot's raw mutex (one byte, eventually fair).
 ///
 /// # Examples
 ///
