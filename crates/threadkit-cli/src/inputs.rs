@@ -6,14 +6,17 @@
 //! is combined with all of them; with `--link` every source is read (shorter ones are recycled,
 //! GNU parallel's rule, so the longest must be known).
 //!
-//! An input is bytes (`Vec<u8>`), as read or as given on the command line: a file name that is
-//! not UTF-8 reaches the job unchanged (GNU parallel passes the bytes through too).
+//! An input is bytes, as read or as given on the command line: a file name that is not UTF-8
+//! reaches the job unchanged (GNU parallel passes the bytes through too). A job's values are
+//! one [`Values`] buffer: a streamed record is read straight into it ([`Inputs::next_value_into`]),
+//! so `-X` over 100,000 lines allocates per job, not per line.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
 use crate::pack::Packer;
+use crate::values::Values;
 
 /// One input source as written on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +97,38 @@ impl Records {
                 }
                 Some(Ok(buf))
             }
-            Err(error) => Some(Err(InputError::Read {
-                source: self.name.clone(),
-                error,
-            })),
+            Err(error) => Some(Err(self.read_error(error))),
+        }
+    }
+
+    /// The next record, appended to `out` as its last value.
+    fn next_into(&mut self, out: &mut Values) -> Option<Result<(), InputError>> {
+        let (sep, reader) = (self.sep, &mut self.reader);
+        let mut failed = None;
+        let read = out.push_with(|buf| match reader.read_until(sep, buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                // `read_until` read at least one byte: a separator at the end is this record's.
+                if buf.last() == Some(&sep) {
+                    buf.pop();
+                }
+                Some(())
+            }
+            Err(error) => {
+                failed = Some(error);
+                None
+            }
+        });
+        match failed {
+            Some(error) => Some(Err(self.read_error(error))),
+            None => read.map(Ok),
+        }
+    }
+
+    fn read_error(&self, error: io::Error) -> InputError {
+        InputError::Read {
+            source: self.name.clone(),
+            error,
         }
     }
 }
@@ -300,16 +331,39 @@ impl Inputs {
         }
     }
 
+    /// True if a record is one value: a single source, without columns.
+    fn single(&self) -> bool {
+        self.rest.is_empty() && self.link.is_none() && self.columns.is_none()
+    }
+
     /// The next value of a single source without columns (what `-N`, `-m`, `-X` pack), without
-    /// the tuple around it; other inputs give their record's values joined.
-    pub(crate) fn next_value(&mut self) -> Option<Result<Vec<u8>, InputError>> {
-        if !self.rest.is_empty() || self.link.is_some() || self.columns.is_some() {
-            return self.next_record().map(|r| r.map(|t| t.concat()));
+    /// the tuple around it, appended to `out`; other inputs give their record's values joined.
+    pub(crate) fn next_value_into(&mut self, out: &mut Values) -> Option<Result<(), InputError>> {
+        if !self.single() {
+            return self.next_record().map(|r| {
+                r.map(|t| {
+                    out.push_with(|buf| {
+                        t.iter().for_each(|v| buf.extend_from_slice(v));
+                        Some(())
+                    });
+                })
+            });
         }
         if self.done {
             return None;
         }
-        let item = self.next_first();
+        let item = match self.first.as_mut() {
+            None => None,
+            Some(Opened::Mem(v)) => {
+                let x = v.get(self.mem_first_pos);
+                self.mem_first_pos += 1;
+                x.map(|x| {
+                    out.push(x);
+                    Ok(())
+                })
+            }
+            Some(Opened::Stream(r)) => r.next_into(out),
+        };
         match (&item, &mut self.remaining) {
             (Some(Ok(_)), Some(n)) => *n = n.saturating_sub(1),
             (Some(Ok(_)), None) => {}
@@ -326,10 +380,19 @@ impl Inputs {
         let item = self.next_counted()?;
         Some(item.map(|t| self.split(t)))
     }
+
+    /// The next record's values in one buffer (a single source's is read straight into it).
+    pub(crate) fn next_values(&mut self) -> Option<Result<Values, InputError>> {
+        if !self.single() {
+            return self.next_record().map(|r| r.map(Values::from));
+        }
+        let mut out = Values::with_capacity(1, 0);
+        self.next_value_into(&mut out).map(|r| r.map(|()| out))
+    }
 }
 
 impl Iterator for Inputs {
-    type Item = Result<Vec<Vec<u8>>, InputError>;
+    type Item = Result<Values, InputError>;
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let records = self.remaining.map(|n| n as usize);
@@ -345,7 +408,7 @@ impl Iterator for Inputs {
 
     fn next(&mut self) -> Option<Self::Item> {
         let Some(mut pack) = self.pack.take() else {
-            return self.next_record();
+            return self.next_values();
         };
         let job = pack.next(self);
         self.pack = Some(pack);
@@ -443,17 +506,18 @@ impl Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::ValueList;
 
     fn collect(specs: &[SourceSpec], link: bool) -> Vec<Vec<String>> {
         Inputs::open(specs, Separator(b'\n'), link, false)
             .unwrap()
-            .map(|t| text(t.unwrap()))
+            .map(|t| text(&t.unwrap()))
             .collect()
     }
 
-    fn text(t: Vec<Vec<u8>>) -> Vec<String> {
-        t.into_iter()
-            .map(|v| String::from_utf8(v).unwrap())
+    fn text(t: &Values) -> Vec<String> {
+        t.each()
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
             .collect()
     }
 
@@ -489,7 +553,7 @@ mod tests {
         let got: Vec<_> =
             Inputs::open(&[SourceSpec::File(dir.clone())], Separator(0), false, false)
                 .unwrap()
-                .map(Result::unwrap)
+                .map(|t| t.unwrap().to_vecs())
                 .collect();
         assert_eq!(got, vec![vec![b"x y".to_vec()], vec![b"z\n\xe9".to_vec()]]);
         std::fs::remove_file(&dir).unwrap();
