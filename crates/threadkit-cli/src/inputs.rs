@@ -547,6 +547,35 @@ mod tests {
     }
 
     #[test]
+    fn streamed_values_pack_into_one_buffer_byte_for_byte() {
+        // An empty record, bytes that are not UTF-8, a newline inside a record, and a last
+        // record without its separator, appended one after another to the same buffer.
+        let path = std::env::temp_dir().join(format!("tk-values-{}", std::process::id()));
+        std::fs::write(&path, b"a\0\0\xff\n\xfe\0last").unwrap();
+        let mut inputs = Inputs::open(
+            &[SourceSpec::File(path.clone())],
+            Separator(0),
+            false,
+            false,
+        )
+        .unwrap();
+        let mut values = Values::default();
+        while let Some(r) = inputs.next_value_into(&mut values) {
+            r.unwrap();
+        }
+        assert!(inputs.next_value_into(&mut values).is_none());
+        let want: Vec<Vec<u8>> = vec![
+            b"a".to_vec(),
+            b"".to_vec(),
+            b"\xff\n\xfe".to_vec(),
+            b"last".to_vec(),
+        ];
+        assert_eq!(values.to_vecs(), want);
+        assert_eq!(values.total_bytes(), 8);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn files_are_split_on_the_separator() {
         let dir = std::env::temp_dir().join(format!("tk-inputs-{}", std::process::id()));
         std::fs::write(&dir, b"x y\0z\n\xe9\0").unwrap();
