@@ -590,7 +590,7 @@ fn split_words(parts: &[Part]) -> Vec<Vec<Part>> {
 /// The length of `v` as substituted.
 fn quoted_len(v: &[u8], quoted: bool) -> usize {
     if quoted {
-        quote(v).len()
+        crate::quote::quoted_len(v)
     } else {
         v.len()
     }
