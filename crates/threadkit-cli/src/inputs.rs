@@ -83,9 +83,8 @@ impl std::error::Error for InputError {}
 const CHUNK: usize = 64 * 1024;
 
 /// A reader of records (lines by default), in chunks of [`CHUNK`] bytes: a record is found with
-/// `memchr` in the chunk and copied once, onto the end of the job's values (`-X` packs 100,000
-/// short lines at some 10 instructions a line for the search, where `BufRead::read_until` through
-/// a `dyn` reader took some 150).
+/// `memchr` in the chunk and copied once, onto the end of the job's values (cheaper per record
+/// than `BufRead::read_until` through a `dyn` reader: docs/architecture.md, "cli11").
 struct Records {
     reader: Box<dyn Read + Send>,
     chunk: Box<[u8]>,
