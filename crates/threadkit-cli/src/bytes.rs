@@ -8,6 +8,8 @@
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
+use crate::values::ValueList;
+
 /// A byte string as JSON (see the module docs).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
@@ -32,11 +34,11 @@ impl Serialize for Bytes<'_> {
 
 /// Several byte strings as a JSON array of [`Bytes`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct List<'a>(pub(crate) &'a [Vec<u8>]);
+pub(crate) struct List<'a, V: ValueList + ?Sized>(pub(crate) &'a V);
 
-impl Serialize for List<'_> {
+impl<V: ValueList + ?Sized> Serialize for List<'_, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|v| Bytes(v)))
+        s.collect_seq(self.0.each().map(Bytes))
     }
 }
 

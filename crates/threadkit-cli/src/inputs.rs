@@ -6,14 +6,17 @@
 //! is combined with all of them; with `--link` every source is read (shorter ones are recycled,
 //! GNU parallel's rule, so the longest must be known).
 //!
-//! An input is bytes (`Vec<u8>`), as read or as given on the command line: a file name that is
-//! not UTF-8 reaches the job unchanged (GNU parallel passes the bytes through too).
+//! An input is bytes, as read or as given on the command line: a file name that is not UTF-8
+//! reaches the job unchanged (GNU parallel passes the bytes through too). A job's values are
+//! one [`Values`] buffer: a streamed record is read straight into it ([`Inputs::next_value_into`]),
+//! so `-X` over 100,000 lines allocates per job, not per line.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 use crate::pack::Packer;
+use crate::values::Values;
 
 /// One input source as written on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,28 +79,88 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// A reader of records (lines by default).
+/// How much a source is read at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// A reader of records (lines by default), in chunks of [`CHUNK`] bytes: a record is found with
+/// `memchr` in the chunk and copied once, onto the end of the job's values (cheaper per record
+/// than `BufRead::read_until` through a `dyn` reader: docs/architecture.md, "cli11").
 struct Records {
-    reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn Read + Send>,
+    chunk: Box<[u8]>,
+    /// The unread bytes are `chunk[pos..end]`.
+    pos: usize,
+    end: usize,
     sep: u8,
     name: String,
 }
 
 impl Records {
+    fn new(reader: Box<dyn Read + Send>, sep: u8, name: String) -> Records {
+        Records {
+            reader,
+            chunk: vec![0; CHUNK].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            sep,
+            name,
+        }
+    }
+
+    /// Append the next record to `out`, without its separator; false at the end of the input.
+    /// On an error, what was appended is left for the caller to drop.
+    fn read_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let mut any = false;
+        loop {
+            let unread = &self.chunk[self.pos..self.end];
+            if let Some(i) = memchr::memchr(self.sep, unread) {
+                out.extend_from_slice(&unread[..i]);
+                self.pos += i + 1;
+                return Ok(true);
+            }
+            out.extend_from_slice(unread);
+            any |= !unread.is_empty();
+            self.pos = 0;
+            self.end = 0;
+            match self.reader.read(&mut self.chunk) {
+                // The last record may lack its separator.
+                Ok(0) => return Ok(any),
+                Ok(n) => self.end = n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn next_record(&mut self) -> Option<Result<Vec<u8>, InputError>> {
         let mut buf = Vec::new();
-        match self.reader.read_until(self.sep, &mut buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                if buf.last() == Some(&self.sep) {
-                    buf.pop();
-                }
-                Some(Ok(buf))
+        match self.read_record(&mut buf) {
+            Ok(false) => None,
+            Ok(true) => Some(Ok(buf)),
+            Err(error) => Some(Err(self.read_error(error))),
+        }
+    }
+
+    /// The next record, appended to `out` as its last value.
+    fn next_into(&mut self, out: &mut Values) -> Option<Result<(), InputError>> {
+        let mut failed = None;
+        let read = out.push_with(|buf| match self.read_record(buf) {
+            Ok(found) => found.then_some(()),
+            Err(error) => {
+                failed = Some(error);
+                None
             }
-            Err(error) => Some(Err(InputError::Read {
-                source: self.name.clone(),
-                error,
-            })),
+        });
+        match failed {
+            Some(error) => Some(Err(self.read_error(error))),
+            None => read.map(Ok),
+        }
+    }
+
+    fn read_error(&self, error: io::Error) -> InputError {
+        InputError::Read {
+            source: self.name.clone(),
+            error,
         }
     }
 }
@@ -111,22 +174,22 @@ enum Opened {
 fn open(spec: &SourceSpec, sep: Separator) -> anyhow::Result<Opened> {
     match spec {
         SourceSpec::Args(a) => Ok(Opened::Mem(a.clone())),
-        SourceSpec::File(p) if p.as_os_str() == "-" => Ok(Opened::Stream(Records {
-            reader: Box::new(BufReader::with_capacity(64 * 1024, io::stdin())),
-            sep: sep.0,
-            name: "stdin".into(),
-        })),
+        SourceSpec::File(p) if p.as_os_str() == "-" => Ok(Opened::Stream(Records::new(
+            Box::new(io::stdin()),
+            sep.0,
+            "stdin".into(),
+        ))),
         SourceSpec::File(p) => {
             let f = File::open(p)
                 .map_err(|e| anyhow::anyhow!("cannot open input file {}: {e}", p.display()))?;
             if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
                 anyhow::bail!("cannot read input file {}: it is a directory", p.display());
             }
-            Ok(Opened::Stream(Records {
-                reader: Box::new(BufReader::with_capacity(64 * 1024, f) as BufReader<File>),
-                sep: sep.0,
-                name: p.display().to_string(),
-            }))
+            Ok(Opened::Stream(Records::new(
+                Box::new(f),
+                sep.0,
+                p.display().to_string(),
+            )))
         }
     }
 }
@@ -300,16 +363,39 @@ impl Inputs {
         }
     }
 
+    /// True if a record is one value: a single source, without columns.
+    fn single(&self) -> bool {
+        self.rest.is_empty() && self.link.is_none() && self.columns.is_none()
+    }
+
     /// The next value of a single source without columns (what `-N`, `-m`, `-X` pack), without
-    /// the tuple around it; other inputs give their record's values joined.
-    pub(crate) fn next_value(&mut self) -> Option<Result<Vec<u8>, InputError>> {
-        if !self.rest.is_empty() || self.link.is_some() || self.columns.is_some() {
-            return self.next_record().map(|r| r.map(|t| t.concat()));
+    /// the tuple around it, appended to `out`; other inputs give their record's values joined.
+    pub(crate) fn next_value_into(&mut self, out: &mut Values) -> Option<Result<(), InputError>> {
+        if !self.single() {
+            return self.next_record().map(|r| {
+                r.map(|t| {
+                    out.push_with(|buf| {
+                        t.iter().for_each(|v| buf.extend_from_slice(v));
+                        Some(())
+                    });
+                })
+            });
         }
         if self.done {
             return None;
         }
-        let item = self.next_first();
+        let item = match self.first.as_mut() {
+            None => None,
+            Some(Opened::Mem(v)) => {
+                let x = v.get(self.mem_first_pos);
+                self.mem_first_pos += 1;
+                x.map(|x| {
+                    out.push(x);
+                    Ok(())
+                })
+            }
+            Some(Opened::Stream(r)) => r.next_into(out),
+        };
         match (&item, &mut self.remaining) {
             (Some(Ok(_)), Some(n)) => *n = n.saturating_sub(1),
             (Some(Ok(_)), None) => {}
@@ -326,10 +412,19 @@ impl Inputs {
         let item = self.next_counted()?;
         Some(item.map(|t| self.split(t)))
     }
+
+    /// The next record's values in one buffer (a single source's is read straight into it).
+    pub(crate) fn next_values(&mut self) -> Option<Result<Values, InputError>> {
+        if !self.single() {
+            return self.next_record().map(|r| r.map(Values::from));
+        }
+        let mut out = Values::with_capacity(1, 0);
+        self.next_value_into(&mut out).map(|r| r.map(|()| out))
+    }
 }
 
 impl Iterator for Inputs {
-    type Item = Result<Vec<Vec<u8>>, InputError>;
+    type Item = Result<Values, InputError>;
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let records = self.remaining.map(|n| n as usize);
@@ -345,7 +440,7 @@ impl Iterator for Inputs {
 
     fn next(&mut self) -> Option<Self::Item> {
         let Some(mut pack) = self.pack.take() else {
-            return self.next_record();
+            return self.next_values();
         };
         let job = pack.next(self);
         self.pack = Some(pack);
@@ -443,17 +538,18 @@ impl Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::ValueList;
 
     fn collect(specs: &[SourceSpec], link: bool) -> Vec<Vec<String>> {
         Inputs::open(specs, Separator(b'\n'), link, false)
             .unwrap()
-            .map(|t| text(t.unwrap()))
+            .map(|t| text(&t.unwrap()))
             .collect()
     }
 
-    fn text(t: Vec<Vec<u8>>) -> Vec<String> {
-        t.into_iter()
-            .map(|v| String::from_utf8(v).unwrap())
+    fn text(t: &Values) -> Vec<String> {
+        t.each()
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
             .collect()
     }
 
@@ -483,13 +579,42 @@ mod tests {
     }
 
     #[test]
+    fn streamed_values_pack_into_one_buffer_byte_for_byte() {
+        // An empty record, bytes that are not UTF-8, a newline inside a record, and a last
+        // record without its separator, appended one after another to the same buffer.
+        let path = std::env::temp_dir().join(format!("tk-values-{}", std::process::id()));
+        std::fs::write(&path, b"a\0\0\xff\n\xfe\0last").unwrap();
+        let mut inputs = Inputs::open(
+            &[SourceSpec::File(path.clone())],
+            Separator(0),
+            false,
+            false,
+        )
+        .unwrap();
+        let mut values = Values::default();
+        while let Some(r) = inputs.next_value_into(&mut values) {
+            r.unwrap();
+        }
+        assert!(inputs.next_value_into(&mut values).is_none());
+        let want: Vec<Vec<u8>> = vec![
+            b"a".to_vec(),
+            b"".to_vec(),
+            b"\xff\n\xfe".to_vec(),
+            b"last".to_vec(),
+        ];
+        assert_eq!(values.to_vecs(), want);
+        assert_eq!(values.total_bytes(), 8);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn files_are_split_on_the_separator() {
         let dir = std::env::temp_dir().join(format!("tk-inputs-{}", std::process::id()));
         std::fs::write(&dir, b"x y\0z\n\xe9\0").unwrap();
         let got: Vec<_> =
             Inputs::open(&[SourceSpec::File(dir.clone())], Separator(0), false, false)
                 .unwrap()
-                .map(Result::unwrap)
+                .map(|t| t.unwrap().to_vecs())
                 .collect();
         assert_eq!(got, vec![vec![b"x y".to_vec()], vec![b"z\n\xe9".to_vec()]]);
         std::fs::remove_file(&dir).unwrap();

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::bytes::{Bytes, List};
 use crate::job::Attempt;
+use crate::values::Values;
 
 /// The joblog header line.
 pub(crate) const HEADER: &str =
@@ -81,7 +82,7 @@ pub(crate) struct ResultRecord<'a> {
     /// Job number (`{#}`).
     pub(crate) seq: u64,
     /// The inputs, one per source.
-    pub(crate) input: List<'a>,
+    pub(crate) input: List<'a, Values>,
     /// The command line run.
     pub(crate) command: Bytes<'a>,
     /// Exit code, `null` when killed by a signal.
@@ -132,7 +133,7 @@ impl Results {
     /// The record of one attempt, with its captured (stdout, stderr) read back into memory.
     pub(crate) fn record<'a>(
         seq: u64,
-        input: &'a [Vec<u8>],
+        input: &'a Values,
         command: &'a [u8],
         a: &'a Attempt,
         output: (&'a [u8], &'a [u8]),

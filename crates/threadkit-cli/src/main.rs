@@ -29,6 +29,7 @@ mod quote;
 mod run;
 mod spill;
 mod template;
+mod values;
 
 use std::io::Write;
 

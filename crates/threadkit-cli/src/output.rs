@@ -10,6 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::job::{LineSink, Stream};
 use crate::spill::Capture;
+use crate::values::ValueList;
 
 /// Why job output could not be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +85,9 @@ impl Printer {
     }
 
     /// The `--tag` prefix of a job: its inputs joined by spaces, then a tab.
-    pub(crate) fn prefix(&self, args: &[Vec<u8>]) -> Option<Vec<u8>> {
+    pub(crate) fn prefix(&self, args: &impl ValueList) -> Option<Vec<u8>> {
         self.tag.then(|| {
-            let mut p = args.join(&b' ');
+            let mut p = args.joined(b' ');
             p.push(b'\t');
             p
         })

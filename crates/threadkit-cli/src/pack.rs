@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 
 use crate::inputs::{InputError, Inputs};
 use crate::template::Template;
+use crate::values::{ValueList, Values};
 
 /// The kernel's limit on one argv string (`MAX_ARG_STRLEN`, 32 pages), its NUL included.
 const MAX_ARG_STRLEN: usize = 128 * 1024;
@@ -105,7 +106,7 @@ pub(crate) struct Packer {
     /// Values taken back (they did not fit): the next job starts with them.
     back: VecDeque<Vec<u8>>,
     /// Jobs made by the spreading at the end, still to hand out.
-    ready: VecDeque<Vec<Vec<u8>>>,
+    ready: VecDeque<Values>,
     /// Jobs handed out.
     seq: u64,
     /// The number (from 1) of the next value taken from the inputs.
@@ -116,8 +117,9 @@ pub(crate) struct Packer {
     eof: bool,
     error: Option<InputError>,
     /// Values in the last job filled: the next one's list starts that large (an `-X` job has
-    /// tens of thousands, grown by doubling otherwise).
+    /// tens of thousands, grown by doubling otherwise), and their bytes.
     last_len: usize,
+    last_bytes: usize,
 }
 
 impl Packer {
@@ -142,6 +144,7 @@ impl Packer {
             eof: false,
             error: None,
             last_len: 0,
+            last_bytes: 0,
         }
     }
 
@@ -155,7 +158,7 @@ impl Packer {
     }
 
     /// The next job's values.
-    pub(crate) fn next(&mut self, src: &mut Inputs) -> Option<Result<Vec<Vec<u8>>, InputError>> {
+    pub(crate) fn next(&mut self, src: &mut Inputs) -> Option<Result<Values, InputError>> {
         let job = match self.ready.pop_front() {
             Some(job) => Some(Ok(job)),
             None => self.make(src),
@@ -170,7 +173,7 @@ impl Packer {
         }
     }
 
-    fn make(&mut self, src: &mut Inputs) -> Option<Result<Vec<Vec<u8>>, InputError>> {
+    fn make(&mut self, src: &mut Inputs) -> Option<Result<Values, InputError>> {
         match self.packing {
             Packing::One => {
                 let record = self.record(src)?;
@@ -183,23 +186,23 @@ impl Packer {
                 if self.limit.fits(len, record.len()) {
                     return Some(Ok(record));
                 }
-                Some(Err(self.too_long(no, len, record.join(&b' '))))
+                Some(Err(self.too_long(no, len, record.joined(b' '))))
             }
             Packing::Args(0) => {
                 self.record(src)?;
-                Some(Ok(Vec::new()))
+                Some(Ok(Values::default()))
             }
             Packing::Args(_) | Packing::Fill => self.fill(src),
         }
     }
 
     /// The line of `values` for the next job, as it will be rendered (at the widest slot).
-    fn line_len(&self, values: &[Vec<u8>]) -> usize {
+    fn line_len(&self, values: &Values) -> usize {
         self.line_len_at(values, self.seq + 1)
     }
 
     /// The line of `values` as job `seq`.
-    fn line_len_at(&self, values: &[Vec<u8>], seq: u64) -> usize {
+    fn line_len_at(&self, values: &Values, seq: u64) -> usize {
         self.template.render(values, seq, self.slots).len()
     }
 
@@ -216,26 +219,27 @@ impl Packer {
 
     /// The next record of the inputs; `None` at their end (or error, kept for after the job
     /// being made).
-    fn record(&mut self, src: &mut Inputs) -> Option<Vec<Vec<u8>>> {
+    fn record(&mut self, src: &mut Inputs) -> Option<Values> {
         if self.eof {
             return None;
         }
-        let next = src.next_record();
+        let next = src.next_values();
         self.take(next)
     }
 
-    /// The next value (packing takes one source without columns: a record is one value),
-    /// first those given back.
-    fn value(&mut self, src: &mut Inputs) -> Option<Vec<u8>> {
+    /// Append the next value to `values` (packing takes one source without columns: a record
+    /// is one value), first those given back; false if there is none.
+    fn value_into(&mut self, src: &mut Inputs, values: &mut Values) -> bool {
         if let Some(v) = self.back.pop_front() {
             self.next_no += 1;
-            return Some(v);
+            values.push(&v);
+            return true;
         }
         if self.eof {
-            return None;
+            return false;
         }
-        let next = src.next_value();
-        self.take(next)
+        let next = src.next_value_into(values);
+        self.take(next).is_some()
     }
 
     /// Count what the inputs gave; at their end or error, remember it.
@@ -263,16 +267,17 @@ impl Packer {
     }
 
     /// `-N`, `-m`, `-X`: values until the count or the line is full.
-    fn fill(&mut self, src: &mut Inputs) -> Option<Result<Vec<Vec<u8>>, InputError>> {
+    fn fill(&mut self, src: &mut Inputs) -> Option<Result<Values, InputError>> {
         let most = match self.packing {
             Packing::Args(n) => n,
             _ => usize::MAX,
         };
-        let mut len = self.line_len(&[]);
-        let mut values: Vec<Vec<u8>> = Vec::with_capacity(self.last_len.min(most));
+        let mut len = self.line_len(&Values::default());
+        let mut values = Values::with_capacity(self.last_len.min(most), self.last_bytes);
         while values.len() < most {
-            let Some(v) = self.value(src) else { break };
-            values.push(v);
+            if !self.value_into(src, &mut values) {
+                break;
+            }
             let cost = self.template.cost_of_last(&values);
             if self.limit.fits(len + cost, values.len()) {
                 len += cost;
@@ -295,7 +300,7 @@ impl Packer {
                 }
                 if values.len() == 1 {
                     let no = self.next_no - 1;
-                    return Some(Err(self.too_long(no, len, values.concat())));
+                    return Some(Err(self.too_long(no, len, values.joined(b' '))));
                 }
                 let last = values.pop().unwrap_or_default();
                 self.unget(last);
@@ -305,37 +310,44 @@ impl Packer {
             return None;
         }
         self.last_len = values.len();
-        if self.packing == Packing::Fill && !self.spread && values.len() > 1 && self.at_end(src) {
+        self.last_bytes = values.total_bytes();
+        if self.packing == Packing::Fill
+            && !self.spread
+            && values.len() > 1
+            && self.at_end(src, &mut values)
+        {
             // The last line: spread its values over the job slots (GNU parallel's rule), unless
             // a later job number (`{#}` one digit wider) would push a part over the limit.
             self.spread = true;
             let each = values.len().div_ceil(self.slots);
-            let parts: Vec<&[Vec<u8>]> = values.chunks(each).collect();
+            let parts: Vec<Values> = (0..values.len())
+                .step_by(each)
+                .map(|start| values.part(start..(start + each).min(values.len())))
+                .collect();
             let fit = parts.iter().enumerate().all(|(i, part)| {
                 let len = self.line_len_at(part, self.seq + 1 + i as u64);
                 self.limit.fits(len, part.len())
             });
             if fit {
-                self.ready
-                    .extend(parts.into_iter().map(<[Vec<u8>]>::to_vec));
+                self.ready.extend(parts);
                 return self.ready.pop_front().map(Ok);
             }
         }
         Some(Ok(values))
     }
 
-    /// True if the inputs have no value left (looks one ahead).
-    fn at_end(&mut self, src: &mut Inputs) -> bool {
+    /// True if the inputs have no value left (looks one ahead, reading it into `scratch` and
+    /// giving it back).
+    fn at_end(&mut self, src: &mut Inputs, scratch: &mut Values) -> bool {
         if !self.back.is_empty() {
             return false;
         }
-        match self.value(src) {
-            Some(v) => {
-                self.unget(v);
-                false
-            }
-            None => self.error.is_none(),
+        if self.value_into(src, scratch) {
+            let v = scratch.pop().unwrap_or_default();
+            self.unget(v);
+            return false;
         }
+        self.error.is_none()
     }
 }
 
@@ -362,8 +374,8 @@ mod tests {
         inputs
             .map(|j| {
                 j.map(|vs| {
-                    vs.into_iter()
-                        .map(|v| String::from_utf8(v).unwrap())
+                    vs.each()
+                        .map(|v| String::from_utf8(v.to_vec()).unwrap())
                         .collect()
                 })
                 .map_err(|e| e.to_string())

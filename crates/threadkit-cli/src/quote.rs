@@ -9,13 +9,34 @@
 
 use std::borrow::Cow;
 
+/// [`is_plain`] for every byte (a lookup: `-X` asks it of every byte of every value).
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'+' | b'@' | b'%' | b'^'
+            );
+        i += 1;
+    }
+    t
+};
+
 /// True for bytes the POSIX shell never interprets inside a word (not in any position).
 fn is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'+' | b'@' | b'%' | b'^'
-        )
+    PLAIN[usize::from(b)]
+}
+
+/// `quote(s).len()`, without making the quoted copy.
+pub(crate) fn quoted_len(s: &[u8]) -> usize {
+    if !s.is_empty() && s.iter().all(|&b| is_plain(b)) {
+        return s.len();
+    }
+    // `'...'`, each `'` inside written as the four bytes `'\''`.
+    s.len() + 2 + 3 * s.iter().filter(|&&b| b == b'\'').count()
 }
 
 /// Quote `s` as one shell word. Bytes, not text: an input that is not UTF-8 is quoted like
@@ -48,6 +69,27 @@ pub(crate) fn is_plain_word(s: &[u8], first: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_len_is_the_quoted_length() {
+        let all: Vec<u8> = (0..=255).collect();
+        let cases: [&[u8]; 8] = [
+            b"",
+            b"a",
+            b"a b",
+            b"'",
+            b"it's 'x'",
+            b"\xe9",
+            b"x-1.txt",
+            &all,
+        ];
+        for s in cases {
+            assert_eq!(quoted_len(s), quote(s).len(), "{}", s.escape_ascii());
+        }
+        for b in 0..=255u8 {
+            assert_eq!(quoted_len(&[b]), quote(&[b]).len(), "byte {b}");
+        }
+    }
 
     fn q(s: &str) -> String {
         String::from_utf8(quote(s.as_bytes()).into_owned()).unwrap()

@@ -27,6 +27,7 @@
 //! (file names on Unix are bytes), and no conversion ever replaces a byte.
 
 use crate::quote::{is_plain_word, quote};
+use crate::values::ValueList;
 
 /// What a replacement string takes from its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +249,12 @@ impl Template {
     }
 
     /// The shell command line for one job.
-    pub(crate) fn render(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> Vec<u8> {
+    pub(crate) fn render(
+        &self,
+        args: &(impl ValueList + ?Sized),
+        seq: u64,
+        slot: usize,
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len_bound(args).min(1 << 20));
         let job = Job {
             args,
@@ -273,8 +279,8 @@ impl Template {
 
     /// Bytes the command line of `args` takes at most (quoting every value, `{#}` and `{%}`
     /// at their widest), without rendering it: when this is under a limit, the line is too.
-    pub(crate) fn len_bound(&self, args: &[Vec<u8>]) -> usize {
-        let all: usize = args.iter().map(|a| quoted_bound(a) + 1).sum();
+    pub(crate) fn len_bound(&self, args: &(impl ValueList + ?Sized)) -> usize {
+        let all: usize = args.each().map(|a| quoted_bound(a) + 1).sum();
         self.parts
             .iter()
             .map(|p| match p {
@@ -284,11 +290,11 @@ impl Template {
                 Part::Input { source: None, .. } => all,
                 Part::Input {
                     source: Some(i), ..
-                } => args.get(*i).map_or(0, |a| quoted_bound(a)),
+                } => args.get_value(*i).map_or(0, quoted_bound),
             })
             .sum::<usize>()
             .saturating_mul(if self.groups.is_some() {
-                args.len().max(1)
+                args.count().max(1)
             } else {
                 1
             })
@@ -296,12 +302,12 @@ impl Template {
 
     /// What appending `arg` to the job's values (`args`, which end with it) adds to its
     /// command line, in bytes; exact unless a repeated word (`-X`) also holds a `{N}`.
-    pub(crate) fn cost_of_last(&self, args: &[Vec<u8>]) -> usize {
-        let Some(k) = args.len().checked_sub(1) else {
+    pub(crate) fn cost_of_last(&self, args: &(impl ValueList + ?Sized)) -> usize {
+        let Some(k) = args.count().checked_sub(1) else {
             return 0;
         };
         if let Some(op) = self.lone {
-            return usize::from(k > 0) + quoted_len(apply(op, &args[k]), !self.raw_inputs);
+            return usize::from(k > 0) + quoted_len(apply(op, args.value(k)), !self.raw_inputs);
         }
         let job = Job {
             args,
@@ -315,12 +321,12 @@ impl Template {
                 .iter()
                 .map(|p| match p {
                     Part::Input { source: None, op } => {
-                        usize::from(k > 0) + quoted_len(apply(*op, &args[k]), job.quoted)
+                        usize::from(k > 0) + quoted_len(apply(*op, args.value(k)), job.quoted)
                     }
                     Part::Input {
                         source: Some(i),
                         op,
-                    } if *i == k => quoted_len(apply(*op, &args[k]), job.quoted),
+                    } if *i == k => quoted_len(apply(*op, args.value(k)), job.quoted),
                     _ => 0,
                 })
                 .sum()
@@ -367,7 +373,7 @@ impl Template {
     }
 
     /// How to start one job; `Launch::Shell` means run [`Template::render`]'s line with `sh -c`.
-    pub(crate) fn launch(&self, args: &[Vec<u8>], seq: u64, slot: usize) -> Launch {
+    pub(crate) fn launch(&self, args: &(impl ValueList + ?Sized), seq: u64, slot: usize) -> Launch {
         let Some(words) = &self.direct else {
             return Launch::Shell;
         };
@@ -379,11 +385,11 @@ impl Template {
         };
         let mut argv = Argv {
             bytes: Vec::with_capacity(self.len_bound(args).min(1 << 20)),
-            ends: Vec::with_capacity(words.len() + args.len()),
+            ends: Vec::with_capacity(words.len() + args.count()),
         };
         for w in words {
             if let [Part::Input { source: None, op }] = w.as_slice() {
-                for a in args {
+                for a in args.each() {
                     argv.buf().extend_from_slice(apply(*op, a));
                     argv.end_word();
                 }
@@ -391,7 +397,7 @@ impl Template {
             }
             if self.groups.is_some() && repeats(w) {
                 // `-X`: the word once per value, each its own argv word.
-                for k in 0..args.len() {
+                for k in 0..args.count() {
                     for p in w {
                         job.part(argv.buf(), p, Some(k));
                     }
@@ -400,7 +406,7 @@ impl Template {
                 continue;
             }
             let missing =
-                |p: &Part| matches!(p, Part::Input { source: Some(i), .. } if *i >= args.len());
+                |p: &Part| matches!(p, Part::Input { source: Some(i), .. } if *i >= args.count());
             if w.iter().all(missing) {
                 // Only positions beyond the values: no word at all, as `sh -c` would see it.
                 continue;
@@ -479,14 +485,14 @@ fn direct_plan(
 }
 
 /// One job's values, for rendering its parts.
-struct Job<'a> {
-    args: &'a [Vec<u8>],
+struct Job<'a, V: ValueList + ?Sized> {
+    args: &'a V,
     seq: u64,
     slot: usize,
     quoted: bool,
 }
 
-impl Job<'_> {
+impl<V: ValueList + ?Sized> Job<'_, V> {
     /// Render `p`; `each`: only that value for `{}` (a word repeated per value, `-X`).
     fn part(&self, out: &mut Vec<u8>, p: &Part, each: Option<usize>) {
         use std::io::Write;
@@ -504,16 +510,16 @@ impl Job<'_> {
             } => {
                 // A position beyond the job's values (a short last job, a missing column) is
                 // nothing at all, not an empty word (GNU parallel's rule).
-                if let Some(v) = self.args.get(*i) {
+                if let Some(v) = self.args.get_value(*i) {
                     push_value(out, apply(*op, v), self.quoted);
                 }
             }
             Part::Input { source: None, op } => {
-                let args = match each {
-                    Some(k) => &self.args[k..=k],
-                    None => self.args,
-                };
-                for (k, a) in args.iter().enumerate() {
+                if let Some(k) = each {
+                    push_value(out, apply(*op, self.args.value(k)), self.quoted);
+                    return;
+                }
+                for (k, a) in self.args.each().enumerate() {
                     if k > 0 {
                         out.push(b' ');
                     }
@@ -531,7 +537,7 @@ impl Job<'_> {
             }
             return;
         }
-        for k in 0..self.args.len() {
+        for k in 0..self.args.count() {
             if k > 0 {
                 out.push(b' ');
             }
@@ -584,7 +590,7 @@ fn split_words(parts: &[Part]) -> Vec<Vec<Part>> {
 /// The length of `v` as substituted.
 fn quoted_len(v: &[u8], quoted: bool) -> usize {
     if quoted {
-        quote(v).len()
+        crate::quote::quoted_len(v)
     } else {
         v.len()
     }

@@ -83,7 +83,7 @@ impl Delivery {
     fn print(&self, ran: &Ran, printer: &Printer) {
         if !self.streamed {
             let a = &ran.attempt;
-            printer.job(printer.prefix(&ran.args).as_deref(), &a.stdout, &a.stderr);
+            printer.job(printer.prefix(&*ran.args).as_deref(), &a.stdout, &a.stderr);
         }
     }
 }

@@ -9,16 +9,16 @@ use std::sync::mpsc;
 
 use crate::inputs::{InputError, Inputs};
 use crate::pipe::{Blocks, Feed};
+use crate::values::{ValueList, Values};
 
 /// One job: its number, its inputs (one per source) and its journal key.
 pub(crate) struct JobInput {
     /// `{#}`: position in the input, from 1.
     pub(crate) seq: u64,
-    /// One value per input source (bytes, as read); an `-X` job's tens of thousands. Shared
-    /// with what the job left ([`super::task::Ran`]) as it was made: a `Vec` behind the `Arc`,
-    /// since `Arc<[_]>` would copy the list into a new allocation (an `mmap` and page faults
-    /// per `-X` job, whose list is 480 KiB).
-    pub(crate) args: std::sync::Arc<Vec<Vec<u8>>>,
+    /// One value per input source (bytes, as read); an `-X` job's tens of thousands, packed in
+    /// one buffer ([`Values`]). Shared with what the job left ([`super::task::Ran`]) as it
+    /// was made.
+    pub(crate) args: std::sync::Arc<Values>,
     /// Stable journal key: the inputs as a JSON array ([`crate::bytes::List`]: lossless for
     /// inputs that are not UTF-8), `#N` appended for the Nth repeat of the same inputs. Not the sequence number: adding or removing inputs does not shift it.
     pub(crate) key: String,
@@ -36,7 +36,7 @@ impl std::fmt::Debug for JobInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let first = self
             .args
-            .first()
+            .get_value(0)
             .map(|a| &a[..a.len().min(40)])
             .unwrap_or_default();
         write!(
@@ -67,7 +67,7 @@ impl Keyer {
     }
 
     /// The next job of these inputs.
-    pub(crate) fn job(&mut self, args: Vec<Vec<u8>>) -> JobInput {
+    pub(crate) fn job(&mut self, args: Values) -> JobInput {
         self.seq += 1;
         let mut key = String::new();
         if let Some(seen) = &mut self.seen {
@@ -92,7 +92,7 @@ impl Keyer {
     /// The next job of `--pipe`: no values, `feed` on its stdin; not journaled (its key is its
     /// number).
     pub(crate) fn block(&mut self, feed: Feed) -> JobInput {
-        let mut job = self.job(Vec::new());
+        let mut job = self.job(Values::default());
         job.key = format!("#{}", job.seq);
         job.feed = std::sync::Mutex::new(Some(std::sync::Arc::new(feed)));
         job
@@ -169,15 +169,15 @@ mod tests {
     #[test]
     fn keys_are_inputs_with_repeat_counts() {
         let mut k = Keyer::new(true);
-        let a = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
-        let b = k.job(vec![b"a".to_vec(), b"1".to_vec()]);
-        let c = k.job(vec![b"b".to_vec()]);
+        let a = k.job(Values::from_iter(["a", "1"]));
+        let b = k.job(Values::from_iter(["a", "1"]));
+        let c = k.job(Values::from_iter(["b"]));
         assert_eq!((a.seq, a.key.as_str()), (1, r#"["a","1"]"#));
         assert_eq!((b.seq, b.key.as_str()), (2, r#"["a","1"]#2"#));
         assert_eq!((c.seq, c.key.as_str()), (3, r#"["b"]"#));
         // Not UTF-8: lossless, so apart from its U+FFFD lookalike.
-        let d = k.job(vec![b"\xe9".to_vec()]);
-        let e = k.job(vec!["\u{FFFD}".as_bytes().to_vec()]);
+        let d = k.job(Values::from_iter([b"\xe9"]));
+        let e = k.job(Values::from_iter(["\u{FFFD}"]));
         assert_eq!(d.key, "[{\"hex\":\"e9\",\"lossy\":\"\u{FFFD}\"}]");
         assert_eq!(e.key, "[\"\u{FFFD}\"]");
     }

@@ -295,7 +295,7 @@ pub(super) fn master(
     let mut kept = Vec::new();
     let mut enqueued = Vec::new();
     for j in jobs {
-        let line = template.render(&j.args, j.seq, 1);
+        let line = template.render(&*j.args, j.seq, 1);
         enqueued.push(SqlJob {
             seq: j.seq,
             line: line.clone(),

@@ -18,13 +18,14 @@ use super::jobs::JobInput;
 use crate::job::{self, Attempt, Limits, LineSink, Running};
 use crate::output::Printer;
 use crate::template::{Launch, Template};
+use crate::values::Values;
 
 /// What one run of a job left: its command line and what it did.
 #[derive(Debug)]
 pub(crate) struct Ran {
     pub(super) seq: u64,
     /// Shared with the job (an `-X` job holds tens of thousands of values).
-    pub(super) args: std::sync::Arc<Vec<Vec<u8>>>,
+    pub(super) args: std::sync::Arc<Values>,
     pub(super) attempts: u32,
     /// The command line as rendered; empty when nothing needs it (see [`Shared::keep_line`]).
     pub(super) line: Vec<u8>,
@@ -122,9 +123,9 @@ impl Shared {
         let attempts = job.attempts.fetch_add(1, Ordering::Relaxed) + 1;
         // GNU parallel's `{%}`: the runner's slot, unique among the running jobs.
         let slot = batch::slot().unwrap_or(1);
-        let launch = self.template.launch(&job.args, job.seq, slot);
+        let launch = self.template.launch(&*job.args, job.seq, slot);
         let line = if self.keep_line || self.trace || matches!(launch, Launch::Shell) {
-            self.template.render(&job.args, job.seq, slot)
+            self.template.render(&*job.args, job.seq, slot)
         } else {
             Vec::new()
         };
@@ -136,7 +137,7 @@ impl Shared {
         }
         let sink = self
             .line_buffer
-            .then(|| self.printer.lines(self.printer.prefix(&job.args)));
+            .then(|| self.printer.lines(self.printer.prefix(&*job.args)));
         let feed = job.feed.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let attempt = job::run(
             job.seq,
