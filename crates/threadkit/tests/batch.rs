@@ -693,7 +693,8 @@ fn runs_whose_driver_waits_for_everything_at_once_lose_nothing() {
             _ => Ok(i * 2),
         }
     };
-    let inputs: [(&str, fn(u64) -> Box<dyn Iterator<Item = u64>>); 3] = [
+    type Inputs = fn(u64) -> Box<dyn Iterator<Item = u64>>;
+    let inputs: [(&str, Inputs); 3] = [
         ("a range", |n| Box::new(0..n)),
         ("a size hint too short", |n| {
             Box::new(Liar {
