@@ -677,3 +677,73 @@ fn report_accessors_agree_around_runs_of_failures() {
         }
     }
 }
+
+/// A run over an input of known length with no supervisor has its driver wait for all the
+/// outcomes at once once every input is handed out (one wake-up, not one per chunk), and its
+/// workers leave as soon as the queue is empty. Every input still gets exactly one outcome, in
+/// its place, whatever the items do (values, errors, panics), when a halt stops the run midway,
+/// and when the input's exact size hint is wrong.
+#[test]
+fn runs_whose_driver_waits_for_everything_at_once_lose_nothing() {
+    let n = 1_000 * stress::<u64>();
+    let f = |i: &u64| -> Result<u64, u64> {
+        match i % 7 {
+            3 => Err(*i),
+            5 => panic!("item {i} panics"),
+            _ => Ok(i * 2),
+        }
+    };
+    type Inputs = fn(u64) -> Box<dyn Iterator<Item = u64>>;
+    let inputs: [(&str, Inputs); 3] = [
+        ("a range", |n| Box::new(0..n)),
+        ("a size hint too short", |n| {
+            Box::new(Liar {
+                next: 0,
+                real: n,
+                claimed: (n - 3) as usize,
+            })
+        }),
+        ("a size hint too long", |n| {
+            Box::new(Liar {
+                next: 0,
+                real: n,
+                claimed: (n + 3) as usize,
+            })
+        }),
+    ];
+    for (what, input) in inputs {
+        for workers in [1, 2, 7, 64] {
+            for halt in [None, Some(Halt::soon().fail_count(40))] {
+                let mut b = Batch::new(f).workers(workers).progress(false);
+                if let Some(h) = halt {
+                    b = b.halt(h);
+                }
+                let r = b.run(input(n)).unwrap();
+                let total = r.summary().total;
+                let outcomes = r.into_outcomes();
+                let case = format!("{what}, {workers} workers, halt {halt:?}");
+                assert_eq!(outcomes.len() as u64, n, "{case}");
+                assert_eq!(total, n, "{case}");
+                let mut not_started = 0;
+                for (k, o) in outcomes.into_iter().enumerate() {
+                    let k = k as u64;
+                    match o {
+                        Ok(v) => assert_eq!(v, k * 2, "{case}"),
+                        Err(e) => {
+                            assert_eq!(e.index, k, "{case}");
+                            match e.cause {
+                                Cause::Error(i) => assert_eq!(i, k, "{case}"),
+                                Cause::Panic { .. } => assert_eq!(k % 7, 5, "{case}"),
+                                Cause::NotStarted => not_started += 1,
+                                other => panic!("{case}: item {k}: {other:?}"),
+                            }
+                        }
+                    }
+                }
+                if halt.is_none() {
+                    assert_eq!(not_started, 0, "{case}");
+                }
+            }
+        }
+    }
+}

@@ -238,31 +238,28 @@ fn running_items_never_share_a_slot() {
     assert_eq!(batch::slot(), None, "no slot outside items");
 }
 
-/// Asserts that sorted start times are spaced by `delay`: the runner spaces the moments it
-/// lets items start, and an item reads the clock a moment later (later still if preempted
-/// there), so each gap may come out a little short; half the delay is the bound, and the
-/// span of all the starts at least what the delays add up to less that much.
-fn assert_spaced(starts: &[Instant], delay: Duration, what: &str) {
+/// Asserts that start times are spaced by `delay`, counted from `began` (read before the run):
+/// the runner lets the k-th start go at least k delays after the first, itself no earlier than
+/// `began`, and an item reads the clock after it was let go, so the k-th earliest reading is at
+/// least `began + k * delay`. (Gaps between consecutive readings prove nothing: an item
+/// preempted between being let go and reading the clock shortens the gap after it.)
+fn assert_spaced(began: Instant, starts: &[Instant], delay: Duration, what: &str) {
     let mut sorted = starts.to_vec();
     sorted.sort();
-    for w in sorted.windows(2) {
+    for (k, start) in sorted.iter().enumerate() {
+        let after = *start - began;
         assert!(
-            w[1] - w[0] >= delay / 2,
-            "{what}: starts {:?} apart",
-            w[1] - w[0]
+            after >= delay * k as u32,
+            "{what}: start {k} came {after:?} after the run began, not {:?}",
+            delay * k as u32
         );
     }
-    let span = sorted[sorted.len() - 1] - sorted[0];
-    let sum = delay * (sorted.len() as u32 - 1);
-    assert!(
-        span >= sum - delay / 2,
-        "{what}: {span:?} for {sum:?} of delays"
-    );
 }
 
 #[test]
 fn starts_are_at_least_the_delay_apart() {
     let delay = Duration::from_millis(50);
+    let began = Instant::now();
     let starts: Vec<Instant> = Batch::infallible(|_: &u8| Instant::now())
         .delay(delay)
         .workers(4)
@@ -273,10 +270,11 @@ fn starts_are_at_least_the_delay_apart() {
         .values()
         .copied()
         .collect();
-    assert_spaced(&starts, delay, "items");
+    assert_spaced(began, &starts, delay, "items");
     // Retries are starts too.
     let attempts: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let a = attempts.clone();
+    let began = Instant::now();
     let r = Batch::new(move |_: &u8| -> Result<(), ()> {
         a.lock().unwrap().push(Instant::now());
         Err(())
@@ -290,7 +288,7 @@ fn starts_are_at_least_the_delay_apart() {
     assert_eq!(r.summary().errors, 2);
     let a = attempts.lock().unwrap().clone();
     assert_eq!(a.len(), 6);
-    assert_spaced(&a, delay, "attempts");
+    assert_spaced(began, &a, delay, "attempts");
 }
 
 #[test]

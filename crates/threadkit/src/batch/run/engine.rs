@@ -57,6 +57,9 @@ impl SharedPool {
                 .max_workers(SHARED_MAX_THREADS)
                 .thread_name_prefix("batch")
                 .idle_timeout(SHARED_IDLE)
+                // A run's worker loops end together: the threads going idle then must not
+                // spin and yield while the last items still run.
+                .park_when_idle(true)
                 .build();
             match pool {
                 Ok(pool) => Some(SharedPool {

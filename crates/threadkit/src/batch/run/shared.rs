@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use parking_lot::Mutex;
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex};
 
 use super::config::{Config, HaltHook};
 use super::engine::ThreadEngine;
@@ -77,6 +77,62 @@ pub(super) struct Shared<K> {
     pub(super) max_abandoned: usize,
     /// The next worker thread's slot ([`crate::batch::slot`]).
     next_slot: AtomicUsize,
+    /// Items whose outcomes the workers sent back: what a driver waiting for everything at
+    /// once waits on.
+    pub(super) returned: Returned,
+}
+
+/// A count of items whose outcomes were sent to the driver, which one thread (the driver) can
+/// wait to reach a target: it is woken once, when the count gets there, not for each chunk.
+pub(super) struct Returned {
+    count: AtomicU64,
+    /// The count the waiting driver waits for; `u64::MAX` when nobody waits.
+    target: AtomicU64,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Returned {
+    fn new() -> Returned {
+        Returned {
+            count: AtomicU64::new(0),
+            target: AtomicU64::new(u64::MAX),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Counts `n` more items sent back (after their outcomes are in the results channel),
+    /// waking the driver if that reaches what it waits for.
+    pub(super) fn add(&self, n: u64) {
+        // SeqCst with `wait_for`'s store of the target and load of the count: either the
+        // driver sees this count, or this sees its target (and wakes it, under the lock it
+        // holds from its check until it sleeps).
+        let now = self.count.fetch_add(n, Ordering::SeqCst) + n;
+        if now >= self.target.load(Ordering::SeqCst) {
+            let _g = self.lock.lock();
+            self.cv.notify_one();
+        }
+    }
+
+    /// Waits until the count reaches `target`, at most `timeout` (`Duration::MAX`: for good).
+    pub(super) fn wait_for(&self, target: u64, timeout: Duration) {
+        self.target.store(target, Ordering::SeqCst);
+        let deadline = Instant::now().checked_add(timeout);
+        let mut g = self.lock.lock();
+        while self.count.load(Ordering::SeqCst) < target {
+            match deadline {
+                Some(deadline) => {
+                    if self.cv.wait_until(&mut g, deadline).timed_out() {
+                        break;
+                    }
+                }
+                None => self.cv.wait(&mut g),
+            }
+        }
+        drop(g);
+        self.target.store(u64::MAX, Ordering::SeqCst);
+    }
 }
 
 /// A run's halt policy while it runs: the policy, its counts of successes and finished
@@ -117,6 +173,7 @@ impl<K> Shared<K> {
             owed: AtomicUsize::new(0),
             max_abandoned: cfg.max_abandoned,
             next_slot: AtomicUsize::new(1),
+            returned: Returned::new(),
         }
     }
 
@@ -238,9 +295,12 @@ impl<K> Shared<K> {
 /// The progress ticker, a loop on a thread of the engine (a reused one, like the workers'),
 /// showing the shared counters on the sink.
 pub(super) struct Ticker {
+    /// Wakes the ticker's loop to return.
     stop: Sender<()>,
-    /// Disconnected once the ticker's loop has returned (or its job was dropped unrun).
-    done: Receiver<()>,
+    /// Set when the ticker is stopped; each update of the sink is made under this lock after
+    /// checking it, so that once [`stop`](Ticker::stop) returns the sink is no longer touched,
+    /// without waiting for the ticker's thread to wake up and return (a round trip).
+    stopped: Arc<Mutex<bool>>,
 }
 
 impl Ticker {
@@ -253,19 +313,24 @@ impl Ticker {
         total: Option<u64>,
     ) -> Result<Ticker, String> {
         let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
-        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let stopped = Arc::new(Mutex::new(false));
+        let theirs = stopped.clone();
         engine.launch(Box::new(move || {
-            let _done = done_tx;
             while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
+                let stopped = theirs.lock();
+                if *stopped {
+                    return;
+                }
                 sink.update(sh.snapshot(total));
             }
         }))?;
-        Ok(Ticker { stop, done })
+        Ok(Ticker { stop, stopped })
     }
 
-    /// Stops the ticker and waits until it no longer touches the sink.
+    /// Stops the ticker: it no longer touches the sink once this returns (an update under
+    /// way is waited for, not the ticker's thread).
     pub(super) fn stop(self) {
+        *self.stopped.lock() = true;
         let _ = self.stop.send(());
-        let _ = self.done.recv();
     }
 }

@@ -49,3 +49,53 @@ impl Spacing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn turns_are_let_go_at_least_the_delay_apart_even_after_stalls() {
+        let every = Duration::from_millis(20);
+        let spacing = Spacing::new(every);
+        // (clock read before asking for the turn, clock read once it was let go)
+        let mut turns: Vec<(Instant, Instant)> = Vec::new();
+        for k in 0..6 {
+            if k % 2 == 1 {
+                // A stall longer than the delay between two starts: the next turn is still
+                // counted from when the previous one was let go, not from the stall.
+                std::thread::sleep(every + every / 2);
+            }
+            let asked = Instant::now();
+            assert!(spacing.wait_turn(|| false));
+            turns.push((asked, Instant::now()));
+        }
+        for w in turns.windows(2) {
+            // Turn k was let go after it was asked for; turn k + 1 at least `every` later.
+            let (asked, _) = w[0];
+            let (_, next) = w[1];
+            assert!(
+                next - asked >= every,
+                "a turn let go {:?} after the previous was asked for",
+                next - asked
+            );
+        }
+    }
+
+    #[test]
+    fn a_delay_too_long_for_the_clock_lets_the_first_start_go_and_no_other() {
+        let spacing = Spacing::new(Duration::MAX);
+        let began = Instant::now();
+        assert!(spacing.wait_turn(|| false), "the first start goes at once");
+        // The second waits for good: only the stop (seen on its third look) ends its wait.
+        let looks = Cell::new(0);
+        let stopped = || {
+            looks.set(looks.get() + 1);
+            looks.get() >= 3
+        };
+        assert!(!spacing.wait_turn(stopped), "a second start went");
+        assert_eq!(looks.get(), 3);
+        assert!(began.elapsed() < Duration::from_secs(30));
+    }
+}

@@ -30,7 +30,7 @@ use crate::progress::{ProgressSink, Snapshot};
 type Out<K, I> = Outcome<<K as Task<I>>::Output, I, <K as Task<I>>::Error>;
 
 /// Where the inputs come from: the caller's iterator, pulled lazily.
-struct Intake<It> {
+struct Intake<It, I> {
     inputs: It,
     /// The iterator is exhausted.
     done: bool,
@@ -38,9 +38,12 @@ struct Intake<It> {
     next: u64,
     /// The number of inputs, when the iterator knows it exactly.
     total: Option<u64>,
+    /// An input pulled past `total` by the pull that was to confirm the end (the iterator's
+    /// size hint was wrong): the next input handed out.
+    extra: Option<I>,
 }
 
-impl<It: Iterator> Intake<It> {
+impl<It: Iterator<Item = I>, I> Intake<It, I> {
     fn new(inputs: It) -> Self {
         let total = match inputs.size_hint() {
             (lo, Some(hi)) if lo == hi => Some(lo as u64),
@@ -51,23 +54,42 @@ impl<It: Iterator> Intake<It> {
             done: false,
             next: 0,
             total,
+            extra: None,
         }
     }
 
     /// Pulls up to `n` inputs onto `items` in one tight loop (a memcpy for slices and ranges).
     fn take(&mut self, items: &mut Vec<It::Item>, n: usize) {
         let before = items.len();
-        items.extend(self.inputs.by_ref().take(n));
+        if n > 0 {
+            items.extend(self.extra.take());
+        }
+        let more = n - (items.len() - before);
+        items.extend(self.inputs.by_ref().take(more));
         let got = items.len() - before;
         self.next += got as u64;
         if got < n {
             self.done = true;
+        } else {
+            self.confirm_end();
+        }
+    }
+
+    /// Once as many inputs were pulled as the iterator said it has, one more pull confirms
+    /// the end: the run then knows that everything is handed out (its workers leave when they
+    /// are done, rather than wait for more), without waiting for a pull that finds nothing.
+    fn confirm_end(&mut self) {
+        if self.total == Some(self.next) && self.extra.is_none() {
+            match self.inputs.next() {
+                None => self.done = true,
+                Some(input) => self.extra = Some(input),
+            }
         }
     }
 
     /// The next input and its index.
     fn pull(&mut self) -> Option<(u64, It::Item)> {
-        let Some(input) = self.inputs.next() else {
+        let Some(input) = self.extra.take().or_else(|| self.inputs.next()) else {
             self.done = true;
             return None;
         };
@@ -93,6 +115,8 @@ struct Crew<K: Task<I>, I> {
     helps: bool,
     /// The slot the calling thread holds while it runs a chunk (the last one).
     caller_slot: usize,
+    /// Items whose outcomes came back from the workers (see [`Shared::returned`]).
+    received: u64,
 }
 
 impl<K: Task<I>, I> Crew<K, I> {
@@ -129,7 +153,7 @@ struct Progress {
 /// assert_eq!(sum, 999_999 * 1_000_000);
 /// ```
 pub struct Stream<K: Task<I>, I, It> {
-    intake: Intake<It>,
+    intake: Intake<It, I>,
     crew: Crew<K, I>,
     output: Output<K, I>,
     delivery: Delivery<K::Output, I, K::Error>,
@@ -241,6 +265,7 @@ where
                 recycle: recycle_rx,
                 helps,
                 caller_slot: workers,
+                received: 0,
             },
             output,
             delivery: Delivery::new(cfg.ordered),
@@ -327,6 +352,12 @@ where
                 self.send_chunk(&tx, start, items);
                 chunks_sent += 1;
             }
+        }
+        if self.intake.done {
+            // Everything is handed out: closing the work channel lets each worker leave as
+            // soon as the queue is empty, rather than wait for chunks that cannot come (and
+            // be woken for teardown at the end).
+            self.crew.work = None;
         }
     }
 
@@ -433,6 +464,7 @@ where
     /// Takes a chunk's outcomes back from a worker.
     fn receive(&mut self, done: Done<K::Output, I, K::Error>) {
         self.delivery.in_flight -= done.len;
+        self.crew.received += done.len as u64;
         self.summary.add_counts(&done.counts);
         if let Output::Direct(direct) = &mut self.output {
             // The values are in the buffer; these are the failures.
@@ -593,6 +625,10 @@ where
             if self.delivery.in_flight == 0 {
                 continue;
             }
+            if self.waits_for_all() {
+                self.wait_all();
+                continue;
+            }
             match self.wait() {
                 Ok(done) => {
                     self.receive(done);
@@ -604,6 +640,46 @@ where
                 // Cannot happen: the stream holds a sender.
                 Err(RecvTimeoutError::Disconnected) => self.finish(),
             }
+        }
+    }
+
+    /// Whether the driver waits for all the outcomes still out at once rather than for each
+    /// chunk's: in direct mode (nothing is yielded before the end) once everything is handed
+    /// out, when no supervisor needs the driver to look now and then.
+    fn waits_for_all(&self) -> bool {
+        self.output.is_direct() && self.intake.done && self.supervisor.is_none()
+    }
+
+    /// Waits until every item handed out has its outcome back, with one wake-up at the end
+    /// rather than one per chunk (2,000 wake-ups of the driver for 2,000 slow items cost
+    /// as many context switches), and takes the outcomes. The calling thread runs queued
+    /// chunks first when it helps; it looks again every 100 ms in any case.
+    fn wait_all(&mut self) {
+        loop {
+            while let Ok(done) = self.crew.results.try_recv() {
+                self.receive(done);
+            }
+            if self.delivery.in_flight == 0 {
+                return;
+            }
+            if self.crew.sh().level() != RUN {
+                self.drain_queued();
+                if self.delivery.in_flight == 0 {
+                    continue;
+                }
+            }
+            let crew = &self.crew;
+            if crew.helps {
+                if let Ok(chunk) = crew.ends.work.try_recv() {
+                    let _slot = SlotGuard::enter(crew.caller_slot);
+                    process_chunk(&crew.ends, chunk);
+                    continue;
+                }
+            }
+            let target = crew.received + self.delivery.in_flight as u64;
+            crew.sh()
+                .returned
+                .wait_for(target, Duration::from_millis(100));
         }
     }
 
@@ -762,5 +838,64 @@ impl<K: Task<I>, I, It> Drop for Stream<K, I, It> {
         if !self.finished {
             self.teardown(REASON_CANCEL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Batch;
+
+    #[test]
+    fn taking_every_input_of_known_length_ends_the_intake() {
+        // Taking as many inputs as the size hint said confirms the end at once.
+        let mut intake = Intake::new(0..10u32);
+        let mut items = Vec::new();
+        intake.take(&mut items, 4);
+        assert!(!intake.done);
+        intake.take(&mut items, 6);
+        assert!(intake.done, "the end is known without another take");
+        assert_eq!(items, (0..10).collect::<Vec<_>>());
+        // An iterator longer than its exact size hint: the input pulled to confirm the end is
+        // kept, and handed out first.
+        let mut intake = Intake::new((0..5u32).chain(5..8).filter(|_| true).take(8));
+        intake.total = Some(5);
+        let mut items = Vec::new();
+        intake.take(&mut items, 5);
+        assert!(!intake.done);
+        assert_eq!(intake.extra, Some(5));
+        intake.take(&mut items, 2);
+        assert_eq!(intake.pull(), Some((7, 7)));
+        assert_eq!(intake.pull(), None);
+        assert!(intake.done);
+        assert_eq!(items, (0..7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_worker_leaves_once_nothing_more_can_come() {
+        // Two items, one each on two workers: the slow one waits until the driver has seen
+        // the quick one's outcome. By then everything is handed out, so the work channel is
+        // closed (a worker that finds it empty leaves instead of waiting for more).
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        let mut s = Batch::infallible(move |i: &u32| {
+            if *i == 1 {
+                let _ = rx.recv_timeout(Duration::from_secs(60));
+            }
+            *i
+        })
+        .workers(2)
+        .chunk_size(1)
+        .caller_runs_items(false)
+        .progress(false)
+        .stream(0..2u32)
+        .unwrap();
+        let (index, first) = s.next().unwrap();
+        assert_eq!((index, first.unwrap()), (0, 0));
+        assert!(s.intake.done);
+        assert!(s.crew.work.is_none(), "the work channel is still open");
+        tx.send(()).unwrap();
+        let (index, second) = s.next().unwrap();
+        assert_eq!((index, second.unwrap()), (1, 1));
+        assert!(s.next().is_none());
     }
 }

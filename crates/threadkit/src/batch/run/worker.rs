@@ -365,7 +365,11 @@ where
             outcomes: run.out,
             counts: run.counts,
         };
-        if ends.results.send(done).is_err() {
+        let sent = ends.results.send(done);
+        // After the send: the driver finds these outcomes in the channel once it sees them
+        // counted.
+        sh.returned.add(run.len as u64);
+        if sent.is_err() {
             return false;
         }
     }

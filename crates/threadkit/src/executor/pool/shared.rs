@@ -59,6 +59,77 @@ pub(crate) struct Shared {
     pub(super) initializer: Option<Initializer>,
     pub(super) stack_size: Option<usize>,
     pub(super) idle_timeout: Option<Duration>,
+    /// Where idle workers sleep, with [`park_when_idle`](super::Builder::park_when_idle).
+    pub(super) parking: Option<Parking>,
+}
+
+/// Idle workers of a pool made with [`park_when_idle`](super::Builder::park_when_idle): they
+/// sleep on a condition variable at once, and a submission wakes one, instead of each waiting
+/// in the queue's `recv` (which spins and yields before it sleeps).
+///
+/// No wake-up is lost: a worker looks at the queue and goes to sleep under the lock, and a
+/// submission notifies under the same lock after it queued its task, so either the worker sees
+/// the task or it is asleep when the notification comes. A notification that finds no sleeper
+/// (the one it counted already woke for another task) leaves the task to the growth check a
+/// worker makes when it leaves the idle state with tasks still queued (see
+/// `grow_if_starved`), as with `recv`.
+pub(crate) struct Parking {
+    /// The workers asleep (or woken and not yet back under the lock).
+    sleepers: Mutex<usize>,
+    wake: Condvar,
+}
+
+impl Parking {
+    pub(super) fn new() -> Parking {
+        Parking {
+            sleepers: Mutex::new(0),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Wakes a sleeping worker, if any: called after a task was queued.
+    fn notify_one(&self) {
+        let sleepers = self.sleepers.lock();
+        if *sleepers > 0 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Wakes every sleeping worker: called once the queue is disconnected.
+    fn notify_all(&self) {
+        let _sleepers = self.sleepers.lock();
+        self.wake.notify_all();
+    }
+
+    /// Takes a task from `rx`, sleeping until one comes, the queue is disconnected, or
+    /// `timeout` passes (`None`, or too long for the clock: no timeout).
+    fn recv(&self, rx: &Receiver<Job>, timeout: Option<Duration>) -> Result<Job, RecvTimeoutError> {
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        let mut sleepers = self.sleepers.lock();
+        loop {
+            match rx.try_recv() {
+                Ok(job) => return Ok(job),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            *sleepers += 1;
+            let timed_out = match deadline {
+                Some(deadline) => self.wake.wait_until(&mut sleepers, deadline),
+                None => {
+                    self.wake.wait(&mut sleepers);
+                    false
+                }
+            };
+            *sleepers -= 1;
+            if timed_out {
+                // One last look: a task queued as the wait ended is taken, not left behind.
+                return rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                });
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -80,6 +151,9 @@ impl Shared {
         if let Some(tx) = &st.tx {
             // Cannot fail: `self.rx` keeps the channel connected.
             let _ = tx.send(job);
+        }
+        if let Some(parking) = &self.parking {
+            parking.notify_one();
         }
         if st.spawned == self.max_workers {
             // Fully grown (the steady state): nothing more to decide.
@@ -224,6 +298,9 @@ impl Shared {
         }
         // Disconnects the queue: workers exit once it is empty.
         drop(tx);
+        if let Some(parking) = &self.parking {
+            parking.notify_all();
+        }
         if !opts.wait {
             return;
         }
@@ -294,7 +371,11 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                 Err(TryRecvError::Empty) if shared.grown.load(Ordering::Relaxed) => {
                     // Fully grown: no idle bookkeeping is needed (nor `starting`: nothing
                     // reads either once grown).
-                    let Ok(job) = shared.rx.recv() else { break };
+                    let job = match &shared.parking {
+                        Some(parking) => parking.recv(&shared.rx, None),
+                        None => shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    let Ok(job) = job else { break };
                     job
                 }
                 Err(TryRecvError::Empty) => {
@@ -303,9 +384,12 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                     if std::mem::take(&mut starting) {
                         shared.starting.fetch_sub(1, Ordering::SeqCst);
                     }
-                    let job = match shared.idle_timeout {
-                        None => shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                        Some(t) => shared.rx.recv_timeout(t),
+                    let job = match (&shared.parking, shared.idle_timeout) {
+                        (Some(parking), timeout) => parking.recv(&shared.rx, timeout),
+                        (None, None) => {
+                            shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                        }
+                        (None, Some(t)) => shared.rx.recv_timeout(t),
                     };
                     shared.idle.fetch_sub(1, Ordering::SeqCst);
                     let job = match job {
@@ -338,4 +422,177 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
         drop(st);
     }
     shared.exited.notify_all();
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::time::{Duration, Instant};
+
+    use super::super::ThreadPool;
+    use super::{Job, Parking};
+    use crate::executor::future::{NoScope, Task};
+    use crossbeam_channel::RecvTimeoutError;
+
+    /// `THREADKIT_STRESS` (default 1) scales the rounds, as the integration tests' stress tests.
+    fn stress() -> usize {
+        std::env::var("THREADKIT_STRESS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1usize)
+            .max(1)
+    }
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    fn parked_pool(prefix: &str, max_workers: usize, idle: Option<Duration>) -> ThreadPool {
+        let b = ThreadPool::builder()
+            .max_workers(max_workers)
+            .thread_name_prefix(prefix)
+            .park_when_idle(true);
+        match idle {
+            Some(t) => b.idle_timeout(t),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn name() -> String {
+        crate::thread::current().name().to_owned()
+    }
+
+    #[test]
+    fn a_parked_wait_of_duration_max_waits_for_good() {
+        let parking = Arc::new(Parking::new());
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let waiter = {
+            let parking = parking.clone();
+            std::thread::spawn(move || parking.recv(&rx, Some(Duration::MAX)).map(|job| job.run()))
+        };
+        // However long it waited so far, the waiter is still there for the task: a deadline
+        // past the clock's end is no deadline (not an overflow, nor an instant timeout).
+        let job: Job = Arc::new(Task::new(|| 1, 1, NoScope));
+        tx.send(job).unwrap();
+        parking.notify_one();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn a_parked_wait_ends_with_its_timeout_or_the_disconnection() {
+        let parking = Parking::new();
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let t0 = Instant::now();
+        let got = parking.recv(&rx, Some(Duration::from_millis(20)));
+        assert!(matches!(got, Err(RecvTimeoutError::Timeout)));
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        drop(tx);
+        assert!(matches!(
+            parking.recv(&rx, None),
+            Err(RecvTimeoutError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn an_idle_timeout_of_duration_max_never_expires() {
+        for park in [false, true] {
+            let prefix = format!("idle-max-{park}");
+            let p = ThreadPool::builder()
+                .max_workers(1)
+                .thread_name_prefix(prefix.as_str())
+                .idle_timeout(Duration::MAX)
+                .park_when_idle(park)
+                .build()
+                .unwrap();
+            // The same worker runs every task: it never timed out and left in between.
+            for _ in 0..20 {
+                let got = p.submit(name).unwrap().result_timeout(LONG).unwrap();
+                assert_eq!(got, format!("{prefix}_0"));
+            }
+            p.shutdown();
+        }
+    }
+
+    #[test]
+    fn a_parked_pool_never_strands_a_task() {
+        // Workers sleeping at once (and, with a zero idle timeout, retiring at once) race the
+        // submissions of four threads, which let the queue run dry now and then: every task
+        // runs, once.
+        let idles = [None, Some(Duration::ZERO), Some(Duration::from_micros(50))];
+        for (k, idle) in idles.into_iter().enumerate() {
+            let p = parked_pool(&format!("park-race-{k}"), 3, idle);
+            let ran = Arc::new(AtomicUsize::new(0));
+            let per = 150 * stress();
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        let futures: Vec<_> = (0..per)
+                            .map(|i| {
+                                let ran = ran.clone();
+                                let f = p.submit(move || ran.fetch_add(1, Ordering::SeqCst));
+                                let f = f.unwrap();
+                                if i % 8 == 0 {
+                                    f.result_timeout(LONG).expect("a task was stranded");
+                                }
+                                f
+                            })
+                            .collect();
+                        for f in futures {
+                            f.result_timeout(LONG).expect("a task was stranded");
+                        }
+                    });
+                }
+            });
+            assert_eq!(ran.load(Ordering::SeqCst), 4 * per);
+            p.shutdown();
+        }
+    }
+
+    #[test]
+    fn long_tasks_submitted_together_each_get_a_parked_worker() {
+        // Tasks that hold their worker until all have started (as a batch run's worker
+        // loops do): each must get a thread of its own, woken or new, or they wait for good.
+        for round in 0..5 * stress() {
+            let p = parked_pool(
+                &format!("park-hold-{round}"),
+                8,
+                Some(Duration::from_secs(5)),
+            );
+            for _ in 0..2 {
+                let all = Arc::new(Barrier::new(8));
+                let futures: Vec<_> = (0..8)
+                    .map(|_| {
+                        let all = all.clone();
+                        p.submit(move || {
+                            all.wait();
+                        })
+                        .unwrap()
+                    })
+                    .collect();
+                for f in futures {
+                    f.result_timeout(LONG).expect("a task found no worker");
+                }
+            }
+            p.shutdown();
+        }
+    }
+
+    #[test]
+    fn shutdown_wakes_the_parked_workers() {
+        let p = parked_pool("park-down", 4, None);
+        let futures: Vec<_> = (0..4).map(|_| p.submit(name).unwrap()).collect();
+        for f in futures {
+            f.result_timeout(LONG).unwrap();
+        }
+        // Waits for every worker to exit: each must be woken from its sleep to see the end.
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            p.shutdown();
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(LONG)
+            .expect("shutdown waited for workers that were never woken");
+    }
 }
