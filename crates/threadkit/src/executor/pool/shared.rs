@@ -89,8 +89,11 @@ impl Parking {
 
     /// Wakes a sleeping worker, if any: called after a task was queued.
     fn notify_one(&self) {
-        let sleepers = self.sleepers.lock();
-        if *sleepers > 0 {
+        // Notified after the lock is let go, so that the woken worker does not block on it
+        // at once: a worker counted in `sleepers` queued itself on the condvar before it let
+        // go of the lock, and one that looks later sees the task (queued before the lock).
+        let sleepers = *self.sleepers.lock();
+        if sleepers > 0 {
             self.wake.notify_one();
         }
     }
