@@ -161,6 +161,19 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub(crate) mod primitive;
+/// What the unit tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// `THREADKIT_STRESS` (default 1, at least 1) scales the rounds of stress tests, as in the
+    /// integration tests (`tests/common`).
+    pub(crate) fn stress() -> usize {
+        std::env::var("THREADKIT_STRESS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1usize)
+            .max(1)
+    }
+}
 mod time;
 pub(crate) mod unwind;
 

@@ -562,21 +562,14 @@ mod tests {
     use super::RawMutex;
     use crate::time::Wait;
 
-    /// `THREADKIT_STRESS` (default 1) scales the rounds, as the integration tests' stress tests.
-    fn stress() -> u64 {
-        std::env::var("THREADKIT_STRESS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1u64)
-            .max(1)
-    }
+    use crate::test_util::stress;
 
     #[test]
     fn every_increment_under_the_mutex_is_kept_with_forever_timed_and_try_locks() {
         let m = RawMutex::new();
         let inside = AtomicBool::new(false);
         let count = AtomicU64::new(0);
-        let per = 20_000 * stress();
+        let per = 20_000 * stress() as u64;
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let (m, inside, count) = (&m, &inside, &count);

@@ -438,14 +438,7 @@ mod tests {
     use crate::executor::future::{NoScope, Task};
     use crossbeam_channel::RecvTimeoutError;
 
-    /// `THREADKIT_STRESS` (default 1) scales the rounds, as the integration tests' stress tests.
-    fn stress() -> usize {
-        std::env::var("THREADKIT_STRESS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1usize)
-            .max(1)
-    }
+    use crate::test_util::stress;
 
     const LONG: Duration = Duration::from_secs(30);
 
