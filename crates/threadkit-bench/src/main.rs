@@ -4,6 +4,7 @@
 //! threadkit-bench [--quick] [--markdown] (all | NAME...)
 //! threadkit-bench --list
 //! threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]
+//! threadkit-bench pool-probe N [ROUNDS] [SEND_AHEAD]
 //! ```
 //!
 //! Each comparison runs ours and the peer in the same process, alternating, and prints
@@ -22,7 +23,8 @@ use std::io::Write;
 
 const USAGE: &str =
     "usage: threadkit-bench [--quick] [--markdown] (all | NAME...)\n       threadkit-bench --list\n       \
-     threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]";
+     threadkit-bench probe CHANNEL PRODUCERS CONSUMERS CAPACITY N [ROUNDS]\n       \
+     threadkit-bench pool-probe N [ROUNDS] [SEND_AHEAD]";
 
 fn main() {
     // The process benches re-execute this binary as their child processes.
@@ -37,6 +39,9 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("probe") {
         return benches::probe(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("pool-probe") {
+        return benches::pool_probe(&args[1..]);
     }
     let mut quick = false;
     let mut markdown = false;

@@ -146,7 +146,7 @@ fn set(e: Event) {
 fn without_send_ahead_the_next_task_stays_queued() {
     let pool = ProcessPool::builder()
         .max_workers(1)
-        .send_ahead(false)
+        .send_ahead(0)
         .build()
         .unwrap();
     let first_started = Event::new().unwrap();
@@ -493,6 +493,15 @@ struct Ahead<A, B> {
     queued: threadkit::process::Future<u64>,
 }
 
+/// One worker, sent one task ahead at a time (as Python's call queue does).
+fn one_ahead_pool() -> ProcessPool {
+    ProcessPool::builder()
+        .max_workers(1)
+        .send_ahead(1)
+        .build()
+        .unwrap()
+}
+
 fn with_task_sent_ahead<A, B>(
     pool: ProcessPool,
     running: impl FnOnce(&ProcessPool) -> threadkit::process::Future<A>,
@@ -524,7 +533,7 @@ fn a_task_sent_ahead_is_running_and_cannot_be_cancelled() {
     let gate = Event::new().unwrap();
     let v = Value::new(0u64).unwrap();
     let t = with_task_sent_ahead(
-        ProcessPool::new(1).unwrap(),
+        one_ahead_pool(),
         |p| p.submit(held, (started.clone(), gate.clone())).unwrap(),
         // It carries a descriptor (the shared value's segment).
         |p| p.submit(add_to, (v.clone(), 10)).unwrap(),
@@ -543,7 +552,7 @@ fn a_task_sent_ahead_is_running_and_cannot_be_cancelled() {
 fn sigkill_fails_the_running_task_and_requeues_the_one_sent_ahead() {
     let started = Event::new().unwrap();
     let t = with_task_sent_ahead(
-        ProcessPool::new(1).unwrap(),
+        one_ahead_pool(),
         |p| p.submit(park_after, (started.clone(), 5)).unwrap(),
         |p| p.submit(pid, ()).unwrap(),
     );
@@ -605,7 +614,7 @@ fn the_hard_timeout_of_a_task_sent_ahead_starts_at_the_result_before_it() {
     let gate = Event::new().unwrap();
     let timeout = Duration::from_millis(300);
     let t = with_task_sent_ahead(
-        ProcessPool::new(1).unwrap(),
+        one_ahead_pool(),
         |p| p.submit(held, (started.clone(), gate.clone())).unwrap(),
         |p| p.submit_with_timeout(square, 5, timeout).unwrap(),
     );
@@ -632,7 +641,7 @@ fn the_hard_timeout_of_a_task_sent_ahead_starts_at_the_result_before_it() {
 fn terminate_fails_the_running_task_and_the_one_sent_ahead() {
     let started = Event::new().unwrap();
     let t = with_task_sent_ahead(
-        ProcessPool::new(1).unwrap(),
+        one_ahead_pool(),
         |p| p.submit(park_after, (started.clone(), 7)).unwrap(),
         |p| p.submit(square, 3).unwrap(),
     );
@@ -648,7 +657,7 @@ fn shutdown_waits_for_the_task_sent_ahead() {
     let started = Event::new().unwrap();
     let gate = Event::new().unwrap();
     let t = with_task_sent_ahead(
-        ProcessPool::new(1).unwrap(),
+        one_ahead_pool(),
         |p| p.submit(held, (started.clone(), gate.clone())).unwrap(),
         |p| p.submit(square, 3).unwrap(),
     );
@@ -923,4 +932,105 @@ fn istarmap_is_lazy_and_yields_in_input_order() {
     assert_eq!(results.next(), Some(Ok(1)));
     assert_eq!(results.next(), Some(Ok(2)));
     assert_eq!(results.next(), None);
+}
+
+fn wait_gate((gate, x): (Event, u64)) -> u64 {
+    gate.wait();
+    x
+}
+
+fn count_and_square((v, x): (Value<u64>, u64)) -> u64 {
+    {
+        let _g = v.get_lock().lock();
+        v.set(v.get() + 1);
+    }
+    x * x
+}
+
+#[test]
+fn many_tasks_in_flight_with_workers_killed_each_task_has_exactly_one_outcome() {
+    let n = 600
+        * std::env::var("THREADKIT_STRESS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(1);
+    let pool = ProcessPool::new(2).unwrap();
+    let runs = Value::new(0u64).unwrap();
+    let fs: Vec<_> = (0..n)
+        .map(|x| pool.submit(count_and_square, (runs.clone(), x)).unwrap())
+        .collect();
+    // Kill the worker of every 50th task that is running when we get to it (many tasks are
+    // sent ahead of it on that worker).
+    let mut kills = 0u64;
+    for f in fs.iter().step_by(50) {
+        if let Some(pid) = pool.worker_pid(f) {
+            // The worker may be gone already (killed for an earlier task).
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            kills += 1;
+        }
+    }
+    let (mut ok, mut died) = (0u64, 0u64);
+    for (x, f) in fs.into_iter().enumerate() {
+        match f.into_result() {
+            Ok(v) => {
+                assert_eq!(v, (x * x) as u64);
+                ok += 1;
+            }
+            Err(TaskError::Signaled { signal: 9, .. }) => died += 1,
+            Err(e) => panic!("task {x}: unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok + died, n);
+    assert!(died <= kills, "{died} tasks failed for {kills} kills");
+    // A task that returned ran once; a failed one at most once; none ran twice.
+    let ran = runs.get();
+    assert!(
+        ok <= ran && ran <= ok + died,
+        "{ran} runs for {ok} results, {died} failed"
+    );
+    // The pool goes on.
+    assert_eq!(pool.submit(square, 3).unwrap().into_result(), Ok(9));
+}
+
+/// How many of `fs` are running (started on a worker, or sent ahead to one).
+fn running(fs: &[threadkit::process::Future<u64>]) -> usize {
+    fs.iter().filter(|f| f.is_running()).count()
+}
+
+#[test]
+fn a_long_queue_sends_several_tasks_ahead_but_at_most_a_quarter_of_it() {
+    // One worker that retires after task `A`, the 100th: nothing is sent ahead of `A` (the
+    // worker has no tasks left), so the queue behind it is full when the next worker starts,
+    // whatever the timing. Then `B` goes first and the batch sent ahead of it is a quarter of
+    // the 39 left; when `B`'s result comes, the next batch (before `B` is finished) is a
+    // quarter of the 30 left. `C` waits for a gate, so nothing after it finishes meanwhile.
+    for (ahead, expected) in [(64, 9 + 7), (4, 4), (1, 2), (0, 1)] {
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .max_tasks_per_child(100)
+            .send_ahead(ahead)
+            .build()
+            .unwrap();
+        let warm: Vec<_> = pool.map(square, 0..99).unwrap().collect();
+        assert!(warm.iter().all(Result::is_ok));
+        let (gate_a, gate_c) = (Event::new().unwrap(), Event::new().unwrap());
+        let a = pool.submit(wait_gate, (gate_a.clone(), 0)).unwrap();
+        let b = pool.submit(square, 1).unwrap();
+        let mut rest = vec![pool.submit(wait_gate, (gate_c.clone(), 2)).unwrap()];
+        rest.extend((3..41).map(|x| pool.submit(square, x).unwrap()));
+        assert_eq!(running(&rest), 0, "send_ahead({ahead}): nothing ahead of A");
+        gate_a.set();
+        assert_eq!(a.into_result(), Ok(0));
+        assert_eq!(b.into_result(), Ok(1));
+        assert_eq!(running(&rest), expected, "send_ahead({ahead})");
+        assert!(expected <= 1 + 39 / 4 + 30 / 4);
+        gate_c.set();
+        for (x, f) in (2..).zip(rest) {
+            let want = if x == 2 { 2 } else { x * x };
+            assert_eq!(f.into_result(), Ok(want));
+        }
+        assert_eq!(pool.workers_started(), 2);
+    }
 }

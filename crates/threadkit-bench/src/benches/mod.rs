@@ -11,6 +11,7 @@ mod queue;
 mod sync;
 mod thread;
 
+pub(crate) use process::pool_probe;
 pub(crate) use queue::probe;
 
 /// One named comparison.

@@ -111,3 +111,40 @@ fn process_spawn(ctx: &Ctx) -> Vec<Line> {
         peers,
     )
 }
+
+/// `threadkit-bench pool-probe N [ROUNDS] [SEND_AHEAD]`: runs N tiny tasks through a 2-worker
+/// `ProcessPool` (as `process_pool_roundtrip` does, workers started beforehand) ROUNDS times
+/// (default 5) and prints the seconds of each round, for quick A/B runs of the pool alone.
+/// SEND_AHEAD sets [`threadkit::process::ProcessPoolBuilder::send_ahead`] (default: the pool's).
+///
+/// # Errors
+///
+/// A missing or malformed number, or a pool that cannot be built.
+pub(crate) fn pool_probe(args: &[String]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let usage = "usage: threadkit-bench pool-probe N [ROUNDS] [SEND_AHEAD]";
+    let number = |i: usize| -> anyhow::Result<Option<u64>> {
+        args.get(i)
+            .map(|arg| {
+                arg.parse()
+                    .with_context(|| format!("{arg:?} is not a number\n{usage}"))
+            })
+            .transpose()
+    };
+    let n = number(0)?.with_context(|| usage.to_owned())?;
+    let rounds = number(1)?.unwrap_or(5);
+    let mut builder = ProcessPool::builder().max_workers(2);
+    if let Some(ahead) = number(2)? {
+        builder = builder.send_ahead(ahead as usize);
+    }
+    let pool = builder.build().context("cannot build the pool")?;
+    let warm: u64 = pool.map(tiny, 0..4)?.map(|r| r.expect("task")).sum();
+    assert_eq!(warm, 6);
+    for _ in 0..rounds {
+        let start = std::time::Instant::now();
+        let total: u64 = pool.map(tiny, 0..n)?.map(|r| r.expect("task")).sum();
+        assert_eq!(total, n * n.saturating_sub(1) / 2);
+        println!("{:.6}", start.elapsed().as_secs_f64());
+    }
+    Ok(())
+}

@@ -173,10 +173,20 @@ fn sendmsg_fds(
     block: bool,
 ) -> rustix::io::Result<usize> {
     let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    sendmsg_borrowed(fd, iov, &borrowed, block)
+}
+
+/// [`sendmsg_fds`] with borrowed descriptors (at most [`MAX_FDS`]).
+fn sendmsg_borrowed(
+    fd: BorrowedFd<'_>,
+    iov: &[IoSlice<'_>],
+    borrowed: &[BorrowedFd<'_>],
+    block: bool,
+) -> rustix::io::Result<usize> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS + 2))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !borrowed.is_empty() {
-        let pushed = control.push(SendAncillaryMessage::ScmRights(&borrowed));
+        let pushed = control.push(SendAncillaryMessage::ScmRights(borrowed));
         debug_assert!(pushed);
     }
     rustix::net::sendmsg(fd, iov, &mut control, send_flags(block))
@@ -211,11 +221,49 @@ fn is_disconnect(e: rustix::io::Errno) -> bool {
 
 const HEADER: usize = 8;
 
+/// What was read from a [`FrameSocket`] and not handed out yet: the bytes `buf[start..end]`
+/// (the buffer is kept between calls, so one read takes in many small frames, and a frame
+/// handed out costs no move of those after it) and the descriptors that came with them.
 #[derive(Debug, Default)]
 struct ReadState {
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
     fds: VecDeque<OwnedFd>,
     broken: Option<usize>,
+}
+
+impl ReadState {
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The announced length of the next frame, once its header is read.
+    fn next_len(&self) -> Option<usize> {
+        let p = self.pending();
+        (p.len() >= HEADER).then(|| u32::from_le_bytes(p[..4].try_into().unwrap()) as usize)
+    }
+
+    /// Whether the whole next frame (its bytes, not necessarily its descriptors) is read.
+    fn has_frame(&self) -> bool {
+        self.next_len()
+            .is_some_and(|len| self.end - self.start >= HEADER + len)
+    }
+
+    /// Makes room for at least `want` more bytes after `end`.
+    fn reserve(&mut self, want: usize) {
+        if self.buf.len() - self.end >= want {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            self.buf.resize(self.end + want, 0);
+        }
+    }
 }
 
 /// A stream socket carrying length-prefixed frames (`u32` length, `u32` descriptor count, bytes),
@@ -333,6 +381,48 @@ impl FrameSocket {
         Ok(())
     }
 
+    /// Sends several frames (`(bytes, descriptors)`) in one write, blocking until all are
+    /// written. `Err((why, partial))`: `partial` when some of them was written (the stream to
+    /// the other end is then cut in the middle of a frame, and the socket must be dropped).
+    pub(crate) fn send_frames(
+        &self,
+        frames: &[(&[u8], &[OwnedFd])],
+    ) -> Result<(), (SendFail, bool)> {
+        let mut buf = Vec::with_capacity(frames.iter().map(|f| HEADER + f.0.len()).sum());
+        let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
+        for (bytes, frame_fds) in frames {
+            let len = u32::try_from(bytes.len()).map_err(|_| {
+                let e = io::Error::new(io::ErrorKind::InvalidInput, "frame too large");
+                (SendFail::Io(e), false)
+            })?;
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(&(frame_fds.len() as u32).to_le_bytes());
+            buf.extend_from_slice(bytes);
+            fds.extend(frame_fds.iter().map(|f| f.as_fd()));
+        }
+        if fds.len() > MAX_FDS {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors");
+            return Err((SendFail::Io(e), false));
+        }
+        let mut pending = self.wr.lock();
+        self.flush(&mut pending, None).map_err(|e| (e, false))?;
+        let mut written = 0usize;
+        while written < buf.len() {
+            let result = if written == 0 {
+                sendmsg_borrowed(self.fd(), &[IoSlice::new(&buf)], &fds, true)
+            } else {
+                rustix::net::send(self.fd(), &buf[written..], send_flags(true))
+            };
+            match result {
+                Ok(n) => written += n,
+                Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
+                Err(e) if is_disconnect(e) => return Err((SendFail::Disconnected, written > 0)),
+                Err(e) => return Err((SendFail::Io(e.into()), written > 0)),
+            }
+        }
+        Ok(())
+    }
+
     /// Receives one frame of at most `max_len` bytes.
     pub(crate) fn recv(
         &self,
@@ -344,74 +434,60 @@ impl FrameSocket {
             return Err(RecvFail::TooLarge(len));
         }
         loop {
-            if st.buf.len() >= HEADER {
-                let len = u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize;
-                let nfds = u32::from_le_bytes(st.buf[4..8].try_into().unwrap()) as usize;
+            let have = st.end - st.start;
+            if let Some(len) = st.next_len() {
+                let p = st.pending();
+                let nfds = u32::from_le_bytes(p[4..8].try_into().unwrap()) as usize;
                 if len > max_len || nfds > MAX_FDS {
                     st.broken = Some(len);
                     return Err(RecvFail::TooLarge(len));
                 }
-                if st.buf.len() >= HEADER + len && st.fds.len() >= nfds {
-                    let bytes = st.buf[HEADER..HEADER + len].to_vec();
-                    st.buf.drain(..HEADER + len);
+                if have >= HEADER + len && st.fds.len() >= nfds {
+                    let bytes = p[HEADER..HEADER + len].to_vec();
+                    st.start += HEADER + len;
+                    if st.start == st.end {
+                        st.start = 0;
+                        st.end = 0;
+                    }
                     let fds = st.fds.drain(..nfds).collect();
                     return Ok((bytes, fds));
                 }
             }
-            let have = st.buf.len();
-            let needed = if have >= HEADER {
-                let len = u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize;
-                (HEADER + len).saturating_sub(have).min(1 << 20)
-            } else {
-                HEADER - have
+            let needed = match st.next_len() {
+                Some(len) => (HEADER + len).saturating_sub(have).min(1 << 20),
+                None => HEADER - have,
             };
-            // Read ahead: descriptors of later frames queue up in order behind this one's.
-            let want = needed.max(16 * 1024);
-            st.buf.resize(have + want, 0);
-            let ReadState { buf, fds, .. } = &mut *st;
-            let r = recvmsg_fds(self.fd.as_fd(), &mut buf[have..], fds, deadline.is_none());
+            // Read ahead: later frames (and their descriptors, queued in order behind this
+            // one's) come in with the same read.
+            st.reserve(needed.max(16 * 1024));
+            let ReadState { buf, end, fds, .. } = &mut *st;
+            let r = recvmsg_fds(self.fd.as_fd(), &mut buf[*end..], fds, deadline.is_none());
             match r {
-                Ok((0, _)) => {
-                    st.buf.truncate(have);
-                    return Err(RecvFail::Disconnected);
-                }
-                Ok((n, _)) => st.buf.truncate(have + n),
-                Err(e) => {
-                    st.buf.truncate(have);
-                    match e {
-                        rustix::io::Errno::AGAIN => {
-                            match wait_fd(self.fd(), PollFlags::IN, deadline) {
-                                Ok(true) => {}
-                                Ok(false) => return Err(RecvFail::Timeout),
-                                Err(e) => return Err(RecvFail::Io(e)),
-                            }
-                        }
-                        rustix::io::Errno::INTR => {}
-                        e if is_disconnect(e) => return Err(RecvFail::Disconnected),
-                        e => return Err(RecvFail::Io(e.into())),
+                Ok((0, _)) => return Err(RecvFail::Disconnected),
+                Ok((n, _)) => st.end += n,
+                Err(rustix::io::Errno::AGAIN) => {
+                    match wait_fd(self.fd(), PollFlags::IN, deadline) {
+                        Ok(true) => {}
+                        Ok(false) => return Err(RecvFail::Timeout),
+                        Err(e) => return Err(RecvFail::Io(e)),
                     }
                 }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) if is_disconnect(e) => return Err(RecvFail::Disconnected),
+                Err(e) => return Err(RecvFail::Io(e.into())),
             }
         }
     }
 
     /// Whether a whole frame is already read ahead (so `poll` on the socket would not see it).
     pub(crate) fn has_buffered_frame(&self) -> bool {
-        let st = self.rd.lock();
-        st.buf.len() >= HEADER
-            && st.buf.len() >= HEADER + u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize
+        self.rd.lock().has_frame()
     }
 
     /// Whether a frame (or the end of the stream) can be read without waiting.
     pub(crate) fn poll_readable(&self, deadline: Option<Instant>) -> io::Result<bool> {
-        {
-            let st = self.rd.lock();
-            if st.buf.len() >= HEADER {
-                let len = u32::from_le_bytes(st.buf[..4].try_into().unwrap()) as usize;
-                if st.buf.len() >= HEADER + len {
-                    return Ok(true);
-                }
-            }
+        if self.rd.lock().has_frame() {
+            return Ok(true);
         }
         wait_fd(self.fd(), PollFlags::IN, deadline)
     }

@@ -1,10 +1,13 @@
 //! The manager threads, one per worker slot ([`manage`]): each takes jobs from the shared
-//! queue, keeps up to two in flight on its worker (the running one and one sent ahead),
+//! queue, keeps several in flight on its worker (the running one and up to
+//! [`Builder::send_ahead`](super::Builder::send_ahead) sent ahead, several in one write),
 //! hands the results back in order, and supervises the worker: on a crash or a hard timeout
-//! only the running task fails, the one sent ahead goes back to the head of the queue, and
-//! the next task starts a new worker; a failing initializer breaks the pool.
+//! only the running task fails, those sent ahead go back to the head of the queue, and the
+//! next task starts a new worker; a failing initializer breaks the pool.
 
 use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::shared::{Job, Shared};
@@ -37,47 +40,72 @@ fn next_job(shared: &Shared, idle: &mut bool) -> Option<Job> {
 }
 
 /// The largest argument payload sent ahead of a running task. The worker reads nothing while a
-/// task runs, so a task sent ahead must fit in the socket's buffer (a few hundred KiB) or its
+/// task runs, so what is sent ahead must fit in the socket's buffer (a few hundred KiB) or its
 /// send would wait for the task before it; larger ones are sent when the worker is idle.
 const AHEAD_MAX_PAYLOAD: usize = 16 * 1024;
 
-/// Takes the next job that was not cancelled without waiting; `None` when there is none, or the
-/// pool is broken or terminated, or (`ahead`) another manager is idle or the next job is too
-/// large to be sent ahead. Without `ahead` (this manager has nothing in flight) and no job, it
-/// counts the manager idle at once, so that no other sends a task ahead meanwhile.
-fn try_next_job(shared: &Shared, ahead: bool, idle: &mut bool) -> Option<Job> {
+/// The most argument bytes in flight on one worker for tasks to be sent ahead (see
+/// [`AHEAD_MAX_PAYLOAD`]).
+const AHEAD_MAX_BYTES: usize = 64 * 1024;
+
+/// The most process handles (descriptors) in flight on one worker for tasks to be sent ahead;
+/// also what one write may carry ([`wire::MAX_FDS`]).
+const AHEAD_MAX_FDS: usize = wire::MAX_FDS;
+
+/// Takes the next job that was not cancelled without waiting, for a manager with nothing in
+/// flight; `None` when there is none, or the pool is broken or terminated: the manager is
+/// then counted idle at once, so that no other sends a task ahead meanwhile.
+fn try_next_job(shared: &Shared, idle: &mut bool) -> Option<Job> {
     let mut q = shared.queue.lock();
-    if !ahead && (q.broken.is_some() || q.terminated || q.jobs.is_empty()) {
-        if !*idle {
-            q.idle += 1;
-            *idle = true;
-        }
-        return None;
-    }
-    if q.broken.is_some() || q.terminated || (ahead && q.idle > 0) {
-        return None;
-    }
-    loop {
-        let Some(front) = q.jobs.front() else {
-            if !ahead && !*idle {
-                q.idle += 1;
-                *idle = true;
+    if q.broken.is_none() && !q.terminated {
+        while let Some(job) = q.jobs.pop_front() {
+            if job.fut.is_pending() {
+                if *idle {
+                    q.idle -= 1;
+                    *idle = false;
+                }
+                return Some(job);
             }
-            return None;
+        }
+    }
+    if !*idle {
+        q.idle += 1;
+        *idle = true;
+    }
+    None
+}
+
+/// Takes up to `room` queued jobs to send ahead to a busy worker that has `bytes` argument
+/// bytes and `fds` descriptors in flight: none while another manager is idle (its worker gets
+/// the work first) or the pool is broken or terminated; at most a quarter of this worker's
+/// share of the queue (so that a short queue is spread over the workers); only jobs small
+/// enough to be sent ahead, within the per-worker budget ([`AHEAD_MAX_BYTES`],
+/// [`AHEAD_MAX_FDS`]), in queue order (it stops at the first that does not fit).
+fn take_ahead(shared: &Shared, room: usize, mut bytes: usize, mut fds: usize) -> Vec<Job> {
+    let mut q = shared.queue.lock();
+    if q.broken.is_some() || q.terminated || q.idle > 0 {
+        return Vec::new();
+    }
+    let n = room.min((q.jobs.len() / shared.workers / 4).max(1));
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let Some(front) = q.jobs.front() else {
+            break;
         };
         if !front.fut.is_pending() {
             q.jobs.pop_front();
             continue;
         }
-        if ahead && front.call.payload.len() > AHEAD_MAX_PAYLOAD {
-            return None;
+        let len = front.call.payload.len();
+        let nfds = front.fds.len();
+        if len > AHEAD_MAX_PAYLOAD || bytes + len > AHEAD_MAX_BYTES || fds + nfds > AHEAD_MAX_FDS {
+            break;
         }
-        if *idle {
-            q.idle -= 1;
-            *idle = false;
-        }
-        return q.jobs.pop_front();
+        bytes += len;
+        fds += nfds;
+        out.extend(q.jobs.pop_front());
     }
+    out
 }
 
 /// Counts this manager idle (it has nothing in flight).
@@ -149,14 +177,14 @@ fn fail(shared: &Shared, job: Job, err: TaskError) {
     job.finish(shared, Err(err));
 }
 
-/// One manager thread per worker slot. It keeps up to two tasks in flight on its worker, as
-/// Python's call queue does: the one running, and the next one sent ahead, so that the worker
-/// finds it waiting when it sends a result. Results come back in order, so when the worker
-/// dies the first unanswered task is the one it was running: only that one fails; the one sent
-/// ahead goes back to the head of the queue.
+/// One manager thread per worker slot. It keeps several tasks in flight on its worker: the
+/// one running, and those sent ahead, so that the worker finds the next one waiting when it
+/// sends a result. Results come back in order, so when the worker dies the first unanswered
+/// task is the one it was running: only that one fails; those sent ahead go back to the head
+/// of the queue.
 pub(super) fn manage(shared: &Shared) {
     let mut worker: Option<Worker> = None;
-    let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(2);
+    let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(shared.send_ahead.min(64) + 1);
     // Counted in `Queue::idle` (as every manager is at the start).
     let mut idle = true;
     loop {
@@ -176,15 +204,21 @@ pub(super) fn manage(shared: &Shared) {
                     continue;
                 }
             }
+            // (After a result, the worker was fed before the result was handed over.)
+            top_up(shared, &mut worker, &mut inflight, &mut idle);
         }
-        top_up(shared, &mut worker, &mut inflight, &mut idle);
         let deadline = inflight.front().expect("a task is in flight").deadline;
         let w = worker.as_mut().expect("a task is in flight");
-        match w.sock.recv(MAX_CONTROL_FRAME, deadline) {
-            Ok((bytes, _)) if bytes.is_empty() && !w.served => {
-                // The worker's first frame: it serves (its main called `init`).
-                w.served = true;
+        let received = loop {
+            match w.sock.recv(MAX_CONTROL_FRAME, deadline) {
+                Ok((bytes, _)) if bytes.is_empty() && !w.served => {
+                    // The worker's first frame: it serves (its main called `init`).
+                    w.served = true;
+                }
+                r => break r,
             }
+        };
+        match received {
             Ok((bytes, fds)) => {
                 let done = inflight.pop_front().expect("in flight");
                 let result = match wire::decode::<Outcome>(&bytes, Vec::new()) {
@@ -246,51 +280,112 @@ pub(super) fn manage(shared: &Shared) {
     }
 }
 
-/// Fills the worker's pipeline up to two tasks with jobs that are already queued (never
-/// waiting for one), within `max_tasks_per_child`; a task is sent ahead only while no other
-/// manager is idle, so that a task never waits behind another while a worker is free for it.
+/// Feeds the worker with jobs that are already queued (never waiting for one): the first one
+/// if it has nothing in flight, then, once at most half of [`Builder::send_ahead`] tasks are
+/// sent ahead, a batch of them in one write ([`take_ahead`] says how many), within
+/// `max_tasks_per_child`.
+///
+/// [`Builder::send_ahead`]: super::Builder::send_ahead
 fn top_up(
     shared: &Shared,
     worker: &mut Option<Worker>,
     inflight: &mut VecDeque<InFlight>,
     idle: &mut bool,
 ) {
-    let most = if shared.send_ahead { 2 } else { 1 };
-    while inflight.len() < most {
-        let ahead = !inflight.is_empty();
-        let usable = worker
-            .as_ref()
-            .is_some_and(|w| shared.max_tasks_per_child.is_none_or(|max| w.sent < max));
-        if !usable {
-            if !ahead {
-                mark_idle(shared, idle);
-            }
+    let fits = |w: &Worker, n: usize| {
+        shared
+            .max_tasks_per_child
+            .is_none_or(|max| w.sent + n <= max)
+    };
+    while inflight.is_empty() {
+        if !worker.as_ref().is_some_and(|w| fits(w, 1)) {
+            mark_idle(shared, idle);
             return;
         }
-        let Some(mut job) = try_next_job(shared, ahead, idle) else {
+        let Some(mut job) = try_next_job(shared, idle) else {
             return;
         };
-        if !ahead {
-            match send_first(shared, worker, &mut job) {
-                Ok(deadline) => inflight.push_back(InFlight { job, deadline }),
-                Err(e) => fail(shared, job, e),
-            }
-            continue;
-        }
-        let w = worker.as_mut().expect("usable");
-        match send_ahead(shared, w, &mut job) {
-            Ahead::Sent => inflight.push_back(InFlight {
-                job,
-                deadline: None,
-            }),
-            Ahead::Gone => {}
-            Ahead::Failed(e) => fail(shared, job, e),
-            Ahead::NotSent => {
-                requeue(shared, std::iter::once(job));
-                return;
-            }
+        match send_first(shared, worker, &mut job) {
+            Ok(deadline) => inflight.push_back(InFlight { job, deadline }),
+            Err(e) => fail(shared, job, e),
         }
     }
+    let ahead = inflight.len() - 1;
+    let most = shared.send_ahead;
+    // Refill at half (a batch per write rather than a write per result); `send_ahead(1)`
+    // refills at once.
+    if most == 0 || ahead > most / 2 {
+        return;
+    }
+    let Some(w) = worker.as_mut() else {
+        return;
+    };
+    let mut room = most - ahead;
+    if let Some(max) = shared.max_tasks_per_child {
+        room = room.min(max.saturating_sub(w.sent));
+    }
+    if room == 0 {
+        return;
+    }
+    let bytes = inflight.iter().map(|f| f.job.call.payload.len()).sum();
+    let fds = inflight.iter().map(|f| f.job.fds.len()).sum();
+    let jobs = take_ahead(shared, room, bytes, fds);
+    if !jobs.is_empty() {
+        send_ahead(shared, w, inflight, jobs);
+    }
+}
+
+/// Sends `jobs` to a worker that is running another task, in one write; they count as
+/// running from now on and join `inflight`. A job that cannot be encoded fails, a cancelled
+/// one is dropped, and when nothing could be written they go back to the queue. A write that
+/// fails halfway kills the worker: the manager then takes the crash path (the running task
+/// fails, those sent ahead go back to the queue), as if the worker had died by itself.
+fn send_ahead(shared: &Shared, w: &mut Worker, inflight: &mut VecDeque<InFlight>, jobs: Vec<Job>) {
+    let mut frames: Vec<(Vec<u8>, Vec<OwnedFd>)> = Vec::with_capacity(jobs.len());
+    let mut sent: Vec<Job> = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    while let Some(mut job) = jobs.next() {
+        let frame = match encode_job(&job) {
+            Ok(f) => f,
+            Err(e) => {
+                fail(shared, job, e);
+                continue;
+            }
+        };
+        let Ok(fds) = dup_fds(&job.fds) else {
+            // Out of descriptors: this one and those after it wait in the queue.
+            requeue(shared, std::iter::once(job).chain(jobs));
+            break;
+        };
+        if mark_running(shared, &mut job, w.pid) {
+            frames.push((frame, fds));
+            sent.push(job);
+        }
+    }
+    if sent.is_empty() {
+        return;
+    }
+    let refs: Vec<(&[u8], &[OwnedFd])> = frames
+        .iter()
+        .map(|(b, f)| (b.as_slice(), f.as_slice()))
+        .collect();
+    // No deadline: the worker has read (or is reading) the task it runs, and these fit in the
+    // socket's buffer (`AHEAD_MAX_BYTES`), so the write ends without waiting for the worker;
+    // a worker that dies makes it fail at once.
+    match w.sock.send_frames(&refs) {
+        Ok(()) => {}
+        Err((_, false)) => {
+            requeue(shared, sent.into_iter());
+            return;
+        }
+        Err((_, true)) => w.abort(),
+    }
+    w.sent += sent.len();
+    shared.sent_ahead.fetch_add(sent.len(), Ordering::Relaxed);
+    inflight.extend(sent.into_iter().map(|job| InFlight {
+        job,
+        deadline: None,
+    }));
 }
 
 /// Marks the task running on the worker `pid` (again, if it was already: a retry on a new
@@ -302,12 +397,7 @@ fn mark_running(shared: &Shared, job: &mut Job, pid: u32) -> bool {
         }
         job.started = true;
     }
-    let key = job.fut.key();
-    let mut pids = shared.pids.lock();
-    match pids.iter_mut().find(|(k, _)| *k == key) {
-        Some(entry) => entry.1 = pid,
-        None => pids.push((key, pid)),
-    }
+    shared.pids.lock().insert(job.fut.key(), pid);
     true
 }
 
@@ -315,39 +405,6 @@ fn encode_job(job: &Job) -> Result<Vec<u8>, TaskError> {
     Ok(wire::encode(&job.call)
         .map_err(|message| TaskError::Serialization { message })?
         .0)
-}
-
-enum Ahead {
-    Sent,
-    /// Cancelled before it was marked running.
-    Gone,
-    Failed(TaskError),
-    /// Not sent (the worker is gone, or the socket failed): the job goes back to the queue.
-    NotSent,
-}
-
-/// Sends `job` to a worker that is running another task; it counts as running from now on.
-fn send_ahead(shared: &Shared, w: &mut Worker, job: &mut Job) -> Ahead {
-    let frame = match encode_job(job) {
-        Ok(f) => f,
-        Err(e) => return Ahead::Failed(e),
-    };
-    let Ok(fds) = dup_fds(&job.fds) else {
-        return Ahead::NotSent;
-    };
-    if !mark_running(shared, job, w.pid) {
-        return Ahead::Gone;
-    }
-    // No deadline: the worker has read (or is reading) the task before this one, and this
-    // one fits in the socket's buffer (`AHEAD_MAX_PAYLOAD`), so the send ends without waiting
-    // for the worker; a worker that dies makes it fail at once.
-    match w.sock.send(&frame, &fds, None) {
-        Ok(()) => {
-            w.sent += 1;
-            Ahead::Sent
-        }
-        Err(_) => Ahead::NotSent,
-    }
 }
 
 /// Sends `job` to an idle worker, starting one if there is none; the task's hard deadline.

@@ -8,14 +8,16 @@
 //! hard timeout gets its worker killed and replaced the same way.
 //!
 //! Like Python's `ProcessPoolExecutor` (whose call queue holds `max_workers + 1` calls), the
-//! manager sends a worker its next task while it runs one, so that the worker finds it waiting
-//! when it sends its result. Such a task counts as running (it can no longer be cancelled);
-//! results come back in order, so when a worker dies only the task it was running fails and
-//! the one sent ahead goes back to the head of the queue, for the replacement worker. The hard
-//! timeout of a task sent ahead starts when the result before it arrives. Unlike Python's shared
-//! call queue, a task sent ahead is bound to its worker, so nothing is sent ahead while another
-//! worker is idle, and [`Builder::send_ahead`]`(false)` turns it off for tasks that wait for
-//! other tasks of the pool.
+//! manager sends a worker its next tasks while it runs one, so that the worker finds one
+//! waiting when it sends its result: up to [`Builder::send_ahead`] (64 by default), several
+//! in one write. Such tasks count as running (they can no longer be cancelled, and
+//! `terminate` fails them); results come back in order, so when a worker dies only the task
+//! it was running fails and those sent ahead go back to the head of the queue, for the
+//! replacement worker. The hard timeout of a task sent ahead starts when the result before it
+//! arrives. Unlike Python's shared call queue, a task sent ahead is bound to its worker, so
+//! nothing is sent ahead while another worker is idle, at most a quarter of the worker's share
+//! of the queue is sent at a time, and [`Builder::send_ahead`]`(0)` turns it off for tasks that
+//! wait for other tasks of the pool.
 
 //!
 //! The files, in reading order:
@@ -32,9 +34,9 @@
 //! 5. `worker.rs`: one worker process as its manager holds it: starting it (and its
 //!    initializer), retiring it, killing it, and reaping it after a crash into the task's
 //!    [`TaskError`].
-//! 6. `manager.rs`: the manager thread's loop: takes jobs from the queue, sends them (one
-//!    ahead of the running one when it may), hands results back, and on a crash or a hard
-//!    timeout fails only the running task, requeues the one sent ahead and starts a new
+//! 6. `manager.rs`: the manager thread's loop: takes jobs from the queue, sends them (some
+//!    ahead of the running one when it may, several per write), hands results back, and on
+//!    a crash or a hard timeout fails only the running task, requeues those sent ahead, starts a new
 //!    worker; a failing initializer breaks the pool.
 
 mod builder;
@@ -208,7 +210,7 @@ impl ProcessPool {
     pub fn worker_pid<R>(&self, future: &Future<R>) -> Option<u32> {
         let key = future.addr() as usize;
         let pids = self.shared.pids.lock();
-        pids.iter().find(|(k, _)| *k == key).map(|(_, pid)| *pid)
+        pids.get(&key).copied()
     }
 
     fn enqueue<A, R>(

@@ -3,7 +3,7 @@
 //! workers, the worker of each started task), and a task's future as the managers see it
 //! ([`Completion`], its result type erased).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicUsize;
@@ -127,17 +127,22 @@ pub(super) struct Shared {
     pub(super) live: Mutex<Vec<(u32, Killer)>>,
     /// The worker of each started task (by [`Completion::key`]), for
     /// [`ProcessPool::worker_pid`].
-    pub(super) pids: Mutex<Vec<(usize, u32)>>,
+    pub(super) pids: Mutex<HashMap<usize, u32>>,
     /// `None`: the default when a worker starts.
     pub(super) start_method: Option<StartMethod>,
-    /// Whether a worker gets its next task while it runs one.
-    pub(super) send_ahead: bool,
+    /// How many tasks a worker may be sent ahead of the one it runs (0: none).
+    pub(super) send_ahead: usize,
+    /// The number of worker slots (manager threads).
+    pub(super) workers: usize,
+    /// Tasks sent ahead, counted for the tests (how many went in each batch is visible
+    /// through [`Future::is_running`](crate::executor::Future::is_running) too).
+    pub(super) sent_ahead: AtomicUsize,
 }
 
 impl Shared {
     /// Forgets the worker of a task that is no longer running.
     pub(super) fn forget_pid(&self, job: &Job) {
         let key = job.fut.key();
-        self.pids.lock().retain(|(k, _)| *k != key);
+        self.pids.lock().remove(&key);
     }
 }

@@ -48,6 +48,12 @@ impl Worker {
         child.wait().ok()
     }
 
+    /// Kills the worker without reaping it: its socket ends, and the manager takes the crash
+    /// path (results it sent before are still read).
+    pub(super) fn abort(&self) {
+        let _ = self.child.signal(rustix::process::Signal::KILL);
+    }
+
     /// Reaps a worker whose socket ended; the error for the task it was running.
     pub(super) fn died(self, shared: &Shared) -> TaskError {
         let Worker {
