@@ -330,3 +330,101 @@ fn a_value_holding_a_nul_byte_cannot_be_an_argument() {
         assert_eq!(out.status.code(), Some(1), "{how}");
     }
 }
+
+/// The `Cpus_allowed_list:` of each `Name:` in `status` (one or more /proc status files
+/// one after the other).
+fn cpus_by_name(status: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut name = String::new();
+    for line in status.lines() {
+        if let Some(n) = line.strip_prefix("Name:") {
+            name = n.trim().to_string();
+        } else if let Some(list) = line.strip_prefix("Cpus_allowed_list:") {
+            found.push((name.clone(), list.trim().to_string()));
+        }
+    }
+    found
+}
+
+/// How many CPUs a list such as `0-3,6` names.
+fn cpu_count(list: &str) -> usize {
+    list.split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum()
+}
+
+#[test]
+fn a_job_runs_on_threadkits_whole_cpu_set_while_its_slot_keeps_to_one_cpu() {
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ours = cpus_by_name(&ours).remove(0).1;
+    let n = cpu_count(&ours);
+    let dir = TempDir::new("spawn-affinity");
+    let inputs: Vec<String> = (0..2 * n).map(|i| i.to_string()).collect();
+    for how in SPAWN_PATHS {
+        // As many slots as CPUs: on the own path each slot's worker thread keeps to a CPU.
+        let mut args = vec![
+            "-j".to_string(),
+            n.to_string(),
+            "cat /proc/self/status /proc/$PPID/task/*/status # {}".to_string(),
+            ":::".to_string(),
+        ];
+        args.extend(inputs.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_spawning(how, &dir, None, &args);
+        assert!(out.status.success(), "{how}: {}", stderr(&out));
+        let seen = cpus_by_name(&stdout(&out));
+        let jobs: Vec<_> = seen.iter().filter(|(name, _)| name == "cat").collect();
+        assert_eq!(jobs.len(), inputs.len(), "{how}: {seen:?}");
+        for (_, list) in jobs {
+            assert_eq!(list, &ours, "{how}: a job's CPUs");
+        }
+        let pinned = seen
+            .iter()
+            .filter(|(name, list)| name.starts_with("batch_") && cpu_count(list) == 1)
+            .count();
+        if how == "own" && n >= 2 && cfg!(target_arch = "x86_64") {
+            assert!(pinned > 0, "{how}: no slot keeps to a CPU: {seen:?}");
+        } else if n >= 2 {
+            assert_eq!(pinned, 0, "{how}: {seen:?}");
+        }
+    }
+    // More slots than CPUs, or --pipe (whose worker threads feed the jobs): none keeps to one.
+    let more = (n + 1).to_string();
+    let cases: [&[&str]; 2] = [
+        &[
+            "-j",
+            &more,
+            "cat /proc/$PPID/task/*/status # {}",
+            ":::",
+            "1",
+            "2",
+        ],
+        &[
+            "--pipe",
+            "-j",
+            "1",
+            "cat >/dev/null; cat /proc/$PPID/task/*/status >&2",
+        ],
+    ];
+    std::fs::write(dir.path("lines"), "a\nb\n").unwrap();
+    for args in cases {
+        let out = threadkit()
+            .current_dir(dir.path(""))
+            .args(args)
+            .stdin(File::open(dir.path("lines")).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let seen = cpus_by_name(&format!("{}{}", stdout(&out), stderr(&out)));
+        assert!(
+            seen.iter().any(|(name, _)| name.starts_with("batch_")),
+            "{args:?}: {seen:?}"
+        );
+        for (name, list) in &seen {
+            assert_eq!(list, &ours, "{args:?}: {name}");
+        }
+    }
+}

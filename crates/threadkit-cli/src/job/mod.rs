@@ -25,6 +25,7 @@ mod groups;
 mod spawn;
 
 pub(crate) use groups::Running;
+pub(crate) use spawn::plan_slots;
 
 use std::fs::File;
 use std::io::{self, Read};

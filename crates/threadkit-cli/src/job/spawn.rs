@@ -20,6 +20,14 @@
 //! glibc's `execvp` does: EACCES remembered and reported if nothing else ran), through a word
 //! in the memory the child shares with its suspended parent.
 //!
+//! Each job slot keeps to one CPU while it starts its jobs (when there are no more slots than
+//! CPUs threadkit may use): the worker thread of slot `k` is pinned to the `k`-th of those CPUs,
+//! so its child is created there and, as the job of every other slot runs on a CPU of its own,
+//! starts there; the child gives itself threadkit's whole CPU set back before `execve`, so the
+//! job runs where the kernel likes, as it would without this. Left to the scheduler, a new job
+//! often landed on the CPU where the other slot's job was running, and waited there while the
+//! CPU its slot had just freed stayed idle (see docs/architecture.md, `cli13`).
+//!
 //! The own path exists on x86_64 Linux; elsewhere, when the kernel refuses `clone3` or its
 //! flags (ENOSYS, EINVAL, EPERM under a seccomp filter), or when `THREADKIT_SPAWN=std` is set
 //! (for tests and measurements), jobs start through `std::process::Command` as before.
@@ -267,6 +275,100 @@ thread_local! {
 /// system calls, a few hundred bytes of frames.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
 
+/// How many jobs run at once: set once by the run before the first job starts (0: unknown, no
+/// pinning).
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+static SLOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Says how many job slots the run has: with at most as many slots as CPUs, each slot's worker
+/// thread keeps to a CPU of its own while it starts jobs (see the module docs).
+pub(crate) fn plan_slots(slots: usize) {
+    SLOTS.store(slots, Ordering::Relaxed);
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod affinity {
+    //! The CPU pinning of job slots (see the module docs).
+
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    /// threadkit's CPU set, as the first job found it, and the CPUs in it.
+    struct Set {
+        mask: libc::cpu_set_t,
+        cpus: Vec<usize>,
+    }
+
+    fn process_set() -> Option<&'static Set> {
+        static SET: OnceLock<Option<Set>> = OnceLock::new();
+        SET.get_or_init(|| {
+            // SAFETY: cpu_set_t is plain bits (all zero is the empty set), and
+            // sched_getaffinity writes at most its size into it.
+            let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: as above; pid 0 is this thread, whose set every thread of ours was
+            // started with (none changes its own before this, the first pinning).
+            let r = unsafe {
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut mask)
+            };
+            if r != 0 {
+                return None;
+            }
+            let cpus = (0..libc::CPU_SETSIZE as usize)
+                // SAFETY: `cpu` is below CPU_SETSIZE, the set's size in bits.
+                .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &mask) })
+                .collect();
+            Some(Set { mask, cpus })
+        })
+        .as_ref()
+    }
+
+    /// Slots pinned so far: the next worker thread takes the CPU at this index.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    const UNKNOWN: u8 = 0;
+    const PINNED: u8 = 1;
+    const FREE: u8 = 2;
+
+    thread_local! {
+        /// Whether this worker thread keeps to one CPU.
+        static STATE: Cell<u8> = const { Cell::new(UNKNOWN) };
+    }
+
+    /// Called by a worker thread before it starts a job: pins it to a CPU of its own on its
+    /// first job if the run's slots fit the CPUs. The set its children must give themselves
+    /// back, when it is pinned.
+    pub(super) fn for_child() -> Option<&'static libc::cpu_set_t> {
+        let state = STATE.get();
+        if state == FREE {
+            return None;
+        }
+        let set = process_set()?;
+        if state == PINNED {
+            return Some(&set.mask);
+        }
+        let slots = super::SLOTS.load(Ordering::Relaxed);
+        let pinned = (slots >= 1 && set.cpus.len() >= 2 && slots <= set.cpus.len())
+            .then(|| NEXT.fetch_add(1, Ordering::Relaxed))
+            .and_then(|k| set.cpus.get(k))
+            .is_some_and(|&cpu| {
+                // SAFETY: as in `process_set`: a set of one CPU, below CPU_SETSIZE.
+                let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                // SAFETY: `cpu` came from the set, so it is below CPU_SETSIZE.
+                unsafe { libc::CPU_SET(cpu, &mut one) };
+                // SAFETY: pid 0 is this thread; `one` is a valid set of its size.
+                unsafe {
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
+                }
+            });
+        STATE.set(if pinned { PINNED } else { FREE });
+        pinned.then_some(&set.mask)
+    }
+}
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod own {
     //! The own spawn path: `clone3` and the child, x86_64 Linux.
@@ -323,6 +425,9 @@ mod own {
         workdir: *const c_char,
         /// Source descriptors for 0, 1, 2; -1: keep threadkit's.
         fds: [c_int; 3],
+        /// NULL: keep the CPU set; else the set to give the job (threadkit's whole set, when the
+        /// parent thread keeps to one CPU).
+        affinity: *const libc::cpu_set_t,
         /// 0 while all goes well; the errno that stopped the child.
         err: AtomicI32,
         /// The candidate being tried (the one that ran once the clone returns without error).
@@ -386,6 +491,7 @@ mod own {
                     fds.stdout.map_or(-1, |f| f.as_raw_fd()),
                     fds.stderr.map_or(-1, |f| f.as_raw_fd()),
                 ],
+                affinity: super::affinity::for_child().map_or(std::ptr::null(), std::ptr::from_ref),
                 err: AtomicI32::new(0),
                 tried: AtomicUsize::new(0),
             };
@@ -539,6 +645,17 @@ mod own {
                 if let Some(e) = fail(sys(libc::SYS_chdir, plan.workdir as usize, 0, 0, 0)) {
                     return e;
                 }
+            }
+            if !plan.affinity.is_null() {
+                // threadkit's whole CPU set back: only the start kept to the slot's CPU. A
+                // failure (the cgroup's CPUs changed meanwhile) leaves the job on that CPU.
+                sys(
+                    libc::SYS_sched_setaffinity,
+                    0,
+                    std::mem::size_of::<libc::cpu_set_t>(),
+                    plan.affinity as usize,
+                    0,
+                );
             }
             // Rust ignores SIGPIPE (an ignored signal stays ignored across CLONE_CLEAR_SIGHAND
             // and exec): the job gets the default, as std's spawn gives it.

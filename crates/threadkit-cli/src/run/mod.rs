@@ -128,6 +128,9 @@ pub(crate) fn run(
         return sql::master(template, inputs, plan, sql);
     }
     let running: &'static Running = Box::leak(Box::default());
+    // With --pipe a slot's worker thread feeds its job's stdin as the job runs: it must be
+    // free to run wherever the job does not, so slots keep to no CPU.
+    crate::job::plan_slots(if plan.pipe.is_some() { 0 } else { plan.slots });
     let token = CancelToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));
     let grace = plan.limits.grace;
