@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 /// The largest value a semaphore can hold: `isize::MAX / 2` (over 4.6 * 10^18).
 ///
-/// The value shares its word with a flag bit (`value << 1`), and `release()` adds without
-/// looking first; the headroom above this value absorbs the units that concurrent releases add
-/// for an instant before they find the value too high and take them back.
+/// The value shares its word with a flag bit and an offset (acquirers of a `Semaphore`
+/// subtract first and give back a unit that was not there, so the word goes below zero for an
+/// instant), and `release()` adds without looking first; the headroom above this value absorbs
+/// the units that concurrent releases add for an instant before they find the value too high
+/// and take them back.
 ///
 /// # Examples
 ///
@@ -29,13 +31,25 @@ pub const SEMAPHORE_VALUE_MAX: usize = (isize::MAX / 2) as usize;
 const PARKED: usize = 1;
 /// One unit in `state`.
 const ONE: usize = 2;
+/// The offset of the value in `state`: room below zero for the units that acquirers subtract
+/// for an instant before giving back the ones that were not there (one per acquiring thread at
+/// most), and as much again above [`SEMAPHORE_VALUE_MAX`] for releases over it. The word is
+/// `(value + BIAS) << 1 | PARKED`: `value` runs from `-BIAS` to `3 * BIAS - 1`.
+const BIAS: usize = SEMAPHORE_VALUE_MAX / 2 + 1;
+/// `state` (without `PARKED`) at value zero.
+const ZERO: usize = BIAS << 1;
 
 /// The shared core: one word that is the whole truth about the value, and parking
 /// (parking_lot_core's, keyed on the word's address: `sync/park.rs`) for those who wait.
 ///
-/// * `state = value << 1 | PARKED`. Units are taken by a compare-and-swap of the word while
-///   the value is positive and given back by adding to it; nothing else counts units, so none
-///   can be lost or made up between the two.
+/// * `state = (value + BIAS) << 1 | PARKED`. Units are taken by subtracting from the word and
+///   given back by adding to it; nothing else counts units, so none can be lost or made up
+///   between the two. A `Semaphore`'s blocking acquire subtracts first (one `fetch_sub`, never
+///   retried: the hot path) and, if the value was not positive, adds the unit back as a release
+///   would (waking a parked thread if the word says so) before going on. Every other take is a
+///   compare-and-swap while the value is positive: `try_acquire` (which must not wake anyone)
+///   and every take of a `BoundedSemaphore`, whose bound check must see the true value (a unit
+///   subtracted for an instant would let a release go over the bound).
 /// * An acquirer that finds the value at zero spins a little (parking_lot's `SpinWait`: 3
 ///   rounds of 2, 4 and 8 pauses, then yields) unless threads are parked already, trying to
 ///   take a unit each round; then it parks. Under the queue's lock `validate` sets `PARKED` if
@@ -58,7 +72,7 @@ const ONE: usize = 2;
 #[derive(Debug)]
 #[repr(align(64))]
 struct Core {
-    /// `value << 1 | PARKED`.
+    /// `(value + BIAS) << 1 | PARKED`.
     state: AtomicUsize,
     /// Where waiters sleep (empty outside loom models).
     lot: Lot,
@@ -77,7 +91,7 @@ impl Core {
             "semaphore value {value} is over SEMAPHORE_VALUE_MAX ({SEMAPHORE_VALUE_MAX})"
         );
         Core {
-            state: AtomicUsize::new(value << 1),
+            state: AtomicUsize::new((value + BIAS) << 1),
             lot: Lot::new(),
             bound,
             #[cfg(feature = "deadlock-detection")]
@@ -94,7 +108,7 @@ impl Core {
     #[inline]
     fn try_take(&self) -> bool {
         let mut cur = self.state.load(Ordering::Relaxed);
-        while cur >= ONE {
+        while cur >= ZERO + ONE {
             match self.state.compare_exchange_weak(
                 cur,
                 cur - ONE,
@@ -112,10 +126,19 @@ impl Core {
     #[inline]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn acquire(&self, deadline: Option<Instant>, block: bool) -> bool {
-        if self.try_take() {
+        if !block {
+            return self.try_take();
+        }
+        if self.bound.is_none() {
+            if self.state.fetch_sub(ONE, Ordering::Acquire) >= ZERO + ONE {
+                return true;
+            }
+            // No unit was there: give back the one subtracted, as a release would.
+            self.add_one_back();
+        } else if self.try_take() {
             return true;
         }
-        block && self.acquire_slow(deadline)
+        self.acquire_slow(deadline)
     }
 
     /// No unit was free: spin, then park until one is taken or `deadline` passes.
@@ -165,7 +188,7 @@ impl Core {
     fn mark_parked(&self) -> bool {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            if cur >= ONE {
+            if cur >= ZERO + ONE {
                 return false;
             }
             if cur & PARKED != 0 {
@@ -188,7 +211,7 @@ impl Core {
     fn release(&self, n: usize) -> Result<(), SemaphoreReleaseError> {
         let old = if n == 1 && self.bound.is_none() {
             let old = self.state.fetch_add(ONE, Ordering::Release);
-            if old >> 1 >= SEMAPHORE_VALUE_MAX {
+            if old >> 1 >= BIAS + SEMAPHORE_VALUE_MAX {
                 // Over the maximum: take the unit back (the headroom above the maximum keeps
                 // the word from wrapping meanwhile).
                 self.state.fetch_sub(ONE, Ordering::Relaxed);
@@ -211,15 +234,19 @@ impl Core {
         }
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
+            // The value Python would see: not below zero.
             let new_value = (cur >> 1)
+                .saturating_sub(BIAS)
                 .checked_add(n)
                 .filter(|&v| v <= SEMAPHORE_VALUE_MAX)
                 .ok_or(SemaphoreReleaseError::Overflow)?;
             if self.bound.is_some_and(|bound| new_value > bound) {
                 return Err(SemaphoreReleaseError::TooMany);
             }
-            // No overflow: `new_value <= SEMAPHORE_VALUE_MAX < usize::MAX / 2`.
-            let new = new_value << 1 | (cur & PARKED);
+            // No overflow: the new value is at most `new_value`, and `BIAS + SEMAPHORE_VALUE_MAX`
+            // is below `usize::MAX / 2`; the units subtracted for an instant and given back
+            // later take it over the maximum by one per acquiring thread at most.
+            let new = cur + (n << 1);
             match self
                 .state
                 .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
@@ -227,6 +254,16 @@ impl Core {
                 Ok(_) => return Ok(cur),
                 Err(now) => cur = now,
             }
+        }
+    }
+
+    /// Gives back a unit subtracted by an acquire that found none, waking a parked thread if
+    /// the word says so (a release may have added its unit in between and seen the value at
+    /// zero: this addition is the one that makes it visible).
+    #[cold]
+    fn add_one_back(&self) {
+        if self.state.fetch_add(ONE, Ordering::Release) & PARKED != 0 {
+            self.wake(1);
         }
     }
 
@@ -241,7 +278,7 @@ impl Core {
     }
 
     fn value(&self) -> usize {
-        self.state.load(Ordering::Acquire) >> 1
+        (self.state.load(Ordering::Acquire) >> 1).saturating_sub(BIAS)
     }
 }
 
