@@ -134,24 +134,43 @@ fn condition_over_lock_no_lost_wakeup() {
     });
 }
 
-#[test]
-fn semaphore_excludes_and_wakes() {
-    loom::model(|| {
+/// `threads` threads (the model's main one included) through a `Semaphore(1)`, each bumping
+/// a counter under a permit: mutual exclusion holds (the unsynchronised read-modify-write loses
+/// no update) and nobody hangs (a lost wake-up leaves a parked thread blocked: loom reports the
+/// deadlock).
+fn semaphore_one_unit_excludes(threads: usize) {
+    loom::model(move || {
         let sem = Arc::new(Semaphore::new(1));
         let n = Arc::new(AtomicUsize::new(0));
-        let (s2, n2) = (Arc::clone(&sem), Arc::clone(&n));
-        let t = thread::spawn(move || {
-            let _p = s2.acquire_permit();
-            bump(&n2);
-        });
+        let ts: Vec<_> = (1..threads)
+            .map(|_| {
+                let (s, n) = (Arc::clone(&sem), Arc::clone(&n));
+                thread::spawn(move || {
+                    let _p = s.acquire_permit();
+                    bump(&n);
+                })
+            })
+            .collect();
         {
             let _p = sem.acquire_permit();
             bump(&n);
         }
-        t.join().unwrap();
-        assert_eq!(n.load(Ordering::Relaxed), 2);
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(n.load(Ordering::Relaxed), threads);
         assert_eq!(sem.value(), 1);
     });
+}
+
+#[test]
+fn semaphore_excludes_and_wakes() {
+    semaphore_one_unit_excludes(2);
+}
+
+#[test]
+fn semaphore_one_unit_three_threads_exclude() {
+    semaphore_one_unit_excludes(3);
 }
 
 #[test]
@@ -182,35 +201,6 @@ fn semaphore_timeout_racing_a_release_keeps_the_unit() {
             .count();
         assert_eq!(got + more, 1, "one release, one acquisition");
         assert_eq!(sem.value(), 0);
-    });
-}
-
-/// Three threads through a `Semaphore(1)`: mutual exclusion holds (the unsynchronised
-/// read-modify-write of the counter loses no update) and nobody hangs (a lost wake-up leaves a
-/// parked thread blocked: loom reports the deadlock).
-#[test]
-fn semaphore_one_unit_three_threads_exclude() {
-    loom::model(|| {
-        let sem = Arc::new(Semaphore::new(1));
-        let n = Arc::new(AtomicUsize::new(0));
-        let ts: Vec<_> = (0..2)
-            .map(|_| {
-                let (s, n) = (Arc::clone(&sem), Arc::clone(&n));
-                thread::spawn(move || {
-                    let _p = s.acquire_permit();
-                    bump(&n);
-                })
-            })
-            .collect();
-        {
-            let _p = sem.acquire_permit();
-            bump(&n);
-        }
-        for t in ts {
-            t.join().unwrap();
-        }
-        assert_eq!(n.load(Ordering::Relaxed), 3);
-        assert_eq!(sem.value(), 1);
     });
 }
 
