@@ -53,7 +53,8 @@ const ZERO: usize = BIAS << 1;
 /// * An acquirer that finds the value at zero spins a little (parking_lot's `SpinWait`: 3
 ///   rounds of 2, 4 and 8 pauses, then yields) unless threads are parked already, trying to
 ///   take a unit each round; then it parks. Under the queue's lock `validate` sets `PARKED` if
-///   the value is still zero, else the thread does not sleep and tries again.
+///   the value is still not positive (zero, or below for the instant of a subtraction given
+///   back), else the thread does not sleep and tries again.
 /// * A release that finds `PARKED` in the word it changed wakes up to `n` parked threads; the
 ///   callback (under the queue's lock) clears `PARKED` when none are left. Setting and clearing
 ///   the bit happen under that lock and the release's read of it is the same read-modify-write
