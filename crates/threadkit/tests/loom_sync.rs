@@ -134,24 +134,43 @@ fn condition_over_lock_no_lost_wakeup() {
     });
 }
 
-#[test]
-fn semaphore_excludes_and_wakes() {
-    loom::model(|| {
+/// `threads` threads (the model's main one included) through a `Semaphore(1)`, each bumping
+/// a counter under a permit: mutual exclusion holds (the unsynchronised read-modify-write loses
+/// no update) and nobody hangs (a lost wake-up leaves a parked thread blocked: loom reports the
+/// deadlock).
+fn semaphore_one_unit_excludes(threads: usize) {
+    loom::model(move || {
         let sem = Arc::new(Semaphore::new(1));
         let n = Arc::new(AtomicUsize::new(0));
-        let (s2, n2) = (Arc::clone(&sem), Arc::clone(&n));
-        let t = thread::spawn(move || {
-            let _p = s2.acquire_permit();
-            bump(&n2);
-        });
+        let ts: Vec<_> = (1..threads)
+            .map(|_| {
+                let (s, n) = (Arc::clone(&sem), Arc::clone(&n));
+                thread::spawn(move || {
+                    let _p = s.acquire_permit();
+                    bump(&n);
+                })
+            })
+            .collect();
         {
             let _p = sem.acquire_permit();
             bump(&n);
         }
-        t.join().unwrap();
-        assert_eq!(n.load(Ordering::Relaxed), 2);
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(n.load(Ordering::Relaxed), threads);
         assert_eq!(sem.value(), 1);
     });
+}
+
+#[test]
+fn semaphore_excludes_and_wakes() {
+    semaphore_one_unit_excludes(2);
+}
+
+#[test]
+fn semaphore_one_unit_three_threads_exclude() {
+    semaphore_one_unit_excludes(3);
 }
 
 #[test]
@@ -166,10 +185,9 @@ fn semaphore_release_wakes_a_blocked_acquirer() {
     });
 }
 
-/// An acquirer whose timeout expires just as a release counts a unit for it must take that
-/// unit (the release is about to hand it over), not withdraw as well: otherwise the unit is
-/// both left for the next acquirer and still in the count, and two acquisitions succeed for
-/// one release.
+/// An acquirer whose timeout expires just as a release adds a unit and wakes it: one release,
+/// one acquisition, whichever side of the release the timeout falls on (the word is the only
+/// count: a unit is neither lost nor taken twice).
 #[test]
 fn semaphore_timeout_racing_a_release_keeps_the_unit() {
     loom::model(|| {
@@ -183,6 +201,48 @@ fn semaphore_timeout_racing_a_release_keeps_the_unit() {
             .count();
         assert_eq!(got + more, 1, "one release, one acquisition");
         assert_eq!(sem.value(), 0);
+    });
+}
+
+/// A release wakes a parked acquirer, but the releasing thread takes the unit back first
+/// (barging): the woken thread must park again and be woken by the next release, not sleep
+/// through it.
+#[test]
+fn semaphore_woken_acquirer_beaten_to_the_unit_parks_again() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s2 = Arc::clone(&sem);
+        let t = thread::spawn(move || {
+            s2.acquire();
+            s2.release();
+        });
+        sem.release();
+        sem.acquire();
+        sem.release();
+        t.join().unwrap();
+        assert_eq!(sem.value(), 1);
+    });
+}
+
+/// Two releases of a `BoundedSemaphore(1)` holding one unit taken: exactly one succeeds,
+/// the other is `Err(TooMany)`, and the value ends at the bound.
+#[test]
+fn bounded_semaphore_racing_over_release_is_an_err() {
+    loom::model(|| {
+        let sem = Arc::new(threadkit::sync::BoundedSemaphore::new(1));
+        sem.acquire();
+        let s2 = Arc::clone(&sem);
+        let t = thread::spawn(move || s2.release().is_ok());
+        let mine = sem.release();
+        let theirs = t.join().unwrap();
+        assert!(
+            mine.is_ok() ^ theirs,
+            "exactly one release fits under the bound"
+        );
+        if let Err(e) = mine {
+            assert_eq!(e, threadkit::sync::SemaphoreReleaseError::TooMany);
+        }
+        assert_eq!(sem.value(), 1);
     });
 }
 
@@ -206,9 +266,8 @@ fn semaphore_timed_and_untimed_waiters_both_served() {
 }
 
 /// As above with two untimed waiters sharing `release_n(2)` with the timed one, which can be
-/// late (a release counted a unit for it) while another acquirer takes that unit. Every
-/// acquirer finishes and no unit is made up. (Condvars wake in FIFO order here, so the case
-/// where only `notify_all` on a take tells a late waiter to look again is not reached.)
+/// woken by that release and take a unit or time out just as it comes. Every acquirer
+/// finishes and no unit is made up.
 #[test]
 fn semaphore_timed_waiter_and_two_untimed_share_two_units() {
     loom::model(|| {

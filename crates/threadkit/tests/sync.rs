@@ -756,6 +756,116 @@ fn semaphore_timeouts_racing_releases_lose_no_unit() {
     }
 }
 
+/// Many threads through a `Semaphore(k)` / `BoundedSemaphore(k)` with blocking, timed and
+/// non-blocking acquires mixed: at no moment more than `k` holders (a gauge every holder raises
+/// while it holds a unit), nobody hangs, and at the end every unit is back.
+#[test]
+fn semaphore_stress_mixed_acquires_never_exceed_k_holders() {
+    let cycles = stress(2000);
+    for (k, bounded) in [(1, false), (2, false), (3, true)] {
+        let (sem, bsem) = (Semaphore::new(k), BoundedSemaphore::new(k));
+        let holders = AtomicUsize::new(0);
+        let held = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..6usize {
+                let (sem, bsem, holders, held) = (&sem, &bsem, &holders, &held);
+                s.spawn(move || {
+                    for i in 0..cycles {
+                        let got = match (t + i) % 3 {
+                            0 if bounded => {
+                                bsem.acquire();
+                                true
+                            }
+                            0 => {
+                                sem.acquire();
+                                true
+                            }
+                            1 if bounded => {
+                                bsem.acquire_timeout(Duration::from_micros(50)).unwrap()
+                            }
+                            1 => sem.acquire_timeout(Duration::from_micros(50)).unwrap(),
+                            _ if bounded => bsem.try_acquire(),
+                            _ => sem.try_acquire(),
+                        };
+                        if !got {
+                            continue;
+                        }
+                        let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(now <= k, "{now} holders of a semaphore of {k}");
+                        held.fetch_add(1, Ordering::Relaxed);
+                        if i % 7 == 0 {
+                            std::thread::yield_now();
+                        }
+                        holders.fetch_sub(1, Ordering::SeqCst);
+                        if bounded {
+                            bsem.release().unwrap();
+                        } else {
+                            sem.release();
+                        }
+                    }
+                });
+            }
+        });
+        assert!(
+            held.load(Ordering::Relaxed) >= 6 * cycles / 3,
+            "every blocking acquire got through"
+        );
+        let value = if bounded { bsem.value() } else { sem.value() };
+        assert_eq!(value, k, "k {k}, bounded {bounded}: every unit back");
+        if bounded {
+            assert_eq!(bsem.release(), Err(SemaphoreReleaseError::TooMany));
+        }
+    }
+}
+
+/// Timed acquirers with tiny timeouts racing `release_n` of 1-3 units, each acquirer keeping
+/// some units and giving others back: the final `value()` is exactly the units released minus
+/// the units kept (a timeout falling on either side of a release or a wake-up loses or makes
+/// up none).
+#[test]
+fn semaphore_stress_timeouts_racing_releases_leave_the_exact_value() {
+    let rounds = stress(3000);
+    let sem = Semaphore::new(0);
+    let kept = AtomicUsize::new(0);
+    let released = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let (sem, kept, done) = (&sem, &kept, &done);
+            s.spawn(move || {
+                let mut i = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    i += 1;
+                    if sem
+                        .acquire_timeout(Duration::from_micros((i + t) % 4 * 10))
+                        .unwrap()
+                    {
+                        if (i + t).is_multiple_of(2) {
+                            kept.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            sem.release();
+                        }
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            for i in 0..rounds {
+                let n = i % 3 + 1;
+                sem.release_n(n).unwrap();
+                released.fetch_add(n, Ordering::SeqCst);
+                if i % 4 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+    });
+    let (released, kept) = (released.load(Ordering::SeqCst), kept.load(Ordering::SeqCst));
+    assert!(kept > 0, "some acquisitions succeeded");
+    assert_eq!(sem.value(), released - kept);
+}
+
 #[test]
 fn bounded_semaphore_refuses_extra_releases() {
     let sem = BoundedSemaphore::new(2);

@@ -136,6 +136,7 @@ mod condition;
 pub mod deadlock;
 mod event;
 mod lock;
+mod park;
 mod raw;
 mod rlock;
 mod semaphore;

@@ -1,17 +1,18 @@
 //! `threading.Semaphore` and `threading.BoundedSemaphore`, with an RAII [`Permit`].
 
-use crate::primitive::atomic::{AtomicIsize, Ordering};
-use crate::primitive::{Condvar, Mutex};
+use super::park::{Lot, Parked};
+use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::time::{deadline_after, TimeoutOverflow};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// The largest value a semaphore can hold: `isize::MAX / 2` (over 4.6 * 10^18).
 ///
-/// The count shares its word with the number of blocked acquirers (as a negative count), and
-/// `release()` adds without looking first; the headroom above this value absorbs the units
-/// that concurrent releases add for an instant before they find the value too high and take
-/// them back.
+/// The value shares its word with a flag bit and an offset (acquirers of a `Semaphore`
+/// subtract first and give back a unit that was not there, so the word goes below zero for an
+/// instant), and `release()` adds without looking first; the headroom above this value absorbs
+/// the units that concurrent releases add for an instant before they find the value too high
+/// and take them back.
 ///
 /// # Examples
 ///
@@ -25,57 +26,61 @@ use std::time::{Duration, Instant};
 /// ```
 pub const SEMAPHORE_VALUE_MAX: usize = (isize::MAX / 2) as usize;
 
-/// The shared core: a count of units that goes below zero by one per blocked acquirer (a
-/// "benaphore"), and a mutex + condvar that only blocked acquirers and the releases that wake
-/// them touch.
+/// The `state` bit saying threads may be parked on the word (set and cleared only under the
+/// parking lot's queue lock, see [`Core`]).
+const PARKED: usize = 1;
+/// One unit in `state`.
+const ONE: usize = 2;
+/// The offset of the value in `state`: room below zero for the units that acquirers subtract
+/// for an instant before giving back the ones that were not there (one per acquiring thread at
+/// most), and as much again above [`SEMAPHORE_VALUE_MAX`] for releases over it. The word is
+/// `(value + BIAS) << 1 | PARKED`: `value` runs from `-BIAS` to `3 * BIAS - 1`.
+const BIAS: usize = SEMAPHORE_VALUE_MAX / 2 + 1;
+/// `state` (without `PARKED`) at value zero.
+const ZERO: usize = BIAS << 1;
+
+/// The shared core: one word that is the whole truth about the value, and parking
+/// (parking_lot_core's, keyed on the word's address: `sync/park.rs`) for those who wait.
 ///
-/// * `count > 0`: that many units are free and nobody waits. `count <= 0`: no unit is free
-///   and `-count` acquirers are waiting for one nobody has handed them yet.
-/// * `acquire` is one `fetch_sub`: the old count was positive, it took a unit; otherwise it
-///   has registered as a waiter by that same decrement and sleeps until `tokens` (under the
-///   mutex) holds a unit for it.
-/// * `release` is one `fetch_add` (a compare-and-swap loop for a bounded semaphore or
-///   `release_n`, which must check the value first): when the old count was negative, up to
-///   `n` of those units go to waiters: the releaser adds them to `tokens` under the mutex and
-///   notifies as many. A unit handed over is never taken by a late-comer: the late-comer's
-///   decrement finds the count at or below zero and it waits its turn.
-/// * A waiter that times out (with the mutex held) takes a token if one is there; otherwise
-///   it withdraws its registration by raising the count, but only while the count is still
-///   negative (some registration has no unit yet). When the count is no longer negative, a
-///   release has already counted a unit for every registered waiter, this one included, and
-///   is about to post it: the waiter stays ("late") until a token is there (it returns with
-///   the unit, late by the releaser's few instructions) or the count is negative again. The
-///   latter happens when an acquirer that came after took the token: its own decrement made
-///   the count negative, and a token taken while a waiter is late wakes every waiter, so the
-///   late one looks again and withdraws. No unit is lost and no timed wait outlasts its
-///   deadline by more than a release in progress.
+/// * `state = (value + BIAS) << 1 | PARKED`. Units are taken by subtracting from the word and
+///   given back by adding to it; nothing else counts units, so none can be lost or made up
+///   between the two. A `Semaphore`'s blocking acquire subtracts first (one `fetch_sub`, never
+///   retried: the hot path) and, if the value was not positive, adds the unit back as a release
+///   would (waking a parked thread if the word says so) before going on. Every other take is a
+///   compare-and-swap while the value is positive: `try_acquire` (which must not wake anyone)
+///   and every take of a `BoundedSemaphore`, whose bound check must see the true value (a unit
+///   subtracted for an instant would let a release go over the bound).
+/// * An acquirer that finds the value at zero spins a little (parking_lot's `SpinWait`: 3
+///   rounds of 2, 4 and 8 pauses, then yields) unless threads are parked already, trying to
+///   take a unit each round; then it parks. Under the queue's lock `validate` sets `PARKED` if
+///   the value is still not positive (zero, or below for the instant of a subtraction given
+///   back), else the thread does not sleep and tries again.
+/// * A release that finds `PARKED` in the word it changed wakes up to `n` parked threads; the
+///   callback (under the queue's lock) clears `PARKED` when none are left. Setting and clearing
+///   the bit happen under that lock and the release's read of it is the same read-modify-write
+///   that added the unit, so a release either sees a parker's bit (and wakes it, or another)
+///   or its unit is there for the parker's `validate` to see: no wake-up is lost.
+/// * A woken thread tries again from the top. A running thread may take the unit first
+///   ("barging"): the woken one then parks again. Python promises no wake-up order ("the
+///   order in which threads are awoken should not be relied on"); letting a running thread
+///   take a free unit keeps the units in use instead of idle while a sleeper wakes up.
+/// * A timed wait that expires is dequeued under the lock (`timed_out` clears `PARKED` if it
+///   was the last), then tries once more to take a unit, as Python looks at the value once
+///   more after its wait times out.
 ///
-/// Cache-line aligned: the count is hammered by every thread and must not share a line with
+/// Cache-line aligned: the word is hammered by every thread and must not share a line with
 /// neighbouring data nor straddle two lines.
 #[derive(Debug)]
 #[repr(align(64))]
 struct Core {
-    /// Free units, or minus the waiters not yet handed one.
-    count: AtomicIsize,
-    /// Units handed to waiters and not yet taken, and the late waiters.
-    waiting: Mutex<Waiting>,
-    cv: Condvar,
+    /// `(value + BIAS) << 1 | PARKED`.
+    state: AtomicUsize,
+    /// Where waiters sleep (empty outside loom models).
+    lot: Lot,
     bound: Option<usize>,
     #[cfg(feature = "deadlock-detection")]
     id: super::deadlock::ResourceId,
 }
-
-/// What the semaphore's mutex guards.
-#[derive(Debug)]
-struct Waiting {
-    /// Units handed to waiters and not yet taken.
-    tokens: usize,
-    /// Timed-out waiters that could not withdraw: a unit is on its way to them (see [`Core`]).
-    late: usize,
-}
-
-/// [`SEMAPHORE_VALUE_MAX`] as the count's type.
-const MAX: isize = SEMAPHORE_VALUE_MAX as isize;
 
 impl Core {
     /// # Panics
@@ -87,23 +92,28 @@ impl Core {
             "semaphore value {value} is over SEMAPHORE_VALUE_MAX ({SEMAPHORE_VALUE_MAX})"
         );
         Core {
-            count: AtomicIsize::new(value as isize),
-            waiting: Mutex::new(Waiting { tokens: 0, late: 0 }),
-            cv: Condvar::new(),
+            state: AtomicUsize::new((value + BIAS) << 1),
+            lot: Lot::new(),
             bound,
             #[cfg(feature = "deadlock-detection")]
             id: super::deadlock::ResourceId::new(),
         }
     }
 
-    /// Takes a free unit if there is one, without registering as a waiter.
+    /// The parking key: the word's address.
+    fn key(&self) -> usize {
+        std::ptr::from_ref(&self.state) as usize
+    }
+
+    /// Takes a free unit if there is one.
+    #[inline]
     fn try_take(&self) -> bool {
-        let mut cur = self.count.load(Ordering::Relaxed);
-        while cur > 0 {
-            match self.count.compare_exchange_weak(
+        let mut cur = self.state.load(Ordering::Relaxed);
+        while cur >= ZERO + ONE {
+            match self.state.compare_exchange_weak(
                 cur,
-                cur - 1,
-                Ordering::AcqRel,
+                cur - ONE,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
@@ -120,120 +130,127 @@ impl Core {
         if !block {
             return self.try_take();
         }
-        if self.count.fetch_sub(1, Ordering::AcqRel) > 0 {
+        if self.bound.is_none() {
+            if self.state.fetch_sub(ONE, Ordering::Acquire) >= ZERO + ONE {
+                return true;
+            }
+            // No unit was there: give back the one subtracted, as a release would.
+            self.add_one_back();
+        } else if self.try_take() {
             return true;
         }
-        self.wait_for_token(deadline)
+        self.acquire_slow(deadline)
     }
 
-    /// A registered waiter (its decrement found no free unit) waits for a token, or until
-    /// `deadline` and then withdraws (see [`Core`]).
+    /// No unit was free: spin, then park until one is taken or `deadline` passes.
     #[cold]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
-    fn wait_for_token(&self, deadline: Option<Instant>) -> bool {
-        let mut w = self.waiting.lock();
+    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
         #[cfg(feature = "deadlock-detection")]
-        // Not in a closure: `waiting` names the caller's line (`track_caller`).
-        let _waiting = if w.tokens == 0 {
-            Some(super::deadlock::waiting(super::deadlock::Resource {
-                kind: super::deadlock::ResourceKind::Semaphore,
-                id: self.id.get(),
-            }))
-        } else {
-            None
-        };
-        while w.tokens == 0 {
-            match deadline {
-                None => self.cv.wait(&mut w),
-                Some(d) => {
-                    if self.cv.wait_until(&mut w, d) && w.tokens == 0 {
-                        if self.withdraw() {
-                            return false;
-                        }
-                        // Late: a release counted a unit for this waiter and is about to post
-                        // it (it needs the mutex this thread holds until it waits), unless a
-                        // later acquirer takes it first; then this waiter can withdraw.
-                        w.late += 1;
-                        while w.tokens == 0 {
-                            self.cv.wait(&mut w);
-                            if w.tokens == 0 && self.withdraw() {
-                                w.late -= 1;
-                                return false;
-                            }
-                        }
-                        w.late -= 1;
+        let mut waiting = None;
+        let mut spins = 0u32;
+        loop {
+            if self.try_take() {
+                return true;
+            }
+            if spins < SPIN_ROUNDS && self.state.load(Ordering::Relaxed) & PARKED == 0 {
+                spins += 1;
+                spin(spins);
+                continue;
+            }
+            #[cfg(feature = "deadlock-detection")]
+            if waiting.is_none() {
+                // Not in a closure: `waiting` names the caller's line (`track_caller`).
+                waiting = Some(super::deadlock::waiting(super::deadlock::Resource {
+                    kind: super::deadlock::ResourceKind::Semaphore,
+                    id: self.id.get(),
+                }));
+            }
+            let parked = self.lot.park(
+                self.key(),
+                || self.mark_parked(),
+                |was_last| {
+                    if was_last {
+                        self.state.fetch_and(!PARKED, Ordering::Relaxed);
                     }
-                }
+                },
+                deadline,
+            );
+            match parked {
+                Parked::Unparked => spins = 0,
+                Parked::Invalid => {}
+                Parked::TimedOut => return self.try_take(),
             }
         }
-        w.tokens -= 1;
-        if w.late > 0 {
-            // Maybe the token a late waiter is waiting for: let it look again.
-            self.cv.notify_all();
-        }
-        true
     }
 
-    /// A timed-out waiter's withdrawal: gives its registration back while the count is
-    /// negative. False when every registered waiter has been counted a unit already.
-    fn withdraw(&self) -> bool {
-        let mut cur = self.count.load(Ordering::Relaxed);
-        while cur < 0 {
-            match self.count.compare_exchange_weak(
+    /// `validate` of a park (under the queue's lock): true, with `PARKED` set, while no unit
+    /// is free; false (do not sleep) when one is.
+    fn mark_parked(&self) -> bool {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur >= ZERO + ONE {
+                return false;
+            }
+            if cur & PARKED != 0 {
+                return true;
+            }
+            match self.state.compare_exchange_weak(
                 cur,
-                cur + 1,
-                Ordering::AcqRel,
+                cur | PARKED,
+                Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
                 Err(now) => cur = now,
             }
         }
-        false
     }
 
     /// The one release path.
     #[inline]
     fn release(&self, n: usize) -> Result<(), SemaphoreReleaseError> {
         let old = if n == 1 && self.bound.is_none() {
-            let old = self.count.fetch_add(1, Ordering::AcqRel);
-            if old >= MAX {
-                // Over the maximum: take the unit back (the headroom above `MAX` keeps the
-                // count from wrapping meanwhile).
-                self.count.fetch_sub(1, Ordering::AcqRel);
+            let old = self.state.fetch_add(ONE, Ordering::Release);
+            if old >> 1 >= BIAS + SEMAPHORE_VALUE_MAX {
+                // Over the maximum: take the unit back (the headroom above the maximum keeps
+                // the word from wrapping meanwhile).
+                self.state.fetch_sub(ONE, Ordering::Relaxed);
                 return Err(SemaphoreReleaseError::Overflow);
             }
             old
         } else {
             self.add_checked(n)?
         };
-        if old < 0 {
-            self.hand_over(n.min(old.unsigned_abs()));
+        if old & PARKED != 0 {
+            self.wake(n);
         }
         Ok(())
     }
 
-    /// Adds `n` units after checking them against the bound and the maximum; the old count.
-    fn add_checked(&self, n: usize) -> Result<isize, SemaphoreReleaseError> {
+    /// Adds `n` units after checking them against the bound and the maximum; the old word.
+    fn add_checked(&self, n: usize) -> Result<usize, SemaphoreReleaseError> {
         if n == 0 {
             return Err(SemaphoreReleaseError::Zero);
         }
-        let mut cur = self.count.load(Ordering::Relaxed);
+        let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            // The value Python would see: no unit is free while acquirers wait.
-            let value = cur.max(0).unsigned_abs();
-            let new_value = value
+            // The value Python would see: not below zero.
+            let new_value = (cur >> 1)
+                .saturating_sub(BIAS)
                 .checked_add(n)
                 .filter(|&v| v <= SEMAPHORE_VALUE_MAX)
                 .ok_or(SemaphoreReleaseError::Overflow)?;
             if self.bound.is_some_and(|bound| new_value > bound) {
                 return Err(SemaphoreReleaseError::TooMany);
             }
-            // No overflow: `cur + n` is at most `new_value` (`cur` may be negative).
-            let new = cur + n as isize;
+            // No overflow: the new value is at most `new_value`, and `BIAS + SEMAPHORE_VALUE_MAX`
+            // is below `usize::MAX / 2`; the units subtracted for an instant and given back
+            // later take it over the maximum by one per acquiring thread at most.
+            let new = cur + (n << 1);
             match self
-                .count
-                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+                .state
+                .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => return Ok(cur),
                 Err(now) => cur = now,
@@ -241,22 +258,42 @@ impl Core {
         }
     }
 
-    /// Hands `k` units to waiters whose registrations the release found.
+    /// Gives back a unit subtracted by an acquire that found none, waking a parked thread if
+    /// the word says so (a release may have added its unit in between and seen the value at
+    /// zero: this addition is the one that makes it visible).
     #[cold]
-    fn hand_over(&self, k: usize) {
-        let mut w = self.waiting.lock();
-        w.tokens += k;
-        // Notify while still holding the mutex: parking_lot then requeues the woken thread
-        // onto the mutex instead of waking it to contend for it.
-        for _ in 0..k {
-            if !self.cv.notify_one() {
-                break;
-            }
+    fn add_one_back(&self) {
+        if self.state.fetch_add(ONE, Ordering::Release) & PARKED != 0 {
+            self.wake(1);
         }
     }
 
+    /// Wakes up to `n` parked threads (a release found `PARKED`).
+    #[cold]
+    fn wake(&self, n: usize) {
+        self.lot.unpark_some(self.key(), n, |r| {
+            if !r.have_more {
+                self.state.fetch_and(!PARKED, Ordering::Relaxed);
+            }
+        });
+    }
+
     fn value(&self) -> usize {
-        self.count.load(Ordering::Acquire).max(0).unsigned_abs()
+        (self.state.load(Ordering::Acquire) >> 1).saturating_sub(BIAS)
+    }
+}
+
+/// Rounds of [`spin`] before parking.
+const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 10 };
+
+/// Round `round` (1-based) of parking_lot's `SpinWait`: 2, 4 and 8 pauses, then `yield_now`s.
+fn spin(round: u32) {
+    if round <= 3 {
+        for _ in 0..(1u32 << round) {
+            std::hint::spin_loop();
+        }
+    } else {
+        std::thread::yield_now();
     }
 }
 
