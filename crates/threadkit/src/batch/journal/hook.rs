@@ -86,11 +86,11 @@ where
     }
 
     fn finish(&self, key: &str, index: u64, outcome: &Outcome<T, I, E>) -> bool {
-        let r = {
-            let mut journal = self.journal.lock();
-            self.record(&mut journal, key, index, outcome)
-                .and_then(|()| journal.commit())
-        };
+        // Committed with the next start of any worker, or by the driver before the outcome is
+        // yielded, whichever comes first: one commit an item rather than two. Until then its
+        // start stays on record: a kill meanwhile runs it again and counts it as running, and
+        // its slot starts nothing else before that commit.
+        let r = self.record(&mut self.journal.lock(), key, index, outcome);
         self.failed(r)
     }
 }

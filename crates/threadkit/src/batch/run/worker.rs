@@ -37,14 +37,17 @@ use crate::unwind;
 /// record are those of the items that were running, at most one per slot (see
 /// [`Durability::PerItem`](crate::batch::Durability::PerItem)).
 pub(crate) trait ItemLog<T, I, E>: Send + Sync {
-    /// Records (and commits) that the item at `index`, journal key `key`, starts now. `false`
+    /// Records and commits that the item at `index`, journal key `key`, starts now (with
+    /// the outcomes recorded since the last commit). `false`
     /// when it could not be recorded: the item must not start (the driver ends the run with
     /// the error).
     fn start(&self, key: &str, index: u64) -> bool;
 
-    /// Records (and commits) the outcome of the item at `index` whose start was recorded: a
-    /// value or a failure, or, for an item that did not finish, the start forgotten. `false`
-    /// when it could not be recorded (the driver ends the run with the error).
+    /// Records the outcome of the item at `index` whose start was recorded: a value or a
+    /// failure, or, for an item that did not finish, the start forgotten. It is committed
+    /// with the next [`start`](Self::start) (of any worker), or by the driver before the
+    /// outcome is yielded. `false` when it could not be recorded (the driver ends the run with
+    /// the error).
     fn finish(&self, key: &str, index: u64, outcome: &Outcome<T, I, E>) -> bool;
 }
 
