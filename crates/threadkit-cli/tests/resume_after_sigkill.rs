@@ -75,6 +75,83 @@ fn resume_after_sigkill_loses_nothing_and_runs_nothing_twice() {
     assert_eq!(got, (1..=20).collect::<Vec<u32>>(), "each job exactly once");
 }
 
+/// A journaled run has jobs waiting besides the running ones (its window is larger than the
+/// slots): killed with SIGKILL while two jobs block and 28 wait, it has recorded as started
+/// only the two that were running, and the resumed run says so and runs each job once.
+#[test]
+fn sigkill_while_jobs_wait_records_only_the_running_ones_as_started() {
+    let d = TempDir::new("sigkill-waiting");
+    let (journal, runs, block) = (d.s("j.db"), d.s("runs"), d.s("block"));
+    std::fs::write(&block, "").unwrap();
+    let dir = d.s("");
+    let cmd = format!(
+        "if [ -e {block} ] && [ {{}} -gt 10 ]; then echo $$ > {dir}/pid.{{}}; sleep 60; fi; echo {{}} >> {runs}"
+    );
+    let inputs: Vec<String> = (1..=40).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j2", "--journal", journal.as_str(), cmd.as_str(), ":::"];
+    args.extend(inputs.iter().map(String::as_str));
+
+    let mut child = threadkit()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = format!("threadkit: {cmd}");
+    let blocked = || {
+        std::fs::read_dir(d.path(""))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("pid.").map(str::to_owned)
+            })
+            .collect::<Vec<String>>()
+    };
+    wait_until("both slots to block and jobs 1-10 to be committed", || {
+        blocked().len() == 2
+            && Journal::open(&journal, &id)
+                .and_then(|j| j.counts())
+                .map(|c| c.done == 10)
+                .unwrap_or(false)
+    });
+    // SIGKILL the runner (with 28 jobs handed to its workers and waiting), then the two
+    // blocked jobs (their own process groups outlive it).
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut running = blocked();
+    running.sort();
+    assert_eq!(running, ["11", "12"], "jobs start in order");
+    for n in &running {
+        let pgid = std::fs::read_to_string(d.path(&format!("pid.{n}")))
+            .unwrap()
+            .trim()
+            .to_string();
+        std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status()
+            .unwrap();
+    }
+    assert_eq!(
+        sorted_numbers(&d.path("runs")),
+        (1..=10).collect::<Vec<u32>>()
+    );
+
+    std::fs::remove_file(&block).unwrap();
+    args.insert(1, "--resume");
+    let out = threadkit().args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "threadkit: 2 jobs were running when the last run with this journal died; they run again"
+        ),
+        "{err}"
+    );
+    let got = sorted_numbers(&d.path("runs"));
+    assert_eq!(got, (1..=40).collect::<Vec<u32>>(), "each job exactly once");
+}
+
 /// Waits until no process's command line mentions `needle`: the jobs of a killed runner live
 /// on in their own process groups and may still be appending to the log.
 fn wait_for_orphans(needle: &str) {

@@ -544,3 +544,77 @@ fn a_journal_reopens_whatever_its_file_name() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Per-item durability with a window larger than the workers (items wait in the queue): each
+/// worker records an item's start right before it starts, so a SIGKILL while items wait finds
+/// only the running ones recorded as started. The child runs 40 items on 2 workers with a
+/// window of 64; items from 10 on leave a marker and never return. Killed once two have
+/// started (and 0-9 are done), the resumed run counts exactly 2 as running at the kill.
+#[test]
+fn per_item_starts_are_those_running_when_items_wait() {
+    const TEST: &str = "per_item_starts_are_those_running_when_items_wait";
+    let run = |dir: &Path, block: bool| {
+        let markers = dir.to_path_buf();
+        Batch::new(move |i: &u64| -> Result<u64, String> {
+            if block && *i >= 10 {
+                std::fs::write(markers.join(format!("started.{i}")), "").unwrap();
+                loop {
+                    std::thread::park();
+                }
+            }
+            Ok(*i)
+        })
+        .workers(2)
+        .chunk_size(1)
+        .window(64)
+        .progress(false)
+        .journal(
+            Journal::open(dir.join("j.db"), "waiting")
+                .unwrap()
+                .durability(Durability::PerItem),
+        )
+        .journal_key(|i: &u64| i.to_string())
+        .run(0..40u64)
+        .unwrap()
+    };
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        run(Path::new(&dir), true);
+        return;
+    }
+    let dir = scratch(TEST);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("started."))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the child did not get there");
+        assert!(child.try_wait().unwrap().is_none(), "the child ended");
+        let done = Journal::open(dir.join("j.db"), "waiting")
+            .and_then(|j| j.counts())
+            .map(|c| c.done)
+            .unwrap_or(0);
+        if started() == 2 && done == 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL, with 28 items waiting in the queue
+    child.wait().unwrap();
+    assert_eq!(started(), 2);
+
+    let again = run(&dir, false);
+    assert!(again.is_success(), "{again}");
+    assert_eq!(again.summary().skipped, 10);
+    assert_eq!(again.summary().running_at_last_stop, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -106,11 +106,12 @@ fn install_signals(
 /// (the batch runner's check before each item and [`Shared::attempt`]'s), and reports it not
 /// started.
 ///
-/// Exactly the slots (no job waits) with a journal, which records a job's start before it is
-/// handed over (after a kill -9 the jobs recorded as started are those that were running), and
-/// with `--pipe`, whose memory is the slots times the block.
+/// The same with a journal: a job's start is recorded by the slot that runs it, right before it
+/// starts, and its outcome as soon as it ends, so waiting jobs are not on record (after a
+/// SIGKILL the jobs recorded as started are those that were running, at most the slots).
+/// Exactly the slots (no job waits) with `--pipe`, whose memory is the slots times the block.
 fn window(plan: &RunPlan) -> usize {
-    if plan.journal.is_some() || plan.pipe.is_some() {
+    if plan.pipe.is_some() {
         plan.slots
     } else {
         plan.slots.saturating_mul(2).max(64)
@@ -191,8 +192,8 @@ pub(crate) fn run(
     let journaled = plan.journal.is_some();
     if let Some(j) = plan.journal.take() {
         // Each finished job is committed before it counts as done (before its output is printed
-        // and its joblog line written), and each job's start before it starts: after a kill -9,
-        // exactly the jobs that were running run again.
+        // and its joblog line written), and each job's start before it starts (both by the
+        // slot that runs it): after a kill -9, exactly the jobs that were running run again.
         batch = batch
             .journal(j.journal.durability(Durability::PerItem))
             .journal_key(|j: &JobInput| j.key.clone())

@@ -182,11 +182,11 @@
 //!   after Ctrl-C, a cancellation, a halt) and those stopped while running
 //!   ([`Cause::Cancelled`]) are not recorded.
 //! - **After a kill** (SIGKILL, a crash), it depends on the journal's [`Durability`]. With
-//!   [`Durability::PerItem`] each outcome is committed before the run yields it and each
-//!   item's start before a worker gets it: exactly the items handed to workers and not yet
-//!   yielded run again (with [`chunk_size(1)`](Batch::chunk_size) and a
-//!   [`window`](Batch::window) of one item per worker, the items that were running), and the
-//!   resumed run counts them in [`Summary::running_at_last_stop`]. With the default
+//!   [`Durability::PerItem`] the worker that runs an item commits its start right before it
+//!   starts and its outcome as soon as it ends (before the run yields it): exactly the items
+//!   that were running run again (at most one per worker; items waiting in the queue have no
+//!   start on record), and the resumed run counts them in [`Summary::running_at_last_stop`].
+//!   With the default
 //!   [`Durability::Group`], outcomes are committed in groups (2,048 outcomes or 200 ms):
 //!   a kill also re-runs the items finished in the last group window.
 //! - Nothing recorded as done runs again, and a kill never leaves an item recorded as done

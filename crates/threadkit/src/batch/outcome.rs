@@ -432,10 +432,9 @@ pub struct Summary {
     /// Items skipped because the journal already had their outcome.
     pub skipped: u64,
     /// With a journal of [`Durability::PerItem`](crate::batch::Durability::PerItem): the
-    /// items an earlier run with this journal had handed to its workers and not finished when
-    /// it died (killed: their start was recorded, their outcome not); with one item per
-    /// worker, the items that were running. Those in this run's input run again; nothing else
-    /// that earlier run started does. 0 otherwise.
+    /// items an earlier run with this journal was running when it died (killed: their start
+    /// was recorded, their outcome not), at most one per worker. Those in this run's input run
+    /// again; nothing else that earlier run started does. 0 otherwise.
     pub running_at_last_stop: u64,
     /// Retries made (attempts beyond the first), over all items.
     pub retries: u64,

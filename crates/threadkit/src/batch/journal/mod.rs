@@ -6,7 +6,9 @@
 //! - `hook.rs`: the glue between a run and its journal: the [`JournalHook`] the builder
 //!   captures (key, value encoding), and the [`JournalState`] the driver of a journaled run
 //!   holds: it resolves inputs the journal already has, and records the outcomes of the
-//!   others before they are yielded.
+//!   others before they are yielded. With per-item durability the workers share its
+//!   connection: each records the start of an item right before it starts and its outcome
+//!   as soon as it ends (the driver then only records the outcomes it makes itself).
 //!
 //! Without the feature, only an empty [`JournalHook`] is left, so that the builder keeps one
 //! shape.

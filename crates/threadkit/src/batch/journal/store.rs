@@ -23,15 +23,15 @@ const SCHEMA_VERSION: &str = "1";
 ///   every 50 ms while the run waits), and at the end of the run. A killed process loses at
 ///   most the outcomes of the last `window` (200 ms by default) or `max` (2,048): those inputs
 ///   run again on resume. About a microsecond an outcome: for runs of millions of cheap items.
-/// - [`Durability::PerItem`]: each outcome is committed before the run counts it as done,
-///   that is before [`Stream`](crate::batch::Stream) yields it (before `run` returns it), and
-///   each item's start is committed before the item is handed to a worker. A killed process
-///   loses no outcome it had yielded; what runs again on resume is exactly the items handed
-///   to workers and not yet yielded (the items running, with one item per worker: see
+/// - [`Durability::PerItem`]: the worker that runs an item commits its start right before the
+///   item starts, and its outcome as soon as it ends, before the run counts it as done (before
+///   [`Stream`](crate::batch::Stream) yields it, before `run` returns it). A killed process
+///   loses no outcome it had yielded; what runs again on resume is exactly the items that were
+///   running (at most one per worker, however many items wait in the queue: see
 ///   [`Batch::window`](crate::batch::Batch::window)), and the resumed run says how many those
 ///   were ([`Summary::running_at_last_stop`](crate::batch::Summary::running_at_last_stop)).
-///   A few tens of microseconds an item (two commits): for items that cost far more, such as
-///   processes (the `threadkit` command uses it).
+///   A few tens of microseconds an item (two commits, on the item's worker): for items that
+///   cost far more, such as processes (the `threadkit` command uses it).
 ///
 /// Commits do not wait for the disk (`synchronous=NORMAL`): a process kill loses nothing
 /// committed, an operating-system crash or power loss may lose the last commits.
@@ -54,7 +54,7 @@ const SCHEMA_VERSION: &str = "1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// Each outcome committed before it counts as done; each start committed before the item
-    /// is handed to a worker.
+    /// starts (both by the item's worker).
     PerItem,
     /// Outcomes committed in groups.
     Group {
@@ -633,7 +633,7 @@ impl Journal {
         Ok(row)
     }
 
-    /// Whether each outcome and each start is committed before the run goes on.
+    /// Whether each outcome and each start is committed on its own (by the item's worker).
     pub(crate) fn per_item(&self) -> bool {
         self.durability == Durability::PerItem
     }
@@ -672,7 +672,7 @@ impl Journal {
     }
 
     /// Records that the item `key` is about to start (per-item durability; committed by the
-    /// caller before the item is handed over).
+    /// item's worker before the item starts).
     pub(crate) fn record_start(&mut self, key: &str, index: u64) -> Result<(), JournalError> {
         self.begin()?;
         let mut st = self

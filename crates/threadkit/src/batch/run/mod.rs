@@ -14,7 +14,8 @@
 //!    later runs reuse, or on a pool of the run's own when that one is full; a run's own pool
 //!    is joined on a reaper thread.
 //! 4. `worker.rs`: a worker loop: take a chunk, run the function on each item (catching
-//!    panics, retrying), send the outcomes back with their counts.
+//!    panics, retrying; in a journaled run with per-item durability, recording each item's
+//!    start right before it starts and its outcome as soon as it ends), send the outcomes back with their counts.
 //! 5. `outbuf.rs`: the output buffer a `run` over an input of known length has its values
 //!    written into, in place: the only raw-pointer code, its invariant stated at its top.
 //! 6. `output.rs`: where outcomes go, chosen once at start (direct into the buffer, segments,
@@ -43,3 +44,4 @@ mod worker;
 pub(crate) use config::{Config, ProgressChoice};
 pub use slot::slot;
 pub use stream::Stream;
+pub(crate) use worker::ItemLog;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::outbuf::OutBuf;
+use super::worker::ItemLogRef;
 use crate::batch::journal::JournalHook;
 #[cfg(feature = "journal")]
 use crate::batch::journal::JournalState;
@@ -68,6 +69,19 @@ impl<K: Task<I>, I> Output<K, I> {
             }),
             _ => Output::Segments,
         }
+    }
+
+    /// Where the workers record each item's start and outcome: a journaled run with
+    /// per-item durability.
+    pub(super) fn item_log(&self) -> Option<ItemLogRef<K, I>>
+    where
+        I: std::fmt::Debug,
+    {
+        #[cfg(feature = "journal")]
+        if let Output::Journaled(journal) = self {
+            return journal.item_log();
+        }
+        None
     }
 
     /// The output buffer, for the workers of a direct run.

@@ -204,12 +204,12 @@ where
         // What `N%` halts and the progress bar are of.
         let total = cfg.total.or(intake.total);
         let supervisor = Supervisor::start(&cfg)?;
+        #[cfg_attr(not(feature = "journal"), allow(unused_mut))]
+        let mut output = Output::choose(journal, in_place, tracked, intake.total);
         let sh = Arc::new(Shared::new(task, &cfg, total));
         let extra = if tracked { cfg.max_abandoned } else { 0 };
         // One more for the progress ticker.
         let engine = Arc::new(ThreadEngine::new(workers + extra + 1));
-        #[cfg_attr(not(feature = "journal"), allow(unused_mut))]
-        let mut output = Output::choose(journal, in_place, tracked, intake.total);
         let (work_tx, work_rx) = crossbeam_channel::unbounded::<Chunk<I>>();
         let (res_tx, res_rx) = crossbeam_channel::unbounded();
         let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
@@ -219,6 +219,7 @@ where
             results: res_tx,
             recycle: recycle_tx,
             out: output.buffer(),
+            log: output.item_log(),
         };
         // Untracked runs use the calling thread as one of the workers (it runs queued chunks
         // while it waits) unless told not to, so the pool has one thread fewer and `workers`
@@ -299,15 +300,16 @@ where
         !self.intake.done && self.output.room(self.intake.next) > 0
     }
 
-    fn send_chunk(&mut self, tx: &Sender<Chunk<I>>, start: u64, items: Vec<I>) {
-        // With per-item durability, the items' starts are on disk before they can start.
-        self.commit_per_item();
+    /// Hands the items at `start..` to the workers, with their journal keys when the workers
+    /// record their starts and outcomes (else `keys` is empty).
+    fn send_chunk(&mut self, tx: &Sender<Chunk<I>>, start: u64, items: Vec<I>, keys: Vec<String>) {
         self.delivery.in_flight += items.len();
         let direct = self.output.is_direct();
         // Cannot fail: the stream holds a receiver.
         let _ = tx.send(Chunk {
             start,
             items,
+            keys,
             direct,
         });
     }
@@ -349,7 +351,7 @@ where
             let start = self.intake.next;
             self.intake.take(&mut items, n);
             if !items.is_empty() {
-                self.send_chunk(&tx, start, items);
+                self.send_chunk(&tx, start, items, Vec::new());
                 chunks_sent += 1;
             }
         }
@@ -362,12 +364,14 @@ where
     }
 
     /// Fills one chunk of up to `n` inputs in a journaled run: an input the journal already
-    /// has is resolved here (ending the chunk before it); the others go to the workers.
+    /// has is resolved here (ending the chunk before it); the others go to the workers, with
+    /// their keys when the workers record their starts and outcomes (per-item durability).
     /// Returns the number of chunks sent.
     #[cfg(feature = "journal")]
     fn fill_journaled(&mut self, tx: &Sender<Chunk<I>>, mut items: Vec<I>, n: usize) -> usize {
         let mut sent = 0;
         let mut start = self.intake.next;
+        let mut keys = Vec::new();
         while items.len() < n {
             let Some((index, input)) = self.intake.pull() else {
                 break;
@@ -379,7 +383,8 @@ where
             match resolved {
                 Ok(Some(o)) => {
                     if !items.is_empty() {
-                        self.send_chunk(tx, start, std::mem::take(&mut items));
+                        let keys = aligned(std::mem::take(&mut keys), items.len());
+                        self.send_chunk(tx, start, std::mem::take(&mut items), keys);
                         sent += 1;
                     }
                     if o.is_ok() {
@@ -392,10 +397,14 @@ where
                 Ok(None) => {}
                 Err(e) => self.journal_failed(e),
             }
+            if let Output::Journaled(journal) = &self.output {
+                keys.extend(journal.key_of(index));
+            }
             items.push(input);
         }
         if !items.is_empty() {
-            self.send_chunk(tx, start, items);
+            let keys = aligned(keys, items.len());
+            self.send_chunk(tx, start, items, keys);
             sent += 1;
         }
         sent
@@ -424,8 +433,21 @@ where
         let _ = (start, outcomes);
     }
 
-    /// With per-item durability, commits what is recorded: before an outcome is yielded (it
-    /// counts as done from then on) and before items are handed to workers (their starts).
+    /// Lets go of the journal keys of outcomes their worker recorded itself.
+    fn recorded(&mut self, start: u64, len: usize) {
+        #[cfg(feature = "journal")]
+        if let Output::Journaled(journal) = &mut self.output {
+            if let Err(e) = journal.recorded(start, len) {
+                self.journal_failed(e);
+            }
+        }
+        #[cfg(not(feature = "journal"))]
+        let _ = (start, len);
+    }
+
+    /// With per-item durability, commits what is recorded before an outcome is yielded (it
+    /// counts as done from then on). The workers record the starts and outcomes of the items
+    /// they run themselves.
     fn commit_per_item(&mut self) {
         #[cfg(feature = "journal")]
         if let Output::Journaled(journal) = &mut self.output {
@@ -473,7 +495,11 @@ where
                 .extend(done.outcomes.into_iter().filter_map(Result::err));
             return;
         }
-        self.record(done.start, &done.outcomes);
+        if done.recorded {
+            self.recorded(done.start, done.len);
+        } else {
+            self.record(done.start, &done.outcomes);
+        }
         self.delivery.push(done.start, done.outcomes);
     }
 
@@ -807,6 +833,16 @@ impl<K: Task<I>, I, It> Stream<K, I, It> {
         }
         self.supervisor = None;
     }
+}
+
+/// The keys of a chunk of `n` items, one per item; none (no start is recorded) when some item
+/// has none: the journal failed while the chunk was filled, and the run is stopping.
+#[cfg(feature = "journal")]
+fn aligned(mut keys: Vec<String>, n: usize) -> Vec<String> {
+    if keys.len() != n {
+        keys.clear();
+    }
+    keys
 }
 
 impl<K, I, It> Iterator for Stream<K, I, It>

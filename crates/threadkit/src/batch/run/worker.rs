@@ -7,6 +7,10 @@
 //! - untracked, no retries: `ChunkRun::plain`, the items under one panic guard (re-armed only
 //!   after a panic), the common case of cheap items;
 //! - untracked with retries: each item through [`run_item`];
+//! - with an item log (a journaled run with per-item durability): each item's start recorded
+//!   (and committed) by the worker right before the item starts, and its outcome as soon as
+//!   it ends, under the key the driver put in the chunk beside it; an item that never starts
+//!   has no start on record;
 //! - tracked: each item registered in the running table while it runs (see
 //!   [`supervisor`](super::supervisor)); an item the supervisor claimed is dropped when it
 //!   returns, and its thread leaves if a replacement took its place.
@@ -22,16 +26,43 @@ use parking_lot::Mutex;
 
 use super::engine::ThreadEngine;
 use super::outbuf::OutBuf;
-use super::shared::{Running, Shared, RUN};
+use super::shared::{Running, Shared, REASON_CANCEL, RUN, SOON};
 use super::slot::{self, SlotGuard};
 use crate::batch::outcome::{self, Cause, Counts, FailedInput, Kind, Outcome};
 use crate::batch::task::Task;
 use crate::unwind;
 
+/// Records the start of each item of a run right before it starts, and its outcome as soon as
+/// it ends: a journaled run with per-item durability, so that after a kill the starts on
+/// record are those of the items that were running, at most one per slot (see
+/// [`Durability::PerItem`](crate::batch::Durability::PerItem)).
+pub(crate) trait ItemLog<T, I, E>: Send + Sync {
+    /// Records and commits that the item at `index`, journal key `key`, starts now (with
+    /// the outcomes recorded since the last commit). `false`
+    /// when it could not be recorded: the item must not start (the driver ends the run with
+    /// the error).
+    fn start(&self, key: &str, index: u64) -> bool;
+
+    /// Records the outcome of the item at `index` whose start was recorded: a value or a
+    /// failure, or, for an item that did not finish, the start forgotten. It is committed
+    /// with the next [`start`](Self::start) (of any worker), or by the driver before the
+    /// outcome is yielded. `false` when it could not be recorded (the driver ends the run with
+    /// the error).
+    fn finish(&self, key: &str, index: u64, outcome: &Outcome<T, I, E>) -> bool;
+}
+
+/// The [`ItemLog`] of a run of `K` over `I`.
+type ItemLogOf<K, I> = dyn ItemLog<<K as Task<I>>::Output, I, <K as Task<I>>::Error>;
+
+/// A run's [`ItemLog`], as the workers hold it.
+pub(super) type ItemLogRef<K, I> = Arc<ItemLogOf<K, I>>;
+
 /// Inputs handed to a worker: the items at indices `start..start + items.len()`.
 pub(super) struct Chunk<I> {
     pub(super) start: u64,
     pub(super) items: Vec<I>,
+    /// With an item log, each item's journal key (`keys[k]` for `items[k]`); else empty.
+    pub(super) keys: Vec<String>,
     /// Whether the values go to the run's output buffer.
     pub(super) direct: bool,
 }
@@ -43,6 +74,8 @@ pub(super) struct Done<T, I, E> {
     /// The outcomes; for a direct chunk only the failures (the values are in the buffer).
     pub(super) outcomes: Vec<Outcome<T, I, E>>,
     pub(super) counts: Counts,
+    /// The worker recorded these outcomes in the journal itself (see [`ItemLog`]).
+    pub(super) recorded: bool,
 }
 
 /// What a worker loop holds: the run's shared state, its ends of the three channels, and the
@@ -54,6 +87,9 @@ pub(super) struct Ends<K: Task<I>, I> {
     /// Emptied chunk vectors go back to the driver, which fills them again.
     pub(super) recycle: Sender<Vec<I>>,
     pub(super) out: Option<Arc<OutBuf<K::Output>>>,
+    /// Where each item's start and outcome are recorded (a journaled run with per-item
+    /// durability).
+    pub(super) log: Option<ItemLogRef<K, I>>,
 }
 
 impl<K: Task<I>, I> Clone for Ends<K, I> {
@@ -64,6 +100,7 @@ impl<K: Task<I>, I> Clone for Ends<K, I> {
             results: self.results.clone(),
             recycle: self.recycle.clone(),
             out: self.out.clone(),
+            log: self.log.clone(),
         }
     }
 }
@@ -156,9 +193,39 @@ struct ChunkRun<'a, K: Task<I>, I> {
     out: Vec<Outcome<K::Output, I, K::Error>>,
     len: usize,
     counts: Counts,
+    /// Where the items' starts and outcomes are recorded, with their keys (see [`ItemLog`]):
+    /// when the chunk has keys.
+    log: Option<(&'a ItemLogOf<K, I>, Vec<String>)>,
 }
 
 impl<K: Task<I>, I> ChunkRun<'_, K, I> {
+    /// Records the start of the `k`th item of the chunk (input `index`) when the chunk's items
+    /// are logged; `false` when it cannot be recorded (the item must not start: the run
+    /// stops).
+    #[inline]
+    fn record_start(&self, k: usize, index: u64) -> bool {
+        let Some((log, keys)) = &self.log else {
+            return true;
+        };
+        if log.start(&keys[k], index) {
+            return true;
+        }
+        self.sh.request_stop(SOON, REASON_CANCEL);
+        false
+    }
+
+    /// Puts the outcome of the `k`th item, whose start was recorded, where it goes, after
+    /// recording it when the chunk's items are logged.
+    #[inline]
+    fn push_started(&mut self, k: usize, index: u64, o: Outcome<K::Output, I, K::Error>) {
+        if let Some((log, keys)) = &self.log {
+            if !log.finish(&keys[k], index, &o) {
+                self.sh.request_stop(SOON, REASON_CANCEL);
+            }
+        }
+        self.push(index, o);
+    }
+
     /// Counts the outcome of the item at `index` (for the halt policy too: see
     /// [`Shared::note`]) and puts it where it goes.
     #[inline]
@@ -181,20 +248,19 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
         self.push(index, outcome::not_started(index, input));
     }
 
-    /// Reports what became of an item that ran.
+    /// Reports what became of the `k`th item, which ran.
     fn ran(
         &mut self,
+        k: usize,
         index: u64,
         input: I,
         (res, attempts): (Result<K::Output, Cause<K::Error>>, u32),
     ) {
-        match res {
-            Ok(v) => self.push(index, Ok(v)),
-            Err(cause) => {
-                let o = outcome::failed(index, FailedInput::Value(input), attempts, cause);
-                self.push(index, o);
-            }
-        }
+        let o = match res {
+            Ok(v) => Ok(v),
+            Err(cause) => outcome::failed(index, FailedInput::Value(input), attempts, cause),
+        };
+        self.push_started(k, index, o);
     }
 
     /// Runs untracked items: without retries or start spacing through
@@ -202,17 +268,18 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
     fn untracked(&mut self, items: &mut Vec<I>) {
         // The items left for the general loop start at `base`.
         let mut base = self.start;
-        if self.sh.retry.max_attempts() == 1 && self.sh.spacing.is_none() {
+        if self.sh.retry.max_attempts() == 1 && self.sh.spacing.is_none() && self.log.is_none() {
             base += self.plain(items) as u64;
         }
+        let skip = (base - self.start) as usize;
         for (k, input) in items.drain(..).enumerate() {
             let index = base + k as u64;
-            if !may_start(self.sh) {
+            if !may_start(self.sh) || !self.record_start(skip + k, index) {
                 self.not_started(index, input);
                 continue;
             }
             let ran = run_item(self.sh, &input, index);
-            self.ran(index, input, ran);
+            self.ran(skip + k, index, input, ran);
         }
     }
 
@@ -227,7 +294,9 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
             let index = self.start + k as u64;
             // Its turn is waited for before it is registered: a stop meanwhile (even `NOW`)
             // finds it not started, not running.
-            if !may_start(sh) {
+            // Its start is on record before it is registered: a stop from here on finds it
+            // running (claimed) or not started, and the driver forgets the start either way.
+            if !may_start(sh) || !self.record_start(k, index) {
                 self.not_started(index, input);
                 continue;
             }
@@ -241,7 +310,7 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
             );
             if sh.level_seq_cst() != RUN {
                 if running.lock().remove(&index).is_some() {
-                    self.not_started(index, input);
+                    self.push_started(k, index, outcome::not_started(index, input));
                 }
                 continue;
             }
@@ -257,7 +326,7 @@ impl<K: Task<I>, I> ChunkRun<'_, K, I> {
                     .is_ok();
                 return owed;
             }
-            self.ran(index, input, ran);
+            self.ran(k, index, input, ran);
         }
         true
     }
@@ -345,7 +414,12 @@ where
         },
         len: 0,
         counts: Counts::default(),
+        log: match &ends.log {
+            Some(log) if !chunk.keys.is_empty() => Some((&**log, std::mem::take(&mut chunk.keys))),
+            _ => None,
+        },
     };
+    let recorded = run.log.is_some();
     let stays = match &sh.running {
         None => {
             run.untracked(&mut chunk.items);
@@ -364,6 +438,7 @@ where
             len: run.len,
             outcomes: run.out,
             counts: run.counts,
+            recorded,
         };
         let sent = ends.results.send(done);
         // After the send: the driver finds these outcomes in the channel once it sees them
