@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 
 use super::store::{Entry, Journal, JournalError};
 use crate::batch::outcome::{self, Cause, FailedInput, Outcome};
@@ -27,8 +27,14 @@ pub(crate) struct JournalHook<I, T, E> {
 /// The journal of a run, shared by its driver (lookups, outcomes, commits) and, with per-item
 /// durability, its workers (starts and outcomes of the items they run): one SQLite
 /// connection behind a lock.
+///
+/// The driver closes the connection when the run ends ([`JournalState`]'s drop), not the last
+/// holder: a worker thread may let go of its handle a moment after the run has returned (or
+/// much later, after an abandoned call), and the journal must be free for the next run or
+/// `Journal::open` at once.
 pub(crate) struct Shared<T, E> {
-    journal: Mutex<Journal>,
+    /// `None` once the run is over.
+    journal: Mutex<Option<Journal>>,
     encode: fn(&T) -> Option<String>,
     cause_text: fn(&Cause<E>) -> String,
     /// The first error a worker met writing the journal: the driver ends the journaled mode
@@ -37,6 +43,15 @@ pub(crate) struct Shared<T, E> {
 }
 
 impl<T, E> Shared<T, E> {
+    /// The journal, locked, for the driver: always there while its [`JournalState`] lives
+    /// (only that state's drop takes it out).
+    fn locked(&self) -> MappedMutexGuard<'_, Journal> {
+        MutexGuard::map(self.journal.lock(), |j| {
+            j.as_mut()
+                .expect("the journal is taken out only when the run's JournalState is dropped")
+        })
+    }
+
     /// Records `outcome` under `key`, or forgets the start of an item that did not finish.
     fn record<I>(
         &self,
@@ -78,6 +93,10 @@ where
     fn start(&self, key: &str, index: u64) -> bool {
         let r = {
             let mut journal = self.journal.lock();
+            // The run is over (closed by its driver): nothing more starts.
+            let Some(journal) = journal.as_mut() else {
+                return false;
+            };
             journal
                 .record_start(key, index)
                 .and_then(|()| journal.commit())
@@ -90,7 +109,13 @@ where
         // yielded, whichever comes first: one commit an item rather than two. Until then its
         // start stays on record: a kill meanwhile runs it again and counts it as running, and
         // its slot starts nothing else before that commit.
-        let r = self.record(&mut self.journal.lock(), key, index, outcome);
+        let mut journal = self.journal.lock();
+        // The run is over: its driver has recorded what it claimed, and this outcome, come
+        // after the end (an abandoned call), belongs to no run.
+        let Some(journal) = journal.as_mut() else {
+            return true;
+        };
+        let r = self.record(journal, key, index, outcome);
         self.failed(r)
     }
 }
@@ -125,7 +150,7 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
             was_empty: journal.was_empty(),
             per_item: journal.per_item(),
             shared: Arc::new(Shared {
-                journal: Mutex::new(journal),
+                journal: Mutex::new(Some(journal)),
                 encode,
                 cause_text,
                 error: Mutex::new(None),
@@ -180,7 +205,7 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
     /// started and unfinished (see [`Journal::begin_run`]); 0 otherwise.
     pub(crate) fn begin_run(&mut self) -> Result<u64, JournalError> {
         if self.per_item {
-            self.shared.journal.lock().begin_run()
+            self.journal().begin_run()
         } else {
             Ok(0)
         }
@@ -201,7 +226,7 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
     ) -> Result<Option<Outcome<T, I, E>>, JournalError> {
         let key = (self.key)(input);
         if !self.was_empty {
-            let entry = self.shared.journal.lock().lookup(&key)?;
+            let entry = self.journal().lookup(&key)?;
             match entry {
                 Some(Entry::Done(v)) => {
                     if let Some(value) = (self.decode)(&v) {
@@ -239,7 +264,7 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
     ) -> Result<(), JournalError> {
         self.worker_error()?;
         let shared = &*self.shared;
-        let mut journal = shared.journal.lock();
+        let mut journal = shared.locked();
         for index in start..start + outcomes.len() as u64 {
             let Some(key) = self.keys.remove(&index) else {
                 continue;
@@ -259,7 +284,7 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
     pub(crate) fn commit_per_item(&mut self) -> Result<(), JournalError> {
         self.worker_error()?;
         if self.per_item {
-            self.shared.journal.lock().commit()?;
+            self.journal().commit()?;
         }
         Ok(())
     }
@@ -271,7 +296,7 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
     /// The commit failed, or a worker could not write the journal.
     pub(crate) fn commit_if_due(&mut self) -> Result<(), JournalError> {
         self.worker_error()?;
-        self.shared.journal.lock().commit_if_due()
+        self.journal().commit_if_due()
     }
 
     /// Commits what is recorded (at the end of the run).
@@ -280,6 +305,19 @@ impl<I: fmt::Debug, T: Send + 'static, E: Send + 'static> JournalState<I, T, E> 
     ///
     /// The commit failed.
     pub(crate) fn commit(&mut self) -> Result<(), JournalError> {
-        self.shared.journal.lock().commit()
+        self.journal().commit()
+    }
+
+    /// The journal, locked (see [`Shared::locked`]).
+    fn journal(&self) -> MappedMutexGuard<'_, Journal> {
+        self.shared.locked()
+    }
+}
+
+impl<I, T, E> Drop for JournalState<I, T, E> {
+    /// Closes the journal (committing what is recorded) as the run ends, whoever still holds
+    /// the shared handle (see [`Shared`]).
+    fn drop(&mut self) {
+        drop(self.shared.journal.lock().take());
     }
 }
