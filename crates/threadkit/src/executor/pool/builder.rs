@@ -12,7 +12,8 @@ use super::super::future::TaskError;
 #[cfg(doc)]
 use super::error::SubmitError;
 use super::error::{BuildError, BuildErrorKind};
-use super::shared::{Parking, PoolState, Shared};
+use super::queue::JobQueue;
+use super::shared::{PoolState, Shared};
 use super::ThreadPool;
 use crate::primitive::{Condvar, Mutex};
 
@@ -230,13 +231,14 @@ impl Builder {
         let prefix = self
             .prefix
             .unwrap_or_else(|| format!("ThreadPoolExecutor-{number}"));
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (queue, push_end) = JobQueue::new();
         Ok(ThreadPool {
             shared: Arc::new(Shared {
                 id: (number % (u32::MAX as usize)) as u32 + 1,
-                rx,
+                queue,
                 state: CachePadded::new(Mutex::new(PoolState {
-                    tx: Some(tx),
+                    open: true,
+                    push_end,
                     broken: None,
                     spawned: 0,
                     named: 0,
@@ -253,7 +255,7 @@ impl Builder {
                 initializer: self.initializer,
                 stack_size: self.stack_size,
                 idle_timeout: self.idle_timeout,
-                parking: self.park_when_idle.then(Parking::new),
+                park_when_idle: self.park_when_idle,
             }),
         })
     }
