@@ -174,6 +174,37 @@ fn queue_tasks_pushed_while_a_consumer_sleeps_run_once_in_order() {
     });
 }
 
+/// A consumer going to sleep puts the stub back as the list's head (letting go of the task
+/// popped last) while pushes race it: no task is lost or run twice.
+#[test]
+fn queue_the_dummy_let_go_before_sleeping_loses_no_push() {
+    loom::model(|| {
+        let queue = Arc::new(LoomQueue::default());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (_fut, first) = {
+            let ran = ran.clone();
+            loom_task(move || ran.fetch_add(1, Ordering::SeqCst))
+        };
+        queue.push(first);
+        let consumer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                // The first task, then a sleep (letting go of it) or the second at once.
+                assert!(queue.recv_run());
+                assert!(queue.recv_run());
+            })
+        };
+        let (_fut, second) = {
+            let ran = ran.clone();
+            loom_task(move || ran.fetch_add(1, Ordering::SeqCst))
+        };
+        queue.push(second);
+        consumer.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert!(queue.is_empty() && !queue.try_run());
+    });
+}
+
 /// Two sleeping consumers and two pushes: each task runs once and neither consumer is left
 /// asleep with a task queued.
 #[test]

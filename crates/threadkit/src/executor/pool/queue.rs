@@ -187,6 +187,15 @@ impl JobQueue {
 
     /// Takes the oldest job, if any.
     pub(crate) fn try_pop(&self) -> Option<Job> {
+        let (job, old) = self.pop_parts()?;
+        // This may be the old dummy's last handle (its value is dropped): not under the lock.
+        drop(old);
+        Some(job)
+    }
+
+    /// Takes the oldest job, if any, with the handle of the dummy it replaces (to be dropped
+    /// by the caller, outside its locks: it may be the last handle on a task and its value).
+    pub(crate) fn pop_parts(&self) -> Option<(Job, Option<Job>)> {
         if self.is_empty() {
             // Nothing pushed that was not popped (idle workers look here without the lock).
             return None;
@@ -211,9 +220,31 @@ impl JobQueue {
         self.popped
             .store(self.popped.load(Ordering::Relaxed) + 1, Ordering::Release);
         drop(end);
-        // Outside the lock: this may be the task's last handle (its value is dropped).
-        drop(old);
-        Some(job)
+        Some((job, old))
+    }
+
+    /// Lets go of the task popped last (the dummy head, which the queue keeps while a producer
+    /// may still link after it) when nothing is queued after it: the stub becomes the dummy
+    /// again. Called with the producers' end, so that no push is under way; hands back the
+    /// handle for the caller to drop outside its locks. Without this, a task whose future was
+    /// dropped would keep its value alive until the next task is popped.
+    pub(crate) fn release_dummy(&self, end: &mut PushEnd) -> Option<Job> {
+        let mut head = self.head.lock();
+        head.held.as_ref()?;
+        // SAFETY: the dummy is a task whose handle `head.held` keeps.
+        if !unsafe { (*head.dummy).next.load(Ordering::Acquire) }.is_null() {
+            return None;
+        }
+        // Nothing after the dummy and no push under way (`end` is ours): it is the tail.
+        debug_assert!(ptr::eq(end.tail, head.dummy));
+        // The stub is not in the list (it was the dummy once and was left behind), so only
+        // this thread touches its `next`; the next push, under the producers' lock after us,
+        // links after it.
+        self.stub.next.store(ptr::null_mut(), Ordering::Relaxed);
+        let stub: *const Link = &*self.stub;
+        end.tail = stub;
+        head.dummy = stub;
+        head.held.take()
     }
 
     /// Like a channel's `try_recv`: a job, or `Empty`, or `Disconnected` once closed and empty.
@@ -229,11 +260,14 @@ impl JobQueue {
 
     /// Takes a job, waiting for one until `timeout` passes (`None`, or too long for the clock:
     /// no timeout); `Disconnected` once closed and empty. With `spin`, spins and yields a
-    /// little first (crossbeam's `Backoff`, as a channel's `recv` did) before sleeping.
+    /// little first (crossbeam's `Backoff`, as a channel's `recv` did) before sleeping;
+    /// `before_sleep` is called each time it is about to sleep (the pool lets go of the dummy
+    /// there: [`JobQueue::release_dummy`]).
     pub(crate) fn recv(
         &self,
         timeout: Option<Duration>,
         spin: bool,
+        before_sleep: &dyn Fn(),
     ) -> Result<Job, RecvTimeoutError> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         #[cfg(not(loom))]
@@ -251,6 +285,7 @@ impl JobQueue {
             }
             #[cfg(loom)]
             let _ = spin;
+            before_sleep();
             if self.wait(deadline) {
                 // One last look: a job queued as the wait ended is taken, not left behind.
                 return self.try_recv().map_err(|e| match e {
@@ -350,7 +385,8 @@ impl LoomQueue {
     /// Waits for a task (sleeping at once, as a parked worker does) and runs it; false once
     /// the queue is closed and empty.
     pub fn recv_run(&self) -> bool {
-        match self.queue.recv(None, false) {
+        let release = || drop(self.queue.release_dummy(&mut self.end.lock()));
+        match self.queue.recv(None, false, &release) {
             Ok(job) => {
                 job.run();
                 true

@@ -96,8 +96,11 @@ impl Shared {
         if st.spawned == 0 || self.idle.load(Ordering::SeqCst) == 0 {
             if let Err(e) = self.spawn_worker(&mut st) {
                 if st.spawned == 0 {
-                    // No worker at all: take the job back (it is the only one queued).
-                    let _ = self.queue.try_pop();
+                    // No worker at all: take the job back (it is the only one queued), and
+                    // drop it and the dummy it replaces outside the lock.
+                    let back = self.queue.pop_parts();
+                    drop(st);
+                    drop(back);
                     return Err(SubmitError::Spawn {
                         message: e.to_string(),
                     });
@@ -187,6 +190,13 @@ impl Shared {
         Ok(())
     }
 
+    /// Lets go of the task the queue keeps as its dummy head once nothing is queued (see
+    /// [`JobQueue::release_dummy`]): called by a worker about to sleep and by shutdown.
+    fn release_dummy(&self) {
+        let held = self.queue.release_dummy(&mut self.state.lock().push_end);
+        drop(held);
+    }
+
     pub(super) fn is_shutdown(&self) -> bool {
         !self.state.lock().open
     }
@@ -231,6 +241,7 @@ impl Shared {
                 job.abort(TaskError::Cancelled);
             }
         }
+        self.release_dummy();
         if !opts.wait {
             return;
         }
@@ -286,6 +297,8 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
     let mut retired = false;
     // Whether this worker still counts in `starting` (until its first job or wait).
     let mut starting = true;
+    // A worker about to sleep lets go of the task the queue keeps as its dummy head.
+    let release = || shared.release_dummy();
     if initialized {
         loop {
             let job = match shared.queue.try_recv() {
@@ -301,7 +314,7 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                 Err(TryRecvError::Empty) if shared.grown.load(Ordering::Relaxed) => {
                     // Fully grown: no idle bookkeeping is needed (nor `starting`: nothing
                     // reads either once grown).
-                    let Ok(job) = shared.queue.recv(None, !shared.park_when_idle) else {
+                    let Ok(job) = shared.queue.recv(None, !shared.park_when_idle, &release) else {
                         break;
                     };
                     job
@@ -312,9 +325,10 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                     if std::mem::take(&mut starting) {
                         shared.starting.fetch_sub(1, Ordering::SeqCst);
                     }
-                    let job = shared
-                        .queue
-                        .recv(shared.idle_timeout, !shared.park_when_idle);
+                    let job =
+                        shared
+                            .queue
+                            .recv(shared.idle_timeout, !shared.park_when_idle, &release);
                     shared.idle.fetch_sub(1, Ordering::SeqCst);
                     let job = match job {
                         Ok(job) => job,
@@ -387,7 +401,11 @@ mod tests {
         let queue = Arc::new(queue);
         let waiter = {
             let queue = queue.clone();
-            std::thread::spawn(move || queue.recv(Some(Duration::MAX), false).map(|job| job.run()))
+            std::thread::spawn(move || {
+                queue
+                    .recv(Some(Duration::MAX), false, &|| ())
+                    .map(|job| job.run())
+            })
         };
         // However long it waited so far, the waiter is still there for the task: a deadline
         // past the clock's end is no deadline (not an overflow, nor an instant timeout).
@@ -400,12 +418,12 @@ mod tests {
     fn a_parked_wait_ends_with_its_timeout_or_the_close() {
         let (queue, _end) = JobQueue::new();
         let t0 = Instant::now();
-        let got = queue.recv(Some(Duration::from_millis(20)), false);
+        let got = queue.recv(Some(Duration::from_millis(20)), false, &|| ());
         assert!(matches!(got, Err(RecvTimeoutError::Timeout)));
         assert!(t0.elapsed() >= Duration::from_millis(20));
         queue.close();
         assert!(matches!(
-            queue.recv(None, false),
+            queue.recv(None, false, &|| ()),
             Err(RecvTimeoutError::Disconnected)
         ));
     }
@@ -490,6 +508,29 @@ mod tests {
                     f.result_timeout(LONG).expect("a task found no worker");
                 }
             }
+            p.shutdown();
+        }
+    }
+
+    #[test]
+    fn a_dropped_futures_value_is_dropped_once_the_workers_are_idle() {
+        // The queue keeps the task popped last as its list's head while a push may link after
+        // it; a worker going to sleep lets go of it, so a value nobody will read is dropped
+        // (here a sender, whose drop the receiver sees) rather than kept until the next task.
+        for park in [false, true] {
+            let p = ThreadPool::builder()
+                .max_workers(1)
+                .park_when_idle(park)
+                .build()
+                .unwrap();
+            let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+            let f = p.submit(move || tx).unwrap();
+            f.wait();
+            drop(f);
+            assert_eq!(
+                rx.recv_timeout(LONG),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            );
             p.shutdown();
         }
     }
