@@ -8,7 +8,9 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use threadkit::executor::{loom_completer, loom_task, LoomQueue, TaskError, TryResultError};
+use threadkit::executor::{
+    loom_completer, loom_task, LoomQueue, LoomTask, TaskError, TryResultError,
+};
 
 #[test]
 fn a_blocked_reader_is_woken_by_the_finisher() {
@@ -145,6 +147,12 @@ fn a_future_put_back_to_pending_is_cancelled_or_finished_once_and_wakes_its_read
     });
 }
 
+/// A queue entry counting its runs in `ran` (its future dropped: nobody waits on it).
+fn counting_task(ran: &Arc<AtomicUsize>) -> LoomTask {
+    let ran = ran.clone();
+    loom_task(move || ran.fetch_add(1, Ordering::SeqCst)).1
+}
+
 /// The pool's job queue (a list through the tasks' links): tasks pushed by one thread while a
 /// consumer takes them (sleeping when it finds none) run once each, in order; the consumer's
 /// sleep never misses a push, and the last task can leave while the next is being linked in.
@@ -181,11 +189,7 @@ fn queue_the_dummy_let_go_before_sleeping_loses_no_push() {
     loom::model(|| {
         let queue = Arc::new(LoomQueue::default());
         let ran = Arc::new(AtomicUsize::new(0));
-        let (_fut, first) = {
-            let ran = ran.clone();
-            loom_task(move || ran.fetch_add(1, Ordering::SeqCst))
-        };
-        queue.push(first);
+        queue.push(counting_task(&ran));
         let consumer = {
             let queue = queue.clone();
             thread::spawn(move || {
@@ -194,11 +198,7 @@ fn queue_the_dummy_let_go_before_sleeping_loses_no_push() {
                 assert!(queue.recv_run());
             })
         };
-        let (_fut, second) = {
-            let ran = ran.clone();
-            loom_task(move || ran.fetch_add(1, Ordering::SeqCst))
-        };
-        queue.push(second);
+        queue.push(counting_task(&ran));
         consumer.join().unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 2);
         assert!(queue.is_empty() && !queue.try_run());
@@ -219,9 +219,7 @@ fn queue_two_consumers_each_get_a_task() {
             })
             .collect();
         for _ in 0..2 {
-            let ran = ran.clone();
-            let (_fut, task) = loom_task(move || ran.fetch_add(1, Ordering::SeqCst));
-            queue.push(task);
+            queue.push(counting_task(&ran));
         }
         for c in consumers {
             assert!(c.join().unwrap());

@@ -196,12 +196,14 @@ impl Builder {
         self
     }
 
-    /// Makes idle workers sleep at once rather than spin and yield for a while first (as a
-    /// channel's receiver does, betting on a task coming within microseconds). For a pool whose
+    /// Makes idle workers sleep at once rather than spin and yield for a while first (as the
+    /// pool's queue does by default, like a channel's receiver, betting on a task coming
+    /// within microseconds). For a pool whose
     /// tasks hold their worker a long time and come in bursts (a batch run's worker loops: 200
     /// of them end within a few milliseconds on a machine of 2 cores), the spinning and
     /// yielding of the threads that went idle only takes CPU time from those still working.
-    /// Submissions then wake a sleeping worker themselves (one lock and a notification).
+    /// Either way a submission that finds a worker asleep wakes it (one lock and a
+    /// notification).
     pub(crate) fn park_when_idle(mut self, yes: bool) -> Builder {
         self.park_when_idle = yes;
         self
