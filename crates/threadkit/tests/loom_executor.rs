@@ -8,7 +8,9 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use threadkit::executor::{loom_completer, loom_task, TaskError, TryResultError};
+use threadkit::executor::{
+    loom_completer, loom_task, LoomQueue, LoomTask, TaskError, TryResultError,
+};
 
 #[test]
 fn a_blocked_reader_is_woken_by_the_finisher() {
@@ -142,5 +144,112 @@ fn a_future_put_back_to_pending_is_cancelled_or_finished_once_and_wakes_its_read
         };
         assert_eq!(reader.join().unwrap(), expected);
         assert_eq!(fut.result(), expected);
+    });
+}
+
+/// A queue entry counting its runs in `ran` (its future dropped: nobody waits on it).
+fn counting_task(ran: &Arc<AtomicUsize>) -> LoomTask {
+    let ran = ran.clone();
+    loom_task(move || ran.fetch_add(1, Ordering::SeqCst)).1
+}
+
+/// The pool's job queue (a list through the tasks' links): tasks pushed by one thread while a
+/// consumer takes them (sleeping when it finds none) run once each, in order; the consumer's
+/// sleep never misses a push, and the last task can leave while the next is being linked in.
+#[test]
+fn queue_tasks_pushed_while_a_consumer_sleeps_run_once_in_order() {
+    loom::model(|| {
+        let queue = Arc::new(LoomQueue::default());
+        let seq = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let queue = queue.clone();
+            let seq = seq.clone();
+            thread::spawn(move || {
+                for i in 0..2 {
+                    let seq = seq.clone();
+                    let (_fut, task) = loom_task(move || {
+                        assert_eq!(seq.fetch_add(1, Ordering::SeqCst), i, "out of order");
+                    });
+                    queue.push(task);
+                }
+            })
+        };
+        assert!(queue.recv_run());
+        assert!(queue.recv_run());
+        producer.join().unwrap();
+        assert_eq!(seq.load(Ordering::SeqCst), 2);
+        assert!(queue.is_empty() && !queue.try_run());
+    });
+}
+
+/// A consumer going to sleep puts the stub back as the list's head (letting go of the task
+/// popped last) while pushes race it: no task is lost or run twice.
+#[test]
+fn queue_the_dummy_let_go_before_sleeping_loses_no_push() {
+    loom::model(|| {
+        let queue = Arc::new(LoomQueue::default());
+        let ran = Arc::new(AtomicUsize::new(0));
+        queue.push(counting_task(&ran));
+        let consumer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                // The first task, then a sleep (letting go of it) or the second at once.
+                assert!(queue.recv_run());
+                assert!(queue.recv_run());
+            })
+        };
+        queue.push(counting_task(&ran));
+        consumer.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert!(queue.is_empty() && !queue.try_run());
+    });
+}
+
+/// Two sleeping consumers and two pushes: each task runs once and neither consumer is left
+/// asleep with a task queued.
+#[test]
+fn queue_two_consumers_each_get_a_task() {
+    loom::model(|| {
+        let queue = Arc::new(LoomQueue::default());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = queue.clone();
+                thread::spawn(move || queue.recv_run())
+            })
+            .collect();
+        for _ in 0..2 {
+            queue.push(counting_task(&ran));
+        }
+        for c in consumers {
+            assert!(c.join().unwrap());
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert!(queue.is_empty());
+    });
+}
+
+/// Closing wakes a sleeping consumer, which still takes what was pushed before the close and
+/// then sees the end.
+#[test]
+fn queue_close_wakes_the_consumer_after_the_last_task() {
+    loom::model(|| {
+        let queue = Arc::new(LoomQueue::default());
+        let consumer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                let mut ran = 0;
+                while queue.recv_run() {
+                    ran += 1;
+                }
+                ran
+            })
+        };
+        let (fut, task) = loom_task(|| 5);
+        queue.push(task);
+        queue.close();
+        assert_eq!(consumer.join().unwrap(), 1);
+        assert_eq!(fut.result(), Ok(5));
+        assert_eq!(queue.len(), 0);
     });
 }

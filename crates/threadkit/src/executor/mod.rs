@@ -82,6 +82,8 @@ pub use map::{
     AsyncResult, ChunkSize, GetTimeoutError, ItemResults, MapItemError, MapOptions,
     MapOptionsError, MapResults, NotReady, TupleFn, Unordered,
 };
+#[cfg(loom)]
+pub use pool::LoomQueue;
 pub use pool::{
     BuildError, BuildErrorKind, Builder, PoolHandle, ShutdownOptions, SubmitError, ThreadPool,
 };

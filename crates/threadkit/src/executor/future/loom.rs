@@ -23,6 +23,11 @@ impl fmt::Debug for LoomTask {
 
 #[cfg(loom)]
 impl LoomTask {
+    /// The queue entry itself (for the pool queue's models).
+    pub(crate) fn into_job(self) -> Arc<dyn Run> {
+        self.0
+    }
+
     /// Runs the task as a worker popping it from the queue would.
     pub fn run(self) {
         self.0.run();

@@ -382,6 +382,7 @@ impl<T: Send + 'static> Future<T> {
             core: Core::new(0, PENDING),
             job: UnsafeCell::new(None),
             scope: NoScope,
+            link: super::pool::Link::new(),
         };
         Future {
             task: Arc::new(task),

@@ -7,6 +7,7 @@ use crate::unwind;
 use std::cell::UnsafeCell;
 use std::sync::Arc;
 
+use super::super::pool::Link;
 use super::state::{worker_of, Core, PENDING, RUNNING};
 use super::{Future, TaskError};
 
@@ -33,6 +34,8 @@ pub(crate) trait Run: Send + Sync {
     fn run(self: Arc<Self>);
     /// Finishes the task with `error` unless it already left `Pending`.
     fn abort(self: Arc<Self>, error: TaskError);
+    /// The task's place in the pool's queue.
+    fn link(&self) -> &Link;
 }
 
 /// A task: its state, its closure and its outcome in one allocation, which the queue (as a
@@ -43,6 +46,8 @@ pub(crate) struct Task<T, F, S = NoScope> {
     pub(super) job: UnsafeCell<Option<F>>,
     /// The scope this task belongs to, told when the task is completely finished.
     pub(super) scope: S,
+    /// Its place in the pool's queue (the queue is threaded through the tasks).
+    pub(super) link: Link,
 }
 
 /// What a task tells when it is completely finished: nothing for pool tasks (zero-sized, so
@@ -74,6 +79,7 @@ where
             core: Core::new(pool_id, PENDING),
             job: UnsafeCell::new(Some(job)),
             scope,
+            link: Link::new(),
         }
     }
 
@@ -198,6 +204,9 @@ where
         let me = || queue_future(&self);
         let _ = self.settle_pending(Err(error), &me);
     }
+    fn link(&self) -> &Link {
+        &self.link
+    }
 }
 
 /// Extends a task handle's lifetime bound to `'static`.
@@ -285,6 +294,7 @@ impl<T: Send + 'static> Promise<T> {
             core: Core::new(0, RUNNING),
             job: UnsafeCell::new(None),
             scope: NoScope,
+            link: Link::new(),
         };
         let fut = Future {
             task: Arc::new(task),

@@ -12,7 +12,8 @@ use super::super::future::TaskError;
 #[cfg(doc)]
 use super::error::SubmitError;
 use super::error::{BuildError, BuildErrorKind};
-use super::shared::{Parking, PoolState, Shared};
+use super::queue::JobQueue;
+use super::shared::{PoolState, Shared};
 use super::ThreadPool;
 use crate::primitive::{Condvar, Mutex};
 
@@ -195,12 +196,14 @@ impl Builder {
         self
     }
 
-    /// Makes idle workers sleep at once rather than spin and yield for a while first (as a
-    /// channel's receiver does, betting on a task coming within microseconds). For a pool whose
+    /// Makes idle workers sleep at once rather than spin and yield for a while first (as the
+    /// pool's queue does by default, like a channel's receiver, betting on a task coming
+    /// within microseconds). For a pool whose
     /// tasks hold their worker a long time and come in bursts (a batch run's worker loops: 200
     /// of them end within a few milliseconds on a machine of 2 cores), the spinning and
     /// yielding of the threads that went idle only takes CPU time from those still working.
-    /// Submissions then wake a sleeping worker themselves (one lock and a notification).
+    /// Either way a submission that finds a worker asleep wakes it (one lock and a
+    /// notification).
     pub(crate) fn park_when_idle(mut self, yes: bool) -> Builder {
         self.park_when_idle = yes;
         self
@@ -230,13 +233,14 @@ impl Builder {
         let prefix = self
             .prefix
             .unwrap_or_else(|| format!("ThreadPoolExecutor-{number}"));
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (queue, push_end) = JobQueue::new();
         Ok(ThreadPool {
             shared: Arc::new(Shared {
                 id: (number % (u32::MAX as usize)) as u32 + 1,
-                rx,
+                queue,
                 state: CachePadded::new(Mutex::new(PoolState {
-                    tx: Some(tx),
+                    open: true,
+                    push_end,
                     broken: None,
                     spawned: 0,
                     named: 0,
@@ -253,7 +257,7 @@ impl Builder {
                 initializer: self.initializer,
                 stack_size: self.stack_size,
                 idle_timeout: self.idle_timeout,
-                parking: self.park_when_idle.then(Parking::new),
+                park_when_idle: self.park_when_idle,
             }),
         })
     }

@@ -5,19 +5,25 @@
 //! 1. `error.rs`: [`BuildError`] and its [`BuildErrorKind`], [`SubmitError`].
 //! 2. `builder.rs`: [`Builder`] (Python's `ThreadPoolExecutor` arguments, and the idle
 //!    timeout), which makes the pool's [`Shared`] state.
-//! 3. `shared.rs`: what the pool's handles and its workers share: the job queue, the lazy
+//! 3. `queue.rs`: [`JobQueue`](queue::JobQueue), the job queue threaded through the tasks'
+//!    links, with the idle workers' sleep and wake-up.
+//! 4. `shared.rs`: what the pool's handles and its workers share: the job queue, the lazy
 //!    growth (a worker is started when a job finds none idle, with the fences that make
 //!    "submit, then look" and "go idle, then look" see each other), retiring idle workers,
 //!    shutdown, and the worker loop itself.
-//! 4. `mod.rs` (this file): [`ThreadPool`] with [`ShutdownOptions`], and [`PoolHandle`],
+//! 5. `mod.rs` (this file): [`ThreadPool`] with [`ShutdownOptions`], and [`PoolHandle`],
 //!    the cloneable submitting side tasks can hold.
 
 mod builder;
 mod error;
+mod queue;
 mod shared;
 
 pub use builder::Builder;
 pub use error::{BuildError, BuildErrorKind, SubmitError};
+pub(crate) use queue::Link;
+#[cfg(loom)]
+pub use queue::LoomQueue;
 pub(crate) use shared::Shared;
 
 use std::fmt;
@@ -83,7 +89,7 @@ impl fmt::Debug for ThreadPool {
             .field("prefix", &self.shared.prefix)
             .field("max_workers", &self.shared.max_workers)
             .field("workers", &st.live)
-            .field("shutdown", &st.tx.is_none())
+            .field("shutdown", &!st.open)
             .field("broken", &st.broken.is_some())
             .finish()
     }

@@ -5,7 +5,7 @@
 use crate::primitive::{Condvar, Mutex, MutexGuard};
 use crate::thread::JoinHandle;
 use crate::unwind;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,14 +14,17 @@ use std::time::Duration;
 use super::super::future::{set_worker_of, worker_of, Future, NoScope, Run, Task, TaskError};
 use super::builder::Initializer;
 use super::error::SubmitError;
+use super::queue::{JobQueue, PushEnd};
 use super::ShutdownOptions;
 
 /// A job in the pool's queue.
 pub(crate) type Job = Arc<dyn Run>;
 
 pub(super) struct PoolState {
-    /// The queue's sending side; `None` once shut down.
-    pub(super) tx: Option<Sender<Job>>,
+    /// Whether submissions are taken (false once shut down).
+    pub(super) open: bool,
+    /// The queue's producers' end: pushes happen under this lock (see `JobQueue::push`).
+    pub(super) push_end: PushEnd,
     pub(super) broken: Option<String>,
     /// Workers started and not retired (what `max_workers` bounds).
     pub(super) spawned: usize,
@@ -34,8 +37,9 @@ pub(super) struct PoolState {
 pub(crate) struct Shared {
     /// Non-zero (unique among the last 2^32 - 1 pools): the worker threads' `worker_of()`.
     pub(crate) id: u32,
-    pub(crate) rx: Receiver<Job>,
-    /// Locked by every submission: on a cache line of its own, so workers reading `rx` and
+    /// The jobs waiting for a worker.
+    pub(crate) queue: JobQueue,
+    /// Locked by every submission: on a cache line of its own, so workers reading `queue` and
     /// `grown` in their loop do not steal it from the submitting thread each time.
     pub(super) state: CachePadded<Mutex<PoolState>>,
     pub(super) exited: Condvar,
@@ -59,80 +63,10 @@ pub(crate) struct Shared {
     pub(super) initializer: Option<Initializer>,
     pub(super) stack_size: Option<usize>,
     pub(super) idle_timeout: Option<Duration>,
-    /// Where idle workers sleep, with [`park_when_idle`](super::Builder::park_when_idle).
-    pub(super) parking: Option<Parking>,
-}
-
-/// Idle workers of a pool made with [`park_when_idle`](super::Builder::park_when_idle): they
-/// sleep on a condition variable at once, and a submission wakes one, instead of each waiting
-/// in the queue's `recv` (which spins and yields before it sleeps).
-///
-/// No wake-up is lost: a worker looks at the queue and goes to sleep under the lock, and a
-/// submission notifies under the same lock after it queued its task, so either the worker sees
-/// the task or it is asleep when the notification comes. A notification that finds no sleeper
-/// (the one it counted already woke for another task) leaves the task to the growth check a
-/// worker makes when it leaves the idle state with tasks still queued (see
-/// `grow_if_starved`), as with `recv`.
-pub(crate) struct Parking {
-    /// The workers asleep (or woken and not yet back under the lock).
-    sleepers: Mutex<usize>,
-    wake: Condvar,
-}
-
-impl Parking {
-    pub(super) fn new() -> Parking {
-        Parking {
-            sleepers: Mutex::new(0),
-            wake: Condvar::new(),
-        }
-    }
-
-    /// Wakes a sleeping worker, if any: called after a task was queued.
-    fn notify_one(&self) {
-        // Notified after the lock is let go, so that the woken worker does not block on it
-        // at once: a worker counted in `sleepers` queued itself on the condvar before it let
-        // go of the lock, and one that looks later sees the task (queued before the lock).
-        let sleepers = *self.sleepers.lock();
-        if sleepers > 0 {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Wakes every sleeping worker: called once the queue is disconnected.
-    fn notify_all(&self) {
-        let _sleepers = self.sleepers.lock();
-        self.wake.notify_all();
-    }
-
-    /// Takes a task from `rx`, sleeping until one comes, the queue is disconnected, or
-    /// `timeout` passes (`None`, or too long for the clock: no timeout).
-    fn recv(&self, rx: &Receiver<Job>, timeout: Option<Duration>) -> Result<Job, RecvTimeoutError> {
-        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
-        let mut sleepers = self.sleepers.lock();
-        loop {
-            match rx.try_recv() {
-                Ok(job) => return Ok(job),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
-            }
-            *sleepers += 1;
-            let timed_out = match deadline {
-                Some(deadline) => self.wake.wait_until(&mut sleepers, deadline),
-                None => {
-                    self.wake.wait(&mut sleepers);
-                    false
-                }
-            };
-            *sleepers -= 1;
-            if timed_out {
-                // One last look: a task queued as the wait ended is taken, not left behind.
-                return rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                });
-            }
-        }
-    }
+    /// Whether idle workers sleep at once ([`park_when_idle`](super::Builder::park_when_idle))
+    /// instead of spinning and yielding a little first: with many workers (the batch pool's
+    /// 200), the ones going idle would take the CPU from those still running.
+    pub(super) park_when_idle: bool,
 }
 
 thread_local! {
@@ -148,16 +82,10 @@ impl Shared {
                 reason: reason.clone(),
             });
         }
-        if st.tx.is_none() {
+        if !st.open {
             return Err(SubmitError::Shutdown);
         }
-        if let Some(tx) = &st.tx {
-            // Cannot fail: `self.rx` keeps the channel connected.
-            let _ = tx.send(job);
-        }
-        if let Some(parking) = &self.parking {
-            parking.notify_one();
-        }
+        self.queue.push(job, &mut st.push_end);
         if st.spawned == self.max_workers {
             // Fully grown (the steady state): nothing more to decide.
             return Ok(());
@@ -168,8 +96,11 @@ impl Shared {
         if st.spawned == 0 || self.idle.load(Ordering::SeqCst) == 0 {
             if let Err(e) = self.spawn_worker(&mut st) {
                 if st.spawned == 0 {
-                    // No worker at all: take the job back (it is the only one queued).
-                    let _ = self.rx.try_recv();
+                    // No worker at all: take the job back (it is the only one queued), and
+                    // drop it and the dummy it replaces outside the lock.
+                    let back = self.queue.pop_parts();
+                    drop(st);
+                    drop(back);
                     return Err(SubmitError::Spawn {
                         message: e.to_string(),
                     });
@@ -197,7 +128,7 @@ impl Shared {
     /// Whether more jobs are queued than there are workers to take them: idle ones, and
     /// started ones that have not taken their first job yet.
     fn starved(&self) -> bool {
-        let queued = self.rx.len();
+        let queued = self.queue.len();
         queued > 0
             && queued > self.idle.load(Ordering::SeqCst) + self.starting.load(Ordering::SeqCst)
     }
@@ -207,8 +138,7 @@ impl Shared {
     /// could still grow.
     fn grow_if_starved(self: &Arc<Self>) {
         let mut st = self.state.lock();
-        if st.tx.is_some() && st.broken.is_none() && st.spawned < self.max_workers && self.starved()
-        {
+        if st.open && st.broken.is_none() && st.spawned < self.max_workers && self.starved() {
             if let Err(e) = self.spawn_worker(&mut st) {
                 tracing::warn!(error = %e, "could not start another pool worker");
             }
@@ -260,8 +190,15 @@ impl Shared {
         Ok(())
     }
 
+    /// Lets go of the task the queue keeps as its dummy head once nothing is queued (see
+    /// [`JobQueue::release_dummy`]): called by a worker about to sleep and by shutdown.
+    fn release_dummy(&self) {
+        let held = self.queue.release_dummy(&mut self.state.lock().push_end);
+        drop(held);
+    }
+
     pub(super) fn is_shutdown(&self) -> bool {
-        self.state.lock().tx.is_none()
+        !self.state.lock().open
     }
 
     /// Called by worker `index` after it waited the idle timeout for a task: whether it
@@ -271,7 +208,7 @@ impl Shared {
     /// worker gone (and starts another if no worker is idle) or this worker sees its task.
     fn retire(&self, index: usize) -> bool {
         let mut st = self.state.lock();
-        if st.tx.is_none() || !self.rx.is_empty() {
+        if !st.open || !self.queue.is_empty() {
             return false;
         }
         st.spawned -= 1;
@@ -285,32 +222,33 @@ impl Shared {
     }
 
     pub(super) fn shutdown(&self, opts: ShutdownOptions) {
-        let (tx, handles) = {
+        let handles = {
             let mut st = self.state.lock();
             let handles = if opts.wait {
                 std::mem::take(&mut st.handles)
             } else {
                 Vec::new()
             };
-            (st.tx.take(), handles)
+            if st.open {
+                st.open = false;
+                // Under the state lock, so after the last push: workers exit once it is empty.
+                self.queue.close();
+            }
+            handles
         };
         if opts.cancel_futures {
-            while let Ok(job) = self.rx.try_recv() {
+            while let Some(job) = self.queue.try_pop() {
                 job.abort(TaskError::Cancelled);
             }
         }
-        // Disconnects the queue: workers exit once it is empty.
-        drop(tx);
-        if let Some(parking) = &self.parking {
-            parking.notify_all();
-        }
+        self.release_dummy();
         if !opts.wait {
             return;
         }
         let me = if worker_of() == self.id {
             // A worker shutting down its own pool runs what is left, so waiting cannot
             // deadlock on a queue only it could drain.
-            while let Ok(job) = self.rx.try_recv() {
+            while let Some(job) = self.queue.try_pop() {
                 job.run();
             }
             WORKER_INDEX.with(|w| w.get())
@@ -333,7 +271,7 @@ impl Shared {
 
     fn mark_broken(&self, reason: String) {
         self.state.lock().broken = Some(reason.clone());
-        while let Ok(job) = self.rx.try_recv() {
+        while let Some(job) = self.queue.try_pop() {
             job.abort(TaskError::BrokenPool {
                 reason: reason.clone(),
             });
@@ -359,9 +297,11 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
     let mut retired = false;
     // Whether this worker still counts in `starting` (until its first job or wait).
     let mut starting = true;
+    // A worker about to sleep lets go of the task the queue keeps as its dummy head.
+    let release = || shared.release_dummy();
     if initialized {
         loop {
-            let job = match shared.rx.try_recv() {
+            let job = match shared.queue.try_recv() {
                 Ok(job) => {
                     if std::mem::take(&mut starting) {
                         shared.starting.fetch_sub(1, Ordering::SeqCst);
@@ -374,11 +314,9 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                 Err(TryRecvError::Empty) if shared.grown.load(Ordering::Relaxed) => {
                     // Fully grown: no idle bookkeeping is needed (nor `starting`: nothing
                     // reads either once grown).
-                    let job = match &shared.parking {
-                        Some(parking) => parking.recv(&shared.rx, None),
-                        None => shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    let Ok(job) = shared.queue.recv(None, !shared.park_when_idle, &release) else {
+                        break;
                     };
-                    let Ok(job) = job else { break };
                     job
                 }
                 Err(TryRecvError::Empty) => {
@@ -387,13 +325,10 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
                     if std::mem::take(&mut starting) {
                         shared.starting.fetch_sub(1, Ordering::SeqCst);
                     }
-                    let job = match (&shared.parking, shared.idle_timeout) {
-                        (Some(parking), timeout) => parking.recv(&shared.rx, timeout),
-                        (None, None) => {
-                            shared.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-                        }
-                        (None, Some(t)) => shared.rx.recv_timeout(t),
-                    };
+                    let job =
+                        shared
+                            .queue
+                            .recv(shared.idle_timeout, !shared.park_when_idle, &release);
                     shared.idle.fetch_sub(1, Ordering::SeqCst);
                     let job = match job {
                         Ok(job) => job,
@@ -433,8 +368,9 @@ mod tests {
     use std::sync::{Arc, Barrier};
     use std::time::{Duration, Instant};
 
+    use super::super::queue::JobQueue;
     use super::super::ThreadPool;
-    use super::{Job, Parking};
+    use super::Job;
     use crate::executor::future::{NoScope, Task};
     use crossbeam_channel::RecvTimeoutError;
 
@@ -461,31 +397,33 @@ mod tests {
 
     #[test]
     fn a_parked_wait_of_duration_max_waits_for_good() {
-        let parking = Arc::new(Parking::new());
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let (queue, mut end) = JobQueue::new();
+        let queue = Arc::new(queue);
         let waiter = {
-            let parking = parking.clone();
-            std::thread::spawn(move || parking.recv(&rx, Some(Duration::MAX)).map(|job| job.run()))
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                queue
+                    .recv(Some(Duration::MAX), false, &|| ())
+                    .map(|job| job.run())
+            })
         };
         // However long it waited so far, the waiter is still there for the task: a deadline
         // past the clock's end is no deadline (not an overflow, nor an instant timeout).
         let job: Job = Arc::new(Task::new(|| 1, 1, NoScope));
-        tx.send(job).unwrap();
-        parking.notify_one();
+        queue.push(job, &mut end);
         assert_eq!(waiter.join().unwrap(), Ok(()));
     }
 
     #[test]
-    fn a_parked_wait_ends_with_its_timeout_or_the_disconnection() {
-        let parking = Parking::new();
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+    fn a_parked_wait_ends_with_its_timeout_or_the_close() {
+        let (queue, _end) = JobQueue::new();
         let t0 = Instant::now();
-        let got = parking.recv(&rx, Some(Duration::from_millis(20)));
+        let got = queue.recv(Some(Duration::from_millis(20)), false, &|| ());
         assert!(matches!(got, Err(RecvTimeoutError::Timeout)));
         assert!(t0.elapsed() >= Duration::from_millis(20));
-        drop(tx);
+        queue.close();
         assert!(matches!(
-            parking.recv(&rx, None),
+            queue.recv(None, false, &|| ()),
             Err(RecvTimeoutError::Disconnected)
         ));
     }
@@ -570,6 +508,29 @@ mod tests {
                     f.result_timeout(LONG).expect("a task found no worker");
                 }
             }
+            p.shutdown();
+        }
+    }
+
+    #[test]
+    fn a_dropped_futures_value_is_dropped_once_the_workers_are_idle() {
+        // The queue keeps the task popped last as its list's head while a push may link after
+        // it; a worker going to sleep lets go of it, so a value nobody will read is dropped
+        // (here a sender, whose drop the receiver sees) rather than kept until the next task.
+        for park in [false, true] {
+            let p = ThreadPool::builder()
+                .max_workers(1)
+                .park_when_idle(park)
+                .build()
+                .unwrap();
+            let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+            let f = p.submit(move || tx).unwrap();
+            f.wait();
+            drop(f);
+            assert_eq!(
+                rx.recv_timeout(LONG),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            );
             p.shutdown();
         }
     }
