@@ -14,26 +14,69 @@ use std::process::Stdio;
 use common::*;
 use threadkit::batch::Journal;
 
+/// A journaled `threadkit -j2` run of inputs 1..=`n` in `d`, started: a job whose input meets
+/// the shell test `blocks` (`{}` is the input) while the file `block` exists writes its pid
+/// to `pid.INPUT` and sleeps; every job appends its input to `runs` when it goes on.
+struct BlockingRun {
+    journal: String,
+    block: String,
+    /// The command line's arguments (`--resume` goes in at 1 to resume).
+    args: Vec<String>,
+    child: std::process::Child,
+    /// The run's batch id in the journal.
+    id: String,
+}
+
+impl BlockingRun {
+    fn start(d: &TempDir, blocks: &str, n: u32) -> BlockingRun {
+        let (journal, runs, block) = (d.s("j.db"), d.s("runs"), d.s("block"));
+        std::fs::write(&block, "").unwrap();
+        let dir = d.s("");
+        let cmd = format!(
+            "if [ -e {block} ] && [ {blocks} ]; then echo $$ > {dir}/pid.{{}}; sleep 60; fi; echo {{}} >> {runs}"
+        );
+        let mut args: Vec<String> = ["-j2", "--journal", &journal, &cmd, ":::"]
+            .map(String::from)
+            .into();
+        args.extend((1..=n).map(|i| i.to_string()));
+        let child = threadkit()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        BlockingRun {
+            journal,
+            block,
+            args,
+            child,
+            id: format!("threadkit: {cmd}"),
+        }
+    }
+}
+
+/// SIGKILLs the process group of the blocked job of input `n` (it outlives its runner).
+fn kill_blocked_job(d: &TempDir, n: &str) {
+    let pgid = std::fs::read_to_string(d.path(&format!("pid.{n}")))
+        .unwrap()
+        .trim()
+        .to_string();
+    std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+}
+
 #[test]
 fn resume_after_sigkill_loses_nothing_and_runs_nothing_twice() {
     let d = TempDir::new("sigkill");
-    let (journal, runs, block) = (d.s("j.db"), d.s("runs"), d.s("block"));
-    std::fs::write(&block, "").unwrap();
-    let dir = d.s("");
-    let cmd = format!(
-        "if [ -e {block} ] && [ {{}} -eq 7 -o {{}} -eq 15 ]; then echo $$ > {dir}/pid.{{}}; sleep 60; fi; echo {{}} >> {runs}"
-    );
-    let inputs: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
-    let mut args = vec!["-j2", "--journal", journal.as_str(), cmd.as_str(), ":::"];
-    args.extend(inputs.iter().map(String::as_str));
-
-    let mut child = threadkit()
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let id = format!("threadkit: {cmd}");
+    let BlockingRun {
+        journal,
+        block,
+        mut args,
+        mut child,
+        id,
+    } = BlockingRun::start(&d, "{} -eq 7 -o {} -eq 15", 20);
     wait_until(
         "both slots to block and the other jobs to be committed",
         || {
@@ -49,20 +92,13 @@ fn resume_after_sigkill_loses_nothing_and_runs_nothing_twice() {
     child.kill().unwrap();
     child.wait().unwrap();
     for n in ["7", "15"] {
-        let pgid = std::fs::read_to_string(d.path(&format!("pid.{n}")))
-            .unwrap()
-            .trim()
-            .to_string();
-        std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .status()
-            .unwrap();
+        kill_blocked_job(&d, n);
     }
     let before = lines(&d.path("runs"));
     assert!(!before.contains(&"7".to_string()) && !before.contains(&"15".to_string()));
 
     std::fs::remove_file(&block).unwrap();
-    args.insert(1, "--resume");
+    args.insert(1, "--resume".into());
     let out = threadkit().args(&args).output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -81,23 +117,13 @@ fn resume_after_sigkill_loses_nothing_and_runs_nothing_twice() {
 #[test]
 fn sigkill_while_jobs_wait_records_only_the_running_ones_as_started() {
     let d = TempDir::new("sigkill-waiting");
-    let (journal, runs, block) = (d.s("j.db"), d.s("runs"), d.s("block"));
-    std::fs::write(&block, "").unwrap();
-    let dir = d.s("");
-    let cmd = format!(
-        "if [ -e {block} ] && [ {{}} -gt 10 ]; then echo $$ > {dir}/pid.{{}}; sleep 60; fi; echo {{}} >> {runs}"
-    );
-    let inputs: Vec<String> = (1..=40).map(|i| i.to_string()).collect();
-    let mut args = vec!["-j2", "--journal", journal.as_str(), cmd.as_str(), ":::"];
-    args.extend(inputs.iter().map(String::as_str));
-
-    let mut child = threadkit()
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let id = format!("threadkit: {cmd}");
+    let BlockingRun {
+        journal,
+        block,
+        mut args,
+        mut child,
+        id,
+    } = BlockingRun::start(&d, "{} -gt 10", 40);
     let blocked = || {
         std::fs::read_dir(d.path(""))
             .unwrap()
@@ -123,14 +149,7 @@ fn sigkill_while_jobs_wait_records_only_the_running_ones_as_started() {
     running.sort();
     assert_eq!(running, ["11", "12"], "jobs start in order");
     for n in &running {
-        let pgid = std::fs::read_to_string(d.path(&format!("pid.{n}")))
-            .unwrap()
-            .trim()
-            .to_string();
-        std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .status()
-            .unwrap();
+        kill_blocked_job(&d, n);
     }
     assert_eq!(
         sorted_numbers(&d.path("runs")),
@@ -138,7 +157,7 @@ fn sigkill_while_jobs_wait_records_only_the_running_ones_as_started() {
     );
 
     std::fs::remove_file(&block).unwrap();
-    args.insert(1, "--resume");
+    args.insert(1, "--resume".into());
     let out = threadkit().args(&args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
