@@ -224,6 +224,74 @@ fn semaphore_woken_acquirer_beaten_to_the_unit_parks_again() {
     });
 }
 
+/// A `Semaphore(1)`'s unit moves between the two shards of a model (thread `i` keeps to shard
+/// `i % 2`, the main thread to shard 0): threads 1 and 2 take it and give it back each on its
+/// own shard while the other may be parked. A release to a shard that misses a parker's mark
+/// (no `SeqCst` fence pair) leaves it blocked: loom reports the deadlock.
+#[test]
+fn semaphore_unit_moving_between_shards_wakes_parked_acquirers() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(1));
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let s = Arc::clone(&sem);
+                thread::spawn(move || {
+                    s.acquire();
+                    s.release();
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(sem.value(), 1);
+    });
+}
+
+/// `Semaphore(2)` with both shards full (one unit each in models): a release on a full shard
+/// goes to the central word, where an acquirer on the other shard finds it or is woken by it.
+#[test]
+fn semaphore_release_to_a_full_shard_reaches_the_central_word() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(2));
+        sem.acquire();
+        sem.acquire();
+        sem.release(); // back to shard 0
+        let s = Arc::clone(&sem);
+        let t = thread::spawn(move || {
+            s.acquire();
+            s.acquire();
+        });
+        sem.release(); // shard 0 is full: the central word
+        t.join().unwrap();
+        assert_eq!(sem.value(), 0);
+        assert!(sem.try_acquire() == false);
+    });
+}
+
+/// Units released on shard 0 (by threads 0 and 2, which can both find room and leave two
+/// units there) taken by thread 1 from shard 1: it takes all of shard 0's units at once and
+/// puts the spare one on its own shard, while thread 3 (also on shard 1) may have looked at
+/// every shard with the spare in no word and parked. Putting it back must wake thread 3, or
+/// it stays blocked (loom reports the deadlock).
+#[test]
+fn semaphore_units_taken_in_a_batch_from_another_shard_are_all_found() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s1 = Arc::clone(&sem);
+        let taker = thread::spawn(move || s1.acquire());
+        let s2 = Arc::clone(&sem);
+        let releaser = thread::spawn(move || s2.release());
+        let s3 = Arc::clone(&sem);
+        let waiter = thread::spawn(move || s3.acquire());
+        sem.release();
+        releaser.join().unwrap();
+        taker.join().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(sem.value(), 0);
+    });
+}
+
 /// Two releases of a `BoundedSemaphore(1)` holding one unit taken: exactly one succeeds,
 /// the other is `Err(TooMany)`, and the value ends at the bound.
 #[test]

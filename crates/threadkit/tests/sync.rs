@@ -866,6 +866,113 @@ fn semaphore_stress_timeouts_racing_releases_leave_the_exact_value() {
     assert_eq!(sem.value(), released - kept);
 }
 
+/// More units than one CPU's shard of a `Semaphore` holds (65,536): the rest goes to the
+/// central word. Every unit is there and can be taken, and no more; the same for a value
+/// that large given at creation (spread over the shards and the central word).
+#[test]
+fn semaphore_units_past_a_shards_room_are_all_there() {
+    let n = 200_000;
+    let sem = Semaphore::new(0);
+    for _ in 0..n {
+        sem.release();
+    }
+    assert_eq!(sem.value(), n);
+    assert!(
+        (0..n).all(|_| sem.try_acquire()),
+        "every unit released is there"
+    );
+    assert!(!sem.try_acquire());
+    assert_eq!(sem.value(), 0);
+    let sem = Semaphore::new(n);
+    assert_eq!(sem.value(), n);
+    assert!((0..n).all(|_| sem.try_acquire()));
+    assert!(!sem.try_acquire());
+    sem.release_n(3).unwrap();
+    assert_eq!(sem.value(), 3);
+}
+
+/// At the maximum with units in the shards: a unit taken can be given back (to its shard or
+/// the central word), one more cannot, and the value stays exact.
+#[test]
+fn semaphore_at_the_maximum_with_full_shards() {
+    let sem = Semaphore::new(SEMAPHORE_VALUE_MAX);
+    assert_eq!(sem.value(), SEMAPHORE_VALUE_MAX);
+    assert_eq!(sem.release_n(1), Err(SemaphoreReleaseError::Overflow));
+    for _ in 0..3 {
+        sem.acquire();
+    }
+    sem.release_n(2).unwrap();
+    sem.release();
+    assert_eq!(sem.value(), SEMAPHORE_VALUE_MAX);
+    assert_eq!(sem.release_n(1), Err(SemaphoreReleaseError::Overflow));
+    assert_eq!(sem.value(), SEMAPHORE_VALUE_MAX);
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at most its
+    // size into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Pins the calling thread to `cpu` (best effort: a failure leaves it where it is).
+fn pin_to(cpu: usize) {
+    // SAFETY: as in `allowed_cpus`; the set names one CPU of ours.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Threads that move from CPU to CPU while they hold units, so that a unit taken from one
+/// CPU's shard of a `Semaphore(2)` is given back to another's and waiters park and wake across
+/// shards: never more than 2 holders, nobody hangs, and both units are back at the end.
+#[test]
+fn semaphore_stress_threads_moving_between_cpus_keep_the_units() {
+    let cycles = stress(3000);
+    let cpus = allowed_cpus();
+    let sem = Semaphore::new(2);
+    let holders = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (sem, holders, cpus) = (&sem, &holders, &cpus);
+            s.spawn(move || {
+                for i in 0..cycles {
+                    let got = match (t + i) % 3 {
+                        0 => {
+                            sem.acquire();
+                            true
+                        }
+                        1 => sem.acquire_timeout(Duration::from_micros(50)).unwrap(),
+                        _ => sem.try_acquire(),
+                    };
+                    if !cpus.is_empty() && i % 16 == t {
+                        // Taken on one CPU, given back on the next.
+                        pin_to(cpus[(i / 16 + t) % cpus.len()]);
+                    }
+                    if got {
+                        let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(now <= 2, "{now} holders of a semaphore of 2");
+                        holders.fetch_sub(1, Ordering::SeqCst);
+                        sem.release();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(sem.value(), 2, "every unit back");
+    assert!(sem.try_acquire() && sem.try_acquire() && !sem.try_acquire());
+}
+
 #[test]
 fn bounded_semaphore_refuses_extra_releases() {
     let sem = BoundedSemaphore::new(2);

@@ -1,18 +1,21 @@
 //! `threading.Semaphore` and `threading.BoundedSemaphore`, with an RAII [`Permit`].
 
 use super::park::{Lot, Parked};
+#[cfg(loom)]
+use crate::primitive::atomic::fence;
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::time::{deadline_after, TimeoutOverflow};
+use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// The largest value a semaphore can hold: `isize::MAX / 2` (over 4.6 * 10^18).
 ///
-/// The value shares its word with a flag bit and an offset (acquirers of a `Semaphore`
-/// subtract first and give back a unit that was not there, so the word goes below zero for an
-/// instant), and `release()` adds without looking first; the headroom above this value absorbs
-/// the units that concurrent releases add for an instant before they find the value too high
-/// and take them back.
+/// A release that would take the value over it fails with
+/// [`SemaphoreReleaseError::Overflow`] and changes nothing. (A [`Semaphore`] keeps some of its
+/// units in per-CPU shards, at most 65,536 in each; releases racing each other on different
+/// CPUs right at the limit may pass it by that many units per shard, never enough to come
+/// near wrapping.)
 ///
 /// # Examples
 ///
@@ -26,40 +29,52 @@ use std::time::{Duration, Instant};
 /// ```
 pub const SEMAPHORE_VALUE_MAX: usize = (isize::MAX / 2) as usize;
 
-/// The `state` bit saying threads may be parked on the word (set and cleared only under the
-/// parking lot's queue lock, see [`Core`]).
+/// The central word's bit saying threads may be parked on it (set by parkers under the
+/// parking lot's queue lock, cleared under that lock when the last one leaves, see [`Core`]).
 const PARKED: usize = 1;
-/// One unit in `state`.
+/// One unit in the central word (`value << 1 | PARKED`).
 const ONE: usize = 2;
-/// The offset of the value in `state`: room below zero for the units that acquirers subtract
-/// for an instant before giving back the ones that were not there (one per acquiring thread at
-/// most), and as much again above [`SEMAPHORE_VALUE_MAX`] for releases over it. The word is
-/// `(value + BIAS) << 1 | PARKED`: `value` runs from `-BIAS` to `3 * BIAS - 1`.
-const BIAS: usize = SEMAPHORE_VALUE_MAX / 2 + 1;
-/// `state` (without `PARKED`) at value zero.
-const ZERO: usize = BIAS << 1;
+/// The most units one shard holds. A release to a full shard goes to the central word. (One in
+/// loom models, so that they reach the central word's paths with a handful of units.)
+const SHARD_CAP: usize = if cfg!(loom) { 1 } else { 1 << 16 };
+/// The most shards a [`Semaphore`] has (fewer on machines with fewer CPUs).
+const MAX_SHARDS: usize = 16;
+/// A release goes to a shard only while the central word holds at most this many units, so
+/// that the shards (at most `MAX_SHARDS * SHARD_CAP` units) cannot take the value over
+/// [`SEMAPHORE_VALUE_MAX`]; above it every release goes through the exact check of
+/// [`Core::add_checked`].
+const GATE: usize = SEMAPHORE_VALUE_MAX - MAX_SHARDS * SHARD_CAP;
 
-/// The shared core: one word that is the whole truth about the value, and parking
-/// (parking_lot_core's, keyed on the word's address: `sync/park.rs`) for those who wait.
+/// The shared core: the units, counted in a central word and (for a [`Semaphore`]) in per-CPU
+/// shards, and parking (parking_lot_core's, keyed on the central word's address:
+/// `sync/park.rs`) for those who wait.
 ///
-/// * `state = (value + BIAS) << 1 | PARKED`. Units are taken by subtracting from the word and
-///   given back by adding to it; nothing else counts units, so none can be lost or made up
-///   between the two. A `Semaphore`'s blocking acquire subtracts first (one `fetch_sub`, never
-///   retried: the hot path) and, if the value was not positive, adds the unit back as a release
-///   would (waking a parked thread if the word says so) before going on. Every other take is a
-///   compare-and-swap while the value is positive: `try_acquire` (which must not wake anyone)
-///   and every take of a `BoundedSemaphore`, whose bound check must see the true value (a unit
-///   subtracted for an instant would let a release go over the bound).
-/// * An acquirer that finds the value at zero spins a little (parking_lot's `SpinWait`: 3
-///   rounds of 2, 4 and 8 pauses, then yields) unless threads are parked already, trying to
-///   take a unit each round; then it parks. Under the queue's lock `validate` sets `PARKED` if
-///   the value is still not positive (zero, or below for the instant of a subtraction given
-///   back), else the thread does not sleep and tries again.
-/// * A release that finds `PARKED` in the word it changed wakes up to `n` parked threads; the
-///   callback (under the queue's lock) clears `PARKED` when none are left. Setting and clearing
-///   the bit happen under that lock and the release's read of it is the same read-modify-write
-///   that added the unit, so a release either sees a parker's bit (and wakes it, or another)
-///   or its unit is there for the parker's `validate` to see: no wake-up is lost.
+/// * The value is the central word's count plus the shards' counts. Each unit is in exactly
+///   one of those words or held by the thread that took it: a take subtracts one from a word
+///   that holds one (compare-and-swap, never below zero), a release adds to one word. Nothing
+///   else counts units, so none can be lost or made up.
+/// * A [`BoundedSemaphore`] has no shards: its bound check must see the exact value.
+/// * A [`Semaphore`] has a shard per CPU (up to [`MAX_SHARDS`]; each on its own cache line).
+///   A thread takes from its CPU's shard first, then the central word, then the other shards;
+///   `release()` adds to its CPU's shard (while that holds under [`SHARD_CAP`] and the central
+///   word is under [`GATE`]), anything else goes to the central word after the exact checks.
+///   Threads that acquire and release on the same CPU therefore touch only their CPU's cache
+///   line: two or more CPUs cycling through a semaphore no longer pass one line back and forth
+///   on every operation.
+/// * An acquirer that finds no unit spins a little (parking_lot's `SpinWait`: 3 rounds of 2, 4
+///   and 8 pauses, then yields) unless threads are parked already, trying to take a unit each
+///   round; then it parks. Under the queue's lock `validate` sets `PARKED` in the central word
+///   with a `SeqCst` read-modify-write, then looks at every shard with `SeqCst` loads: if a
+///   unit is there, the thread does not sleep and tries again.
+/// * A release to the central word reads `PARKED` in the same read-modify-write that adds its
+///   units; a release to a shard adds with a `SeqCst` read-modify-write and then reads the
+///   central word with a `SeqCst` load. All four are in the single total order of `SeqCst`
+///   operations: if the releaser's load misses the parker's mark, it comes before the mark in
+///   that order, so the add comes before the parker's look, which therefore sees the unit
+///   (the store-buffering pattern, which `SeqCst` rules out). Either the parker sees the unit
+///   or the releaser sees `PARKED` and wakes a parked thread: no wake-up is lost. (In loom
+///   models [`dekker_fence`] stands in for the total order.) The bit is cleared only under
+///   the queue's lock when no thread is left parked.
 /// * A woken thread tries again from the top. A running thread may take the unit first
 ///   ("barging"): the woken one then parks again. Python promises no wake-up order ("the
 ///   order in which threads are awoken should not be relied on"); letting a running thread
@@ -67,19 +82,99 @@ const ZERO: usize = BIAS << 1;
 /// * A timed wait that expires is dequeued under the lock (`timed_out` clears `PARKED` if it
 ///   was the last), then tries once more to take a unit, as Python looks at the value once
 ///   more after its wait times out.
+/// * `try_acquire` looks at each word once. While other threads move units between words (a
+///   unit taken from one shard and released to another behind the look) it may find none
+///   although the value never was zero, as C++20's `counting_semaphore::try_acquire` may;
+///   a blocking or timed acquire parks only after the fenced look above, so it cannot miss a
+///   unit for good.
 ///
-/// Cache-line aligned: the word is hammered by every thread and must not share a line with
-/// neighbouring data nor straddle two lines.
+/// Cache-line aligned: for a [`BoundedSemaphore`] the word is hammered by every thread and
+/// must not share a line with neighbouring data nor straddle two lines.
 #[derive(Debug)]
 #[repr(align(64))]
 struct Core {
-    /// `(value + BIAS) << 1 | PARKED`.
+    /// The central word: `value << 1 | PARKED`.
     state: AtomicUsize,
+    /// Per-CPU counts of units (a power of two of them; none for a bounded semaphore).
+    shards: Box<[CachePadded<AtomicUsize>]>,
     /// Where waiters sleep (empty outside loom models).
     lot: Lot,
     bound: Option<usize>,
     #[cfg(feature = "deadlock-detection")]
     id: super::deadlock::ResourceId,
+}
+
+/// Nothing in a normal build: there the `SeqCst` accesses of the parker's mark-then-look and
+/// of a shard release's add-then-look are in one total order, which is what rules out both
+/// missing each other (see [`Core`]), and on x86 a `SeqCst` load is a plain load. loom
+/// models `SeqCst` accesses as acquire/release only (its documented limit), so in models a
+/// `SeqCst` fence between each pair's two accesses gives the same guarantee; taking either
+/// fence out makes three semaphore models deadlock.
+#[inline]
+fn dekker_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
+
+/// Takes one `unit` from `word` if it holds one.
+#[inline]
+fn take_from(word: &AtomicUsize, unit: usize) -> bool {
+    let mut cur = word.load(Ordering::Relaxed);
+    while cur >= unit {
+        match word.compare_exchange_weak(cur, cur - unit, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+    false
+}
+
+/// How many shards a [`Semaphore`] gets: the CPUs threadkit may run on, up to
+/// [`MAX_SHARDS`], rounded up to a power of two (computed once).
+#[cfg(not(loom))]
+fn shard_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_SHARDS)
+            .next_power_of_two()
+    })
+}
+
+/// Two shards in loom models, so that they cover units moving between shards.
+#[cfg(loom)]
+fn shard_count() -> usize {
+    2
+}
+
+/// The CPU the calling thread runs on (any number will do: it only picks a shard).
+#[cfg(all(not(loom), target_os = "linux"))]
+#[inline]
+fn current_cpu() -> usize {
+    // SAFETY: `sched_getcpu` takes no arguments and writes no memory of ours (glibc reads the
+    // thread's rseq area or calls the vDSO); it returns -1 on failure, which picks some shard
+    // all the same. A C function does not unwind.
+    let cpu = unsafe { libc::sched_getcpu() };
+    cpu as usize
+}
+
+/// Elsewhere a number fixed per thread stands in for the CPU.
+#[cfg(all(not(loom), not(target_os = "linux")))]
+#[inline]
+fn current_cpu() -> usize {
+    crate::primitive::thread_token() as usize
+}
+
+/// In loom models the modelled thread's index (the main thread is 0, then 1, 2...), so that a
+/// model decides which threads share a shard.
+#[cfg(loom)]
+fn current_cpu() -> usize {
+    let id = format!("{:?}", loom::thread::current().id());
+    id.trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap_or(0)
 }
 
 impl Core {
@@ -91,8 +186,19 @@ impl Core {
             value <= SEMAPHORE_VALUE_MAX,
             "semaphore value {value} is over SEMAPHORE_VALUE_MAX ({SEMAPHORE_VALUE_MAX})"
         );
+        let count = if bound.is_some() { 0 } else { shard_count() };
+        // The units spread over the shards (up to their cap), the rest in the central word.
+        let mut rest = value;
+        let shards = (0..count)
+            .map(|i| {
+                let share = rest.div_ceil(count - i).min(SHARD_CAP);
+                rest -= share;
+                CachePadded::new(AtomicUsize::new(share))
+            })
+            .collect();
         Core {
-            state: AtomicUsize::new((value + BIAS) << 1),
+            state: AtomicUsize::new(rest << 1),
+            shards,
             lot: Lot::new(),
             bound,
             #[cfg(feature = "deadlock-detection")]
@@ -100,44 +206,82 @@ impl Core {
         }
     }
 
-    /// The parking key: the word's address.
+    /// The parking key: the central word's address.
     fn key(&self) -> usize {
         std::ptr::from_ref(&self.state) as usize
     }
 
-    /// Takes a free unit if there is one.
+    /// The index of the calling thread's shard (there is at least one).
+    #[inline]
+    fn home(&self) -> usize {
+        current_cpu() & (self.shards.len() - 1)
+    }
+
+    /// Takes a free unit if there is one: the caller's shard, the central word, the other
+    /// shards.
     #[inline]
     fn try_take(&self) -> bool {
-        let mut cur = self.state.load(Ordering::Relaxed);
-        while cur >= ZERO + ONE {
-            match self.state.compare_exchange_weak(
-                cur,
-                cur - ONE,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => cur = now,
+        if self.shards.is_empty() {
+            return take_from(&self.state, ONE);
+        }
+        let home = self.home();
+        take_from(&self.shards[home], 1) || self.try_take_elsewhere(home)
+    }
+
+    /// The central word, then the shards other than `home`. From another shard it takes all
+    /// the units there (one swap, which no releaser on that shard can make fail), keeps one and
+    /// moves the rest to `home`: a thread that keeps finding its units released on another
+    /// CPU (a consumer fed by a producer) then takes most of them from its own cache line.
+    fn try_take_elsewhere(&self, home: usize) -> bool {
+        if take_from(&self.state, ONE) {
+            return true;
+        }
+        let mask = self.shards.len() - 1;
+        for i in 1..self.shards.len() {
+            let shard = &self.shards[(home + i) & mask];
+            if shard.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let got = shard.swap(0, Ordering::Acquire);
+            if got > 0 {
+                if got > 1 {
+                    self.put_back(home, got - 1);
+                }
+                return true;
             }
         }
         false
+    }
+
+    /// `n` units taken off another shard go to `home` (or the central word if `home` has no
+    /// room), as a release would put them: a parker may have looked while they were in no word
+    /// (see [`Core`]).
+    #[cold]
+    fn put_back(&self, home: usize, n: usize) {
+        let shard = &self.shards[home];
+        let parked = if shard.load(Ordering::Relaxed) + n <= SHARD_CAP {
+            shard.fetch_add(n, Ordering::SeqCst);
+            // As in `release_to_shard`.
+            dekker_fence();
+            self.state.load(Ordering::SeqCst) & PARKED != 0
+        } else {
+            // No check against the maximum: these units are counted in the value already.
+            self.state.fetch_add(n << 1, Ordering::SeqCst) & PARKED != 0
+        };
+        if parked {
+            self.wake(n);
+        }
     }
 
     /// The one acquire path.
     #[inline]
     #[cfg_attr(feature = "deadlock-detection", track_caller)]
     fn acquire(&self, deadline: Option<Instant>, block: bool) -> bool {
-        if !block {
-            return self.try_take();
-        }
-        if self.bound.is_none() {
-            if self.state.fetch_sub(ONE, Ordering::Acquire) >= ZERO + ONE {
-                return true;
-            }
-            // No unit was there: give back the one subtracted, as a release would.
-            self.add_one_back();
-        } else if self.try_take() {
+        if self.try_take() {
             return true;
+        }
+        if !block {
+            return false;
         }
         self.acquire_slow(deadline)
     }
@@ -187,66 +331,80 @@ impl Core {
     /// `validate` of a park (under the queue's lock): true, with `PARKED` set, while no unit
     /// is free; false (do not sleep) when one is.
     fn mark_parked(&self) -> bool {
-        let mut cur = self.state.load(Ordering::Relaxed);
-        loop {
-            if cur >= ZERO + ONE {
-                return false;
-            }
-            if cur & PARKED != 0 {
-                return true;
-            }
-            match self.state.compare_exchange_weak(
-                cur,
-                cur | PARKED,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => cur = now,
-            }
+        if self.state.load(Ordering::Relaxed) >= ONE {
+            return false;
         }
+        // A read-modify-write even when the bit is set already: it is this thread's own
+        // write, ahead of its fence, that a shard release's fence-then-read must see.
+        if self.state.fetch_or(PARKED, Ordering::SeqCst) >= ONE {
+            // A unit reached the central word meanwhile. The bit stays set for the moment:
+            // the next release's wake-up finds no one parked (or someone) and clears it.
+            return false;
+        }
+        if self.shards.is_empty() {
+            return true;
+        }
+        // The fetch_or above and these loads pair with `release_to_shard`'s: see [`Core`].
+        dekker_fence();
+        self.shards.iter().all(|s| s.load(Ordering::SeqCst) == 0)
     }
 
     /// The one release path.
     #[inline]
     fn release(&self, n: usize) -> Result<(), SemaphoreReleaseError> {
-        let old = if n == 1 && self.bound.is_none() {
-            let old = self.state.fetch_add(ONE, Ordering::Release);
-            if old >> 1 >= BIAS + SEMAPHORE_VALUE_MAX {
-                // Over the maximum: take the unit back (the headroom above the maximum keeps
-                // the word from wrapping meanwhile).
-                self.state.fetch_sub(ONE, Ordering::Relaxed);
-                return Err(SemaphoreReleaseError::Overflow);
-            }
-            old
-        } else {
-            self.add_checked(n)?
-        };
+        if n == 1 && !self.shards.is_empty() && self.release_to_shard() {
+            return Ok(());
+        }
+        let old = self.add_checked(n)?;
         if old & PARKED != 0 {
             self.wake(n);
         }
         Ok(())
     }
 
-    /// Adds `n` units after checking them against the bound and the maximum; the old word.
+    /// One unit to the caller's shard, if it has room and the central word is under
+    /// [`GATE`]; false (nothing done) otherwise.
+    #[inline]
+    fn release_to_shard(&self) -> bool {
+        let shard = &self.shards[self.home()];
+        if shard.load(Ordering::Relaxed) >= SHARD_CAP
+            || self.state.load(Ordering::Relaxed) >> 1 > GATE
+        {
+            return false;
+        }
+        // One read-modify-write that cannot fail (a compare-and-swap would, against the
+        // threads taking units from this shard). Releases racing on one shard may each have
+        // seen room: the shard then holds a few units over its cap, which only matters right
+        // at the maximum (see SEMAPHORE_VALUE_MAX).
+        shard.fetch_add(1, Ordering::SeqCst);
+        // This add and the load below pair with `mark_parked`'s: see [`Core`].
+        dekker_fence();
+        if self.state.load(Ordering::SeqCst) & PARKED != 0 {
+            self.wake(1);
+        }
+        true
+    }
+
+    /// Adds `n` units to the central word after checking the value they make against the
+    /// bound and the maximum; the old central word.
     fn add_checked(&self, n: usize) -> Result<usize, SemaphoreReleaseError> {
         if n == 0 {
             return Err(SemaphoreReleaseError::Zero);
         }
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            // The value Python would see: not below zero.
+            // At most MAX_SHARDS * SHARD_CAP: no overflow.
+            let cached: usize = self.shards.iter().map(|s| s.load(Ordering::Relaxed)).sum();
             let new_value = (cur >> 1)
-                .saturating_sub(BIAS)
-                .checked_add(n)
+                .checked_add(cached)
+                .and_then(|v| v.checked_add(n))
                 .filter(|&v| v <= SEMAPHORE_VALUE_MAX)
                 .ok_or(SemaphoreReleaseError::Overflow)?;
             if self.bound.is_some_and(|bound| new_value > bound) {
                 return Err(SemaphoreReleaseError::TooMany);
             }
-            // No overflow: the new value is at most `new_value`, and `BIAS + SEMAPHORE_VALUE_MAX`
-            // is below `usize::MAX / 2`; the units subtracted for an instant and given back
-            // later take it over the maximum by one per acquiring thread at most.
+            // No overflow: the central count stays at most SEMAPHORE_VALUE_MAX, whose double
+            // plus the bit fits a usize.
             let new = cur + (n << 1);
             match self
                 .state
@@ -255,16 +413,6 @@ impl Core {
                 Ok(_) => return Ok(cur),
                 Err(now) => cur = now,
             }
-        }
-    }
-
-    /// Gives back a unit subtracted by an acquire that found none, waking a parked thread if
-    /// the word says so (a release may have added its unit in between and seen the value at
-    /// zero: this addition is the one that makes it visible).
-    #[cold]
-    fn add_one_back(&self) {
-        if self.state.fetch_add(ONE, Ordering::Release) & PARKED != 0 {
-            self.wake(1);
         }
     }
 
@@ -278,8 +426,11 @@ impl Core {
         });
     }
 
+    /// The central count plus the shards' (a snapshot word by word: exact when no thread
+    /// is acquiring or releasing).
     fn value(&self) -> usize {
-        (self.state.load(Ordering::Acquire) >> 1).saturating_sub(BIAS)
+        let cached: usize = self.shards.iter().map(|s| s.load(Ordering::Acquire)).sum();
+        (self.state.load(Ordering::Acquire) >> 1) + cached
     }
 }
 
@@ -475,6 +626,12 @@ macro_rules! semaphore_methods {
 
             /// Takes one unit if one is available now (Python: `acquire(blocking=False)`).
             ///
+            /// A [`Semaphore`] keeps its units in per-CPU shards and looks at each once: while
+            /// other threads take and release units it may return false although the value
+            /// never dropped to zero (as C++20's `counting_semaphore::try_acquire` may). With
+            /// no other thread moving units, false means the value is zero. A
+            /// [`BoundedSemaphore`] keeps one word and never fails that way.
+            ///
             /// # Examples
             ///
             /// ```
@@ -579,6 +736,9 @@ macro_rules! semaphore_methods {
             }
 
             /// The number of units available right now (Python's private `_value`); a snapshot.
+            ///
+            /// A [`Semaphore`] sums its per-CPU shards one by one: exact when no other thread
+            /// is acquiring or releasing, approximate while they are.
             ///
             /// # Examples
             ///
