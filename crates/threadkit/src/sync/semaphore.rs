@@ -50,12 +50,15 @@ const GATE: usize = SEMAPHORE_VALUE_MAX - MAX_SHARDS * SHARD_CAP;
 /// `sync/park.rs`) for those who wait.
 ///
 /// * The value is the central word's count plus the shards' counts. Each unit is in exactly
-///   one of those words or held by the thread that took it: a take subtracts one from a word
-///   that holds one (compare-and-swap, never below zero), a release adds to one word. Nothing
+///   one of those words or held by a thread: the one that took it, or one moving spare units
+///   to its own shard. A take subtracts one from a word that holds one (compare-and-swap,
+///   never below zero) or empties another shard (one swap, see
+///   [`try_take_elsewhere`](Core::try_take_elsewhere)); a release adds to one word. Nothing
 ///   else counts units, so none can be lost or made up.
 /// * A [`BoundedSemaphore`] has no shards: its bound check must see the exact value.
 /// * A [`Semaphore`] has a shard per CPU (up to [`MAX_SHARDS`]; each on its own cache line).
-///   A thread takes from its CPU's shard first, then the central word, then the other shards;
+///   A thread takes from its CPU's shard first, then the central word, then the other shards
+///   (all of one's units at once, keeping one and moving the rest to its own shard);
 ///   `release()` adds to its CPU's shard (while that holds under [`SHARD_CAP`] and the central
 ///   word is under [`GATE`]), anything else goes to the central word after the exact checks.
 ///   Threads that acquire and release on the same CPU therefore touch only their CPU's cache
@@ -85,7 +88,7 @@ const GATE: usize = SEMAPHORE_VALUE_MAX - MAX_SHARDS * SHARD_CAP;
 /// * `try_acquire` looks at each word once. While other threads move units between words (a
 ///   unit taken from one shard and released to another behind the look) it may find none
 ///   although the value never was zero, as C++20's `counting_semaphore::try_acquire` may;
-///   a blocking or timed acquire parks only after the fenced look above, so it cannot miss a
+///   a blocking or timed acquire parks only after the marked look above, so it cannot miss a
 ///   unit for good.
 ///
 /// Cache-line aligned: for a [`BoundedSemaphore`] the word is hammered by every thread and
