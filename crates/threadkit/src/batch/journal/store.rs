@@ -10,6 +10,58 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const SCHEMA_VERSION: &str = "1";
+/// The longest a connection waits for another's lock (a creator's commit, a switch to WAL).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How [`Journal::inspect`] reads the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    /// Without locks: `immutable`, or read-only with a read-only `-shm`.
+    No,
+    /// Read-only, in one read transaction under SQLite's shared lock (rollback mode only).
+    Shared,
+}
+
+/// What the first bytes of an existing file say.
+enum Header {
+    /// An SQLite database; `wal`: in WAL mode (header bytes 18-19).
+    Sqlite { wal: bool },
+    /// Not an SQLite database: why.
+    NotSqlite(String),
+}
+
+/// Whether the file at `path` is missing or empty (an empty file is a database to create).
+fn is_empty(path: &Path) -> Result<bool, JournalError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len() == 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(source) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads the first bytes of the existing file at `path`: the SQLite magic, and the read and
+/// write versions (1: rollback journal, 2: WAL).
+fn read_header(path: &Path) -> Result<Header, JournalError> {
+    let mut head = Vec::with_capacity(20);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(20).read_to_end(&mut head))
+        .map_err(|source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(if head.len() < MAGIC.len() {
+        Header::NotSqlite("file too short for SQLite".into())
+    } else if head[..MAGIC.len()] != MAGIC[..] {
+        Header::NotSqlite("no SQLite header".into())
+    } else {
+        Header::Sqlite {
+            wal: head.len() == 20 && (head[18] == 2 || head[19] == 2),
+        }
+    })
+}
 
 /// When the journal commits what it records: the trade between what a killed process can lose
 /// and what each outcome costs.
@@ -300,70 +352,139 @@ impl Journal {
             path: path.clone(),
             source,
         };
-        let exists = match std::fs::metadata(&path) {
-            Ok(m) => m.len() > 0,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(source) => return Err(JournalError::Io { path, source }),
-        };
-        if exists {
-            let mut head = [0u8; 16];
-            let read = std::fs::File::open(&path)
-                .and_then(|mut f| f.read_exact(&mut head))
-                .map(|()| head == *MAGIC);
-            match read {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(JournalError::NotAJournal {
-                        path,
-                        reason: "no SQLite header".into(),
-                    })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(JournalError::NotAJournal {
-                        path,
-                        reason: "file too short for SQLite".into(),
-                    })
-                }
-                Err(source) => return Err(JournalError::Io { path, source }),
-            }
-            // Decide on a read-only connection first: a read-write one checkpoints another
-            // application's WAL into its database and deletes its -wal/-shm when it closes.
-            Self::inspect(&path, batch_id)?;
-            let conn = Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(sql)?;
-            Self::tune(&conn).map_err(sql)?;
-            let empty: bool = conn
-                .query_row("SELECT NOT EXISTS (SELECT 1 FROM tk_outcomes)", [], |r| {
-                    r.get(0)
-                })
-                .map_err(sql)?;
-            return Ok(Journal::new(conn, path, batch_id, empty));
+        if !is_empty(&path)? {
+            return Self::open_existing(path, batch_id);
         }
-        let conn = Connection::open(&path).map_err(sql)?;
+        // No file, or an empty one: create the journal. Another opener may be creating it at
+        // this very moment (another thread, another process): the tables and the batch id are
+        // created in one immediate transaction, before the switch to WAL, so that the file
+        // goes in one commit from empty to a whole journal; a second creator waits for the
+        // first's commit (the busy timeout) and then finds the tables there.
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // Content written since the look above (this connection has read nothing yet, so
+        // closing it leaves the file as it is): an existing file after all.
+        if !is_empty(&path)? || !Self::create(&conn, batch_id).map_err(sql)? {
+            drop(conn);
+            return Self::open_existing(path, batch_id);
+        }
         Self::tune(&conn).map_err(sql)?;
-        conn.execute_batch(
-            "BEGIN;
-             CREATE TABLE IF NOT EXISTS tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS tk_outcomes (
-                 key TEXT PRIMARY KEY,
-                 idx INTEGER NOT NULL,
-                 ok INTEGER NOT NULL,
-                 value TEXT,
-                 cause TEXT,
-                 attempts INTEGER NOT NULL
-             );
-             COMMIT;",
+        Self::opened(conn, path, batch_id)
+    }
+
+    /// In one immediate transaction: when the database has no schema at all, creates the
+    /// journal's tables and stores the batch id (true); otherwise changes nothing (false: the
+    /// file is to be inspected as an existing one).
+    fn create(conn: &Connection, batch_id: &str) -> rusqlite::Result<bool> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let created = (|| {
+            let objects: i64 =
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if objects > 0 {
+                return Ok(false);
+            }
+            conn.execute_batch(
+                "CREATE TABLE tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE tk_outcomes (
+                     key TEXT PRIMARY KEY,
+                     idx INTEGER NOT NULL,
+                     ok INTEGER NOT NULL,
+                     value TEXT,
+                     cause TEXT,
+                     attempts INTEGER NOT NULL
+                 );",
+            )?;
+            conn.execute(
+                "INSERT INTO tk_meta (key, value) VALUES ('batch_id', ?1), ('schema', ?2)",
+                [batch_id, SCHEMA_VERSION],
+            )?;
+            Ok(true)
+        })();
+        match created {
+            Ok(true) => conn.execute_batch("COMMIT").map(|()| true),
+            Ok(false) => conn.execute_batch("ROLLBACK").map(|()| false),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the existing (non-empty) file at `path` once [`inspect`](Journal::inspect) has
+    /// found it to be a sound journal of `batch_id`.
+    fn open_existing(path: PathBuf, batch_id: &str) -> Result<Journal, JournalError> {
+        if let Header::NotSqlite(reason) = read_header(&path)? {
+            return Err(JournalError::NotAJournal { path, reason });
+        }
+        // Decide on a read-only connection first: a read-write one checkpoints another
+        // application's WAL into its database and deletes its -wal/-shm when it closes.
+        Self::inspect_with_retry(&path, batch_id)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(sql)?;
-        conn.execute(
-            "INSERT OR IGNORE INTO tk_meta (key, value) VALUES ('batch_id', ?1), ('schema', ?2)",
-            [batch_id, SCHEMA_VERSION],
-        )
-        .map_err(sql)?;
-        Ok(Journal::new(conn, path, batch_id, true))
+        .map_err(|source| JournalError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Self::tune(&conn).map_err(|source| JournalError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Self::opened(conn, path, batch_id)
+    }
+
+    fn opened(conn: Connection, path: PathBuf, batch_id: &str) -> Result<Journal, JournalError> {
+        let empty: bool = conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM tk_outcomes)", [], |r| {
+                r.get(0)
+            })
+            .map_err(|source| JournalError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Journal::new(conn, path, batch_id, empty))
+    }
+
+    /// [`inspect`](Journal::inspect), and when it refuses the file, once more after what a
+    /// journal being created or closed by another opener at that moment can explain:
+    /// - the file is in rollback mode (not yet switched to WAL: its creator may be writing its
+    ///   one transaction, and an `immutable` read sees a torn file): inspected again on a
+    ///   read-only connection that takes SQLite's shared lock, waiting (the busy timeout) for
+    ///   the creator's commit. A rollback-mode database gets no side file from a read-only
+    ///   connection, and a hot journal is not rolled back by one (an error, the file as it
+    ///   was);
+    /// - in WAL mode, the `-wal` and `-shm` looked at may have been removed since by the last
+    ///   connection's close: inspected again with a fresh look at them.
+    ///
+    /// A file that is not a journal is refused by both looks; only its first 100 bytes, and
+    /// its schema, are read twice.
+    fn inspect_with_retry(path: &Path, batch_id: &str) -> Result<(), JournalError> {
+        let first = match Self::inspect(path, batch_id, Locking::No) {
+            Err(
+                e @ (JournalError::NotAJournal { .. }
+                | JournalError::Corrupt { .. }
+                | JournalError::Sqlite { .. }),
+            ) => e,
+            done => return done,
+        };
+        let again = match read_header(path)? {
+            Header::Sqlite { wal: false } => Self::inspect(path, batch_id, Locking::Shared),
+            Header::Sqlite { wal: true } => Self::inspect(path, batch_id, Locking::No),
+            Header::NotSqlite(_) => return Err(first),
+        };
+        match again {
+            // No verdict from the second look (a lock held past the busy timeout, a hot
+            // journal a read-only connection cannot roll back): the first one stands.
+            Err(JournalError::Sqlite { .. }) => Err(first),
+            again => again,
+        }
     }
 
     /// Checks that the existing SQLite file at `path` is a sound journal of `batch_id`, without
@@ -376,7 +497,12 @@ impl Journal {
     /// never checkpoints. A `-wal` without a `-shm` cannot be read that way (SQLite would create
     /// the `-shm`), so then only the main file is read. The schema is checked before the integrity of the whole file, so a
     /// large database of another application is refused without being scanned.
-    fn inspect(path: &Path, batch_id: &str) -> Result<(), JournalError> {
+    ///
+    /// With [`Locking::Shared`] (for a file in rollback mode only: in WAL mode such a
+    /// connection would create the `-wal` and `-shm`), the file is opened read-only without
+    /// `immutable`, and read in one read transaction: SQLite's shared lock, waited for up to
+    /// the busy timeout, sees the file between whole commits.
+    fn inspect(path: &Path, batch_id: &str, locking: Locking) -> Result<(), JournalError> {
         let not_a_journal = |reason: String| JournalError::NotAJournal {
             path: path.to_path_buf(),
             reason,
@@ -396,11 +522,13 @@ impl Journal {
             p.push(suffix);
             std::fs::metadata(p)
         };
-        let has_wal = side("-wal").is_ok_and(|m| m.len() > 0);
+        let has_wal = locking == Locking::No && side("-wal").is_ok_and(|m| m.len() > 0);
         // SQLite cannot read a WAL without its -shm (not even read-only) unless it may create
         // one; with none, only the main file is read.
         let wal_unreadable = has_wal && side("-shm").is_err();
-        let params = if has_wal && !wal_unreadable {
+        let params = if locking == Locking::Shared {
+            "mode=ro"
+        } else if has_wal && !wal_unreadable {
             "mode=ro&readonly_shm=1"
         } else {
             "immutable=1"
@@ -422,6 +550,14 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         })?;
+        if locking == Locking::Shared {
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .and_then(|()| conn.execute_batch("BEGIN"))
+                .map_err(|source| JournalError::Sqlite {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        }
         let tables: Vec<String> = conn
             .prepare(
                 "SELECT name FROM sqlite_master WHERE type = 'table' \
@@ -506,9 +642,29 @@ impl Journal {
         self.durability
     }
 
+    /// WAL mode, `synchronous=NORMAL`, the busy timeout.
+    ///
+    /// The switch to WAL upgrades a read lock to a write lock, for which SQLite does not call
+    /// the busy handler (two connections doing so could wait for each other): it fails at once
+    /// while another connection holds a write lock (a second creator in its immediate
+    /// transaction, another opener switching). It is retried here, with pauses of 1 to 10 ms,
+    /// for at most the busy timeout.
     fn tune(conn: &Connection) -> rusqlite::Result<()> {
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                switched => break switched?,
+            }
+        }
         conn.execute_batch("PRAGMA synchronous = NORMAL;")
     }
 
