@@ -493,6 +493,51 @@ fn another_applications_wal_database_is_refused_and_not_modified() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Another application's database in rollback mode is refused and left as it was, with no
+/// file created: when it was closed, and with a hot journal (the application died in a
+/// transaction whose pages it had already written to the file; a read-only look under a
+/// lock cannot roll it back, and must not).
+#[test]
+fn another_applications_rollback_database_is_refused_and_not_modified() {
+    const TEST: &str = "another_applications_rollback_database_is_refused_and_not_modified";
+    let create = |db: &Path| {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+             INSERT INTO notes (body) SELECT printf('%.300c', 'n') FROM n;",
+        )
+        .unwrap();
+        conn
+    };
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // Dies in a transaction too large for its page cache, leaving a hot journal.
+        let conn = create(Path::new(&db));
+        conn.execute_batch("PRAGMA cache_size = 2; BEGIN; UPDATE notes SET body = upper(body);")
+            .unwrap();
+        std::process::exit(0);
+    }
+    let dir = scratch("foreign-rollback");
+    let db = dir.join("closed.db");
+    drop(create(&db));
+    refused_untouched(&db);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
+    let db = dir.join("hot.db");
+    let out = common::this_test(TEST)
+        .env(FOREIGN_ENV, &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut hot = db.as_os_str().to_owned();
+    hot.push("-journal");
+    let journal = std::fs::read(&hot).unwrap();
+    assert!(!journal.is_empty());
+    refused_untouched(&db);
+    assert_eq!(std::fs::read(&hot).unwrap(), journal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_journal_whose_tables_are_only_in_its_wal_opens() {
     if let Ok(db) = std::env::var(FOREIGN_ENV) {

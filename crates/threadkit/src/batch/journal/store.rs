@@ -419,12 +419,13 @@ impl Journal {
     /// Opens the existing (non-empty) file at `path` once [`inspect`](Journal::inspect) has
     /// found it to be a sound journal of `batch_id`.
     fn open_existing(path: PathBuf, batch_id: &str) -> Result<Journal, JournalError> {
-        if let Header::NotSqlite(reason) = read_header(&path)? {
-            return Err(JournalError::NotAJournal { path, reason });
-        }
+        let wal = match read_header(&path)? {
+            Header::Sqlite { wal } => wal,
+            Header::NotSqlite(reason) => return Err(JournalError::NotAJournal { path, reason }),
+        };
         // Decide on a read-only connection first: a read-write one checkpoints another
         // application's WAL into its database and deletes its -wal/-shm when it closes.
-        Self::inspect_with_retry(&path, batch_id)?;
+        Self::inspect_with_retry(&path, batch_id, wal)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -463,9 +464,13 @@ impl Journal {
     /// - in WAL mode, the `-wal` and `-shm` looked at may have been removed since by the last
     ///   connection's close: inspected again with a fresh look at them.
     ///
-    /// A file that is not a journal is refused by both looks; only its first 100 bytes, and
-    /// its schema, are read twice.
-    fn inspect_with_retry(path: &Path, batch_id: &str) -> Result<(), JournalError> {
+    /// `wal`: whether the header read before said WAL mode. It is not read again: a journal
+    /// goes from rollback mode to WAL only (its creator's switch), and every read of the file
+    /// outside SQLite is one more descriptor whose close drops the POSIX locks SQLite holds on
+    /// it in this process.
+    ///
+    /// A file that is not a journal is refused by both looks; only its schema is read twice.
+    fn inspect_with_retry(path: &Path, batch_id: &str, wal: bool) -> Result<(), JournalError> {
         let first = match Self::inspect(path, batch_id, Locking::No) {
             Err(
                 e @ (JournalError::NotAJournal { .. }
@@ -474,11 +479,11 @@ impl Journal {
             ) => e,
             done => return done,
         };
-        let again = match read_header(path)? {
-            Header::Sqlite { wal: false } => Self::inspect(path, batch_id, Locking::Shared),
-            Header::Sqlite { wal: true } => Self::inspect(path, batch_id, Locking::No),
-            Header::NotSqlite(_) => return Err(first),
-        };
+        let again = Self::inspect(
+            path,
+            batch_id,
+            if wal { Locking::No } else { Locking::Shared },
+        );
         match again {
             // No verdict from the second look (a lock held past the busy timeout, a hot
             // journal a read-only connection cannot roll back): the first one stands.
@@ -507,7 +512,9 @@ impl Journal {
             path: path.to_path_buf(),
             reason,
         };
-        // A query of the schema that fails: a damaged file, or not a journal.
+        // A query of the schema that fails: a damaged file, or not a journal; under a lock, a
+        // failure to read (a lock held past the busy timeout, a hot journal a read-only
+        // connection cannot roll back) is no verdict.
         let unreadable = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
                 JournalError::Corrupt {
@@ -515,6 +522,10 @@ impl Journal {
                     reason: e.to_string(),
                 }
             }
+            _ if locking == Locking::Shared => JournalError::Sqlite {
+                path: path.to_path_buf(),
+                source: e,
+            },
             _ => not_a_journal(e.to_string()),
         };
         let side = |suffix: &str| {
