@@ -324,6 +324,13 @@ impl Journal {
     /// exist. The batch id names what the batch does (for example `"resize-images-v2"`): a
     /// journal made for another id is refused.
     ///
+    /// Openers of the same file at the same moment (threads, processes) each get the journal
+    /// or the error a later opener would get: the file goes from empty to a whole journal in
+    /// one commit, so the first creator's batch id is the file's, and every opener for
+    /// another id gets [`JournalError::OtherBatch`]. An opener that finds the file while its
+    /// creator writes it waits for the commit (each wait bounded by SQLite's busy timeout,
+    /// 5 s).
+    ///
     /// # Errors
     ///
     /// [`JournalError::NotAJournal`] for a file that is not a journal,
