@@ -902,3 +902,35 @@ fn a_journal_opened_while_another_process_commits_opens() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Opening a journal that this process already has open, then another process's connection
+/// closing, leaves the `-wal` and `-shm` in use here where they are. (The second open's reads
+/// of the file outside SQLite's locking, the header and the `immutable` look, drop this
+/// process's POSIX lock on the main file; SQLite's lock on the `-shm` still tells the other
+/// process that it is not the last user.)
+#[test]
+fn opening_again_keeps_the_wal_of_this_process() {
+    const TEST: &str = "opening_again_keeps_the_wal_of_this_process";
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // Another process's connection, opened and closed.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("SELECT count(*) FROM tk_meta", [], |_| Ok(()))
+            .unwrap();
+        conn.close().unwrap();
+        return;
+    }
+    let dir = scratch("locks-kept");
+    let db = dir.join("j.db");
+    let first = Journal::open(&db, "locks").unwrap();
+    let second = Journal::open(&db, "locks").unwrap();
+    let out = common::this_test(TEST)
+        .env(FOREIGN_ENV, &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for f in wal_files(&db) {
+        assert!(f.exists(), "{} was removed while in use", f.display());
+    }
+    drop((first, second));
+    let _ = std::fs::remove_dir_all(&dir);
+}

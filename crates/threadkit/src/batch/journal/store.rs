@@ -423,8 +423,9 @@ impl Journal {
         }
     }
 
-    /// Opens the existing (non-empty) file at `path` once [`inspect`](Journal::inspect) has
-    /// found it to be a sound journal of `batch_id`.
+    /// Opens the existing (non-empty) file at `path` once
+    /// [`inspect_existing`](Journal::inspect_existing) has found it to be a sound journal of
+    /// `batch_id`.
     fn open_existing(path: PathBuf, batch_id: &str) -> Result<Journal, JournalError> {
         let wal = match read_header(&path)? {
             Header::Sqlite { wal } => wal,
@@ -432,7 +433,7 @@ impl Journal {
         };
         // Decide on a read-only connection first: a read-write one checkpoints another
         // application's WAL into its database and deletes its -wal/-shm when it closes.
-        Self::inspect_with_retry(&path, batch_id, wal)?;
+        Self::inspect_existing(&path, batch_id, wal)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -460,24 +461,29 @@ impl Journal {
         Ok(Journal::new(conn, path, batch_id, empty))
     }
 
-    /// [`inspect`](Journal::inspect), and when it refuses the file, once more after what a
-    /// journal being created or closed by another opener at that moment can explain:
-    /// - the file is in rollback mode (not yet switched to WAL: its creator may be writing its
-    ///   one transaction, and an `immutable` read sees a torn file): inspected again on a
-    ///   read-only connection that takes SQLite's shared lock, waiting (the busy timeout) for
-    ///   the creator's commit. A rollback-mode database gets no side file from a read-only
-    ///   connection, and a hot journal is not rolled back by one (an error, the file as it
-    ///   was);
-    /// - in WAL mode, the `-wal` and `-shm` looked at may have been removed since by the last
-    ///   connection's close: inspected again with a fresh look at them.
-    ///
-    /// `wal`: whether the header read before said WAL mode. It is not read again: a journal
-    /// goes from rollback mode to WAL only (its creator's switch), and every read of the file
-    /// outside SQLite is one more descriptor whose close drops the POSIX locks SQLite holds on
-    /// it in this process.
-    ///
-    /// A file that is not a journal is refused by both looks; only its schema is read twice.
-    fn inspect_with_retry(path: &Path, batch_id: &str, wal: bool) -> Result<(), JournalError> {
+    /// [`inspect`](Journal::inspect)s the existing file, in the way that sees a journal being
+    /// created or closed by another opener at that moment as it will be (`wal`: whether its
+    /// header says WAL mode; it is not read again, since a journal goes from rollback mode to
+    /// WAL only, by its creator's switch, and each read of the file outside SQLite is a
+    /// descriptor whose close drops the POSIX locks SQLite holds on it in this process):
+    /// - rollback mode (a creator may be writing its one transaction, and a read without a lock
+    ///   can see a torn file): on a read-only connection under SQLite's shared lock, which waits
+    ///   (the busy timeout) for the commit. A rollback-mode database gets no side file from a
+    ///   read-only connection, and a hot journal is not rolled back by one: that, or a lock
+    ///   held past the timeout, is no verdict, and the look without a lock decides;
+    /// - WAL mode (the journal's tables are in the main file, or, for a journal of an earlier
+    ///   version, maybe in its WAL only): without a lock, as a connection that may create the
+    ///   `-wal` and `-shm` must not be opened on another application's database; when that
+    ///   refuses the file, once more, with a fresh look at the `-wal` and `-shm` (the last
+    ///   connection's close may have removed them since).
+    fn inspect_existing(path: &Path, batch_id: &str, wal: bool) -> Result<(), JournalError> {
+        if !wal {
+            match Self::inspect(path, batch_id, Locking::Shared) {
+                Err(JournalError::Sqlite { .. }) => {}
+                verdict => return verdict,
+            }
+            return Self::inspect(path, batch_id, Locking::No);
+        }
         let first = match Self::inspect(path, batch_id, Locking::No) {
             Err(
                 e @ (JournalError::NotAJournal { .. }
@@ -486,14 +492,7 @@ impl Journal {
             ) => e,
             done => return done,
         };
-        let again = Self::inspect(
-            path,
-            batch_id,
-            if wal { Locking::No } else { Locking::Shared },
-        );
-        match again {
-            // No verdict from the second look (a lock held past the busy timeout, a hot
-            // journal a read-only connection cannot roll back): the first one stands.
+        match Self::inspect(path, batch_id, Locking::No) {
             Err(JournalError::Sqlite { .. }) => Err(first),
             again => again,
         }
