@@ -934,3 +934,69 @@ fn opening_again_keeps_the_wal_of_this_process() {
     drop((first, second));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Opening a file that a connection of this process is writing keeps that connection's lock:
+/// another process still cannot start writing. (A descriptor of the file opened and closed
+/// outside SQLite drops every POSIX lock this process holds on it.)
+#[test]
+fn opening_keeps_the_locks_of_this_processs_connections() {
+    const TEST: &str = "opening_keeps_the_locks_of_this_processs_connections";
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // Another process: can it start writing?
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            other => panic!("another process could write: {other:?}"),
+        }
+        return;
+    }
+    let dir = scratch("locks-writer");
+    let db = dir.join("notes.db");
+    // Another application's database in rollback mode, in a write transaction of this process.
+    let app = rusqlite::Connection::open(&db).unwrap();
+    app.execute_batch(
+        "CREATE TABLE notes (body TEXT);
+         BEGIN IMMEDIATE;
+         INSERT INTO notes VALUES ('one');",
+    )
+    .unwrap();
+    // Not `refused_untouched`: its reads of the file would drop the lock themselves.
+    let err = Journal::open(&db, "x").unwrap_err();
+    assert!(matches!(err, JournalError::NotAJournal { .. }), "{err:?}");
+    let out = common::this_test(TEST)
+        .env(FOREIGN_ENV, &db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    app.execute_batch("COMMIT").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A journal reached through a symbolic link opens (its header read resolves the link), and
+/// one of another batch through it is refused.
+#[test]
+fn a_journal_opens_through_a_symbolic_link() {
+    let dir = scratch("symlink");
+    let path = dir.join("j.db");
+    drop(Journal::open(&path, "linked").unwrap());
+    let link = dir.join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert_eq!(
+        Journal::open(&link, "linked")
+            .unwrap()
+            .counts()
+            .unwrap()
+            .done,
+        0
+    );
+    assert!(matches!(
+        Journal::open(&link, "other"),
+        Err(JournalError::OtherBatch { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}

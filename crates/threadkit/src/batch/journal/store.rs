@@ -2,7 +2,6 @@
 //! that refuse a file that is not this batch's journal without touching it.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -45,13 +44,14 @@ fn is_empty(path: &Path) -> Result<bool, JournalError> {
 /// Reads the first bytes of the existing file at `path`: the SQLite magic, and the read and
 /// write versions (1: rollback journal, 2: WAL).
 fn read_header(path: &Path) -> Result<Header, JournalError> {
-    let mut head = Vec::with_capacity(20);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(20).read_to_end(&mut head))
-        .map_err(|source| JournalError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut head = [0u8; 20];
+    read_start(path, &mut head).map_err(io)?;
+    let head = &head[..head.len().min(len as usize)];
     Ok(if head.len() < MAGIC.len() {
         Header::NotSqlite("file too short for SQLite".into())
     } else if head[..MAGIC.len()] != MAGIC[..] {
@@ -61,6 +61,136 @@ fn read_header(path: &Path) -> Result<Header, JournalError> {
             wal: head.len() == 20 && (head[18] == 2 || head[19] == 2),
         }
     })
+}
+
+/// Reads the first `buf.len()` bytes of the file at `path` (zeros past its end) through
+/// SQLite's default VFS, opened read-only as a main database file.
+///
+/// Not with `std::fs`: closing a descriptor of a file drops every POSIX lock the process holds
+/// on it, those of this process's SQLite connections included (a writer's lock, and another
+/// process could write at the same time). SQLite's unix VFS knows the file's other
+/// descriptors in this process and, while they hold locks, keeps this one open until they let
+/// go, as it does for its own connections.
+fn read_start(path: &Path, buf: &mut [u8]) -> std::io::Result<()> {
+    use rusqlite::ffi;
+    use std::ffi::{c_char, c_int, CString};
+    use std::os::unix::ffi::OsStrExt;
+
+    let failed =
+        |what: &str, rc: c_int| std::io::Error::other(format!("{what}: SQLite error {rc}"));
+    let name = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let empty = c"";
+
+    /// Frees what SQLite allocated and closes what it opened, on every path out (a panic
+    /// included).
+    struct Opened {
+        methods_file: *mut ffi::sqlite3_file,
+        filename: *const c_char,
+    }
+    impl Drop for Opened {
+        fn drop(&mut self) {
+            // SAFETY: `methods_file` is null or the file `xOpen` was given, still allocated
+            // (the owner, `file` below, is dropped after this guard: declared before it), whose
+            // `pMethods` `xOpen` set: the contract is that `xClose` is then called once, which
+            // happens here only (the field is set only after `xOpen`). `filename` is null or
+            // was returned by `sqlite3_create_filename` and is freed once, after the close (the
+            // VFS keeps a pointer to it until then).
+            unsafe {
+                if !self.methods_file.is_null() {
+                    let methods = (*self.methods_file).pMethods;
+                    if !methods.is_null() {
+                        if let Some(close) = (*methods).xClose {
+                            close(self.methods_file);
+                        }
+                    }
+                }
+                if !self.filename.is_null() {
+                    ffi::sqlite3_free_filename(self.filename);
+                }
+            }
+        }
+    }
+
+    // SAFETY: `sqlite3_vfs_find(null)` returns the default VFS (initializing SQLite if need be)
+    // or null; a registered VFS lives for the process (threadkit unregisters none).
+    let vfs = unsafe { ffi::sqlite3_vfs_find(std::ptr::null()) };
+    if vfs.is_null() {
+        return Err(failed("no SQLite VFS", 0));
+    }
+    // SAFETY: `vfs` is a valid VFS (above); its fields are read-only after registration.
+    let (size, max_path, full_pathname, open) = unsafe {
+        (
+            (*vfs).szOsFile,
+            (*vfs).mxPathname,
+            (*vfs).xFullPathname,
+            (*vfs).xOpen,
+        )
+    };
+    let (Some(full_pathname), Some(open)) = (full_pathname, open) else {
+        return Err(failed("an SQLite VFS without xOpen", 0));
+    };
+    let mut full = vec![0 as c_char; max_path.max(1) as usize + 1];
+    // SAFETY: `name` is a NUL-terminated string; `full` has room for `max_path + 1` bytes,
+    // the size passed.
+    let rc = unsafe { full_pathname(vfs, name.as_ptr(), full.len() as c_int, full.as_mut_ptr()) };
+    // SQLITE_OK_SYMLINK (a symbolic link resolved) is success too.
+    if rc & 0xff != ffi::SQLITE_OK {
+        return Err(failed("xFullPathname", rc));
+    }
+    // The 8-byte-aligned, zeroed room the VFS's file object needs.
+    let mut file = vec![0u64; (size.max(0) as usize).div_ceil(8).max(1)];
+    let mut guard = Opened {
+        methods_file: std::ptr::null_mut(),
+        filename: std::ptr::null(),
+    };
+    // SAFETY: `full` and `empty` are NUL-terminated strings; no query parameters. The result
+    // is a database file name in the layout `xOpen` expects (`sqlite3_uri_parameter` may read
+    // around it), or null when out of memory; the guard frees it.
+    guard.filename = unsafe {
+        ffi::sqlite3_create_filename(
+            full.as_ptr(),
+            empty.as_ptr(),
+            empty.as_ptr(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if guard.filename.is_null() {
+        return Err(failed("sqlite3_create_filename", ffi::SQLITE_NOMEM));
+    }
+    let pfile = file.as_mut_ptr().cast::<ffi::sqlite3_file>();
+    let mut out_flags: c_int = 0;
+    // SAFETY: `pfile` points to `size` zeroed, aligned bytes that outlive the guard's close;
+    // `guard.filename` stays valid until after the close (the guard frees it last).
+    let rc = unsafe {
+        open(
+            vfs,
+            guard.filename,
+            pfile,
+            ffi::SQLITE_OPEN_READONLY | ffi::SQLITE_OPEN_MAIN_DB,
+            &mut out_flags,
+        )
+    };
+    guard.methods_file = pfile;
+    if rc != ffi::SQLITE_OK {
+        return Err(failed("cannot open the file", rc));
+    }
+    // SAFETY: `xOpen` succeeded, so `pMethods` is set and valid until `xClose`; `buf` is
+    // writable for its length.
+    let rc = unsafe {
+        match (*(*pfile).pMethods).xRead {
+            Some(read) => read(pfile, buf.as_mut_ptr().cast(), buf.len() as c_int, 0),
+            None => ffi::SQLITE_IOERR_READ,
+        }
+    };
+    drop(guard);
+    drop(file);
+    match rc {
+        // A short read fills the rest with zeros.
+        ffi::SQLITE_OK | ffi::SQLITE_IOERR_SHORT_READ => Ok(()),
+        rc => Err(failed("cannot read the file", rc)),
+    }
 }
 
 /// When the journal commits what it records: the trade between what a killed process can lose
