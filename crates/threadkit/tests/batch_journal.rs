@@ -493,13 +493,68 @@ fn another_applications_wal_database_is_refused_and_not_modified() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Another application's database in rollback mode is refused and left as it was, with no
+/// file created: when it was closed, and with a hot journal (the application died in a
+/// transaction whose pages it had already written to the file; a read-only look under a
+/// lock cannot roll it back, and must not).
+#[test]
+fn another_applications_rollback_database_is_refused_and_not_modified() {
+    const TEST: &str = "another_applications_rollback_database_is_refused_and_not_modified";
+    let create = |db: &Path| {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+             INSERT INTO notes (body) SELECT printf('%.300c', 'n') FROM n;",
+        )
+        .unwrap();
+        conn
+    };
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // Dies in a transaction too large for its page cache, leaving a hot journal.
+        let conn = create(Path::new(&db));
+        conn.execute_batch("PRAGMA cache_size = 2; BEGIN; UPDATE notes SET body = upper(body);")
+            .unwrap();
+        std::process::exit(0);
+    }
+    let dir = scratch("foreign-rollback");
+    let db = dir.join("closed.db");
+    drop(create(&db));
+    refused_untouched(&db);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
+    let db = dir.join("hot.db");
+    let out = common::this_test(TEST)
+        .env(FOREIGN_ENV, &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut hot = db.as_os_str().to_owned();
+    hot.push("-journal");
+    let journal = std::fs::read(&hot).unwrap();
+    assert!(!journal.is_empty());
+    refused_untouched(&db);
+    assert_eq!(std::fs::read(&hot).unwrap(), journal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_journal_whose_tables_are_only_in_its_wal_opens() {
     if let Ok(db) = std::env::var(FOREIGN_ENV) {
-        // A run killed right after creating its journal: the tables are in the WAL only.
-        let j = Journal::open(&db, "wal-only").unwrap();
+        // A run of an earlier version killed right after creating its journal (WAL mode
+        // first, then the tables and the batch id): they are in the WAL only.
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE tk_outcomes (key TEXT PRIMARY KEY, idx INTEGER NOT NULL,
+                 ok INTEGER NOT NULL, value TEXT, cause TEXT, attempts INTEGER NOT NULL);
+             INSERT INTO tk_meta (key, value) VALUES ('batch_id', 'wal-only'), ('schema', '1');",
+        )
+        .unwrap();
         ready_then_wait_for_eof();
-        std::mem::forget(j);
+        std::mem::forget(conn);
         std::process::exit(0);
     }
     let dir = scratch("wal-only");
@@ -622,5 +677,326 @@ fn per_item_starts_are_those_running_when_items_wait() {
     assert!(again.is_success(), "{again}");
     assert_eq!(again.summary().skipped, 10);
     assert_eq!(again.summary().running_at_last_stop, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What one opener got: `ok`, `other:<the id found>`, or `error:<the error>` (never expected).
+fn verdict(opened: &Result<Journal, JournalError>) -> String {
+    match opened {
+        Ok(_) => "ok".into(),
+        Err(JournalError::OtherBatch { found, .. }) => format!("other:{found}"),
+        Err(e) => format!("error:{e:?}"),
+    }
+}
+
+/// Opens `path` from one thread per id, all released at once by a barrier; each thread keeps
+/// its journal until every thread has opened (so creators and inspectors overlap) when `keep`,
+/// else drops it at once (so the last connection's checkpoint races the others' inspection).
+fn open_at_once(path: &Path, ids: &[&str], keep: bool) -> Vec<(String, String)> {
+    let start = std::sync::Barrier::new(ids.len());
+    let opened = std::sync::Barrier::new(ids.len());
+    std::thread::scope(|s| {
+        let threads: Vec<_> = ids
+            .iter()
+            .map(|&id| {
+                let (start, opened) = (&start, &opened);
+                s.spawn(move || {
+                    start.wait();
+                    let j = Journal::open(path, id);
+                    let v = verdict(&j);
+                    if let Ok(j) = &j {
+                        // The journal is usable: its tables are there.
+                        j.counts().unwrap();
+                    }
+                    if !keep {
+                        drop(j);
+                    }
+                    opened.wait();
+                    (id.to_owned(), v)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+/// Every opener of one id got its journal, every other one `OtherBatch` naming that id; the
+/// file is a sound journal of it, with one batch id.
+fn one_batch_won(path: &Path, verdicts: &[(String, String)]) {
+    let winners: HashSet<&str> = verdicts
+        .iter()
+        .filter(|(_, v)| v == "ok")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(winners.len(), 1, "{verdicts:?}");
+    let winner = *winners.iter().next().unwrap();
+    for (id, v) in verdicts {
+        if id == winner {
+            assert_eq!(v, "ok", "{verdicts:?}");
+        } else {
+            assert_eq!(*v, format!("other:{winner}"), "{verdicts:?}");
+        }
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let ids: Vec<String> = conn
+        .prepare("SELECT value FROM tk_meta WHERE key = 'batch_id'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, [winner]);
+    drop(conn);
+    assert!(Journal::open(path, winner).is_ok());
+}
+
+/// Many threads creating the same journal at once: all get it, and it is one sound journal.
+#[test]
+fn threads_creating_one_journal_at_once_all_get_it() {
+    let dir = scratch("create-race-same");
+    for round in 0..50 * common::stress::<usize>() {
+        let path = dir.join(format!("j{round}.db"));
+        let verdicts = open_at_once(&path, &["same"; 8], round % 2 == 0);
+        one_batch_won(&path, &verdicts);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Threads creating the same file for two batches at once: the openers of one batch get it,
+/// every other one `OtherBatch` (never a journal of the wrong batch, never `NotAJournal`).
+#[test]
+fn threads_creating_one_file_for_two_batches_one_batch_wins() {
+    let dir = scratch("create-race-two");
+    for round in 0..50 * common::stress::<usize>() {
+        let path = dir.join(format!("j{round}.db"));
+        let verdicts = open_at_once(&path, &["x", "y", "x", "y", "x", "y"], round % 2 == 0);
+        one_batch_won(&path, &verdicts);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const RACE_ENV: &str = "THREADKIT_BATCH_JOURNAL_RACE_CHILD";
+
+/// Processes (each with threads) creating the same file for two batches at once: a child per
+/// process says it is ready, waits for its stdin to close (all children are released at
+/// once), opens from its threads and prints one `verdict ID VERDICT` line per thread.
+#[test]
+fn processes_creating_one_file_at_once_one_batch_wins() {
+    const TEST: &str = "processes_creating_one_file_at_once_one_batch_wins";
+    if let Ok(path) = std::env::var(RACE_ENV) {
+        ready_then_wait_for_eof();
+        for (id, v) in open_at_once(Path::new(&path), &["x", "y", "x"], false) {
+            println!("verdict {id} {v}");
+        }
+        return;
+    }
+    use std::io::BufRead;
+    let dir = scratch("create-race-processes");
+    for round in 0..5 * common::stress::<usize>() {
+        let path = dir.join(format!("j{round}.db"));
+        let mut children: Vec<_> = (0..3)
+            .map(|_| {
+                let mut c = common::this_test(TEST)
+                    .env(RACE_ENV, &path)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut out = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
+                let ready = out.by_ref().map(Result::unwrap).any(|l| l.ends_with(READY));
+                assert!(ready, "a child ended before it was ready");
+                (c, out)
+            })
+            .collect();
+        for (c, _) in &mut children {
+            drop(c.stdin.take()); // go
+        }
+        let mut verdicts = Vec::new();
+        for (mut c, out) in children {
+            for line in out.map(Result::unwrap) {
+                if let Some(v) = line.strip_prefix("verdict ") {
+                    let (id, v) = v.split_once(' ').unwrap();
+                    verdicts.push((id.to_owned(), v.to_owned()));
+                }
+            }
+            assert!(c.wait().unwrap().success());
+        }
+        assert_eq!(verdicts.len(), 9, "{verdicts:?}");
+        one_batch_won(&path, &verdicts);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A journal still in rollback mode (as its creator commits it, before its switch to WAL)
+/// that another process is writing: an opener at that moment gets the journal, never
+/// `NotAJournal` or `Corrupt` for the torn file it may read without a lock. The writer (a
+/// child process) commits the tables and 1,000 outcomes, then holds a transaction of 1,000
+/// more too large for its page cache (SQLite writes them to the file under its exclusive
+/// lock before the commit, tearing the file as a commit being written does), and commits it
+/// when the parent closes its stdin, which the parent does right after starting the opener:
+/// the two race, and either order must give the journal with 2,000 outcomes.
+#[test]
+fn a_journal_opened_while_another_process_commits_opens() {
+    const TEST: &str = "a_journal_opened_while_another_process_commits_opens";
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        use std::io::Read;
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let outcomes = |from: u32| {
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n \
+                 WHERE i < {from} + 999) \
+                 INSERT INTO tk_outcomes SELECT i, i, 1, printf('%.300c', 'v'), NULL, 1 FROM n;"
+            )
+        };
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE tk_outcomes (key TEXT PRIMARY KEY, idx INTEGER NOT NULL,
+                 ok INTEGER NOT NULL, value TEXT, cause TEXT, attempts INTEGER NOT NULL);
+             INSERT INTO tk_meta (key, value) VALUES ('batch_id', 'busy'), ('schema', '1');
+             {}
+             COMMIT;",
+            outcomes(0)
+        ))
+        .unwrap();
+        let size = std::fs::metadata(&db).unwrap().len();
+        conn.execute_batch(&format!(
+            "PRAGMA cache_size = 2; BEGIN IMMEDIATE; {}",
+            outcomes(1000)
+        ))
+        .unwrap();
+        assert!(
+            std::fs::metadata(&db).unwrap().len() > size,
+            "nothing spilled"
+        );
+        println!("{READY}");
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        conn.execute_batch("COMMIT").unwrap();
+        return;
+    }
+    use std::io::BufRead;
+    let dir = scratch("open-while-committing");
+    for round in 0..10 * common::stress::<usize>() {
+        let db = dir.join(format!("j{round}.db"));
+        let mut writer = common::this_test(TEST)
+            .env(FOREIGN_ENV, &db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(writer.stdout.take().unwrap()).lines();
+        let ready = out.by_ref().map(Result::unwrap).any(|l| l.ends_with(READY));
+        assert!(ready, "the writer ended before it was ready");
+        std::thread::scope(|s| {
+            let opener = s.spawn(|| Journal::open(&db, "busy"));
+            drop(writer.stdin.take()); // commit
+            let j = opener.join().unwrap().unwrap();
+            assert_eq!(j.counts().unwrap().done, 2000);
+        });
+        out.for_each(drop); // the harness's last lines
+        assert!(writer.wait().unwrap().success());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opening a journal that this process already has open, then another process's connection
+/// closing, leaves the `-wal` and `-shm` in use here where they are. (The second open's reads
+/// of the file outside SQLite's locking, the header and the `immutable` look, drop this
+/// process's POSIX lock on the main file; SQLite's lock on the `-shm` still tells the other
+/// process that it is not the last user.)
+#[test]
+fn opening_again_keeps_the_wal_of_this_process() {
+    const TEST: &str = "opening_again_keeps_the_wal_of_this_process";
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // Another process's connection, opened and closed.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("SELECT count(*) FROM tk_meta", [], |_| Ok(()))
+            .unwrap();
+        conn.close().unwrap();
+        return;
+    }
+    let dir = scratch("locks-kept");
+    let db = dir.join("j.db");
+    let first = Journal::open(&db, "locks").unwrap();
+    let second = Journal::open(&db, "locks").unwrap();
+    let out = common::this_test(TEST)
+        .env(FOREIGN_ENV, &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for f in wal_files(&db) {
+        assert!(f.exists(), "{} was removed while in use", f.display());
+    }
+    drop((first, second));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opening a file that a connection of this process is writing keeps that connection's lock:
+/// another process still cannot start writing. (A descriptor of the file opened and closed
+/// outside SQLite drops every POSIX lock this process holds on it.)
+#[test]
+fn opening_keeps_the_locks_of_this_processs_connections() {
+    const TEST: &str = "opening_keeps_the_locks_of_this_processs_connections";
+    if let Ok(db) = std::env::var(FOREIGN_ENV) {
+        // Another process: can it start writing?
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            other => panic!("another process could write: {other:?}"),
+        }
+        return;
+    }
+    let dir = scratch("locks-writer");
+    let db = dir.join("notes.db");
+    // Another application's database in rollback mode, in a write transaction of this process.
+    let app = rusqlite::Connection::open(&db).unwrap();
+    app.execute_batch(
+        "CREATE TABLE notes (body TEXT);
+         BEGIN IMMEDIATE;
+         INSERT INTO notes VALUES ('one');",
+    )
+    .unwrap();
+    // Not `refused_untouched`: its reads of the file would drop the lock themselves.
+    let err = Journal::open(&db, "x").unwrap_err();
+    assert!(matches!(err, JournalError::NotAJournal { .. }), "{err:?}");
+    let out = common::this_test(TEST)
+        .env(FOREIGN_ENV, &db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    app.execute_batch("COMMIT").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A journal reached through a symbolic link opens (its header read resolves the link), and
+/// one of another batch through it is refused.
+#[test]
+fn a_journal_opens_through_a_symbolic_link() {
+    let dir = scratch("symlink");
+    let path = dir.join("j.db");
+    drop(Journal::open(&path, "linked").unwrap());
+    let link = dir.join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert_eq!(
+        Journal::open(&link, "linked")
+            .unwrap()
+            .counts()
+            .unwrap()
+            .done,
+        0
+    );
+    assert!(matches!(
+        Journal::open(&link, "other"),
+        Err(JournalError::OtherBatch { .. })
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,6 @@
 //! that refuse a file that is not this batch's journal without touching it.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,189 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const SCHEMA_VERSION: &str = "1";
+/// The longest a connection waits for another's lock (a creator's commit, a switch to WAL).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How [`Journal::inspect`] reads the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    /// Without locks: `immutable`, or read-only with a read-only `-shm`.
+    No,
+    /// Read-only, in one read transaction under SQLite's shared lock (rollback mode only).
+    Shared,
+}
+
+/// What the first bytes of an existing file say.
+enum Header {
+    /// An SQLite database; `wal`: in WAL mode (header bytes 18-19).
+    Sqlite { wal: bool },
+    /// Not an SQLite database: why.
+    NotSqlite(String),
+}
+
+/// Whether the file at `path` is missing or empty (an empty file is a database to create).
+fn is_empty(path: &Path) -> Result<bool, JournalError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len() == 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(source) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads the first bytes of the existing file at `path`: the SQLite magic, and the read and
+/// write versions (1: rollback journal, 2: WAL).
+fn read_header(path: &Path) -> Result<Header, JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut head = [0u8; 20];
+    read_start(path, &mut head).map_err(io)?;
+    let head = &head[..head.len().min(len as usize)];
+    Ok(if head.len() < MAGIC.len() {
+        Header::NotSqlite("file too short for SQLite".into())
+    } else if head[..MAGIC.len()] != MAGIC[..] {
+        Header::NotSqlite("no SQLite header".into())
+    } else {
+        Header::Sqlite {
+            wal: head.len() == 20 && (head[18] == 2 || head[19] == 2),
+        }
+    })
+}
+
+/// Reads the first `buf.len()` bytes of the file at `path` (zeros past its end) through
+/// SQLite's default VFS, opened read-only as a main database file.
+///
+/// Not with `std::fs`: closing a descriptor of a file drops every POSIX lock the process holds
+/// on it, those of this process's SQLite connections included (a writer's lock, and another
+/// process could write at the same time). SQLite's unix VFS knows the file's other
+/// descriptors in this process and, while they hold locks, keeps this one open until they let
+/// go, as it does for its own connections.
+fn read_start(path: &Path, buf: &mut [u8]) -> std::io::Result<()> {
+    use rusqlite::ffi;
+    use std::ffi::{c_char, c_int, CString};
+    use std::os::unix::ffi::OsStrExt;
+
+    let failed =
+        |what: &str, rc: c_int| std::io::Error::other(format!("{what}: SQLite error {rc}"));
+    let name = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let empty = c"";
+
+    /// Frees what SQLite allocated and closes what it opened, on every path out (a panic
+    /// included).
+    struct Opened {
+        methods_file: *mut ffi::sqlite3_file,
+        filename: *const c_char,
+    }
+    impl Drop for Opened {
+        fn drop(&mut self) {
+            // SAFETY: `methods_file` is null or the file `xOpen` was given, still allocated
+            // (the owner, `file` below, is dropped after this guard: declared before it), whose
+            // `pMethods` `xOpen` set: the contract is that `xClose` is then called once, which
+            // happens here only (the field is set only after `xOpen`). `filename` is null or
+            // was returned by `sqlite3_create_filename` and is freed once, after the close (the
+            // VFS keeps a pointer to it until then).
+            unsafe {
+                if !self.methods_file.is_null() {
+                    let methods = (*self.methods_file).pMethods;
+                    if !methods.is_null() {
+                        if let Some(close) = (*methods).xClose {
+                            close(self.methods_file);
+                        }
+                    }
+                }
+                if !self.filename.is_null() {
+                    ffi::sqlite3_free_filename(self.filename);
+                }
+            }
+        }
+    }
+
+    // SAFETY: `sqlite3_vfs_find(null)` returns the default VFS (initializing SQLite if need be)
+    // or null; a registered VFS lives for the process (threadkit unregisters none).
+    let vfs = unsafe { ffi::sqlite3_vfs_find(std::ptr::null()) };
+    if vfs.is_null() {
+        return Err(failed("no SQLite VFS", 0));
+    }
+    // SAFETY: `vfs` is a valid VFS (above); its fields are read-only after registration.
+    let (size, max_path, full_pathname, open) = unsafe {
+        (
+            (*vfs).szOsFile,
+            (*vfs).mxPathname,
+            (*vfs).xFullPathname,
+            (*vfs).xOpen,
+        )
+    };
+    let (Some(full_pathname), Some(open)) = (full_pathname, open) else {
+        return Err(failed("an SQLite VFS without xOpen", 0));
+    };
+    let mut full = vec![0 as c_char; max_path.max(1) as usize + 1];
+    // SAFETY: `name` is a NUL-terminated string; `full` has room for `max_path + 1` bytes,
+    // the size passed.
+    let rc = unsafe { full_pathname(vfs, name.as_ptr(), full.len() as c_int, full.as_mut_ptr()) };
+    // SQLITE_OK_SYMLINK (a symbolic link resolved) is success too.
+    if rc & 0xff != ffi::SQLITE_OK {
+        return Err(failed("xFullPathname", rc));
+    }
+    // The 8-byte-aligned, zeroed room the VFS's file object needs.
+    let mut file = vec![0u64; (size.max(0) as usize).div_ceil(8).max(1)];
+    let mut guard = Opened {
+        methods_file: std::ptr::null_mut(),
+        filename: std::ptr::null(),
+    };
+    // SAFETY: `full` and `empty` are NUL-terminated strings; no query parameters. The result
+    // is a database file name in the layout `xOpen` expects (`sqlite3_uri_parameter` may read
+    // around it), or null when out of memory; the guard frees it.
+    guard.filename = unsafe {
+        ffi::sqlite3_create_filename(
+            full.as_ptr(),
+            empty.as_ptr(),
+            empty.as_ptr(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if guard.filename.is_null() {
+        return Err(failed("sqlite3_create_filename", ffi::SQLITE_NOMEM));
+    }
+    let pfile = file.as_mut_ptr().cast::<ffi::sqlite3_file>();
+    let mut out_flags: c_int = 0;
+    // SAFETY: `pfile` points to `size` zeroed, aligned bytes that outlive the guard's close;
+    // `guard.filename` stays valid until after the close (the guard frees it last).
+    let rc = unsafe {
+        open(
+            vfs,
+            guard.filename,
+            pfile,
+            ffi::SQLITE_OPEN_READONLY | ffi::SQLITE_OPEN_MAIN_DB,
+            &mut out_flags,
+        )
+    };
+    guard.methods_file = pfile;
+    if rc != ffi::SQLITE_OK {
+        return Err(failed("cannot open the file", rc));
+    }
+    // SAFETY: `xOpen` succeeded, so `pMethods` is set and valid until `xClose`; `buf` is
+    // writable for its length.
+    let rc = unsafe {
+        match (*(*pfile).pMethods).xRead {
+            Some(read) => read(pfile, buf.as_mut_ptr().cast(), buf.len() as c_int, 0),
+            None => ffi::SQLITE_IOERR_READ,
+        }
+    };
+    drop(guard);
+    drop(file);
+    match rc {
+        // A short read fills the rest with zeros.
+        ffi::SQLITE_OK | ffi::SQLITE_IOERR_SHORT_READ => Ok(()),
+        rc => Err(failed("cannot read the file", rc)),
+    }
+}
 
 /// When the journal commits what it records: the trade between what a killed process can lose
 /// and what each outcome costs.
@@ -272,6 +454,13 @@ impl Journal {
     /// exist. The batch id names what the batch does (for example `"resize-images-v2"`): a
     /// journal made for another id is refused.
     ///
+    /// Openers of the same file at the same moment (threads, processes) each get the journal
+    /// or the error a later opener would get: the file goes from empty to a whole journal in
+    /// one commit, so the first creator's batch id is the file's, and every opener for
+    /// another id gets [`JournalError::OtherBatch`]. An opener that finds the file while its
+    /// creator writes it waits for the commit (each wait bounded by SQLite's busy timeout,
+    /// 5 s).
+    ///
     /// # Errors
     ///
     /// [`JournalError::NotAJournal`] for a file that is not a journal,
@@ -300,70 +489,143 @@ impl Journal {
             path: path.clone(),
             source,
         };
-        let exists = match std::fs::metadata(&path) {
-            Ok(m) => m.len() > 0,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(source) => return Err(JournalError::Io { path, source }),
-        };
-        if exists {
-            let mut head = [0u8; 16];
-            let read = std::fs::File::open(&path)
-                .and_then(|mut f| f.read_exact(&mut head))
-                .map(|()| head == *MAGIC);
-            match read {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(JournalError::NotAJournal {
-                        path,
-                        reason: "no SQLite header".into(),
-                    })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(JournalError::NotAJournal {
-                        path,
-                        reason: "file too short for SQLite".into(),
-                    })
-                }
-                Err(source) => return Err(JournalError::Io { path, source }),
-            }
-            // Decide on a read-only connection first: a read-write one checkpoints another
-            // application's WAL into its database and deletes its -wal/-shm when it closes.
-            Self::inspect(&path, batch_id)?;
-            let conn = Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(sql)?;
-            Self::tune(&conn).map_err(sql)?;
-            let empty: bool = conn
-                .query_row("SELECT NOT EXISTS (SELECT 1 FROM tk_outcomes)", [], |r| {
-                    r.get(0)
-                })
-                .map_err(sql)?;
-            return Ok(Journal::new(conn, path, batch_id, empty));
+        if !is_empty(&path)? {
+            return Self::open_existing(path, batch_id);
         }
-        let conn = Connection::open(&path).map_err(sql)?;
+        // No file, or an empty one: create the journal. Another opener may be creating it at
+        // this very moment (another thread, another process): the tables and the batch id are
+        // created in one immediate transaction, before the switch to WAL, so that the file
+        // goes in one commit from empty to a whole journal; a second creator waits for the
+        // first's commit (the busy timeout) and then finds the tables there.
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // Content written since the look above (this connection has read nothing yet, so
+        // closing it leaves the file as it is): an existing file after all.
+        if !is_empty(&path)? || !Self::create(&conn, batch_id).map_err(sql)? {
+            drop(conn);
+            return Self::open_existing(path, batch_id);
+        }
         Self::tune(&conn).map_err(sql)?;
-        conn.execute_batch(
-            "BEGIN;
-             CREATE TABLE IF NOT EXISTS tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS tk_outcomes (
-                 key TEXT PRIMARY KEY,
-                 idx INTEGER NOT NULL,
-                 ok INTEGER NOT NULL,
-                 value TEXT,
-                 cause TEXT,
-                 attempts INTEGER NOT NULL
-             );
-             COMMIT;",
+        Self::opened(conn, path, batch_id)
+    }
+
+    /// In one immediate transaction: when the database has no schema at all, creates the
+    /// journal's tables and stores the batch id (true); otherwise changes nothing (false: the
+    /// file is to be inspected as an existing one).
+    fn create(conn: &Connection, batch_id: &str) -> rusqlite::Result<bool> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let created = (|| {
+            let objects: i64 =
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if objects > 0 {
+                return Ok(false);
+            }
+            conn.execute_batch(
+                "CREATE TABLE tk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE tk_outcomes (
+                     key TEXT PRIMARY KEY,
+                     idx INTEGER NOT NULL,
+                     ok INTEGER NOT NULL,
+                     value TEXT,
+                     cause TEXT,
+                     attempts INTEGER NOT NULL
+                 );",
+            )?;
+            conn.execute(
+                "INSERT INTO tk_meta (key, value) VALUES ('batch_id', ?1), ('schema', ?2)",
+                [batch_id, SCHEMA_VERSION],
+            )?;
+            Ok(true)
+        })();
+        match created {
+            Ok(true) => conn.execute_batch("COMMIT").map(|()| true),
+            Ok(false) => conn.execute_batch("ROLLBACK").map(|()| false),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the existing (non-empty) file at `path` once
+    /// [`inspect_existing`](Journal::inspect_existing) has found it to be a sound journal of
+    /// `batch_id`.
+    fn open_existing(path: PathBuf, batch_id: &str) -> Result<Journal, JournalError> {
+        let wal = match read_header(&path)? {
+            Header::Sqlite { wal } => wal,
+            Header::NotSqlite(reason) => return Err(JournalError::NotAJournal { path, reason }),
+        };
+        // Decide on a read-only connection first: a read-write one checkpoints another
+        // application's WAL into its database and deletes its -wal/-shm when it closes.
+        Self::inspect_existing(&path, batch_id, wal)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(sql)?;
-        conn.execute(
-            "INSERT OR IGNORE INTO tk_meta (key, value) VALUES ('batch_id', ?1), ('schema', ?2)",
-            [batch_id, SCHEMA_VERSION],
-        )
-        .map_err(sql)?;
-        Ok(Journal::new(conn, path, batch_id, true))
+        .map_err(|source| JournalError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Self::tune(&conn).map_err(|source| JournalError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Self::opened(conn, path, batch_id)
+    }
+
+    fn opened(conn: Connection, path: PathBuf, batch_id: &str) -> Result<Journal, JournalError> {
+        let empty: bool = conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM tk_outcomes)", [], |r| {
+                r.get(0)
+            })
+            .map_err(|source| JournalError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Journal::new(conn, path, batch_id, empty))
+    }
+
+    /// [`inspect`](Journal::inspect)s the existing file, in the way that sees a journal being
+    /// created or closed by another opener at that moment as it will be (`wal`: whether its
+    /// header says WAL mode; it is not read again, since a journal goes from rollback mode to
+    /// WAL only, by its creator's switch, and each read of the file outside SQLite is a
+    /// descriptor whose close drops the POSIX locks SQLite holds on it in this process):
+    /// - rollback mode (a creator may be writing its one transaction, and a read without a lock
+    ///   can see a torn file): on a read-only connection under SQLite's shared lock, which waits
+    ///   (the busy timeout) for the commit. A rollback-mode database gets no side file from a
+    ///   read-only connection, and a hot journal is not rolled back by one: that, or a lock
+    ///   held past the timeout, is no verdict, and the look without a lock decides;
+    /// - WAL mode (the journal's tables are in the main file, or, for a journal of an earlier
+    ///   version, maybe in its WAL only): without a lock, as a connection that may create the
+    ///   `-wal` and `-shm` must not be opened on another application's database; when that
+    ///   refuses the file, once more, with a fresh look at the `-wal` and `-shm` (the last
+    ///   connection's close may have removed them since).
+    fn inspect_existing(path: &Path, batch_id: &str, wal: bool) -> Result<(), JournalError> {
+        if !wal {
+            match Self::inspect(path, batch_id, Locking::Shared) {
+                Err(JournalError::Sqlite { .. }) => {}
+                verdict => return verdict,
+            }
+            return Self::inspect(path, batch_id, Locking::No);
+        }
+        let first = match Self::inspect(path, batch_id, Locking::No) {
+            Err(
+                e @ (JournalError::NotAJournal { .. }
+                | JournalError::Corrupt { .. }
+                | JournalError::Sqlite { .. }),
+            ) => e,
+            done => return done,
+        };
+        match Self::inspect(path, batch_id, Locking::No) {
+            Err(JournalError::Sqlite { .. }) => Err(first),
+            again => again,
+        }
     }
 
     /// Checks that the existing SQLite file at `path` is a sound journal of `batch_id`, without
@@ -376,12 +638,19 @@ impl Journal {
     /// never checkpoints. A `-wal` without a `-shm` cannot be read that way (SQLite would create
     /// the `-shm`), so then only the main file is read. The schema is checked before the integrity of the whole file, so a
     /// large database of another application is refused without being scanned.
-    fn inspect(path: &Path, batch_id: &str) -> Result<(), JournalError> {
+    ///
+    /// With [`Locking::Shared`] (for a file in rollback mode only: in WAL mode such a
+    /// connection would create the `-wal` and `-shm`), the file is opened read-only without
+    /// `immutable`, and read in one read transaction: SQLite's shared lock, waited for up to
+    /// the busy timeout, sees the file between whole commits.
+    fn inspect(path: &Path, batch_id: &str, locking: Locking) -> Result<(), JournalError> {
         let not_a_journal = |reason: String| JournalError::NotAJournal {
             path: path.to_path_buf(),
             reason,
         };
-        // A query of the schema that fails: a damaged file, or not a journal.
+        // A query of the schema that fails: a damaged file, or not a journal; under a lock, a
+        // failure to read (a lock held past the busy timeout, a hot journal a read-only
+        // connection cannot roll back) is no verdict.
         let unreadable = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
                 JournalError::Corrupt {
@@ -389,6 +658,10 @@ impl Journal {
                     reason: e.to_string(),
                 }
             }
+            _ if locking == Locking::Shared => JournalError::Sqlite {
+                path: path.to_path_buf(),
+                source: e,
+            },
             _ => not_a_journal(e.to_string()),
         };
         let side = |suffix: &str| {
@@ -396,11 +669,13 @@ impl Journal {
             p.push(suffix);
             std::fs::metadata(p)
         };
-        let has_wal = side("-wal").is_ok_and(|m| m.len() > 0);
+        let has_wal = locking == Locking::No && side("-wal").is_ok_and(|m| m.len() > 0);
         // SQLite cannot read a WAL without its -shm (not even read-only) unless it may create
         // one; with none, only the main file is read.
         let wal_unreadable = has_wal && side("-shm").is_err();
-        let params = if has_wal && !wal_unreadable {
+        let params = if locking == Locking::Shared {
+            "mode=ro"
+        } else if has_wal && !wal_unreadable {
             "mode=ro&readonly_shm=1"
         } else {
             "immutable=1"
@@ -422,6 +697,14 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         })?;
+        if locking == Locking::Shared {
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .and_then(|()| conn.execute_batch("BEGIN"))
+                .map_err(|source| JournalError::Sqlite {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        }
         let tables: Vec<String> = conn
             .prepare(
                 "SELECT name FROM sqlite_master WHERE type = 'table' \
@@ -506,9 +789,29 @@ impl Journal {
         self.durability
     }
 
+    /// WAL mode, `synchronous=NORMAL`, the busy timeout.
+    ///
+    /// The switch to WAL upgrades a read lock to a write lock, for which SQLite does not call
+    /// the busy handler (two connections doing so could wait for each other): it fails at once
+    /// while another connection holds a write lock (a second creator in its immediate
+    /// transaction, another opener switching). It is retried here, with pauses of 1 to 10 ms,
+    /// for at most the busy timeout.
     fn tune(conn: &Connection) -> rusqlite::Result<()> {
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                switched => break switched?,
+            }
+        }
         conn.execute_batch("PRAGMA synchronous = NORMAL;")
     }
 
