@@ -5,6 +5,8 @@
 //! | `lock_uncontended` | `Lock<u64>` lock/increment/unlock on one thread | `parking_lot::Mutex`, `std::sync::Mutex` |
 //! | `lock_contended` | 2 threads x 1M increments under `Lock<u64>` | `parking_lot::Mutex`, `std::sync::Mutex` |
 //! | `semaphore_cycle` | 4 threads acquire/release a `Semaphore(2)` | a semaphore from parking_lot `Mutex` + `Condvar` |
+//! | `semaphore_uncontended` | one thread acquires/releases a `Semaphore(1)` | the same hand-made semaphore |
+//! | `semaphore_signal` | a producer `release()`s 1M units of a `Semaphore(0)`, a consumer `acquire()`s them | the same hand-made semaphore |
 //! | `barrier_generations` | 2 threads through 100k generations of a `Barrier` | `std::sync::Barrier` |
 //! | `event_pingpong` | 2 threads bounce two `Event`s (set / wait / clear) | an event from parking_lot `Mutex` + `Condvar` |
 //! | `deadlock_overhead` | `Lock<u64>` lock/increment/unlock with feature `deadlock-detection` on (and `_nested`: under a held outer lock) | the same with the feature off |
@@ -39,6 +41,16 @@ pub(super) fn benches() -> Vec<Bench> {
             name: "semaphore_cycle",
             about: "4 threads acquire/release a Semaphore(2) vs a Mutex+Condvar semaphore",
             run: semaphore_cycle,
+        },
+        Bench {
+            name: "semaphore_uncontended",
+            about: "one thread acquires/releases a Semaphore(1) vs a Mutex+Condvar semaphore",
+            run: semaphore_uncontended,
+        },
+        Bench {
+            name: "semaphore_signal",
+            about: "a producer releases 1M units to a consumer through a Semaphore(0) vs a Mutex+Condvar semaphore",
+            run: semaphore_signal,
         },
         Bench {
             name: "barrier_generations",
@@ -232,10 +244,7 @@ fn four_threads(per: u64, cycle: impl Fn() + Sync) {
 fn semaphore_cycle(ctx: &Ctx) -> Vec<Line> {
     let per = ctx.scale(1_000_000, 250_000);
     let ours = Semaphore::new(2);
-    let peer = MutexCondvarSemaphore {
-        value: parking_lot::Mutex::new(2),
-        cv: parking_lot::Condvar::new(),
-    };
+    let peer = hand_made_semaphore(2);
     compare(
         ctx,
         "semaphore_cycle",
@@ -253,6 +262,65 @@ fn semaphore_cycle(ctx: &Ctx) -> Vec<Line> {
                     peer.acquire();
                     peer.release();
                 })
+            }),
+        )],
+    )
+}
+
+fn hand_made_semaphore(value: usize) -> MutexCondvarSemaphore {
+    MutexCondvarSemaphore {
+        value: parking_lot::Mutex::new(value),
+        cv: parking_lot::Condvar::new(),
+    }
+}
+
+fn semaphore_uncontended(ctx: &Ctx) -> Vec<Line> {
+    let n = ctx.scale(10_000_000, 2_500_000);
+    let ours = Semaphore::new(1);
+    let peer = hand_made_semaphore(1);
+    compare(
+        ctx,
+        "semaphore_uncontended",
+        n,
+        || {
+            for _ in 0..n {
+                black_box(&ours).acquire();
+                black_box(&ours).release();
+            }
+        },
+        vec![Peer::Run(
+            "mutex-condvar",
+            Box::new(|| {
+                for _ in 0..n {
+                    black_box(&peer).acquire();
+                    black_box(&peer).release();
+                }
+            }),
+        )],
+    )
+}
+
+fn semaphore_signal(ctx: &Ctx) -> Vec<Line> {
+    let n = ctx.scale(1_000_000, 250_000);
+    let ours = Semaphore::new(0);
+    let peer = hand_made_semaphore(0);
+    compare(
+        ctx,
+        "semaphore_signal",
+        n,
+        || {
+            std::thread::scope(|s| {
+                s.spawn(|| (0..n).for_each(|_| ours.release()));
+                s.spawn(|| (0..n).for_each(|_| ours.acquire()));
+            });
+        },
+        vec![Peer::Run(
+            "mutex-condvar",
+            Box::new(|| {
+                std::thread::scope(|s| {
+                    s.spawn(|| (0..n).for_each(|_| peer.release()));
+                    s.spawn(|| (0..n).for_each(|_| peer.acquire()));
+                });
             }),
         )],
     )
