@@ -262,16 +262,22 @@ impl Core {
     #[cold]
     fn put_back(&self, home: usize, n: usize) {
         let shard = &self.shards[home];
-        let parked = if shard.load(Ordering::Relaxed) + n <= SHARD_CAP {
-            shard.fetch_add(n, Ordering::SeqCst);
-            // As in `release_to_shard`.
-            dekker_fence();
-            self.state.load(Ordering::SeqCst) & PARKED != 0
-        } else {
+        if shard.load(Ordering::Relaxed) + n <= SHARD_CAP {
+            self.add_to_shard(shard, n);
+        } else if self.state.fetch_add(n << 1, Ordering::SeqCst) & PARKED != 0 {
             // No check against the maximum: these units are counted in the value already.
-            self.state.fetch_add(n << 1, Ordering::SeqCst) & PARKED != 0
-        };
-        if parked {
+            self.wake(n);
+        }
+    }
+
+    /// Adds `n` units to `shard`, then wakes up to `n` parked threads if the central word
+    /// says some may be parked.
+    #[inline]
+    fn add_to_shard(&self, shard: &AtomicUsize, n: usize) {
+        shard.fetch_add(n, Ordering::SeqCst);
+        // This add and the load below pair with `mark_parked`'s: see [`Core`].
+        dekker_fence();
+        if self.state.load(Ordering::SeqCst) & PARKED != 0 {
             self.wake(n);
         }
     }
@@ -347,7 +353,7 @@ impl Core {
         if self.shards.is_empty() {
             return true;
         }
-        // The fetch_or above and these loads pair with `release_to_shard`'s: see [`Core`].
+        // The fetch_or above and these loads pair with `add_to_shard`'s: see [`Core`].
         dekker_fence();
         self.shards.iter().all(|s| s.load(Ordering::SeqCst) == 0)
     }
@@ -379,12 +385,7 @@ impl Core {
         // threads taking units from this shard). Releases racing on one shard may each have
         // seen room: the shard then holds a few units over its cap, which only matters right
         // at the maximum (see SEMAPHORE_VALUE_MAX).
-        shard.fetch_add(1, Ordering::SeqCst);
-        // This add and the load below pair with `mark_parked`'s: see [`Core`].
-        dekker_fence();
-        if self.state.load(Ordering::SeqCst) & PARKED != 0 {
-            self.wake(1);
-        }
+        self.add_to_shard(shard, 1);
         true
     }
 
