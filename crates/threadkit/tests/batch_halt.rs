@@ -327,9 +327,11 @@ fn a_stop_ends_the_wait_for_a_turn() {
 #[test]
 fn items_waiting_for_their_turn_when_a_halt_now_comes_are_not_started() {
     // `now` claims the running items (reported cancelled); the items still waiting for their
-    // turn never started, and say so. Item 1 fails in the second turn, 300 ms in, while items
-    // 2 and 3 wait for theirs (had they not begun waiting by then, they would be not started
-    // all the same: the assertion does not depend on the timing).
+    // turn never started, and say so. Item 1 fails in its turn while the others wait for
+    // theirs (had they not begun waiting by then, they would be not started all the same).
+    // Turns go to the workers in the order they ask, not in input order: on a slow machine
+    // (AddressSanitizer) item 1's worker can take the first turn, and item 0 then never
+    // starts. So item 0 either succeeded first or did not start; nothing else ran.
     let t0 = Instant::now();
     let r = Batch::new(|x: &u8| if *x == 1 { Err("second") } else { Ok(()) })
         .halt(Halt::now().fail_count(1))
@@ -340,7 +342,10 @@ fn items_waiting_for_their_turn_when_a_halt_now_comes_are_not_started() {
         .unwrap();
     let s = r.summary();
     let counts = (s.succeeded, s.errors, s.cancelled, s.not_started);
-    assert_eq!(counts, (1, 1, 0, 3), "{s:?}");
+    assert!(
+        counts == (1, 1, 0, 3) || counts == (0, 1, 0, 4),
+        "{counts:?}: {s:?}"
+    );
     assert_eq!(s.halted_by.map(|h| h.index), Some(1));
     assert!(
         t0.elapsed() < Duration::from_secs(120),
