@@ -330,8 +330,8 @@ fn items_waiting_for_their_turn_when_a_halt_now_comes_are_not_started() {
     // turn never started, and say so. Item 1 fails in its turn while the others wait for
     // theirs (had they not begun waiting by then, they would be not started all the same).
     // Turns go to the workers in the order they ask, not in input order: on a slow machine
-    // (AddressSanitizer) item 1's worker can take the first turn, and item 0 then never
-    // starts. So item 0 either succeeded first or did not start; nothing else ran.
+    // (AddressSanitizer, CI) item 1's worker can take the first turn (item 0 then never
+    // starts) or the third (items 0 and 2 succeed first).
     let t0 = Instant::now();
     let r = Batch::new(|x: &u8| if *x == 1 { Err("second") } else { Ok(()) })
         .halt(Halt::now().fail_count(1))
@@ -342,8 +342,11 @@ fn items_waiting_for_their_turn_when_a_halt_now_comes_are_not_started() {
         .unwrap();
     let s = r.summary();
     let counts = (s.succeeded, s.errors, s.cancelled, s.not_started);
+    // The items whose turn came before item 1's succeeded; none was cancelled; every other
+    // one never started.
+    let (succeeded, errors, cancelled, not_started) = counts;
     assert!(
-        counts == (1, 1, 0, 3) || counts == (0, 1, 0, 4),
+        errors == 1 && cancelled == 0 && succeeded + not_started == 4,
         "{counts:?}: {s:?}"
     );
     assert_eq!(s.halted_by.map(|h| h.index), Some(1));
